@@ -1,0 +1,43 @@
+//! Serve one tower `Service` over HTTP/1.1 and HTTP/2 (TCP + TLS) and HTTP/3 (QUIC) on the
+//! same port, and give every request one [`ConnectionInfo`], whatever protocol carried it.
+//!
+//! This crate is the core that the transports build on:
+//!
+//! - [`ConnectionInfo`]: addresses, ALPN, TLS and the client's verified certificate, stamped
+//!   on each request; read it with [`ConnectionInfoExt`] or, with axum, as an extractor
+//!   (and [`ClientCert`] for the certificate alone).
+//! - [`AltSvcLayer`]: advertise HTTP/3 to HTTP/1.1 and HTTP/2 clients.
+//! - [`ServerTls`] and [`ClientAuth`]: one TLS configuration, the same mTLS on TCP and QUIC.
+//! - [`Server`] and [`Transport`]: one service, several transports, one graceful shutdown;
+//!   [`bind_same_port`] binds TCP and UDP on one port.
+//!
+//! The transports are separate crates: `twinport-hyper` (HTTP/1.1 and HTTP/2 over TCP, TLS,
+//! PROXY protocol and Unix sockets) and `twinport-quinn` (HTTP/3 and raw QUIC protocols).
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+pub mod alt_svc;
+pub mod connection_info;
+pub mod extract;
+pub mod server;
+pub mod tls;
+pub mod tls_info;
+
+pub use crate::alt_svc::{AltSvc, AltSvcLayer, InvalidAltSvc};
+pub use crate::connection_info::{
+    ConnectionId, ConnectionInfo, ConnectionInfoBuilder, ProxyInfo, TransportKind,
+};
+pub use crate::extract::{AddConnectionInfo, AddConnectionInfoLayer, ConnectionInfoExt};
+#[cfg(feature = "axum")]
+pub use crate::extract::{ClientCert, ClientCertRejection, MissingConnectionInfo};
+pub use crate::server::{
+    bind_same_port, BoxError, ConnectionGauge, ConnectionGuard, DrainReport, ServeContext, Server,
+    ServerError, ServerHandle, Shutdown, ShutdownTrigger, Transport,
+};
+pub use crate::tls::{
+    default_crypto_provider, CaRoots, ClientAuth, PemSource, ServerTls, TlsError,
+};
+pub use crate::tls_info::{CertificateError, PeerCertificate, SubjectAltName, TlsInfo};
+
+/// The rustls version twinport is built against, for building your own configurations.
+pub use rustls;

@@ -1,0 +1,578 @@
+//! TLS configuration shared by every transport: [`ServerTls`] and [`ClientAuth`].
+//!
+//! One `ServerTls` makes the rustls configuration of the TCP side (ALPN `h2`, `http/1.1`) and
+//! of the QUIC side (ALPN `h3` plus any raw QUIC protocols), so a client certificate means the
+//! same thing on both. Certificates and keys are read from PEM; every error names the file and
+//! what was wrong with it.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use twinport::{CaRoots, ClientAuth, ServerTls};
+//!
+//! # let ca = rcgen::generate_simple_self_signed(vec!["ca".into()])?;
+//! # let server = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+//! # let (cert_pem, key_pem, ca_pem) = (server.cert.pem(), server.key_pair.serialize_pem(), ca.cert.pem());
+//! let tls = ServerTls::from_pem(cert_pem.as_bytes(), key_pem.as_bytes())?
+//!     .client_auth(ClientAuth::optional(CaRoots::from_pem(ca_pem.as_bytes())?));
+//!
+//! let tcp = tls.tcp_config()?;
+//! assert_eq!(tcp.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+//! let quic = tls.quic_config(&[b"my-proto".as_slice()])?;
+//! assert_eq!(quic.alpn_protocols, [b"h3".to_vec(), b"my-proto".to_vec()]);
+//! assert_eq!(quic.max_early_data_size, 0); // 0-RTT is off unless asked for
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ServerConfig, WebPkiClientVerifier};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Where a certificate or key came from, for error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PemSource {
+    /// A file.
+    File(PathBuf),
+    /// Bytes handed over in memory.
+    Memory,
+}
+
+impl fmt::Display for PemSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(p) => write!(f, "{}", p.display()),
+            Self::Memory => f.write_str("<PEM bytes>"),
+        }
+    }
+}
+
+/// Why a TLS configuration could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// The file does not exist.
+    #[error("{0}: file not found")]
+    NotFound(PathBuf),
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The PEM could not be decoded.
+    #[error("{source_name}: invalid PEM: {reason}")]
+    InvalidPem {
+        /// Where it came from.
+        source_name: PemSource,
+        /// What was wrong.
+        reason: String,
+    },
+    /// No `CERTIFICATE` section was found.
+    #[error("{0}: no certificate found (expected a '-----BEGIN CERTIFICATE-----' section)")]
+    NoCertificate(PemSource),
+    /// No private key section was found.
+    #[error("{0}: no private key found (expected a PKCS#8, PKCS#1 or SEC1 'PRIVATE KEY' section)")]
+    NoPrivateKey(PemSource),
+    /// The key could not be used with the crypto provider.
+    #[error("{source_name}: unusable private key: {error}")]
+    InvalidKey {
+        /// Where it came from.
+        source_name: PemSource,
+        /// rustls' reason.
+        error: rustls::Error,
+    },
+    /// The key does not belong to the certificate.
+    #[error("the private key in {key} does not match the certificate in {cert}")]
+    KeyMismatch {
+        /// The certificate's source.
+        cert: PemSource,
+        /// The key's source.
+        key: PemSource,
+    },
+    /// A CA certificate could not be added to the trust store.
+    #[error("{source_name}: unusable CA certificate: {error}")]
+    InvalidCa {
+        /// Where it came from.
+        source_name: PemSource,
+        /// rustls' reason.
+        error: rustls::Error,
+    },
+    /// The client certificate verifier could not be built.
+    #[error("cannot verify client certificates: {0}")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// rustls refused the configuration.
+    #[error("TLS configuration refused: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// Neither the `ring` nor the `aws-lc-rs` feature is on, and no process default is set.
+    #[error(
+        "no rustls crypto provider: enable twinport's `ring` or `aws-lc-rs` feature, or pass one \
+         with ServerTls::crypto_provider"
+    )]
+    NoCryptoProvider,
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => TlsError::NotFound(path.to_owned()),
+        _ => TlsError::Read {
+            path: path.to_owned(),
+            source: e,
+        },
+    })
+}
+
+fn parse_certs(pem: &[u8], src: &PemSource) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::InvalidPem {
+            source_name: src.clone(),
+            reason: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate(src.clone()));
+    }
+    Ok(certs)
+}
+
+fn parse_key(pem: &[u8], src: &PemSource) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
+        rustls_pki_types::pem::Error::NoItemsFound => TlsError::NoPrivateKey(src.clone()),
+        e => TlsError::InvalidPem {
+            source_name: src.clone(),
+            reason: e.to_string(),
+        },
+    })
+}
+
+/// The crypto provider twinport uses when none is given: ring with the `ring` feature (the
+/// default), else aws-lc-rs, else the process default if the application installed one.
+pub fn default_crypto_provider() -> Result<Arc<CryptoProvider>, TlsError> {
+    #[cfg(feature = "ring")]
+    {
+        Ok(Arc::new(rustls::crypto::ring::default_provider()))
+    }
+    #[cfg(all(not(feature = "ring"), feature = "aws-lc-rs"))]
+    {
+        Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+    }
+    #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+    {
+        CryptoProvider::get_default()
+            .cloned()
+            .ok_or(TlsError::NoCryptoProvider)
+    }
+}
+
+/// A set of CA certificates that client certificates must chain to.
+#[derive(Clone, Debug)]
+pub struct CaRoots {
+    store: Arc<RootCertStore>,
+}
+
+impl CaRoots {
+    /// Reads every certificate of a PEM bundle file.
+    pub fn from_pem_file(path: impl AsRef<Path>) -> Result<Self, TlsError> {
+        let path = path.as_ref();
+        Self::parse(&read_file(path)?, PemSource::File(path.to_owned()))
+    }
+
+    /// Reads every certificate of a PEM bundle in memory.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, TlsError> {
+        Self::parse(pem, PemSource::Memory)
+    }
+
+    /// Trusts these DER certificates.
+    pub fn from_der(
+        certs: impl IntoIterator<Item = CertificateDer<'static>>,
+    ) -> Result<Self, TlsError> {
+        let mut store = RootCertStore::empty();
+        for cert in certs {
+            store.add(cert).map_err(|error| TlsError::InvalidCa {
+                source_name: PemSource::Memory,
+                error,
+            })?;
+        }
+        Ok(Self {
+            store: Arc::new(store),
+        })
+    }
+
+    fn parse(pem: &[u8], src: PemSource) -> Result<Self, TlsError> {
+        let mut store = RootCertStore::empty();
+        for cert in parse_certs(pem, &src)? {
+            store.add(cert).map_err(|error| TlsError::InvalidCa {
+                source_name: src.clone(),
+                error,
+            })?;
+        }
+        Ok(Self {
+            store: Arc::new(store),
+        })
+    }
+
+    /// How many CA certificates are trusted.
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Whether no CA is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.store.is_empty()
+    }
+
+    /// The rustls trust store.
+    pub fn store(&self) -> &Arc<RootCertStore> {
+        &self.store
+    }
+}
+
+/// Whether and how clients authenticate with certificates (mTLS). The same on TCP and QUIC.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// No client certificates are asked for (the default).
+    #[default]
+    None,
+    /// A client may present a certificate; if it does, it must chain to these roots. Clients
+    /// without one are served anonymously.
+    Optional(CaRoots),
+    /// Every client must present a certificate chaining to these roots; others are refused
+    /// in the handshake.
+    Required(CaRoots),
+}
+
+impl ClientAuth {
+    /// No client authentication.
+    pub fn none() -> Self {
+        Self::None
+    }
+
+    /// Verify a client certificate when one is presented; serve anonymous clients too.
+    pub fn optional(roots: CaRoots) -> Self {
+        Self::Optional(roots)
+    }
+
+    /// Refuse clients without a certificate that chains to `roots`.
+    pub fn required(roots: CaRoots) -> Self {
+        Self::Required(roots)
+    }
+}
+
+/// A server certificate, its key, client authentication and the crypto provider: everything
+/// to make the rustls configuration of every transport. See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    certified: Arc<CertifiedKey>,
+    client_auth: ClientAuth,
+    provider: Arc<CryptoProvider>,
+    early_data: bool,
+}
+
+impl ServerTls {
+    /// Loads the certificate chain (leaf first) and the private key from PEM files.
+    pub fn from_pem_files(cert: impl AsRef<Path>, key: impl AsRef<Path>) -> Result<Self, TlsError> {
+        let (cert, key) = (cert.as_ref(), key.as_ref());
+        let cert_pem = read_file(cert)?;
+        let key_pem = read_file(key)?;
+        Self::load(
+            &cert_pem,
+            PemSource::File(cert.to_owned()),
+            &key_pem,
+            PemSource::File(key.to_owned()),
+        )
+    }
+
+    /// Loads the certificate chain (leaf first) and the private key from PEM bytes.
+    pub fn from_pem(cert: &[u8], key: &[u8]) -> Result<Self, TlsError> {
+        Self::load(cert, PemSource::Memory, key, PemSource::Memory)
+    }
+
+    /// Uses a DER certificate chain and key.
+    pub fn from_der(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Self, TlsError> {
+        if chain.is_empty() {
+            return Err(TlsError::NoCertificate(PemSource::Memory));
+        }
+        Self::build(
+            chain,
+            PemSource::Memory,
+            key,
+            PemSource::Memory,
+            default_crypto_provider()?,
+        )
+    }
+
+    fn load(
+        cert: &[u8],
+        cert_src: PemSource,
+        key: &[u8],
+        key_src: PemSource,
+    ) -> Result<Self, TlsError> {
+        let chain = parse_certs(cert, &cert_src)?;
+        let key_der = parse_key(key, &key_src)?;
+        Self::build(
+            chain,
+            cert_src,
+            key_der,
+            key_src,
+            default_crypto_provider()?,
+        )
+    }
+
+    fn build(
+        chain: Vec<CertificateDer<'static>>,
+        cert_src: PemSource,
+        key: PrivateKeyDer<'static>,
+        key_src: PemSource,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Self, TlsError> {
+        let signing = provider
+            .key_provider
+            .load_private_key(key)
+            .map_err(|error| TlsError::InvalidKey {
+                source_name: key_src.clone(),
+                error,
+            })?;
+        let certified = CertifiedKey::new(chain, signing);
+        match certified.keys_match() {
+            Ok(()) => {}
+            // Keys whose public half rustls cannot derive are not checked.
+            Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+            Err(_) => {
+                return Err(TlsError::KeyMismatch {
+                    cert: cert_src,
+                    key: key_src,
+                })
+            }
+        }
+        Ok(Self {
+            certified: Arc::new(certified),
+            client_auth: ClientAuth::None,
+            provider,
+            early_data: false,
+        })
+    }
+
+    /// Sets client authentication (mTLS); [`ClientAuth::None`] by default.
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.client_auth = auth;
+        self
+    }
+
+    /// Uses this rustls crypto provider for the handshakes instead of the
+    /// [default](default_crypto_provider). The private key stays as it was loaded.
+    pub fn crypto_provider(mut self, provider: Arc<CryptoProvider>) -> Self {
+        self.provider = provider;
+        self
+    }
+
+    /// Accepts TLS 1.3 / QUIC 0-RTT early data (off by default). Early requests can be
+    /// replayed by an attacker; transports only let safe methods through and answer others
+    /// with 425 Too Early.
+    pub fn early_data(mut self, enabled: bool) -> Self {
+        self.early_data = enabled;
+        self
+    }
+
+    /// Whether 0-RTT is on.
+    pub fn early_data_enabled(&self) -> bool {
+        self.early_data
+    }
+
+    /// The client authentication mode.
+    pub fn client_auth_mode(&self) -> &ClientAuth {
+        &self.client_auth
+    }
+
+    /// The certificate chain, leaf first.
+    pub fn certificate_chain(&self) -> &[CertificateDer<'static>] {
+        &self.certified.cert
+    }
+
+    /// The crypto provider in use.
+    pub fn provider(&self) -> &Arc<CryptoProvider> {
+        &self.provider
+    }
+
+    fn config(
+        &self,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+        alpn: Vec<Vec<u8>>,
+    ) -> Result<ServerConfig, TlsError> {
+        let builder = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(versions)?;
+        let builder = match &self.client_auth {
+            ClientAuth::None => builder.with_no_client_auth(),
+            ClientAuth::Optional(roots) | ClientAuth::Required(roots) => {
+                let mut v = WebPkiClientVerifier::builder_with_provider(
+                    roots.store.clone(),
+                    self.provider.clone(),
+                );
+                if matches!(self.client_auth, ClientAuth::Optional(_)) {
+                    v = v.allow_unauthenticated();
+                }
+                builder.with_client_cert_verifier(v.build()?)
+            }
+        };
+        let mut config =
+            builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(self.certified.clone())));
+        config.alpn_protocols = alpn;
+        Ok(config)
+    }
+
+    /// The rustls configuration for TCP: TLS 1.3 and 1.2, ALPN `h2` then `http/1.1`.
+    pub fn tcp_config(&self) -> Result<ServerConfig, TlsError> {
+        self.tcp_config_with_alpn(vec![b"h2".to_vec(), b"http/1.1".to_vec()])
+    }
+
+    /// The rustls configuration for TCP with your own ALPN list (in preference order).
+    pub fn tcp_config_with_alpn(&self, alpn: Vec<Vec<u8>>) -> Result<ServerConfig, TlsError> {
+        let mut config = self.config(rustls::DEFAULT_VERSIONS, alpn)?;
+        if self.early_data {
+            config.max_early_data_size = 16 * 1024;
+        }
+        Ok(config)
+    }
+
+    /// The rustls configuration for QUIC: TLS 1.3 only, ALPN `h3` followed by `extra_alpn`
+    /// (raw QUIC protocols), in that preference order.
+    pub fn quic_config(&self, extra_alpn: &[&[u8]]) -> Result<ServerConfig, TlsError> {
+        let mut alpn = vec![b"h3".to_vec()];
+        alpn.extend(extra_alpn.iter().map(|a| a.to_vec()));
+        self.quic_config_with_alpn(alpn)
+    }
+
+    /// The rustls configuration for QUIC with exactly this ALPN list (in preference order).
+    pub fn quic_config_with_alpn(&self, alpn: Vec<Vec<u8>>) -> Result<ServerConfig, TlsError> {
+        let mut config = self.config(&[&rustls::version::TLS13], alpn)?;
+        // QUIC requires this to be 0 or u32::MAX (RFC 9001 §4.6.1).
+        config.max_early_data_size = if self.early_data { u32::MAX } else { 0 };
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Files {
+        dir: PathBuf,
+    }
+
+    impl Files {
+        fn new(tag: &str) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("twinport-tls-{tag}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self { dir }
+        }
+        fn write(&self, name: &str, data: impl AsRef<[u8]>) -> PathBuf {
+            let p = self.dir.join(name);
+            std::fs::write(&p, data).unwrap();
+            p
+        }
+    }
+
+    impl Drop for Files {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn pair() -> (String, String) {
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        (c.cert.pem(), c.key_pair.serialize_pem())
+    }
+
+    #[test]
+    fn good_files_give_both_configs() {
+        let f = Files::new("good");
+        let (cert, key) = pair();
+        let tls = ServerTls::from_pem_files(f.write("c.pem", cert), f.write("k.pem", key)).unwrap();
+        assert_eq!(tls.tcp_config().unwrap().alpn_protocols[0], b"h2");
+        let q = tls.quic_config(&[]).unwrap();
+        assert_eq!(q.alpn_protocols, [b"h3".to_vec()]);
+        assert_eq!(
+            tls.clone()
+                .early_data(true)
+                .quic_config(&[])
+                .unwrap()
+                .max_early_data_size,
+            u32::MAX
+        );
+    }
+
+    #[test]
+    fn each_bad_file_has_its_own_error_naming_it() {
+        let f = Files::new("bad");
+        let (cert, key) = pair();
+        let (_, other_key) = pair();
+        let cert_p = f.write("cert.pem", &cert);
+        let key_p = f.write("key.pem", &key);
+        let missing = f.dir.join("missing.pem");
+
+        let e = ServerTls::from_pem_files(&missing, &key_p).unwrap_err();
+        assert!(matches!(e, TlsError::NotFound(_)), "{e}");
+        assert!(e.to_string().contains("missing.pem"), "{e}");
+
+        let e = ServerTls::from_pem_files(f.dir.as_path(), &key_p).unwrap_err();
+        assert!(matches!(e, TlsError::Read { .. }), "{e}");
+
+        let e = ServerTls::from_pem_files(&key_p, &key_p).unwrap_err();
+        assert!(matches!(e, TlsError::NoCertificate(_)), "{e}");
+        assert!(e.to_string().contains("key.pem"), "{e}");
+
+        let e = ServerTls::from_pem_files(&cert_p, &cert_p).unwrap_err();
+        assert!(matches!(e, TlsError::NoPrivateKey(_)), "{e}");
+        assert!(e.to_string().contains("cert.pem"), "{e}");
+
+        let broken = f.write(
+            "broken.pem",
+            "-----BEGIN CERTIFICATE-----\n%%%%\n-----END CERTIFICATE-----\n",
+        );
+        let e = ServerTls::from_pem_files(&broken, &key_p).unwrap_err();
+        assert!(matches!(e, TlsError::InvalidPem { .. }), "{e}");
+
+        let other = f.write("other.key", other_key);
+        let e = ServerTls::from_pem_files(&cert_p, &other).unwrap_err();
+        assert!(matches!(e, TlsError::KeyMismatch { .. }), "{e}");
+        assert!(
+            e.to_string().contains("other.key") && e.to_string().contains("cert.pem"),
+            "{e}"
+        );
+
+        let e = CaRoots::from_pem_file(&key_p).unwrap_err();
+        assert!(matches!(e, TlsError::NoCertificate(_)), "{e}");
+    }
+
+    #[test]
+    fn client_auth_modes_build() {
+        let (cert, key) = pair();
+        let roots = CaRoots::from_pem(cert.as_bytes()).unwrap();
+        assert_eq!(roots.len(), 1);
+        for auth in [
+            ClientAuth::none(),
+            ClientAuth::optional(roots.clone()),
+            ClientAuth::required(roots),
+        ] {
+            let tls = ServerTls::from_pem(cert.as_bytes(), key.as_bytes())
+                .unwrap()
+                .client_auth(auth);
+            tls.tcp_config().unwrap();
+            tls.quic_config(&[b"x"]).unwrap();
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! HTTP/3 over QUIC for twinport (work in progress).
+#![forbid(unsafe_code)]
