@@ -14,6 +14,7 @@
 //! The transports are separate crates: `twinport-hyper` (HTTP/1.1 and HTTP/2 over TCP, TLS,
 //! PROXY protocol and Unix sockets) and `twinport-quinn` (HTTP/3 and raw QUIC protocols).
 #![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod alt_svc;
