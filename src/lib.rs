@@ -19,6 +19,8 @@
 
 pub mod alt_svc;
 pub mod connection_info;
+#[cfg(feature = "dev-certs")]
+pub mod dev_certs;
 pub mod extract;
 pub mod server;
 pub mod tls;

@@ -1,0 +1,288 @@
+//! Development certificates: a CA, a server certificate and a client certificate, written as
+//! PEM files. For local testing only (feature `dev-certs`).
+//!
+//! [`DevCerts::ensure`] generates the files when any is missing and reuses them otherwise, so
+//! examples and tests can call it on every start.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = std::env::temp_dir().join(format!("twinport-doc-certs-{}", std::process::id()));
+//! let certs = twinport::dev_certs::DevCerts::ensure(&dir)?;
+//! let tls = certs.server_tls()?; // a ServerTls for localhost, 127.0.0.1 and ::1
+//! assert!(certs.client_pem.exists() && certs.server_spki.exists());
+//! # drop(tls);
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+use sha2::{Digest, Sha256};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::tls::{CaRoots, ServerTls, TlsError};
+
+/// The password of `client.p12`.
+pub const P12_PASSWORD: &str = "twinport";
+
+/// Why development certificates could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DevCertsError {
+    /// A file could not be written or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Certificate generation failed.
+    #[error("generating certificates: {0}")]
+    Generate(String),
+}
+
+/// The paths of the development certificate files in one directory.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DevCerts {
+    /// The directory.
+    pub dir: PathBuf,
+    /// The CA certificate (trust it in clients).
+    pub ca_pem: PathBuf,
+    /// The CA key.
+    pub ca_key: PathBuf,
+    /// The server certificate (SANs localhost, 127.0.0.1, ::1).
+    pub server_pem: PathBuf,
+    /// The server key.
+    pub server_key: PathBuf,
+    /// The server certificate as DER.
+    pub server_crt: PathBuf,
+    /// The base64 SHA-256 of the server key's SPKI, for Chromium's
+    /// `--ignore-certificate-errors-spki-list`.
+    pub server_spki: PathBuf,
+    /// A client certificate (CN `twinport-dev-client`, an email and a SPIFFE URI SAN).
+    pub client_pem: PathBuf,
+    /// The client key.
+    pub client_key: PathBuf,
+    /// The client certificate and key as PKCS#12, password [`P12_PASSWORD`], for browsers.
+    pub client_p12: PathBuf,
+}
+
+fn gen_err(e: impl std::fmt::Display) -> DevCertsError {
+    DevCertsError::Generate(e.to_string())
+}
+
+impl DevCerts {
+    /// The file paths in `dir`, whether or not they exist.
+    pub fn paths(dir: impl AsRef<Path>) -> Self {
+        let dir = dir.as_ref().to_path_buf();
+        let p = |n: &str| dir.join(n);
+        Self {
+            ca_pem: p("ca.pem"),
+            ca_key: p("ca.key"),
+            server_pem: p("server.pem"),
+            server_key: p("server.key"),
+            server_crt: p("server.crt"),
+            server_spki: p("server.spki"),
+            client_pem: p("client.pem"),
+            client_key: p("client.key"),
+            client_p12: p("client.p12"),
+            dir,
+        }
+    }
+
+    fn all(&self) -> [&PathBuf; 9] {
+        [
+            &self.ca_pem,
+            &self.ca_key,
+            &self.server_pem,
+            &self.server_key,
+            &self.server_crt,
+            &self.server_spki,
+            &self.client_pem,
+            &self.client_key,
+            &self.client_p12,
+        ]
+    }
+
+    /// Generates the certificates in `dir` unless all files are already there.
+    pub fn ensure(dir: impl AsRef<Path>) -> Result<Self, DevCertsError> {
+        let certs = Self::paths(dir);
+        if certs.all().iter().all(|p| p.exists()) {
+            return Ok(certs);
+        }
+        Self::generate(certs.dir)
+    }
+
+    /// Generates fresh certificates in `dir`, replacing any there.
+    pub fn generate(dir: impl AsRef<Path>) -> Result<Self, DevCertsError> {
+        let certs = Self::paths(dir);
+        std::fs::create_dir_all(&certs.dir).map_err(|source| DevCertsError::Io {
+            path: certs.dir.clone(),
+            source,
+        })?;
+
+        let ca_key = KeyPair::generate().map_err(gen_err)?;
+        let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "twinport development CA");
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_cert = ca.self_signed(&ca_key).map_err(gen_err)?;
+
+        let server_key = KeyPair::generate().map_err(gen_err)?;
+        let mut server = CertificateParams::new(vec!["localhost".to_string()]).map_err(gen_err)?;
+        server
+            .subject_alt_names
+            .push(SanType::IpAddress([127, 0, 0, 1].into()));
+        server
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
+        server
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server_cert = server
+            .signed_by(&server_key, &ca_cert, &ca_key)
+            .map_err(gen_err)?;
+
+        let client_key = KeyPair::generate().map_err(gen_err)?;
+        let mut client = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
+        client
+            .distinguished_name
+            .push(DnType::CommonName, "twinport-dev-client");
+        client.subject_alt_names.push(SanType::Rfc822Name(
+            "dev@twinport.test".try_into().map_err(gen_err)?,
+        ));
+        client.subject_alt_names.push(SanType::URI(
+            "spiffe://twinport.test/dev-client"
+                .try_into()
+                .map_err(gen_err)?,
+        ));
+        client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client_cert = client
+            .signed_by(&client_key, &ca_cert, &ca_key)
+            .map_err(gen_err)?;
+
+        let p12 = pkcs12(&client_key, client_cert.der(), ca_cert.der())?;
+        let spki = spki_sha256_base64(server_cert.der()).map_err(gen_err)?;
+
+        let files: [(&PathBuf, Vec<u8>); 9] = [
+            (&certs.ca_pem, ca_cert.pem().into_bytes()),
+            (&certs.ca_key, ca_key.serialize_pem().into_bytes()),
+            (&certs.server_pem, server_cert.pem().into_bytes()),
+            (&certs.server_key, server_key.serialize_pem().into_bytes()),
+            (&certs.server_crt, server_cert.der().to_vec()),
+            (&certs.server_spki, format!("{spki}\n").into_bytes()),
+            (&certs.client_pem, client_cert.pem().into_bytes()),
+            (&certs.client_key, client_key.serialize_pem().into_bytes()),
+            (&certs.client_p12, p12),
+        ];
+        for (path, data) in files {
+            std::fs::write(path, data).map_err(|source| DevCertsError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        Ok(certs)
+    }
+
+    /// A [`ServerTls`] with the server certificate and key.
+    pub fn server_tls(&self) -> Result<ServerTls, TlsError> {
+        ServerTls::from_pem_files(&self.server_pem, &self.server_key)
+    }
+
+    /// The CA, as roots for client authentication.
+    pub fn ca_roots(&self) -> Result<CaRoots, TlsError> {
+        CaRoots::from_pem_file(&self.ca_pem)
+    }
+
+    /// The SPKI hash of the server key, as written in `server.spki`.
+    pub fn spki(&self) -> Result<String, DevCertsError> {
+        std::fs::read_to_string(&self.server_spki)
+            .map(|s| s.trim().to_owned())
+            .map_err(|source| DevCertsError::Io {
+                path: self.server_spki.clone(),
+                source,
+            })
+    }
+}
+
+/// The base64 SHA-256 of a certificate's SubjectPublicKeyInfo: the form Chromium's
+/// `--ignore-certificate-errors-spki-list` takes.
+pub fn spki_sha256_base64(cert_der: &[u8]) -> Result<String, String> {
+    let (_, cert) = X509Certificate::from_der(cert_der).map_err(|e| e.to_string())?;
+    let digest = Sha256::digest(cert.tbs_certificate.subject_pki.raw);
+    Ok(base64::engine::general_purpose::STANDARD.encode(digest))
+}
+
+fn pkcs12(key: &KeyPair, cert: &[u8], ca: &[u8]) -> Result<Vec<u8>, DevCertsError> {
+    use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+    let key = PrivateKey::from_der(&key.serialize_der()).map_err(gen_err)?;
+    let chain = [
+        Certificate::from_der(cert).map_err(gen_err)?,
+        Certificate::from_der(ca).map_err(gen_err)?,
+    ];
+    let local_id = Sha256::digest(cert).to_vec();
+    let mut store = KeyStore::new();
+    store.add_entry(
+        "twinport-dev-client",
+        KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(local_id, key, chain)),
+    );
+    store.writer(P12_PASSWORD).write().map_err(gen_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generates_then_reuses_and_the_chain_verifies() {
+        let dir = std::env::temp_dir().join(format!("twinport-devcerts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let certs = DevCerts::ensure(&dir).unwrap();
+        let first = std::fs::read(&certs.server_pem).unwrap();
+        let again = DevCerts::ensure(&dir).unwrap();
+        assert_eq!(
+            std::fs::read(&again.server_pem).unwrap(),
+            first,
+            "ensure regenerated"
+        );
+
+        let tls = certs
+            .server_tls()
+            .unwrap()
+            .client_auth(crate::ClientAuth::required(certs.ca_roots().unwrap()));
+        tls.tcp_config().unwrap();
+
+        let client = std::fs::read(&certs.client_pem).unwrap();
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(&client).unwrap();
+        let peer = crate::PeerCertificate::from_chain(vec![der]).unwrap();
+        assert_eq!(peer.common_name(), Some("twinport-dev-client"));
+        assert_eq!(peer.spiffe_id(), Some("spiffe://twinport.test/dev-client"));
+
+        let spki = certs.spki().unwrap();
+        assert_eq!(spki.len(), 44, "{spki}");
+
+        let p12 = std::fs::read(&certs.client_p12).unwrap();
+        let store = p12_keystore::KeyStore::from_pkcs12(
+            &p12,
+            P12_PASSWORD,
+            p12_keystore::Pkcs12ImportPolicy::Relaxed,
+        )
+        .unwrap();
+        assert!(store.private_key_chain().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    use rustls_pki_types::pem::PemObject;
+}
