@@ -18,6 +18,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod alt_svc;
+pub mod body;
 pub mod connection_info;
 #[cfg(feature = "dev-certs")]
 pub mod dev_certs;
