@@ -528,7 +528,7 @@ mod tests {
         name: &'static str,
         h3_port: Option<u16>,
         version: http::Version,
-        seen: Arc<std::sync::Mutex<Vec<(&'static str, Option<String>)>>>,
+        seen: Seen,
         fail: bool,
     }
 
