@@ -1,0 +1,112 @@
+//! [`Acceptor`]: how an accepted stream becomes a ready connection, one decorator at a time.
+//!
+//! A [`Listener`](crate::Listener) hands out raw streams with a
+//! [`ConnectionInfoBuilder`] holding their addresses. An acceptor takes both, may wrap the
+//! stream (TLS, a PROXY header reader, ...) and may add to the builder, and gives back the new
+//! stream and builder. Acceptors nest: [`TlsAcceptor`](crate::TlsAcceptor) and
+//! [`ProxyProtocolAcceptor`](crate::ProxyProtocolAcceptor) each wrap an inner acceptor, run it
+//! first, then do their own step. The innermost is [`DefaultAcceptor`], which changes nothing.
+//!
+//! [`Http`](crate::Http) runs the whole chain inside the connection's own task, under
+//! [`HttpConfig::accept_timeout`](crate::HttpConfig::accept_timeout), so a slow handshake
+//! never holds up the accept loop. An error closes that connection only, with a log line.
+//!
+//! The [crate docs](crate#writing-an-acceptor) show a complete acceptor of your own.
+
+use std::future::{ready, Future, Ready};
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use twinport::{BoxError, CertificateError, ConnectionInfoBuilder};
+
+use crate::proxy::ProxyError;
+
+/// Turns an accepted stream `I` and what is known about it into a ready connection.
+///
+/// See the [module docs](self). `accept` is called once per connection, in that connection's
+/// task; the returned future owns what it needs (clone from `self`).
+pub trait Acceptor<I>: Clone + Send + 'static {
+    /// The stream after this step, e.g. a TLS stream over `I`.
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// The future doing the step.
+    type Future: Future<Output = Result<(Self::Io, ConnectionInfoBuilder), AcceptError>>
+        + Send
+        + 'static;
+
+    /// Does this step for one connection.
+    fn accept(&self, io: I, info: ConnectionInfoBuilder) -> Self::Future;
+}
+
+/// The acceptor that changes nothing: the innermost step of every chain.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct DefaultAcceptor;
+
+impl DefaultAcceptor {
+    /// The identity acceptor.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl<I> Acceptor<I> for DefaultAcceptor
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Io = I;
+    type Future = Ready<Result<(I, ConnectionInfoBuilder), AcceptError>>;
+
+    fn accept(&self, io: I, info: ConnectionInfoBuilder) -> Self::Future {
+        ready(Ok((io, info)))
+    }
+}
+
+/// Why one connection was closed before HTTP started on it.
+///
+/// These concern one client and never stop the server; [`Http`](crate::Http) logs them
+/// (PROXY protocol failures at `warn`, since they point at a misconfigured balancer, the rest
+/// at `debug`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AcceptError {
+    /// Reading or writing the stream failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// A step took too long.
+    #[error("{stage} timed out after {after:?}")]
+    Timeout {
+        /// Which step: `TLS handshake`, `PROXY header`, `accept`.
+        stage: &'static str,
+        /// The limit that ran out.
+        after: Duration,
+    },
+    /// The TLS handshake failed (bad certificate, no shared protocol, not TLS at all, ...).
+    #[error("TLS handshake failed: {0}")]
+    Tls(#[source] io::Error),
+    /// The client's certificate was verified by rustls but could not be parsed.
+    #[error("client certificate: {0}")]
+    Certificate(#[from] CertificateError),
+    /// The PROXY protocol header was missing or invalid.
+    #[error("PROXY protocol: {0}")]
+    Proxy(#[from] ProxyError),
+    /// An acceptor refused the connection on purpose (a deny list, a rate limit, ...).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Anything else, from an acceptor of your own.
+    #[error(transparent)]
+    Other(BoxError),
+}
+
+impl AcceptError {
+    /// A refusal with this reason, for acceptors that turn connections away on purpose.
+    pub fn refused(reason: impl Into<String>) -> Self {
+        Self::Refused(reason.into())
+    }
+
+    /// Whether this is worth a warning rather than a debug line: a broken PROXY setup or an
+    /// unparsable, yet verified, client certificate.
+    pub(crate) fn is_warning(&self) -> bool {
+        matches!(self, Self::Proxy(_) | Self::Certificate(_))
+    }
+}

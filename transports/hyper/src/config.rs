@@ -1,0 +1,165 @@
+//! [`HttpConfig`]: timeouts and limits, with defaults safe to face the internet.
+
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+/// Timeouts and limits of an [`Http`](crate::Http) transport.
+///
+/// Every field has a default chosen to be safe on a public port; change the ones you need:
+///
+/// ```
+/// use std::time::Duration;
+/// use twinport_hyper::HttpConfig;
+///
+/// let config = HttpConfig::default()
+///     .idle_timeout(Duration::from_secs(300))
+///     .max_connections(50_000);
+/// # let _ = config;
+/// ```
+///
+/// The TLS handshake and PROXY header timeouts belong to their acceptors
+/// ([`TlsAcceptor::handshake_timeout`](crate::TlsAcceptor::handshake_timeout),
+/// [`ProxyProtocolAcceptor::header_timeout`](crate::ProxyProtocolAcceptor::header_timeout));
+/// [`accept_timeout`](Self::accept_timeout) bounds the whole acceptor chain on top of them.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    pub(crate) accept_timeout: Duration,
+    pub(crate) header_read_timeout: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) http1_max_headers: usize,
+    pub(crate) http2_max_concurrent_streams: u32,
+    pub(crate) max_header_list_size: u32,
+    pub(crate) http2_max_pending_accept_reset_streams: usize,
+    pub(crate) http2_max_local_error_reset_streams: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            accept_timeout: Duration::from_secs(30),
+            header_read_timeout: Some(Duration::from_secs(15)),
+            idle_timeout: Some(Duration::from_secs(120)),
+            max_connections: Some(10_000),
+            http1_max_headers: 100,
+            http2_max_concurrent_streams: 128,
+            max_header_list_size: 32 * 1024,
+            http2_max_pending_accept_reset_streams: 20,
+            http2_max_local_error_reset_streams: 256,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The defaults (see each setter).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How long the whole acceptor chain (PROXY header, TLS handshake, your own acceptors)
+    /// may take for one connection. Default: 30 seconds.
+    pub fn accept_timeout(mut self, timeout: Duration) -> Self {
+        self.accept_timeout = timeout;
+        self
+    }
+
+    /// How long an HTTP/1 client has to send a request's headers, measured from when hyper
+    /// starts reading them. Default: 15 seconds; `None` disables it.
+    pub fn header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.header_read_timeout = timeout.into();
+        self
+    }
+
+    /// A connection on which no byte moved either way for this long is shut down gracefully
+    /// (requests in flight still finish). It is checked once per period, so a connection
+    /// closes between one and two periods after it fell silent. It also bounds how long a
+    /// plaintext client may wait before sending its first bytes. Default: 120 seconds;
+    /// `None` disables it.
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.idle_timeout = timeout.into();
+        self
+    }
+
+    /// The most connections served at once. Past it, the transport stops calling `accept`
+    /// until one closes: new clients wait in the kernel's listen backlog (and get refused or
+    /// time out once that is full) instead of being accepted and dropped. Default: 10,000;
+    /// `None` means no limit.
+    pub fn max_connections(mut self, max: impl Into<Option<usize>>) -> Self {
+        self.max_connections = max.into().map(|n| n.max(1));
+        self
+    }
+
+    /// The most header fields in one HTTP/1 request. Default: 100.
+    pub fn http1_max_headers(mut self, max: usize) -> Self {
+        self.http1_max_headers = max;
+        self
+    }
+
+    /// The most streams (requests) an HTTP/2 client may have open at once on one connection.
+    /// Default: 128.
+    pub fn http2_max_concurrent_streams(mut self, max: u32) -> Self {
+        self.http2_max_concurrent_streams = max;
+        self
+    }
+
+    /// The largest HTTP/2 header list (the sum of the sizes of a request's header fields, as
+    /// RFC 9113 counts them) a client may send. Default: 32 KiB.
+    pub fn max_header_list_size(mut self, max: u32) -> Self {
+        self.max_header_list_size = max;
+        self
+    }
+
+    /// How many streams a client may reset before the server has accepted them, before the
+    /// connection is closed with `ENHANCE_YOUR_CALM`: the limit against HTTP/2 Rapid Reset
+    /// (CVE-2023-44487). Default: 20.
+    pub fn http2_max_pending_accept_reset_streams(mut self, max: usize) -> Self {
+        self.http2_max_pending_accept_reset_streams = max;
+        self
+    }
+
+    /// How many streams the server may have to reset because of a client's protocol errors
+    /// before the connection is closed: the limit against MadeYouReset (CVE-2025-8671).
+    /// Default: 256.
+    pub fn http2_max_local_error_reset_streams(mut self, max: usize) -> Self {
+        self.http2_max_local_error_reset_streams = max;
+        self
+    }
+
+    pub(crate) fn http1(&self) -> hyper::server::conn::http1::Builder {
+        let mut b = hyper::server::conn::http1::Builder::new();
+        // hyper's header read timeout does nothing without a timer.
+        b.timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout)
+            .keep_alive(true)
+            .max_headers(self.http1_max_headers);
+        b
+    }
+
+    pub(crate) fn http2(&self) -> hyper::server::conn::http2::Builder<TokioExecutor> {
+        let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        b.timer(TokioTimer::new())
+            .max_concurrent_streams(self.http2_max_concurrent_streams)
+            .max_header_list_size(self.max_header_list_size)
+            .max_pending_accept_reset_streams(self.http2_max_pending_accept_reset_streams)
+            .max_local_error_reset_streams(self.http2_max_local_error_reset_streams);
+        b
+    }
+
+    pub(crate) fn auto(&self) -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
+        let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        b.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout)
+            .keep_alive(true)
+            .max_headers(self.http1_max_headers);
+        b.http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(self.http2_max_concurrent_streams)
+            .max_header_list_size(self.max_header_list_size)
+            .max_pending_accept_reset_streams(self.http2_max_pending_accept_reset_streams)
+            .max_local_error_reset_streams(self.http2_max_local_error_reset_streams);
+        b
+    }
+}

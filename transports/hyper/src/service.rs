@@ -1,0 +1,144 @@
+//! The per-connection glue between hyper and the user's tower service: stamps the
+//! [`ConnectionInfo`] on each request, opens a span per request and turns a handler panic into
+//! a `500` for that request alone.
+
+use std::any::Any;
+use std::future::poll_fn;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_util::FutureExt;
+use http::{Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use pin_project_lite::pin_project;
+use tower_service::Service;
+use tracing::Instrument;
+use twinport::server::BoxFuture;
+use twinport::{BoxError, ConnectionInfo};
+
+/// hyper's view of the user's service on one connection.
+pub(crate) struct ConnService<S> {
+    inner: S,
+    info: ConnectionInfo,
+}
+
+impl<S> ConnService<S> {
+    pub(crate) fn new(inner: S, info: ConnectionInfo) -> Self {
+        Self { inner, info }
+    }
+}
+
+impl<S, B> hyper::service::Service<Request<Incoming>> for ConnService<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody<B>>;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<Self::Response, BoxError>>;
+
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        let span = tracing::info_span!(
+            "request",
+            method = %req.method(),
+            uri = %req.uri(),
+            version = ?req.version(),
+        );
+        req.extensions_mut().insert(self.info.clone());
+        let mut svc = self.inner.clone();
+        let call = async move {
+            poll_fn(|cx| svc.poll_ready(cx)).await?;
+            svc.call(req).await
+        };
+        Box::pin(
+            async move {
+                match AssertUnwindSafe(call).catch_unwind().await {
+                    Ok(Ok(res)) => {
+                        tracing::debug!(status = res.status().as_u16(), "response");
+                        Ok(res.map(|body| ResponseBody::Inner { body }))
+                    }
+                    Ok(Err(e)) => {
+                        let e: BoxError = e.into();
+                        tracing::debug!(error = %e, "service error");
+                        Err(e)
+                    }
+                    Err(panic) => {
+                        tracing::error!(
+                            panic = panic_message(&*panic),
+                            "handler panicked; answering 500"
+                        );
+                        Ok(internal_error())
+                    }
+                }
+            }
+            .instrument(span),
+        )
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    if let Some(s) = panic.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s
+    } else {
+        "<non-string panic payload>"
+    }
+}
+
+fn internal_error<B>() -> Response<ResponseBody<B>> {
+    let mut res = Response::new(ResponseBody::Empty);
+    *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    res.headers_mut().insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from_static("0"),
+    );
+    res
+}
+
+pin_project! {
+    /// The service's response body, or nothing for the `500` of a panicked handler.
+    #[project = ResponseBodyProj]
+    pub(crate) enum ResponseBody<B> {
+        Inner { #[pin] body: B },
+        Empty,
+    }
+}
+
+impl<B> Body for ResponseBody<B>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Data = B::Data;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        match self.project() {
+            ResponseBodyProj::Inner { body } => body.poll_frame(cx).map_err(Into::into),
+            ResponseBodyProj::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Inner { body } => body.is_end_stream(),
+            Self::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Inner { body } => body.size_hint(),
+            Self::Empty => SizeHint::with_exact(0),
+        }
+    }
+}
