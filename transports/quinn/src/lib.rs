@@ -1,2 +1,61 @@
-//! HTTP/3 over QUIC for twinport (work in progress).
+//! HTTP/3 over QUIC for twinport: one tower `Service` served over HTTP/3, beside raw QUIC
+//! protocols routed by ALPN on the same endpoint, with the core's
+//! [`ConnectionInfo`](twinport::ConnectionInfo) on every request.
+//!
+//! - [`Http3`]: the QUIC endpoint and the [`twinport::Transport`] that serves a tower service
+//!   over HTTP/3 (the seed's `H3Service::new(router)`); run it in a [`twinport::Server`]
+//!   beside a TCP transport, or alone with [`Http3::serve`].
+//! - [`Builder::route`] and [`QuicHandler`]: raw QUIC protocols by ALPN (the seed's
+//!   `jetstream_quic::Router` / `QuicHandler`). The server's ALPN preference is the
+//!   registration order; a client offering nothing registered is refused in the handshake.
+//! - [`QuicConfig`] and [`Http3Config`]: limits with safe defaults (idle timeout, stream
+//!   counts and windows, Retry under load, 64 KiB header sections, no GREASE, no 0-RTT).
+//! - [`RecvBody`]: the request body, pulled from QUIC only as the handler reads it.
+//!
+//! ```no_run
+//! use std::convert::Infallible;
+//! use std::time::Duration;
+//! use twinport::ConnectionInfoExt;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let tls = twinport::ServerTls::from_pem_files("certs/server.pem", "certs/server.key")?;
+//! let app = tower::service_fn(|req: http::Request<twinport_quinn::RecvBody>| async move {
+//!     let peer = req.connection_info().and_then(|i| i.remote_addr());
+//!     Ok::<_, Infallible>(http::Response::new(format!("hello {peer:?} over HTTP/3\n")))
+//! });
+//! twinport_quinn::Http3::bind("127.0.0.1:4433".parse()?, &tls)?
+//!     .serve_with_shutdown(app, async { let _ = tokio::signal::ctrl_c().await; }, Duration::from_secs(10))
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! 0-RTT is off unless [`twinport::ServerTls::early_data`] turns it on. Then requests that
+//! arrive before the handshake is confirmed are marked
+//! [`is_early_data`](twinport::ConnectionInfo::is_early_data), and only GET, HEAD and OPTIONS
+//! are served from early data; others get `425 Too Early`. With client certificates
+//! required or optional, 0-RTT stays off (the certificate is only known after the handshake).
 #![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+#[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+compile_error!("twinport-quinn needs a crypto provider: enable the `ring` or `aws-lc-rs` feature");
+
+mod adapter;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod handler;
+mod http3;
+mod info;
+pub mod server;
+
+pub use crate::body::RecvBody;
+pub use crate::config::{AddressValidation, Http3Config, QuicConfig};
+pub use crate::error::{BodyError, Error};
+pub use crate::handler::{QuicConnection, QuicHandler};
+pub use crate::server::{Builder, Http3, H3_ALPN};
+
+/// The h3 version this crate is built on.
+pub use h3;
+/// The quinn version this crate is built on, for raw QUIC handlers.
+pub use quinn;

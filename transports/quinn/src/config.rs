@@ -1,0 +1,242 @@
+//! Settings: [`QuicConfig`] for the QUIC transport, [`Http3Config`] for HTTP/3.
+//!
+//! Every default is chosen to be safe for a server on the open internet; change what your
+//! deployment needs.
+//!
+//! ```
+//! use std::time::Duration;
+//! use twinport_quinn::{AddressValidation, Http3Config, QuicConfig};
+//!
+//! let quic = QuicConfig::default()
+//!     .idle_timeout(Duration::from_secs(60))
+//!     .keep_alive(Some(Duration::from_secs(15)))
+//!     .address_validation(AddressValidation::Always);
+//! let http3 = Http3Config::default().max_field_section_size(16 * 1024);
+//! # let _ = (quic, http3);
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::{IdleTimeout, TransportConfig, VarInt};
+
+use crate::error::Error;
+
+/// When the server makes clients prove their address with a Retry round trip before it
+/// spends work on their handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AddressValidation {
+    /// Every new connection is sent a Retry first (one more round trip, no amplification or
+    /// spoofed-address handshakes at all).
+    Always,
+    /// Only while more than this many handshakes are in progress (the default, with 256).
+    UnderLoad {
+        /// The number of concurrent handshakes above which Retry is used.
+        pending_handshakes: usize,
+    },
+}
+
+impl Default for AddressValidation {
+    fn default() -> Self {
+        Self::UnderLoad {
+            pending_handshakes: 256,
+        }
+    }
+}
+
+/// Transport settings of the QUIC endpoint.
+#[derive(Clone, Debug)]
+pub struct QuicConfig {
+    pub(crate) idle_timeout: Duration,
+    pub(crate) keep_alive: Option<Duration>,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) max_bidi_streams: u32,
+    pub(crate) max_uni_streams: u32,
+    pub(crate) stream_receive_window: u32,
+    pub(crate) receive_window: u64,
+    pub(crate) send_window: u64,
+    pub(crate) max_incoming: usize,
+    pub(crate) address_validation: AddressValidation,
+    pub(crate) migration: bool,
+}
+
+impl Default for QuicConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(30),
+            keep_alive: None,
+            handshake_timeout: Duration::from_secs(10),
+            max_bidi_streams: 100,
+            max_uni_streams: 16,
+            stream_receive_window: 1024 * 1024,
+            receive_window: 8 * 1024 * 1024,
+            send_window: 8 * 1024 * 1024,
+            max_incoming: 4096,
+            address_validation: AddressValidation::default(),
+            migration: true,
+        }
+    }
+}
+
+impl QuicConfig {
+    /// Closes a connection after this long without any packet from the peer (default 30 s).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sends keep-alive packets this often, so idle connections survive NAT timeouts
+    /// (default: none, the client's job).
+    pub fn keep_alive(mut self, interval: Option<Duration>) -> Self {
+        self.keep_alive = interval;
+        self
+    }
+
+    /// Gives up on a handshake that takes longer than this (default 10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How many bidirectional streams a client may have open at once on one connection
+    /// (default 100). For HTTP/3 this is the number of concurrent requests.
+    pub fn max_concurrent_bidi_streams(mut self, n: u32) -> Self {
+        self.max_bidi_streams = n;
+        self
+    }
+
+    /// How many unidirectional streams a client may have open at once (default 16; HTTP/3
+    /// needs 3).
+    pub fn max_concurrent_uni_streams(mut self, n: u32) -> Self {
+        self.max_uni_streams = n;
+        self
+    }
+
+    /// How many bytes a client may send on one stream ahead of the server reading them
+    /// (default 1 MiB).
+    pub fn stream_receive_window(mut self, bytes: u32) -> Self {
+        self.stream_receive_window = bytes;
+        self
+    }
+
+    /// How many bytes a client may send on all streams of a connection ahead of the server
+    /// reading them (default 8 MiB).
+    pub fn receive_window(mut self, bytes: u64) -> Self {
+        self.receive_window = bytes;
+        self
+    }
+
+    /// How many bytes the server buffers for sending per connection (default 8 MiB).
+    pub fn send_window(mut self, bytes: u64) -> Self {
+        self.send_window = bytes;
+        self
+    }
+
+    /// How many connection attempts may wait to be accepted before new ones are refused
+    /// (default 4096).
+    pub fn max_incoming(mut self, n: usize) -> Self {
+        self.max_incoming = n;
+        self
+    }
+
+    /// When clients must prove their address with a Retry (default: under load).
+    pub fn address_validation(mut self, mode: AddressValidation) -> Self {
+        self.address_validation = mode;
+        self
+    }
+
+    /// Whether clients may change address mid-connection (default true).
+    pub fn migration(mut self, allowed: bool) -> Self {
+        self.migration = allowed;
+        self
+    }
+
+    pub(crate) fn transport(&self) -> Result<Arc<TransportConfig>, Error> {
+        let mut t = TransportConfig::default();
+        let idle = IdleTimeout::try_from(self.idle_timeout).map_err(|e| Error::Config {
+            name: "idle_timeout",
+            reason: e.to_string(),
+        })?;
+        let receive_window = VarInt::from_u64(self.receive_window).map_err(|e| Error::Config {
+            name: "receive_window",
+            reason: e.to_string(),
+        })?;
+        if self.max_uni_streams < 3 {
+            return Err(Error::Config {
+                name: "max_concurrent_uni_streams",
+                reason: "HTTP/3 needs at least 3 (control and QPACK streams)".into(),
+            });
+        }
+        t.max_idle_timeout(Some(idle))
+            .keep_alive_interval(self.keep_alive)
+            .max_concurrent_bidi_streams(self.max_bidi_streams.into())
+            .max_concurrent_uni_streams(self.max_uni_streams.into())
+            .stream_receive_window(self.stream_receive_window.into())
+            .receive_window(receive_window)
+            .send_window(self.send_window);
+        Ok(Arc::new(t))
+    }
+
+    pub(crate) fn server(
+        &self,
+        crypto: quinn::crypto::rustls::QuicServerConfig,
+    ) -> Result<quinn::ServerConfig, Error> {
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        server
+            .transport_config(self.transport()?)
+            .max_incoming(self.max_incoming)
+            .migration(self.migration);
+        Ok(server)
+    }
+}
+
+/// HTTP/3 settings.
+#[derive(Clone, Debug)]
+pub struct Http3Config {
+    pub(crate) max_field_section_size: u64,
+    pub(crate) send_grease: bool,
+    pub(crate) max_concurrent_requests: u32,
+    pub(crate) request_header_timeout: Duration,
+}
+
+impl Default for Http3Config {
+    fn default() -> Self {
+        Self {
+            max_field_section_size: 64 * 1024,
+            send_grease: false,
+            max_concurrent_requests: 100,
+            request_header_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Http3Config {
+    /// The largest request header section accepted, in bytes as RFC 9114 §4.2.2 counts them
+    /// (default 64 KiB; h3's own default is unlimited). Larger ones get 431.
+    pub fn max_field_section_size(mut self, bytes: u64) -> Self {
+        self.max_field_section_size = bytes;
+        self
+    }
+
+    /// Sends reserved "GREASE" settings, frames and streams (default off: some peers choke on
+    /// them).
+    pub fn send_grease(mut self, enabled: bool) -> Self {
+        self.send_grease = enabled;
+        self
+    }
+
+    /// How many requests one connection may have in flight at once (default 100). The QUIC
+    /// stream limit grants the first batch, this one the rest.
+    pub fn max_concurrent_requests(mut self, n: u32) -> Self {
+        self.max_concurrent_requests = n;
+        self
+    }
+
+    /// How long a client has to send a request's headers once it opened the stream
+    /// (default 10 s).
+    pub fn request_header_timeout(mut self, timeout: Duration) -> Self {
+        self.request_header_timeout = timeout;
+        self
+    }
+}

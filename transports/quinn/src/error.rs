@@ -1,0 +1,90 @@
+//! The errors of this crate: [`Error`] when building or running an endpoint, [`BodyError`]
+//! when reading a request body.
+
+use std::io;
+use std::net::SocketAddr;
+
+/// Why an endpoint could not be built or stopped serving.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The TLS configuration could not be made.
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] twinport::TlsError),
+    /// The TLS configuration has no cipher suite QUIC can use for its initial packets
+    /// (QUIC needs a TLS 1.3 `TLS13_AES_128_GCM_SHA256` suite in the crypto provider).
+    #[error("the TLS configuration cannot be used for QUIC: {0}")]
+    QuicTls(#[from] quinn::crypto::rustls::NoInitialCipherSuite),
+    /// The UDP socket could not be bound or set up.
+    #[error("cannot bind UDP {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The QUIC endpoint could not start on the socket.
+    #[error("cannot start the QUIC endpoint: {0}")]
+    Endpoint(#[source] io::Error),
+    /// A transport setting is out of range.
+    #[error("invalid QUIC setting {name}: {reason}")]
+    Config {
+        /// The setting.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The same ALPN protocol was registered twice.
+    #[error("ALPN protocol {0:?} is registered twice")]
+    DuplicateAlpn(String),
+    /// An ALPN protocol name was empty or longer than 255 bytes.
+    #[error("invalid ALPN protocol name {0:?}: it must be 1 to 255 bytes")]
+    InvalidAlpn(String),
+    /// Neither HTTP/3 nor any raw protocol was registered.
+    #[error("no protocol to serve: call Builder::http3 or Builder::route")]
+    NoProtocols,
+    /// There is no tokio runtime to run the endpoint on.
+    #[error("no tokio runtime: serve from within a tokio runtime")]
+    NoRuntime,
+}
+
+/// Why a request body could not be read to its end.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// The client reset the request stream (it cancelled the request).
+    #[error("the client reset the request stream with code {code:#x}")]
+    Reset {
+        /// The HTTP/3 error code the client sent.
+        code: u64,
+    },
+    /// The connection was lost or closed.
+    #[error("the connection closed: {reason}")]
+    ConnectionClosed {
+        /// What closed it.
+        reason: String,
+    },
+    /// The client broke the HTTP/3 protocol on this stream.
+    #[error("HTTP/3 error on the request stream: {reason}")]
+    Protocol {
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl From<h3::error::StreamError> for BodyError {
+    fn from(e: h3::error::StreamError) -> Self {
+        match e {
+            h3::error::StreamError::RemoteTerminate { code, .. } => {
+                Self::Reset { code: code.value() }
+            }
+            h3::error::StreamError::ConnectionError { 0: e, .. } => Self::ConnectionClosed {
+                reason: e.to_string(),
+            },
+            other => Self::Protocol {
+                reason: other.to_string(),
+            },
+        }
+    }
+}

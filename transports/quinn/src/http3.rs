@@ -1,0 +1,296 @@
+//! Serving one HTTP/3 connection: accept requests, run each in its own task, drain on
+//! shutdown, and close only once every response has been acknowledged.
+
+use std::future::poll_fn;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
+use h3::error::Code;
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tower_service::Service;
+use tracing::Instrument;
+use twinport::{BoxError, ConnectionInfo, Shutdown};
+
+use crate::adapter::{self, Flushed};
+use crate::body::RecvBody;
+use crate::config::Http3Config;
+use crate::info;
+
+type Resolver = h3::server::RequestResolver<adapter::Connection, Bytes>;
+type SendHalf = h3::server::RequestStream<adapter::SendStream, Bytes>;
+
+/// How long a connection whose client went away waits for its last acknowledgements.
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
+
+/// Whether requests on a connection may still be 0-RTT early data: set once the handshake
+/// is confirmed.
+pub(crate) type HandshakeDone = Option<Arc<AtomicBool>>;
+
+pub(crate) async fn serve_connection<S, B>(
+    conn: quinn::Connection,
+    info: ConnectionInfo,
+    service: S,
+    config: Arc<Http3Config>,
+    shutdown: Shutdown,
+    handshake_done: HandshakeDone,
+) where
+    S: Service<Request<RecvBody>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    conn.set_max_concurrent_bi_streams(config.max_concurrent_requests.into());
+    let (flush_tx, mut flush_rx) = mpsc::unbounded_channel::<Flushed>();
+    let (quic, shared) = adapter::Connection::new(conn.clone(), flush_tx);
+    let mut builder = h3::server::builder();
+    builder
+        .max_field_section_size(config.max_field_section_size)
+        .send_grease(config.send_grease);
+    let mut h3 = match builder.build::<_, Bytes>(quic).await {
+        Ok(h3) => h3,
+        Err(e) => {
+            tracing::debug!(error = %e, "HTTP/3 setup failed");
+            return;
+        }
+    };
+
+    let mut requests = JoinSet::new();
+    let mut flushing = FuturesUnordered::new();
+    let mut draining = false;
+    let mut accepting = true;
+    loop {
+        tokio::select! {
+            _ = shutdown.draining(), if !draining => {
+                draining = true;
+                let goaway = shared.close_requests();
+                tracing::debug!(goaway, in_flight = requests.len(), "sending GOAWAY");
+                if let Err(e) = h3.shutdown(1).await {
+                    tracing::debug!(error = %e, "could not send GOAWAY");
+                }
+            }
+            accepted = h3.accept(), if accepting => match accepted {
+                Ok(Some(resolver)) => {
+                    let task = request_task(
+                        resolver,
+                        conn.clone(),
+                        info.clone(),
+                        service.clone(),
+                        config.clone(),
+                        handshake_done.clone(),
+                    );
+                    requests.spawn(task);
+                }
+                // The client sent GOAWAY and its requests are done.
+                Ok(None) => accepting = false,
+                Err(e) => {
+                    if e.is_h3_no_error() {
+                        tracing::debug!("connection closed by the client");
+                    } else {
+                        tracing::debug!(error = %e, "connection ended");
+                    }
+                    // The connection is gone: no response can be delivered any more.
+                    requests.abort_all();
+                    accepting = false;
+                }
+            },
+            Some(joined) = requests.join_next(), if !requests.is_empty() => {
+                if let Err(e) = joined {
+                    if e.is_panic() {
+                        tracing::error!("request task panicked outside the handler");
+                    }
+                }
+            }
+            Some(flushed) = flush_rx.recv() => flushing.push(flushed),
+            Some(()) = flushing.next(), if !flushing.is_empty() => {}
+        }
+        if (draining || !accepting) && requests.is_empty() {
+            break;
+        }
+    }
+
+    // Never close before the last response is acknowledged: closing discards unsent data.
+    while let Ok(flushed) = flush_rx.try_recv() {
+        flushing.push(flushed);
+    }
+    let until = shutdown
+        .deadline()
+        .unwrap_or_else(|| Instant::now() + FLUSH_WAIT);
+    let flushed =
+        tokio::time::timeout_at(until, async { while flushing.next().await.is_some() {} }).await;
+    if flushed.is_err() {
+        tracing::debug!("closing with responses still unacknowledged");
+    }
+    // Dropping the h3 connection closes the QUIC connection with H3_NO_ERROR.
+    drop(h3);
+    conn.close(
+        quinn::VarInt::from_u32(0x100),
+        if draining {
+            b"server shutting down"
+        } else {
+            b""
+        },
+    );
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+async fn request_task<S, B>(
+    resolver: Resolver,
+    conn: quinn::Connection,
+    info: ConnectionInfo,
+    service: S,
+    config: Arc<Http3Config>,
+    handshake_done: HandshakeDone,
+) where
+    S: Service<Request<RecvBody>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let resolved =
+        tokio::time::timeout(config.request_header_timeout, resolver.resolve_request()).await;
+    let (req, stream) = match resolved {
+        Ok(Ok(resolved)) => resolved,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "bad request stream");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("request headers did not arrive in time");
+            return;
+        }
+    };
+    let span = tracing::info_span!(
+        "http3_request",
+        method = %req.method(),
+        uri = %req.uri(),
+        stream = %stream.id(),
+    );
+    async move {
+        let (mut send, recv) = stream.split();
+        let mut info = info::current(&info, &conn);
+        if let Some(done) = handshake_done {
+            if !done.load(Ordering::Acquire) {
+                info = info.with_early_data(true);
+                if !is_safe(req.method()) {
+                    // RFC 8470: a replayable request that is not safe waits for the handshake.
+                    respond_status(&mut send, StatusCode::TOO_EARLY).await;
+                    return;
+                }
+            }
+        }
+        let (parts, ()) = req.into_parts();
+        let mut req = Request::from_parts(parts, RecvBody::new(recv));
+        req.extensions_mut().insert(info);
+        respond(service, req, send).await;
+    }
+    .instrument(span)
+    .await
+}
+
+async fn respond_status(send: &mut SendHalf, status: StatusCode) {
+    let mut head = Response::new(());
+    *head.status_mut() = status;
+    if send.send_response(head).await.is_ok() {
+        let _ = send.finish().await;
+    }
+}
+
+async fn respond<S, B>(mut service: S, req: Request<RecvBody>, mut send: SendHalf)
+where
+    S: Service<Request<RecvBody>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let called = AssertUnwindSafe(async move {
+        poll_fn(|cx| service.poll_ready(cx))
+            .await
+            .map_err(Into::<BoxError>::into)?;
+        service.call(req).await.map_err(Into::<BoxError>::into)
+    })
+    .catch_unwind()
+    .await;
+    let response = match called {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "service failed");
+            return respond_status(&mut send, StatusCode::INTERNAL_SERVER_ERROR).await;
+        }
+        Err(_) => {
+            tracing::error!("handler panicked; answering 500");
+            return respond_status(&mut send, StatusCode::INTERNAL_SERVER_ERROR).await;
+        }
+    };
+    let (parts, body) = response.into_parts();
+    if let Err(e) = send.send_response(Response::from_parts(parts, ())).await {
+        tracing::debug!(error = %e, "could not send the response head");
+        return;
+    }
+    let mut body = std::pin::pin!(body);
+    loop {
+        let frame = AssertUnwindSafe(poll_fn(|cx| {
+            body.as_mut()
+                .poll_frame(cx)
+                .map(|f| f.map(|f| f.map_err(Into::<BoxError>::into)))
+        }))
+        .catch_unwind()
+        .await;
+        let frame = match frame {
+            Ok(None) => break,
+            Ok(Some(Ok(frame))) => frame,
+            Ok(Some(Err(e))) => {
+                tracing::debug!(error = %e, "response body failed; resetting the stream");
+                send.stop_stream(Code::H3_INTERNAL_ERROR);
+                return;
+            }
+            Err(_) => {
+                tracing::error!("response body panicked; resetting the stream");
+                send.stop_stream(Code::H3_INTERNAL_ERROR);
+                return;
+            }
+        };
+        let sent = match frame.into_data() {
+            Ok(mut data) => {
+                if !data.has_remaining() {
+                    continue;
+                }
+                send.send_data(data.copy_to_bytes(data.remaining())).await
+            }
+            Err(frame) => match frame.into_trailers() {
+                Ok(trailers) => {
+                    let sent = send.send_trailers(trailers).await;
+                    if sent.is_ok() {
+                        break;
+                    }
+                    sent
+                }
+                Err(_) => continue,
+            },
+        };
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "client went away mid-response");
+            return;
+        }
+    }
+    if let Err(e) = send.finish().await {
+        tracing::debug!(error = %e, "could not finish the response");
+    }
+}

@@ -1,0 +1,59 @@
+//! The [`ConnectionInfo`] of a QUIC connection, built once when its handshake completes.
+
+use std::net::SocketAddr;
+
+use rustls::pki_types::CertificateDer;
+use twinport::{CertificateError, ConnectionInfo, PeerCertificate, TlsInfo, TransportKind};
+
+/// Describes `conn`, whose endpoint is bound to `endpoint_addr`. The client's chain (if any)
+/// is parsed here, once per connection.
+pub(crate) fn connection_info(
+    conn: &quinn::Connection,
+    endpoint_addr: SocketAddr,
+) -> Result<ConnectionInfo, CertificateError> {
+    let handshake = conn
+        .handshake_data()
+        .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok());
+    let (alpn, server_name) = match handshake {
+        Some(h) => (h.protocol, h.server_name),
+        None => (None, None),
+    };
+    let peer = match conn
+        .peer_identity()
+        .and_then(|p| p.downcast::<Vec<CertificateDer<'static>>>().ok())
+    {
+        Some(chain) if !chain.is_empty() => Some(PeerCertificate::from_chain(*chain)?),
+        _ => None,
+    };
+    // quinn does not expose the negotiated cipher suite, so it stays unknown.
+    let tls = TlsInfo::new()
+        .with_server_name(server_name)
+        .with_version(Some(rustls::ProtocolVersion::TLSv1_3))
+        .with_peer_certificate(peer);
+    // On a wildcard bind, the address the client actually reached.
+    let local = match conn.local_ip() {
+        Some(ip) if endpoint_addr.ip().is_unspecified() => {
+            SocketAddr::new(ip, endpoint_addr.port())
+        }
+        _ => endpoint_addr,
+    };
+    let mut builder = ConnectionInfo::builder(TransportKind::Quic)
+        .local_addr(local)
+        .remote_addr(conn.remote_address())
+        .tls(tls);
+    if let Some(alpn) = alpn {
+        builder = builder.alpn(alpn);
+    }
+    Ok(builder.build())
+}
+
+/// The connection's info as of now: QUIC connections migrate, so the remote address is read
+/// per request, and the info only copied when it changed.
+pub(crate) fn current(info: &ConnectionInfo, conn: &quinn::Connection) -> ConnectionInfo {
+    let remote = conn.remote_address();
+    if info.remote_addr() == Some(remote) {
+        info.clone()
+    } else {
+        info.with_remote_addr(remote)
+    }
+}
