@@ -1,0 +1,251 @@
+//! HTTP/1.1 and HTTP/2 over TLS with hyper's client: ConnectionInfo, mTLS, panics, trailers,
+//! large bodies.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use http_body_util::BodyExt;
+use twinport::ClientAuth;
+use twinport_hyper::{Http, TlsAcceptor};
+
+async fn tls_server(pki: &Pki, auth: ClientAuth) -> Running {
+    init_tracing();
+    let tls = pki.server_tls().client_auth(auth);
+    let http = Http::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+        .tls(&tls)
+        .unwrap();
+    start(http, Duration::from_secs(5))
+}
+
+async fn connect(
+    server: &Running,
+    pki: &Pki,
+    cert: Option<&Identity>,
+    alpn: &[u8],
+) -> (Sender, u16) {
+    let (tls, port) = tls_connect(server.addr(), pki.client_config(cert, &[alpn]))
+        .await
+        .unwrap();
+    (handshake(tls, alpn == b"h2").await.unwrap(), port)
+}
+
+#[tokio::test]
+async fn http1_and_http2_see_their_connection() {
+    let pki = Pki::new();
+    let server = tls_server(&pki, ClientAuth::none()).await;
+    for (alpn, version) in [(&b"http/1.1"[..], "HTTP/1.1"), (&b"h2"[..], "HTTP/2.0")] {
+        let (mut client, port) = connect(&server, &pki, None, alpn).await;
+        let info = client.get_json("/info").await;
+        assert_eq!(info["version"], version, "{info}");
+        assert_eq!(info["alpn"], std::str::from_utf8(alpn).unwrap(), "{info}");
+        assert_eq!(info["sni"], "localhost");
+        assert_eq!(info["transport"], "tcp");
+        assert_eq!(info["remote"], format!("127.0.0.1:{port}"));
+        assert_eq!(info["local"], server.addr().to_string());
+        assert_eq!(info["tls_version"], "TLSv1_3", "{info}");
+        assert!(
+            info["cipher"].as_str().unwrap().starts_with("TLS13_"),
+            "{info}"
+        );
+        assert!(info["client_cn"].is_null());
+        // The same connection keeps its id across requests.
+        let again = client.get_json("/info").await;
+        assert_eq!(again["id"], info["id"]);
+    }
+    assert_eq!(server.stop().await.cut, 0);
+}
+
+#[tokio::test]
+async fn no_alpn_means_http1() {
+    let pki = Pki::new();
+    let server = tls_server(&pki, ClientAuth::none()).await;
+    let (tls, _) = tls_connect(server.addr(), pki.client_config(None, &[]))
+        .await
+        .unwrap();
+    let mut client = handshake(tls, false).await.unwrap();
+    let info = client.get_json("/info").await;
+    assert_eq!(info["version"], "HTTP/1.1");
+    assert!(info["alpn"].is_null());
+    // A client that negotiated http/1.1 but speaks HTTP/2 gets no HTTP/2.
+    let (tls, _) = tls_connect(server.addr(), pki.client_config(None, &[b"http/1.1"]))
+        .await
+        .unwrap();
+    let failed = match handshake(tls, true).await {
+        Err(_) => true,
+        Ok(mut c) => {
+            let req = c.request("GET", "/info", empty());
+            c.send(req).await.is_err()
+        }
+    };
+    assert!(failed, "HTTP/2 served on an http/1.1 connection");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn mtls_optional_reads_the_client_certificate_or_serves_anonymously() {
+    let pki = Pki::new();
+    let server = tls_server(&pki, ClientAuth::optional(pki.roots())).await;
+    for alpn in [&b"http/1.1"[..], b"h2"] {
+        let (mut alice, _) = connect(&server, &pki, Some(&pki.alice), alpn).await;
+        let info = alice.get_json("/info").await;
+        assert_eq!(info["client_cn"], "alice", "{info}");
+        assert_eq!(info["client_dns"], serde_json::json!(["alice.example"]));
+        assert_eq!(
+            info["client_uris"],
+            serde_json::json!(["spiffe://example.org/alice"])
+        );
+
+        let (mut anon, _) = connect(&server, &pki, None, alpn).await;
+        let info = anon.get_json("/info").await;
+        assert!(info["client_cn"].is_null(), "{info}");
+        assert_eq!(info["sni"], "localhost");
+    }
+    // A certificate from another CA is refused, even in optional mode.
+    assert!(refused(&server, &pki, Some(&pki.mallory)).await);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn mtls_required_refuses_missing_and_foreign_certificates() {
+    let pki = Pki::new();
+    let server = tls_server(&pki, ClientAuth::required(pki.roots())).await;
+    let (mut alice, _) = connect(&server, &pki, Some(&pki.alice), b"h2").await;
+    let info = alice.get_json("/info").await;
+    assert_eq!(info["client_cn"], "alice");
+    assert!(refused(&server, &pki, None).await);
+    assert!(refused(&server, &pki, Some(&pki.mallory)).await);
+    server.stop().await;
+}
+
+/// Whether a client with `cert` is refused. With TLS 1.3 the client may finish its side of
+/// the handshake before the server rejects its certificate, so the refusal can show up on
+/// the first request instead.
+async fn refused(server: &Running, pki: &Pki, cert: Option<&Identity>) -> bool {
+    let Ok((tls, _)) = tls_connect(server.addr(), pki.client_config(cert, &[b"http/1.1"])).await
+    else {
+        return true;
+    };
+    let Ok(mut client) = handshake(tls, false).await else {
+        return true;
+    };
+    let req = client.request("GET", "/info", empty());
+    client.send(req).await.is_err()
+}
+
+#[tokio::test]
+async fn a_panicking_handler_gets_a_500_and_the_connection_lives_on() {
+    let pki = Pki::new();
+    let server = tls_server(&pki, ClientAuth::none()).await;
+    for alpn in [&b"http/1.1"[..], b"h2"] {
+        let (mut client, _) = connect(&server, &pki, None, alpn).await;
+        let first = client.get_json("/info").await;
+        let req = client.request("GET", "/panic", empty());
+        let res = client.send(req).await.unwrap();
+        assert_eq!(res.status(), 500);
+        within(res.into_body().collect()).await.unwrap();
+        let after = client.get_json("/info").await;
+        assert_eq!(after["id"], first["id"], "same connection");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn http2_trailers_pass_both_ways() {
+    let pki = Pki::new();
+    let server = tls_server(&pki, ClientAuth::none()).await;
+    let (mut client, _) = connect(&server, &pki, None, b"h2").await;
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("x-checksum", "abc123".parse().unwrap());
+    let body = http_body_util::StreamBody::new(futures_util::stream::iter(vec![
+        Ok::<_, BoxError>(hyper::body::Frame::data(bytes::Bytes::from_static(
+            b"hello ",
+        ))),
+        Ok(hyper::body::Frame::data(bytes::Bytes::from_static(
+            b"trailers",
+        ))),
+        Ok(hyper::body::Frame::trailers(trailers)),
+    ]));
+    let req = client.request("POST", "/trailers", BodyExt::boxed(body));
+    let res = client.send(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let collected = within(res.into_body().collect()).await.unwrap();
+    let trailers = collected.trailers().cloned().expect("response trailers");
+    assert_eq!(collected.to_bytes(), "hello trailers");
+    assert_eq!(trailers["x-echo-checksum"], "abc123");
+    assert_eq!(
+        trailers["x-sha256"].to_str().unwrap(),
+        hex(&<sha2::Sha256 as sha2::Digest>::digest(b"hello trailers"))
+    );
+    server.stop().await;
+}
+
+const BIG: usize = 64 * 1024 * 1024;
+
+#[tokio::test]
+async fn sixty_four_mib_up_and_down_over_http2_and_http1() {
+    let pki = Pki::new();
+    let server = tls_server(&pki, ClientAuth::none()).await;
+    let want = expected_sha(BIG);
+    for alpn in [&b"h2"[..], b"http/1.1"] {
+        let (mut client, _) = connect(&server, &pki, None, alpn).await;
+
+        let req = client.request("POST", "/upload", streaming(BIG));
+        let res = client.send(req).await.unwrap();
+        assert_eq!(res.status(), 200);
+        let body = within(res.into_body().collect()).await.unwrap().to_bytes();
+        let got: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(got["len"], BIG);
+        assert_eq!(got["sha256"], want);
+
+        let req = client.request("GET", &format!("/download/{BIG}"), empty());
+        let res = client.send(req).await.unwrap();
+        assert_eq!(res.status(), 200);
+        let mut body = res.into_body();
+        let mut h = <sha2::Sha256 as sha2::Digest>::new();
+        let mut len = 0;
+        while let Some(frame) = within(body.frame()).await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                len += data.len();
+                sha2::Digest::update(&mut h, &data);
+            }
+        }
+        assert_eq!(len, BIG);
+        assert_eq!(hex(&sha2::Digest::finalize(h)), want);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_handshake_does_not_block_others() {
+    let pki = Pki::new();
+    init_tracing();
+    let tls = TlsAcceptor::from_server_tls(&pki.server_tls())
+        .unwrap()
+        .handshake_timeout(Duration::from_millis(500));
+    let http = Http::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+        .acceptor(tls);
+    let server = start(http, Duration::from_secs(5));
+    // A client that connects and says nothing.
+    let mut silent = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let (mut client, _) = connect(&server, &pki, None, b"h2").await;
+    assert_eq!(client.get_json("/info").await["version"], "HTTP/2.0");
+    // The silent one is dropped when its handshake time runs out.
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 1];
+    let n = within(tokio::io::AsyncReadExt::read(&mut silent, &mut buf))
+        .await
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    server.stop().await;
+}
