@@ -288,12 +288,14 @@ where
         if cut > 0 {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
+            tracing::info!(
+                transport = name,
+                cut,
+                "grace period over; closed the connections still open"
+            );
+        } else {
+            tracing::info!(transport = name, "drained");
         }
-        tracing::info!(
-            transport = name,
-            cut,
-            "drained; connections still open at the deadline were closed"
-        );
         DrainReport::new(cut)
     }
 }

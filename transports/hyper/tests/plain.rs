@@ -1,5 +1,6 @@
 //! Plaintext HTTP/1.1 and h2c, Unix sockets, WebSocket upgrades, the PROXY protocol and
 //! graceful shutdown.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

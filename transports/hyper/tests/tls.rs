@@ -1,5 +1,6 @@
 //! HTTP/1.1 and HTTP/2 over TLS with hyper's client: ConnectionInfo, mTLS, panics, trailers,
 //! large bodies.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
