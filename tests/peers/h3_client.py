@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""A small HTTP/3 client on aioquic, an independent HTTP/3 + QUIC stack, for twinport's tests.
+
+Usage:
+  h3_client.py --port PORT --ca CA.pem [--cert C.pem --key K.pem] [--server-name localhost]
+               [--request METHOD PATH [BODY]]... [--trailer NAME:VALUE]...
+
+Sends every request on one connection (concurrently), then prints one JSON object:
+  {"alpn": "h3", "local_port": N, "responses": [{"status": 200, "headers": {...},
+   "body": "...", "trailers": {...}}, ...]}
+or {"error": "..."} with exit status 1. Trailers given with --trailer follow every request body.
+"""
+
+import argparse
+import asyncio
+import json
+import ssl
+import sys
+
+from aioquic.asyncio.client import connect
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.h3.connection import H3_ALPN, H3Connection
+from aioquic.h3.events import DataReceived, HeadersReceived
+from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.events import ConnectionTerminated, StreamReset
+
+
+class Exchange:
+    def __init__(self):
+        self.status = None
+        self.headers = {}
+        self.trailers = {}
+        self.body = bytearray()
+        self.done = asyncio.get_running_loop().create_future()
+
+    def result(self):
+        return {
+            "status": self.status,
+            "headers": self.headers,
+            "body": self.body.decode("utf-8", "replace"),
+            "trailers": self.trailers,
+        }
+
+
+class H3Client(QuicConnectionProtocol):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.http = H3Connection(self._quic)
+        self.exchanges = {}
+
+    def quic_event_received(self, event):
+        if isinstance(event, StreamReset):
+            ex = self.exchanges.get(event.stream_id)
+            if ex and not ex.done.done():
+                ex.done.set_exception(RuntimeError(f"stream reset: {event.error_code:#x}"))
+        if isinstance(event, ConnectionTerminated):
+            for ex in self.exchanges.values():
+                if not ex.done.done():
+                    ex.done.set_exception(RuntimeError(f"connection closed: {event.reason_phrase}"))
+        for h3_event in self.http.handle_event(event):
+            ex = self.exchanges.get(getattr(h3_event, "stream_id", None))
+            if ex is None:
+                continue
+            if isinstance(h3_event, HeadersReceived):
+                fields = {k.decode(): v.decode() for k, v in h3_event.headers}
+                if ex.status is None:
+                    ex.status = int(fields.pop(":status"))
+                    ex.headers = fields
+                else:
+                    ex.trailers = fields
+            elif isinstance(h3_event, DataReceived):
+                ex.body.extend(h3_event.data)
+            if getattr(h3_event, "stream_ended", False) and not ex.done.done():
+                ex.done.set_result(None)
+
+    async def request(self, method, authority, path, body, trailers):
+        stream_id = self._quic.get_next_available_stream_id()
+        ex = Exchange()
+        self.exchanges[stream_id] = ex
+        headers = [
+            (b":method", method.encode()),
+            (b":scheme", b"https"),
+            (b":authority", authority.encode()),
+            (b":path", path.encode()),
+            (b"user-agent", b"aioquic-twinport-test"),
+        ]
+        has_body = bool(body) or bool(trailers)
+        self.http.send_headers(stream_id, headers, end_stream=not has_body)
+        if body:
+            self.http.send_data(stream_id, body, end_stream=not trailers)
+        if trailers:
+            self.http.send_headers(stream_id, trailers, end_stream=True)
+        self.transmit()
+        await ex.done
+        return ex.result()
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--server-name", default="localhost")
+    parser.add_argument("--ca", required=True)
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    parser.add_argument("--request", nargs="+", action="append", default=[])
+    parser.add_argument("--trailer", action="append", default=[])
+    parser.add_argument("--timeout", type=float, default=20.0)
+    args = parser.parse_args()
+
+    config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN)
+    config.server_name = args.server_name
+    config.verify_mode = ssl.CERT_REQUIRED
+    config.load_verify_locations(args.ca)
+    if args.cert:
+        config.load_cert_chain(args.cert, args.key)
+    trailers = []
+    for t in args.trailer:
+        name, _, value = t.partition(":")
+        trailers.append((name.strip().lower().encode(), value.strip().encode()))
+    requests = args.request or [["GET", "/"]]
+
+    async with connect(
+        args.host, args.port, configuration=config, create_protocol=H3Client
+    ) as client:
+        local_port = client._transport.get_extra_info("sockname")[1]
+        authority = f"{args.server_name}:{args.port}"
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                *[
+                    client.request(
+                        r[0], authority, r[1], r[2].encode() if len(r) > 2 else b"", trailers
+                    )
+                    for r in requests
+                ]
+            ),
+            args.timeout,
+        )
+        alpn = client._quic.tls.alpn_negotiated
+        client.close()
+    print(json.dumps({"alpn": alpn, "local_port": local_port, "responses": results}))
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except Exception as e:  # the Rust test asserts on this JSON
+        print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
+        sys.exit(1)
