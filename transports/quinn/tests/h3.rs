@@ -497,29 +497,108 @@ async fn the_grace_period_cuts_what_does_not_finish() {
 
 #[tokio::test]
 async fn a_client_reset_mid_upload_errors_the_handlers_body() {
+    use http_body_util::BodyExt;
     init_tracing();
     let pki = Pki::new();
-    let server = spawn(h3_endpoint(&pki.server_tls()));
-    let client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<usize, String>>();
+    // A handler that reports how reading its body ended.
+    let service = tower::service_fn(move |req: Request<twinport_quinn::RecvBody>| {
+        let tx = tx.clone();
+        async move {
+            let mut body = req.into_body();
+            let mut n = 0;
+            let outcome = loop {
+                match body.frame().await {
+                    None => break Ok(n),
+                    Some(Ok(f)) => n += f.data_ref().map_or(0, |d| d.len()),
+                    Some(Err(e)) => break Err(e.to_string()),
+                }
+            };
+            let _ = tx.send(outcome);
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::from("read")))
+        }
+    });
+    let endpoint = Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap();
+    let addr = endpoint.local_addr();
+    let (trigger, shutdown) = twinport::Shutdown::pair();
+    let task = tokio::spawn(async move {
+        twinport::Transport::serve(endpoint, service, twinport::ServeContext::new(shutdown)).await
+    });
+
+    let client = Client::connect(addr, pki.client_config(&[b"h3"], None)).await;
     let mut send = client.send.clone();
     within(10, "reset upload", async {
         let mut stream = send
-            .send_request(Request::post(uri("/sha256")).body(()).unwrap())
+            .send_request(Request::post(uri("/upload")).body(()).unwrap())
             .await
             .unwrap();
         stream
             .send_data(Bytes::from_static(b"partial"))
             .await
             .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
         stream.stop_stream(h3::error::Code::H3_REQUEST_CANCELLED);
     })
     .await;
-    // The connection still serves, and nothing is left running for the cancelled request.
-    let mut client = client;
-    assert_eq!(client.get("/info").await.status, StatusCode::OK);
-    client.close().await;
-    let report = server.stop(Duration::from_secs(2)).await;
+    let outcome = within(10, "handler outcome", rx.recv()).await.unwrap();
+    let err = outcome.expect_err("the handler's body must fail when the client resets");
+    assert!(err.contains("reset"), "{err}");
+
+    // The client vanishing mid-body fails the body too, and leaves no task behind.
+    let mut send = client.send.clone();
+    within(10, "upload then vanish", async {
+        let mut stream = send
+            .send_request(Request::post(uri("/upload")).body(()).unwrap())
+            .await
+            .unwrap();
+        stream
+            .send_data(Bytes::from_static(b"partial"))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    })
+    .await;
+    client.conn.close(0x10c_u32.into(), b"gone");
+    client.driver.abort();
+    let outcome = within(10, "handler outcome", rx.recv()).await.unwrap();
+    assert!(outcome.is_err(), "{outcome:?}");
+
+    trigger.shutdown(Duration::from_secs(2));
+    let report = within(10, "server", task).await.unwrap().unwrap();
+    assert_eq!(report.cut, 0, "no connection or request task left running");
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_a_large_response_to_be_delivered() {
+    init_tracing();
+    const SIZE: u64 = 16 * 1024 * 1024;
+    let pki = Pki::new();
+    let server = spawn(h3_endpoint(&pki.server_tls()));
+    let client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let mut send = client.send.clone();
+    let download = tokio::spawn(async move {
+        let req = Request::get(uri(&format!("/download?n={SIZE}")))
+            .body(())
+            .unwrap();
+        let mut stream = send.send_request(req).await.unwrap();
+        stream.finish().await.unwrap();
+        read_reply(&mut stream).await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.trigger.shutdown(Duration::from_secs(30));
+    let reply = within(60, "download across shutdown", download)
+        .await
+        .unwrap()
+        .expect("the response in flight is delivered whole");
+    assert_eq!(reply.body.len() as u64, SIZE);
+    assert!(reply
+        .body
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b == pattern(i as u64)));
+    let report = within(40, "server", server.task).await.unwrap().unwrap();
     assert_eq!(report.cut, 0);
+    client.close().await;
 }
 
 #[tokio::test]
