@@ -120,8 +120,8 @@ pub(crate) async fn serve_connection<I, A, S, B>(
     let span = tracing::Span::current();
     span.record("id", info.id().get());
     span.record("protocol", protocol.as_str());
-    if let Some(remote) = info.remote_addr() {
-        span.record("remote", tracing::field::display(remote));
+    if let (Some(_), Some(client)) = (info.proxy(), info.remote_addr()) {
+        span.record("client", tracing::field::display(client));
     }
     tracing::debug!(tls = ?info.tls().and_then(|t| t.version_str()), "connection ready");
 

@@ -232,6 +232,7 @@ where
                                 transport = name,
                                 id = tracing::field::Empty,
                                 remote = remote.map(tracing::field::display),
+                                client = tracing::field::Empty,
                                 protocol = tracing::field::Empty,
                             );
                             let conn = serve_connection(

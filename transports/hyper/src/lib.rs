@@ -1,4 +1,4 @@
-//! HTTP/1.1 and HTTP/2 for [twinport](twinport): TCP, TLS, the PROXY protocol and Unix
+//! HTTP/1.1 and HTTP/2 for [`twinport`]: TCP, TLS, the PROXY protocol and Unix
 //! sockets, served by hyper, with the same [`ConnectionInfo`](twinport::ConnectionInfo) on
 //! every request.
 //!
@@ -15,8 +15,9 @@
 //! - graceful shutdown: stop accepting, `GOAWAY` / `Connection: close`, wait for requests in
 //!   flight up to a deadline, then close the rest and report how many.
 //!
-//! Each connection gets a `connection` tracing span (id, remote, protocol) and each request a
-//! `request` span.
+//! Each connection gets a `connection` tracing span (`transport`, `remote`: the TCP peer,
+//! `id` and `protocol` once the acceptors are done, and `client` when a PROXY header named
+//! one), and each request a `request` span (`method`, `uri`, `version`).
 //!
 //! # Serving on its own
 //!

@@ -87,6 +87,38 @@ async fn no_alpn_means_http1() {
 }
 
 #[tokio::test]
+async fn alpn_h2_never_falls_back_to_http1() {
+    let pki = Pki::new();
+    let server = tls_server(&pki, ClientAuth::none()).await;
+    let (mut tls, _) = tls_connect(server.addr(), pki.client_config(None, &[b"h2"]))
+        .await
+        .unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tls.write_all(b"GET /info HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = within(tls.read_to_end(&mut buf)).await;
+    assert!(
+        !buf.starts_with(b"HTTP/"),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+    // What came back is HTTP/2: the server's SETTINGS, then the connection closes (RFC 9113
+    // §3.4 lets a server omit the GOAWAY after an invalid preface, and h2 does).
+    let mut types = Vec::new();
+    let mut rest = &buf[..];
+    while rest.len() >= 9 {
+        let len = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
+        types.push(rest[3]);
+        rest = &rest[(9 + len).min(rest.len())..];
+    }
+    assert_eq!(types.first(), Some(&0x4), "{buf:?}");
+    assert!(types.iter().all(|t| *t == 0x4 || *t == 0x7), "{types:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn mtls_optional_reads_the_client_certificate_or_serves_anonymously() {
     let pki = Pki::new();
     let server = tls_server(&pki, ClientAuth::optional(pki.roots())).await;
