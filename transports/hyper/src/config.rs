@@ -86,6 +86,9 @@ impl HttpConfig {
     /// until one closes: new clients wait in the kernel's listen backlog (and get refused or
     /// time out once that is full) instead of being accepted and dropped. Default: 10,000;
     /// `None` means no limit.
+    ///
+    /// A connection that switched protocols (a WebSocket, after its `101`) belongs to its
+    /// handler from then on: it no longer holds a slot and is not drained at shutdown.
     pub fn max_connections(mut self, max: impl Into<Option<usize>>) -> Self {
         self.max_connections = max.into().map(|n| n.max(1));
         self

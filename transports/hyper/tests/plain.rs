@@ -313,3 +313,76 @@ async fn a_full_server_holds_new_clients_until_a_slot_frees() {
     assert_eq!(within(waiting).await.unwrap(), 200);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn slow_http1_headers_hit_the_header_read_timeout() {
+    init_tracing();
+    let http = Http::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+        .config(
+            HttpConfig::default()
+                .header_read_timeout(Duration::from_millis(300))
+                .idle_timeout(None),
+        );
+    let server = start(http, Duration::from_secs(5));
+    let mut slow = TcpStream::connect(server.addr()).await.unwrap();
+    // Enough for HTTP/1 to be detected, never the end of the headers.
+    slow.write_all(b"GET /info HTTP/1.1\r\nhost: localhost\r\nx-slow: ")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let _ = within(slow.read_to_end(&mut buf)).await;
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(250), "{waited:?}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    assert!(!String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));
+    server.stop().await;
+}
+
+/// A listener whose first accepts fail the way `EMFILE` does.
+struct Flaky {
+    inner: tokio::net::TcpListener,
+    failures: usize,
+}
+
+impl twinport_hyper::Listener for Flaky {
+    type Io = TcpStream;
+
+    fn poll_accept(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<(TcpStream, twinport::ConnectionInfoBuilder)>> {
+        if self.failures > 0 {
+            self.failures -= 1;
+            return std::task::Poll::Ready(Err(std::io::Error::other("Too many open files")));
+        }
+        twinport_hyper::Listener::poll_accept(&mut self.inner, cx)
+    }
+
+    fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.local_addr().ok()
+    }
+}
+
+#[tokio::test]
+async fn accept_errors_are_retried_with_backoff() {
+    init_tracing();
+    let inner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = start(
+        Http::new(Flaky { inner, failures: 4 }),
+        Duration::from_secs(5),
+    );
+    let started = Instant::now();
+    let tcp = TcpStream::connect(server.addr()).await.unwrap();
+    let mut client = handshake(tcp, false).await.unwrap();
+    assert_eq!(client.get_json("/info").await["transport"], "tcp");
+    // 10 + 20 + 40 + 80 ms of back-off before the first successful accept.
+    assert!(
+        started.elapsed() >= Duration::from_millis(140),
+        "{:?}",
+        started.elapsed()
+    );
+    server.stop().await;
+}
