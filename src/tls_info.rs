@@ -97,7 +97,11 @@ impl TlsInfo {
 
     /// The negotiated TLS version as text, e.g. `TLSv1.3`.
     pub fn version_str(&self) -> Option<&'static str> {
-        self.version.and_then(|v| v.as_str())
+        match self.version? {
+            ProtocolVersion::TLSv1_3 => Some("TLSv1.3"),
+            ProtocolVersion::TLSv1_2 => Some("TLSv1.2"),
+            other => other.as_str(),
+        }
     }
 
     /// The negotiated cipher suite, when the transport exposes it.

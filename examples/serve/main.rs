@@ -1,0 +1,128 @@
+//! Run with: `cargo run --release --example serve [-- --addr 127.0.0.1:4433] [--mtls | --mtls-required]`
+//!
+//! The seed's example made real: one axum app served over HTTP/1.1 and HTTP/2 (TCP + TLS) and
+//! HTTP/3 (QUIC) on the same port. Generates development certificates in certs/ if missing.
+//! The first line on stdout names the address, e.g.
+//! `listening on https://127.0.0.1:4433 (HTTP/1.1, HTTP/2 over TLS; HTTP/3 over QUIC)`.
+//!
+//! - `GET /` — a small page showing which protocol served it (examples/app/dist)
+//! - `GET /whoami` — this request's ConnectionInfo and HTTP version, as JSON
+//! - `POST /echo` — streams the request body back
+//! - `GET /bytes/{n}` — streams n bytes
+//!
+//! `--mtls` asks for client certificates (verified against certs/ca.pem, anonymous clients
+//! welcome); `--mtls-required` refuses clients without one. Ctrl-C drains for 10 seconds.
+
+mod app;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use twinport::dev_certs::DevCerts;
+use twinport::{ClientAuth, Server};
+use twinport_hyper::Http;
+use twinport_quinn::Http3;
+
+const USAGE: &str = "usage: serve [--addr HOST:PORT] [--mtls | --mtls-required]";
+
+struct Args {
+    addr: SocketAddr,
+    mtls: Option<bool>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        addr: SocketAddr::from(([127, 0, 0, 1], 4433)),
+        mtls: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--addr" => {
+                let v = it
+                    .next()
+                    .ok_or("--addr needs a value such as 127.0.0.1:4433")?;
+                args.addr = v
+                    .parse()
+                    .map_err(|e| format!("--addr {v:?} is not an IP address and port: {e}"))?;
+            }
+            "--mtls" => args.mtls = Some(false),
+            "--mtls-required" => args.mtls = Some(true),
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,twinport=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args()?;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let certs = DevCerts::ensure(root.join("certs"))?;
+
+    let mut tls = certs.server_tls()?;
+    if let Some(required) = args.mtls {
+        let roots = certs.ca_roots()?;
+        tls = tls.client_auth(if required {
+            ClientAuth::required(roots)
+        } else {
+            ClientAuth::optional(roots)
+        });
+    }
+
+    let app = app::router(&root.join("examples/app/dist"))
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+
+    let (tcp, udp) = twinport::bind_same_port(args.addr)?;
+    let addr = tcp.local_addr()?;
+    let server = Server::new(app)
+        .transport(Http::from_std(tcp)?.tls(&tls)?)
+        .transport(Http3::new(udp, &tls)?);
+
+    println!("listening on https://{addr} (HTTP/1.1, HTTP/2 over TLS; HTTP/3 over QUIC)");
+    std::io::stdout().flush()?;
+    eprintln!(
+        "try: curl --cacert {} https://localhost:{}/whoami",
+        certs.ca_pem.display(),
+        addr.port()
+    );
+    match args.mtls {
+        Some(true) => {
+            eprintln!("mTLS required: clients must present a certificate signed by certs/ca.pem")
+        }
+        Some(false) => eprintln!(
+            "mTLS optional: a client certificate signed by certs/ca.pem shows up in /whoami"
+        ),
+        None => {}
+    }
+
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let report = server
+        .with_graceful_shutdown(shutdown, Duration::from_secs(10))
+        .await?;
+    eprintln!("stopped; {} connection(s) cut at the deadline", report.cut);
+    Ok(())
+}

@@ -1,0 +1,430 @@
+//! One server, one port: the example's app on HTTP/1.1, HTTP/2 and HTTP/3 at once, reached by
+//! real, independent clients. A missing client is skipped with a printed reason, unless
+//! TWINPORT_REQUIRE_PEERS=1 (as .ci/run sets), when it fails the test.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{certs, missing, program, python, run, s, start, start_with, within, Mtls, TempDir};
+
+/// `curl` fetching `url`: the JSON body, the response headers and curl's local port.
+async fn curl_json(curl: &Path, url: &str, extra: &[&str]) -> Result<(Value, String, u16), String> {
+    let dir = TempDir::new("curl");
+    let (headers, body) = (dir.path("headers"), dir.path("body"));
+    let ca = certs().ca_pem.clone();
+    let mut args = vec!["-sS", "--cacert", s(&ca), "-D", s(&headers), "-o", s(&body)];
+    args.extend_from_slice(&["-w", "%{local_port}", "--max-time", "20"]);
+    args.extend_from_slice(extra);
+    args.push(url);
+    let out = run(curl, &args).await;
+    if !out.success {
+        return Err(format!("curl failed: {}{}", out.stdout, out.stderr));
+    }
+    let port = out
+        .stdout
+        .trim()
+        .parse()
+        .map_err(|e| format!("local port {:?}: {e}", out.stdout))?;
+    let headers = std::fs::read_to_string(&headers).unwrap_or_default();
+    let body = std::fs::read_to_string(&body).unwrap_or_default();
+    let json = serde_json::from_str(&body).map_err(|e| format!("body {body:?}: {e}"))?;
+    Ok((json, headers.to_ascii_lowercase(), port))
+}
+
+#[tokio::test]
+async fn curl_sees_http1_and_http2_with_connection_info_and_alt_svc() {
+    let Some(curl) = program("curl", &[]) else {
+        return;
+    };
+    let server = start(Mtls::Off);
+    let port = server.addr.port();
+    let url = format!("https://localhost:{port}/whoami");
+
+    for (flag, protocol, alpn) in [
+        ("--http1.1", "HTTP/1.1", "http/1.1"),
+        ("--http2", "HTTP/2", "h2"),
+    ] {
+        let (info, headers, local_port) = curl_json(&curl, &url, &[flag]).await.unwrap();
+        assert_eq!(info["protocol"], protocol, "{info}");
+        assert_eq!(info["alpn"], alpn);
+        assert_eq!(info["transport"], "tcp");
+        assert_eq!(info["sni"], "localhost");
+        assert_eq!(info["tls_version"], "TLSv1.3");
+        assert_eq!(info["remote_addr"], format!("127.0.0.1:{local_port}"));
+        assert_eq!(info["local_addr"], format!("127.0.0.1:{port}"));
+        assert!(info["client_certificate"].is_null());
+        // The server advertises HTTP/3 on the UDP port it really serves.
+        assert!(
+            headers.contains(&format!("alt-svc: h3=\":{port}\"; ma=86400")),
+            "{headers}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn curl_mtls_optional_and_required() {
+    let Some(curl) = program("curl", &[]) else {
+        return;
+    };
+    let c = certs();
+    let cert = ["--cert", s(&c.client_pem), "--key", s(&c.client_key)];
+
+    let server = start(Mtls::Optional);
+    let url = format!("https://localhost:{}/whoami", server.addr.port());
+    let (info, _, _) = curl_json(&curl, &url, &cert).await.unwrap();
+    let cc = &info["client_certificate"];
+    assert_eq!(cc["common_name"], "twinport-dev-client", "{info}");
+    let sans = cc["sans"].to_string();
+    assert!(
+        sans.contains("spiffe://twinport.test/dev-client") && sans.contains("dev@twinport.test"),
+        "{sans}"
+    );
+    let (anon, _, _) = curl_json(&curl, &url, &[]).await.unwrap();
+    assert!(anon["client_certificate"].is_null(), "{anon}");
+    server.stop().await;
+
+    let server = start(Mtls::Required);
+    let url = format!("https://localhost:{}/whoami", server.addr.port());
+    let (info, _, _) = curl_json(&curl, &url, &cert).await.unwrap();
+    assert_eq!(
+        info["client_certificate"]["common_name"],
+        "twinport-dev-client"
+    );
+    for flag in ["--http1.1", "--http2"] {
+        let refused = curl_json(&curl, &url, &[flag]).await;
+        assert!(
+            refused.is_err(),
+            "a client without a certificate was served: {refused:?}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn h2load_short_run_has_no_failures() {
+    let Some(h2load) = program("h2load", &[]) else {
+        return;
+    };
+    let server = start(Mtls::Off);
+    let url = format!("https://127.0.0.1:{}/whoami", server.addr.port());
+    let out = run(&h2load, &["-n", "2000", "-c", "4", "-m", "10", &url]).await;
+    assert!(out.success, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("2000 succeeded, 0 failed, 0 errored"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Application protocol: h2"),
+        "{}",
+        out.stdout
+    );
+    server.stop().await;
+}
+
+/// aioquic's HTTP/3 client (tests/peers/h3_client.py): the JSON it prints.
+async fn aioquic(python: &Path, port: u16, extra: &[&str]) -> Value {
+    let script = support::workspace().join("tests/peers/h3_client.py");
+    let port = port.to_string();
+    let mut args = vec![s(&script), "--port", &port, "--ca", s(&certs().ca_pem)];
+    args.extend_from_slice(extra);
+    let out = run(python, &args).await;
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "h3_client.py printed no JSON ({e}): {}{}",
+            out.stdout, out.stderr
+        )
+    })
+}
+
+#[tokio::test]
+async fn aioquic_http3_with_optional_and_required_mtls() {
+    let Some(py) = python("aioquic") else { return };
+    let c = certs();
+    let cert = ["--cert", s(&c.client_pem), "--key", s(&c.client_key)];
+
+    let server = start(Mtls::Optional);
+    let port = server.addr.port();
+    let mut args = cert.to_vec();
+    args.extend_from_slice(&["--request", "GET", "/whoami"]);
+    let out = aioquic(&py, port, &args).await;
+    assert_eq!(out["alpn"], "h3", "{out}");
+    let res = &out["responses"][0];
+    assert_eq!(res["status"], 200, "{out}");
+    // HTTP/3 responses do not advertise HTTP/3.
+    assert!(res["headers"].get("alt-svc").is_none(), "{res}");
+    let info: Value = serde_json::from_str(res["body"].as_str().unwrap()).unwrap();
+    assert_eq!(info["protocol"], "HTTP/3");
+    assert_eq!(info["transport"], "quic");
+    assert_eq!(
+        info["remote_addr"],
+        format!("127.0.0.1:{}", out["local_port"])
+    );
+    assert_eq!(
+        info["client_certificate"]["common_name"],
+        "twinport-dev-client"
+    );
+
+    let out = aioquic(&py, port, &["--request", "GET", "/whoami"]).await;
+    let info: Value = serde_json::from_str(out["responses"][0]["body"].as_str().unwrap()).unwrap();
+    assert!(info["client_certificate"].is_null(), "{info}");
+    server.stop().await;
+
+    let server = start(Mtls::Required);
+    let out = aioquic(
+        &py,
+        server.addr.port(),
+        &["--request", "GET", "/whoami", "--timeout", "5"],
+    )
+    .await;
+    assert!(
+        out.get("error").is_some(),
+        "served without a certificate: {out}"
+    );
+    let mut args = cert.to_vec();
+    args.extend_from_slice(&["--request", "GET", "/whoami"]);
+    let out = aioquic(&py, server.addr.port(), &args).await;
+    assert_eq!(out["responses"][0]["status"], 200, "{out}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn ngtcp2_gtlsclient_http3() {
+    let Some(gtls) = program("gtlsclient", &[]) else {
+        return;
+    };
+    let server = start(Mtls::Off);
+    let port = server.addr.port();
+    let dir = TempDir::new("gtls");
+    let download = format!("--download={}", dir.0.display());
+    let url = format!("https://localhost:{port}/whoami");
+    let port_s = port.to_string();
+    let out = run(
+        &gtls,
+        &[
+            "--exit-on-all-streams-close",
+            "--no-quic-dump",
+            "--sni=localhost",
+            "--timeout=10s",
+            &download,
+            "127.0.0.1",
+            &port_s,
+            &url,
+        ],
+    )
+    .await;
+    assert!(out.success, "{}{}", out.stdout, out.stderr);
+    let body = std::fs::read_to_string(dir.path("whoami")).unwrap_or_default();
+    let info: Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}\n{}", out.stderr));
+    assert_eq!(info["protocol"], "HTTP/3");
+    assert_eq!(info["alpn"], "h3");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn niquests_moves_from_http2_to_http3_through_alt_svc() {
+    let Some(py) = python("niquests") else { return };
+    let server = start(Mtls::Off);
+    let script = support::workspace().join("tests/peers/altsvc_upgrade.py");
+    let url = format!("https://localhost:{}/whoami", server.addr.port());
+    let out = run(&py, &[s(&script), &url, s(&certs().ca_pem), "5"]).await;
+    assert!(out.success, "{}{}", out.stdout, out.stderr);
+    let seen: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    // What the server saw, request by request, on one session.
+    let protocols: Vec<&str> = seen
+        .iter()
+        .map(|r| r["server_saw"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(protocols[0], "HTTP/2", "{seen:?}");
+    assert!(
+        seen[0]["alt_svc"].as_str().unwrap_or("").contains("h3="),
+        "{seen:?}"
+    );
+    assert_eq!(
+        protocols.last().copied(),
+        Some("HTTP/3"),
+        "never moved to HTTP/3: {seen:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn haproxy_sends_proxy_v2_and_the_handler_sees_the_client() {
+    let Some(curl) = program("curl", &[]) else {
+        return;
+    };
+    let Some(haproxy) = program("haproxy", &["/usr/sbin/haproxy"]) else {
+        return;
+    };
+    let server = start_with(Mtls::Off, Some(twinport_hyper::ProxyMode::Required));
+    let front = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let front_port = front.local_addr().unwrap().port();
+    drop(front);
+    let dir = TempDir::new("haproxy");
+    let cfg = dir.path("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n  maxconn 100\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  \
+             timeout server 30s\nfrontend fe\n  bind 127.0.0.1:{front_port}\n  default_backend be\n\
+             backend be\n  server app 127.0.0.1:{} send-proxy-v2\n",
+            server.addr.port()
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(&haproxy)
+        .args(["-db", "-f", s(&cfg)])
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting haproxy");
+    within(async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", front_port))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+
+    let url = format!("https://localhost:{front_port}/whoami");
+    let (info, _, curl_port) = curl_json(&curl, &url, &[]).await.unwrap();
+    assert_eq!(
+        info["remote_addr"],
+        format!("127.0.0.1:{curl_port}"),
+        "{info}"
+    );
+    let proxy = &info["connection"]["proxy"];
+    assert_eq!(proxy["source"], format!("127.0.0.1:{curl_port}"), "{info}");
+    assert_eq!(
+        proxy["destination"],
+        format!("127.0.0.1:{front_port}"),
+        "{info}"
+    );
+    assert_ne!(
+        proxy["peer_addr"], proxy["source"],
+        "the balancer's own address is kept"
+    );
+
+    // Straight to the server, without the balancer's header: refused.
+    let direct = format!("https://localhost:{}/whoami", server.addr.port());
+    assert!(curl_json(&curl, &direct, &[]).await.is_err());
+
+    let _ = child.kill().await;
+    server.stop().await;
+}
+
+/// The example binary, as `cargo test` builds it.
+fn example_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("examples").join("serve");
+    if bin.is_file() {
+        Some(bin)
+    } else {
+        missing(&format!(
+            "{} is not built (cargo test builds it)",
+            bin.display()
+        ))
+    }
+}
+
+/// Starts the example server on a free port; returns the child and the address it printed.
+async fn start_example(bin: &Path) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(bin)
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting the example");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let first = within(lines.next_line()).await.unwrap().unwrap_or_default();
+    let addr = first
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("https://"))
+        .unwrap_or_else(|| panic!("first line names no address: {first:?}"))
+        .to_string();
+    (child, addr)
+}
+
+async fn chromium_dom(chromium: &Path, url: &str, extra: &[&str]) -> String {
+    let profile = TempDir::new("chromium");
+    let user_dir = format!("--user-data-dir={}", profile.0.display());
+    let spki = certs_spki();
+    let spki_flag = format!("--ignore-certificate-errors-spki-list={spki}");
+    let mut args = vec![
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        &user_dir,
+        &spki_flag,
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+    ];
+    args.extend_from_slice(extra);
+    args.push(url);
+    run(chromium, &args).await.stdout
+}
+
+fn certs_spki() -> String {
+    // The example serves the workspace's certs/; they exist once it has started.
+    let spki = support::workspace().join("certs/server.spki");
+    std::fs::read_to_string(spki)
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn shown_protocol(dom: &str) -> Option<&str> {
+    let start = dom.find("id=\"protocol\"")?;
+    let rest = &dom[start..];
+    let open = rest.find('>')? + 1;
+    let close = rest[open..].find('<')?;
+    Some(&rest[open..open + close])
+}
+
+#[tokio::test]
+async fn the_example_serves_chromium_over_http3_when_forced_and_http2_otherwise() {
+    let Some(bin) = example_binary() else { return };
+    let (mut child, addr) = start_example(&bin).await;
+
+    // The example itself answers curl too, on HTTP/2 with Alt-Svc.
+    if let Some(curl) = program("curl", &[]) {
+        let ca = support::workspace().join("certs/ca.pem");
+        let port = addr.rsplit(':').next().unwrap_or_default();
+        let out = run(
+            &curl,
+            &[
+                "-sS",
+                "--cacert",
+                s(&ca),
+                &format!("https://localhost:{port}/whoami"),
+            ],
+        )
+        .await;
+        let info: Value =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+        assert_eq!(info["protocol"], "HTTP/2");
+    }
+
+    if let Some(chromium) = program("chromium", &["/usr/bin/chromium-browser"]) {
+        let url = format!("https://{addr}/");
+        let forced = format!("--origin-to-force-quic-on={addr}");
+        let dom = chromium_dom(&chromium, &url, &["--enable-quic", &forced]).await;
+        assert_eq!(shown_protocol(&dom), Some("HTTP/3"), "{dom}");
+        let dom = chromium_dom(&chromium, &url, &[]).await;
+        assert_eq!(shown_protocol(&dom), Some("HTTP/2"), "{dom}");
+    }
+    let _ = child.kill().await;
+}
