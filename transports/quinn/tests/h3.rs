@@ -39,7 +39,7 @@ async fn get_carries_status_body_headers_and_connection_info() {
     assert_eq!(info["alpn"], "h3");
     assert_eq!(info["version"], "HTTP/3.0");
     assert_eq!(info["sni"], "localhost");
-    assert_eq!(info["tls_version"], "TLSv1_3");
+    assert_eq!(info["tls_version"], "TLSv1.3");
     assert_eq!(info["early_data"], false);
     assert!(info["client_cn"].is_null());
     let remote: std::net::SocketAddr = info["remote"].as_str().unwrap().parse().unwrap();
