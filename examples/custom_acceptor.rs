@@ -1,30 +1,34 @@
-//! Run with: `cargo run --example custom_acceptor [-- DENIED_IP ...]`
+//! Run with: `cargo run --example custom_acceptor -- [DENIED_IP ...]`
 //!
-//! An acceptor of your own in about 30 lines: `DenyList` closes connections from the listed
-//! IP addresses before TLS or HTTP starts. It runs inside `TlsAcceptor`, so it sees the
-//! address a PROXY header reported when you add one (`.proxy_protocol(..)` before `.tls(..)`).
-//! Prints `listening on https://127.0.0.1:PORT`; try `curl --cacert certs/ca.pem
-//! https://localhost:PORT/`, then run again with `127.0.0.1` as argument and watch curl be
-//! refused (the server logs why with `RUST_LOG=twinport_hyper=debug`).
+//! Your own acceptor in the TCP chain: this one refuses clients on a deny list before TLS
+//! starts, and the rest are served over HTTP/1.1 and HTTP/2 with TLS. With no arguments it
+//! denies 127.0.0.2, so:
+//!
+//! ```text
+//! $ curl --cacert certs/ca.pem https://localhost:PORT/      # served: "hello 127.0.0.1"
+//! $ curl --cacert certs/ca.pem --interface 127.0.0.2 https://localhost:PORT/   # refused
+//! ```
+//!
+//! and the server logs why: `connection refused error=refused: 127.0.0.2 is on the deny list`.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::{routing::get, Router};
-use twinport::dev_certs::DevCerts;
+use axum::routing::get;
 use twinport::server::BoxFuture;
 use twinport::{ConnectionInfo, ConnectionInfoBuilder};
-use twinport_hyper::{AcceptError, Acceptor, DefaultAcceptor, Http, TlsAcceptor};
+use twinport_hyper::{AcceptError, Acceptor, DefaultAcceptor, Http};
 
-/// Refuses connections from denied addresses, after the inner acceptor `A` ran.
+/// Refuses connections from the listed addresses; passes the others to `inner`.
 #[derive(Clone)]
 struct DenyList<A = DefaultAcceptor> {
     inner: A,
     denied: Arc<HashSet<IpAddr>>,
 }
 
-impl<A: Acceptor<I>, I: Send + 'static> Acceptor<I> for DenyList<A> {
+impl<A: Acceptor<I> + Sync, I: Send + 'static> Acceptor<I> for DenyList<A> {
     type Io = A::Io;
     type Future = BoxFuture<Result<(A::Io, ConnectionInfoBuilder), AcceptError>>;
 
@@ -47,26 +51,43 @@ impl<A: Acceptor<I>, I: Send + 'static> Acceptor<I> for DenyList<A> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
         .init();
-    let denied = std::env::args()
+    let mut denied = std::env::args()
         .skip(1)
-        .map(|a| a.parse::<IpAddr>())
+        .map(|a| {
+            a.parse::<IpAddr>()
+                .map_err(|e| format!("{a:?} is not an IP address: {e}"))
+        })
         .collect::<Result<HashSet<_>, _>>()?;
-    let tls = DevCerts::ensure("certs")?.server_tls()?;
+    if denied.is_empty() {
+        denied.insert("127.0.0.2".parse()?);
+    }
+    let certs = twinport::dev_certs::DevCerts::ensure(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("certs"),
+    )?;
 
-    // TLS around the deny list: the deny list runs first, before any handshake work.
-    let acceptor = TlsAcceptor::from_server_tls(&tls)?.acceptor(DenyList {
-        inner: DefaultAcceptor::new(),
-        denied: Arc::new(denied),
-    });
-    let http = Http::bind("127.0.0.1:0".parse()?).await?.acceptor(acceptor);
-    let addr = http.local_addr().ok_or("no address")?;
-    println!("listening on https://{addr}");
-
-    let app = Router::new().route(
+    let app = axum::Router::new().route(
         "/",
-        get(|info: ConnectionInfo| async move { format!("welcome, {:?}\n", info.remote_addr()) }),
+        get(|info: ConnectionInfo| async move {
+            format!(
+                "hello {}\n",
+                info.remote_addr()
+                    .map_or("?".into(), |a| a.ip().to_string())
+            )
+        }),
+    );
+    // The deny list runs first, then TLS: a denied client costs no handshake.
+    let http = Http::bind("127.0.0.1:0".parse()?)
+        .await?
+        .acceptor(DenyList {
+            inner: DefaultAcceptor::new(),
+            denied: Arc::new(denied),
+        })
+        .tls(&certs.server_tls()?)?;
+    println!(
+        "listening on https://{}",
+        http.local_addr().ok_or("no address")?
     );
     http.serve(app).await;
     Ok(())

@@ -316,6 +316,16 @@ impl ConnectionInfoBuilder {
         self.inner.local_addr
     }
 
+    /// The ALPN protocol set so far.
+    pub fn alpn_ref(&self) -> Option<&[u8]> {
+        self.inner.alpn.as_deref()
+    }
+
+    /// The TLS session set so far.
+    pub fn tls_ref(&self) -> Option<&TlsInfo> {
+        self.inner.tls.as_ref()
+    }
+
     /// Assigns the connection id and freezes the description.
     pub fn build(mut self) -> ConnectionInfo {
         self.inner.id = ConnectionId::next();

@@ -35,8 +35,8 @@ pub use crate::extract::{AddConnectionInfo, AddConnectionInfoLayer, ConnectionIn
 #[cfg(feature = "axum")]
 pub use crate::extract::{ClientCert, ClientCertRejection, MissingConnectionInfo};
 pub use crate::server::{
-    bind_same_port, BoxError, ConnectionGauge, ConnectionGuard, DrainReport, ServeContext, Server,
-    ServerError, ServerHandle, Shutdown, ShutdownTrigger, Transport,
+    bind_same_port, BoxError, BoxFuture, ConnectionGauge, ConnectionGuard, DrainReport,
+    ServeContext, Server, ServerError, ServerHandle, Shutdown, ShutdownTrigger, Transport,
 };
 pub use crate::tls::{
     default_crypto_provider, CaRoots, ClientAuth, PemSource, ServerTls, TlsError,

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! One server, one port: the example's app on HTTP/1.1, HTTP/2 and HTTP/3 at once, reached by
 //! real, independent clients. A missing client is skipped with a printed reason, unless
 //! TWINPORT_REQUIRE_PEERS=1 (as .ci/run sets), when it fails the test.

@@ -1,6 +1,6 @@
 //! Shared by the cross-crate end-to-end tests: certificates, the example's app on a full
 //! `twinport::Server`, and finding and running the real peers.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 #[path = "../../examples/serve/app.rs"]
 pub mod app;

@@ -151,6 +151,9 @@ pub(crate) async fn serve_connection<I, A, S, B>(
 fn log_accept_error(error: &AcceptError) {
     if error.is_warning() {
         tracing::warn!(%error, "connection closed before HTTP");
+    } else if matches!(error, AcceptError::Refused(_)) {
+        // A policy decision of the user's acceptor: worth a line at the default level.
+        tracing::info!(%error, "connection refused");
     } else {
         tracing::debug!(%error, "connection closed before HTTP");
     }
