@@ -36,7 +36,8 @@ pub use crate::extract::{AddConnectionInfo, AddConnectionInfoLayer, ConnectionIn
 pub use crate::extract::{ClientCert, ClientCertRejection, MissingConnectionInfo};
 pub use crate::server::{
     bind_same_port, BoxError, BoxFuture, ConnectionGauge, ConnectionGuard, DrainReport,
-    ServeContext, Server, ServerError, ServerHandle, Shutdown, ShutdownTrigger, Transport,
+    ServeContext, Server, ServerError, ServerHandle, Shutdown, ShutdownTrigger, SignalGuard,
+    Transport,
 };
 pub use crate::tls::{
     default_crypto_provider, CaRoots, ClientAuth, PemSource, ServerTls, TlsError,

@@ -74,6 +74,24 @@ impl Shutdown {
         }
     }
 
+    /// A signal that fires with a `grace` period once `signal` completes: what standalone
+    /// `serve_with_shutdown` methods are built on. Keep the returned guard for as long as
+    /// the signal is watched; dropping it stops watching.
+    pub fn on_signal<F>(signal: F, grace: Duration) -> (Shutdown, SignalGuard)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (trigger, shutdown) = Self::pair();
+        let task = tokio::spawn(async move {
+            signal.await;
+            tracing::info!(?grace, "graceful shutdown started");
+            trigger.shutdown(grace);
+            // The trigger stays alive with this task, so the deadline stays readable.
+            std::future::pending::<()>().await;
+        });
+        (shutdown, SignalGuard { task })
+    }
+
     /// Whether shutdown has started.
     pub fn is_draining(&self) -> bool {
         self.rx.borrow().is_some()
@@ -82,6 +100,18 @@ impl Shutdown {
     /// The drain deadline, once shutdown has started.
     pub fn deadline(&self) -> Option<Instant> {
         *self.rx.borrow()
+    }
+}
+
+/// Watches a shutdown signal for [`Shutdown::on_signal`]; stops watching when dropped.
+#[derive(Debug)]
+pub struct SignalGuard {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

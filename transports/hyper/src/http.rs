@@ -172,16 +172,8 @@ where
         B::Error: Into<BoxError>,
         F: Future<Output = ()> + Send + 'static,
     {
-        let (trigger, shutdown) = Shutdown::pair();
-        let watcher = tokio::spawn(async move {
-            signal.await;
-            trigger.shutdown(grace);
-            // Keep the trigger alive: dropping it would look like "never shut down".
-            std::future::pending::<()>().await;
-        });
-        let report = self.run(service, ServeContext::new(shutdown)).await;
-        watcher.abort();
-        report
+        let (shutdown, _watching) = Shutdown::on_signal(signal, grace);
+        self.run(service, ServeContext::new(shutdown)).await
     }
 
     async fn run<S, B>(self, service: S, ctx: ServeContext) -> DrainReport

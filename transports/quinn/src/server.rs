@@ -272,16 +272,8 @@ impl Http3 {
         B::Error: Into<BoxError>,
         F: Future<Output = ()> + Send + 'static,
     {
-        let (trigger, shutdown) = Shutdown::pair();
-        let watcher = tokio::spawn(async move {
-            signal.await;
-            trigger.shutdown(grace);
-            // Keep the trigger alive so the deadline stays readable.
-            std::future::pending::<()>().await;
-        });
-        let result = self.run(service, ServeContext::new(shutdown)).await;
-        watcher.abort();
-        result
+        let (shutdown, _watching) = Shutdown::on_signal(signal, grace);
+        self.run(service, ServeContext::new(shutdown)).await
     }
 
     async fn run<S, B>(self, service: S, ctx: ServeContext) -> Result<DrainReport, Error>
