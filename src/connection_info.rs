@@ -25,6 +25,12 @@ use std::sync::Arc;
 
 use crate::tls_info::{PeerCertificate, TlsInfo};
 
+/// `::ffff:a.b.c.d` becomes `a.b.c.d`, so that a client has one address whichever socket
+/// (IPv4, or dual-stack IPv6) it reached.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
 /// A process-unique number for one connection, assigned when its [`ConnectionInfo`] is built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -123,6 +129,10 @@ impl ProxyInfo {
 #[derive(Clone)]
 pub struct ConnectionInfo {
     inner: Arc<Inner>,
+    // What can change from one request to the next lives outside the Arc, so that a QUIC
+    // connection that migrated (or a 0-RTT request) still costs one Arc increment per request.
+    remote_addr: Option<SocketAddr>,
+    early_data: bool,
 }
 
 #[derive(Clone)]
@@ -172,7 +182,7 @@ impl ConnectionInfo {
     /// The client's address: with the PROXY protocol, the client the balancer reported; on QUIC,
     /// the client's address as of this request (QUIC connections can migrate).
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.inner.remote_addr
+        self.remote_addr
     }
 
     /// The protocol negotiated with ALPN (`h2`, `http/1.1`, `h3`, ...), if any.
@@ -197,7 +207,7 @@ impl ConnectionInfo {
 
     /// Whether this request arrived in TLS 1.3 / QUIC 0-RTT early data (replayable).
     pub fn is_early_data(&self) -> bool {
-        self.inner.early_data
+        self.early_data
     }
 
     /// What a load balancer reported with the PROXY protocol, if it did.
@@ -206,22 +216,20 @@ impl ConnectionInfo {
     }
 
     /// This connection as seen from a different client address, keeping the id and
-    /// everything else. QUIC transports use it when a connection migrates; it allocates, so
-    /// call it only when the address changed.
+    /// everything else: QUIC transports use it when a connection migrates. As cheap as a
+    /// clone.
     pub fn with_remote_addr(&self, remote_addr: SocketAddr) -> Self {
-        let mut inner = Inner::clone(&self.inner);
-        inner.remote_addr = Some(remote_addr);
         Self {
-            inner: Arc::new(inner),
+            remote_addr: Some(canonical(remote_addr)),
+            ..self.clone()
         }
     }
 
-    /// This connection, marked as carrying 0-RTT early data (or not).
+    /// This connection, marked as carrying 0-RTT early data (or not). As cheap as a clone.
     pub fn with_early_data(&self, early_data: bool) -> Self {
-        let mut inner = Inner::clone(&self.inner);
-        inner.early_data = early_data;
         Self {
-            inner: Arc::new(inner),
+            early_data,
+            ..self.clone()
         }
     }
 }
@@ -233,10 +241,10 @@ impl fmt::Debug for ConnectionInfo {
         d.field("id", &i.id)
             .field("transport", &i.transport)
             .field("local_addr", &i.local_addr)
-            .field("remote_addr", &i.remote_addr)
+            .field("remote_addr", &self.remote_addr)
             .field("alpn", &self.alpn_str())
             .field("tls", &i.tls)
-            .field("early_data", &i.early_data)
+            .field("early_data", &self.early_data)
             .field("proxy", &i.proxy);
         d.finish()
     }
@@ -260,15 +268,16 @@ impl fmt::Debug for Inner {
 }
 
 impl ConnectionInfoBuilder {
-    /// Sets the server's address of the connection.
+    /// Sets the server's address of the connection. An IPv4-mapped IPv6 address (what a
+    /// dual-stack `[::]` socket reports for IPv4 peers) is stored as the plain IPv4 address.
     pub fn local_addr(mut self, addr: SocketAddr) -> Self {
-        self.inner.local_addr = Some(addr);
+        self.inner.local_addr = Some(canonical(addr));
         self
     }
 
-    /// Sets the client's address.
+    /// Sets the client's address, as [`local_addr`](Self::local_addr) does.
     pub fn remote_addr(mut self, addr: SocketAddr) -> Self {
-        self.inner.remote_addr = Some(addr);
+        self.inner.remote_addr = Some(canonical(addr));
         self
     }
 
@@ -293,7 +302,10 @@ impl ConnectionInfoBuilder {
     /// Records a PROXY protocol report: the remote address becomes the reported source (when
     /// there is one), and the report, with the balancer's address, is kept in
     /// [`ConnectionInfo::proxy`].
-    pub fn proxy(mut self, proxy: ProxyInfo) -> Self {
+    pub fn proxy(mut self, mut proxy: ProxyInfo) -> Self {
+        proxy.peer_addr = proxy.peer_addr.map(canonical);
+        proxy.source = proxy.source.map(canonical);
+        proxy.destination = proxy.destination.map(canonical);
         if let Some(source) = proxy.source {
             self.inner.remote_addr = Some(source);
         }
@@ -330,6 +342,8 @@ impl ConnectionInfoBuilder {
     pub fn build(mut self) -> ConnectionInfo {
         self.inner.id = ConnectionId::next();
         ConnectionInfo {
+            remote_addr: self.inner.remote_addr,
+            early_data: self.inner.early_data,
             inner: Arc::new(self.inner),
         }
     }
@@ -375,6 +389,19 @@ mod tests {
             .build();
         assert_eq!(info.remote_addr(), Some(client));
         assert_eq!(info.proxy().and_then(|p| p.peer_addr), Some(balancer));
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_stored_as_ipv4() {
+        let mapped: SocketAddr = "[::ffff:192.0.2.5]:4000".parse().unwrap();
+        let info = ConnectionInfo::builder(TransportKind::Tcp)
+            .remote_addr(mapped)
+            .local_addr("[::ffff:127.0.0.1]:443".parse().unwrap())
+            .build();
+        assert_eq!(info.remote_addr(), Some("192.0.2.5:4000".parse().unwrap()));
+        assert_eq!(info.local_addr(), Some("127.0.0.1:443".parse().unwrap()));
+        let v6: SocketAddr = "[2001:db8::1]:1".parse().unwrap();
+        assert_eq!(info.with_remote_addr(v6).remote_addr(), Some(v6));
     }
 
     #[test]

@@ -75,8 +75,8 @@ impl ConnectionInfoExt for Extensions {
     }
 }
 
-/// Inserts a clone of one [`ConnectionInfo`] into every request: how transports stamp their
-/// requests, and how handler tests fake a connection (like axum's `MockConnectInfo`).
+/// Inserts a clone of one [`ConnectionInfo`] into every request: for handler tests that fake a
+/// connection (like axum's `MockConnectInfo`), and for transports of your own.
 #[derive(Clone, Debug)]
 pub struct AddConnectionInfoLayer {
     info: ConnectionInfo,

@@ -36,6 +36,14 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// `now + after`, or about thirty years from now when that would overflow the clock (a
+/// `Duration::MAX` grace period means "wait for everything", not a panic).
+pub fn deadline_after(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
+}
+
 /// The receiving side of a graceful shutdown, cloned into every transport and connection.
 #[derive(Clone, Debug)]
 pub struct Shutdown {
@@ -119,7 +127,7 @@ impl ShutdownTrigger {
     /// Starts a graceful shutdown: stop accepting, let in-flight requests finish for up to
     /// `grace`, then close what is left. A second call does not move the deadline.
     pub fn shutdown(&self, grace: Duration) {
-        let deadline = Instant::now() + grace;
+        let deadline = deadline_after(grace);
         self.tx.send_if_modified(|d| {
             if d.is_none() {
                 *d = Some(deadline);
@@ -730,6 +738,13 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(report.cut, 1);
+    }
+
+    #[tokio::test]
+    async fn an_endless_grace_period_is_not_a_panic() {
+        let (trigger, shutdown) = Shutdown::pair();
+        trigger.shutdown(Duration::MAX);
+        assert!(shutdown.deadline().unwrap() > Instant::now() + Duration::from_secs(86_400 * 365));
     }
 
     #[test]

@@ -379,9 +379,9 @@ impl ServerTls {
         self
     }
 
-    /// Accepts TLS 1.3 / QUIC 0-RTT early data (off by default). Early requests can be
-    /// replayed by an attacker; transports only let safe methods through and answer others
-    /// with 425 Too Early.
+    /// Accepts QUIC 0-RTT early data (off by default; TCP never accepts it). Early requests
+    /// can be replayed by an attacker; the HTTP/3 transport only lets safe methods through and
+    /// answers others with 425 Too Early.
     pub fn early_data(mut self, enabled: bool) -> Self {
         self.early_data = enabled;
         self
@@ -439,11 +439,12 @@ impl ServerTls {
     }
 
     /// The rustls configuration for TCP with your own ALPN list (in preference order).
+    ///
+    /// 0-RTT stays off on TCP even with [`early_data`](Self::early_data): tokio-rustls does
+    /// not hand early data to the HTTP server, so a client's 0-RTT request would hang.
     pub fn tcp_config_with_alpn(&self, alpn: Vec<Vec<u8>>) -> Result<ServerConfig, TlsError> {
         let mut config = self.config(rustls::DEFAULT_VERSIONS, alpn)?;
-        if self.early_data {
-            config.max_early_data_size = 16 * 1024;
-        }
+        config.max_early_data_size = 0;
         Ok(config)
     }
 
@@ -505,14 +506,12 @@ mod tests {
         assert_eq!(tls.tcp_config().unwrap().alpn_protocols[0], b"h2");
         let q = tls.quic_config(&[]).unwrap();
         assert_eq!(q.alpn_protocols, [b"h3".to_vec()]);
+        let early = tls.clone().early_data(true);
         assert_eq!(
-            tls.clone()
-                .early_data(true)
-                .quic_config(&[])
-                .unwrap()
-                .max_early_data_size,
+            early.quic_config(&[]).unwrap().max_early_data_size,
             u32::MAX
         );
+        assert_eq!(early.tcp_config().unwrap().max_early_data_size, 0);
     }
 
     #[test]

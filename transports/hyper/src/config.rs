@@ -76,9 +76,10 @@ impl HttpConfig {
     /// (requests in flight still finish). It is checked once per period, so a connection
     /// closes between one and two periods after it fell silent. It also bounds how long a
     /// plaintext client may wait before sending its first bytes. Default: 120 seconds;
-    /// `None` disables it.
+    /// `None` (or zero) disables it.
     pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.idle_timeout = timeout.into();
+        // Zero would tick constantly (and tokio refuses a zero period): it means "off".
+        self.idle_timeout = timeout.into().filter(|d| !d.is_zero());
         self
     }
 
@@ -90,7 +91,9 @@ impl HttpConfig {
     /// A connection that switched protocols (a WebSocket, after its `101`) belongs to its
     /// handler from then on: it no longer holds a slot and is not drained at shutdown.
     pub fn max_connections(mut self, max: impl Into<Option<usize>>) -> Self {
-        self.max_connections = max.into().map(|n| n.max(1));
+        self.max_connections = max
+            .into()
+            .map(|n| n.clamp(1, tokio::sync::Semaphore::MAX_PERMITS));
         self
     }
 
@@ -107,8 +110,10 @@ impl HttpConfig {
         self
     }
 
-    /// The largest HTTP/2 header list (the sum of the sizes of a request's header fields, as
-    /// RFC 9113 counts them) a client may send. Default: 32 KiB.
+    /// The largest header list a client may send: on HTTP/2, the sum of the sizes of a
+    /// request's header fields as RFC 9113 counts them; on HTTP/1.1, the bytes of the
+    /// request head (hyper's read buffer is capped at this, and at least 8 KiB), so a client
+    /// cannot send larger headers over HTTP/1.1 than over HTTP/2. Default: 32 KiB.
     pub fn max_header_list_size(mut self, max: u32) -> Self {
         self.max_header_list_size = max;
         self
@@ -136,8 +141,14 @@ impl HttpConfig {
         b.timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout)
             .keep_alive(true)
-            .max_headers(self.http1_max_headers);
+            .max_headers(self.http1_max_headers)
+            .max_buf_size(self.http1_max_buf_size());
         b
+    }
+
+    /// hyper refuses a read buffer under 8 KiB.
+    fn http1_max_buf_size(&self) -> usize {
+        usize::try_from(self.max_header_list_size).map_or(usize::MAX, |n| n.max(8192))
     }
 
     pub(crate) fn http2(&self) -> hyper::server::conn::http2::Builder<TokioExecutor> {
@@ -156,7 +167,8 @@ impl HttpConfig {
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout)
             .keep_alive(true)
-            .max_headers(self.http1_max_headers);
+            .max_headers(self.http1_max_headers)
+            .max_buf_size(self.http1_max_buf_size());
         b.http2()
             .timer(TokioTimer::new())
             .max_concurrent_streams(self.http2_max_concurrent_streams)

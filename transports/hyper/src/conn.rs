@@ -175,7 +175,9 @@ async fn drive<C, E, F>(
     let mut conn = std::pin::pin!(conn);
     let mut closing = false;
     let mut ticker = idle.map(|period| {
-        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        // A huge period never ticks rather than overflowing the clock.
+        let start = twinport::server::deadline_after(period);
+        let mut t = tokio::time::interval_at(start, period);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         t
     });

@@ -1,6 +1,6 @@
 //! The per-connection glue between hyper and the user's tower service: stamps the
-//! [`ConnectionInfo`] on each request, opens a span per request and turns a handler panic into
-//! a `500` for that request alone.
+//! [`ConnectionInfo`] on each request, opens a span per request and turns a handler panic or
+//! a service error into a `500` for that request alone.
 
 use std::any::Any;
 use std::future::poll_fn;
@@ -63,9 +63,11 @@ where
                         Ok(res.map(|body| ResponseBody::Inner { body }))
                     }
                     Ok(Err(e)) => {
+                        // As on HTTP/3: a 500 for this request. Handing the error to hyper
+                        // would close an HTTP/1.1 connection without any response.
                         let e: BoxError = e.into();
-                        tracing::debug!(error = %e, "service error");
-                        Err(e)
+                        tracing::error!(error = %e, "service error; answering 500");
+                        Ok(internal_error())
                     }
                     Err(panic) => {
                         tracing::error!(

@@ -72,12 +72,9 @@ impl TlsAcceptor {
     /// ALPN `h2` and `http/1.1`.
     ///
     /// TLS 1.3 early data (0-RTT) is not accepted over TCP, even when
-    /// [`ServerTls::early_data`] is on: it would reach hyper before the handshake completes,
-    /// with no way to answer replayable requests with `425 Too Early`.
+    /// [`ServerTls::early_data`] is on ([`ServerTls::tcp_config`] never enables it).
     pub fn from_server_tls(tls: &ServerTls) -> Result<Self, TlsError> {
-        let mut config = tls.tcp_config()?;
-        config.max_early_data_size = 0;
-        Ok(Self::new(Arc::new(config)))
+        Ok(Self::new(Arc::new(tls.tcp_config()?)))
     }
 }
 

@@ -386,3 +386,37 @@ async fn accept_errors_are_retried_with_backoff() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_service_error_is_a_500_and_the_connection_lives_on() {
+    init_tracing();
+    // A tower service that fails for /fail (as a timeout or load-shed layer would) and
+    // otherwise hands over to the app.
+    let app = app();
+    let svc = tower::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let app = app.clone();
+        async move {
+            if req.uri().path() == "/fail" {
+                return Err::<axum::response::Response, BoxError>("overloaded".into());
+            }
+            tower::ServiceExt::oneshot(app, req)
+                .await
+                .map_err(BoxError::from)
+        }
+    });
+    let http = Http::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = http.local_addr().unwrap();
+    let task = tokio::spawn(http.serve(svc));
+    for h2 in [false, true] {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let mut client = handshake(tcp, h2).await.unwrap();
+        let first = client.get_json("/info").await;
+        let req = client.request("GET", "/fail", empty());
+        let res = client.send(req).await.unwrap();
+        assert_eq!(res.status(), 500);
+        within(res.into_body().collect()).await.unwrap();
+        let after = client.get_json("/info").await;
+        assert_eq!(after["id"], first["id"], "same connection");
+    }
+    task.abort();
+}
