@@ -113,7 +113,8 @@ pub fn wt_echo_handler() -> impl WebTransportHandler {
 }
 
 /// `/wt/echo`: every bidirectional stream is echoed on itself (one that says `whoami` gets
-/// the session's ConnectionInfo as JSON instead), every unidirectional stream on a new
+/// the session's ConnectionInfo as JSON instead, one that says `close` closes the session with
+/// code 4242), every unidirectional stream on a new
 /// unidirectional stream from the server, every datagram as a datagram.
 pub async fn wt_echo(session: WebTransportSession) -> Result<(), BoxError> {
     let session = std::sync::Arc::new(session);
@@ -122,8 +123,7 @@ pub async fn wt_echo(session: WebTransportSession) -> Result<(), BoxError> {
     loop {
         tokio::select! {
             Some((send, recv)) = session.accept_bi() => {
-                let whoami = whoami_json(Version::HTTP_3, Some(session.info()));
-                tasks.spawn(echo_bi(send, recv, whoami));
+                tasks.spawn(echo_bi(session.clone(), send, recv));
             }
             Some(recv) = session.accept_uni() => {
                 let session = session.clone();
@@ -153,15 +153,21 @@ pub async fn wt_echo(session: WebTransportSession) -> Result<(), BoxError> {
 }
 
 async fn echo_bi(
+    session: std::sync::Arc<WebTransportSession>,
     mut send: SendStream,
     mut recv: RecvStream,
-    whoami: Value,
 ) -> Result<(), BoxError> {
     let data = recv.read_to_end(MAX_ECHO).await?;
-    if data == b"whoami" {
-        send.write_all(whoami.to_string().as_bytes()).await?;
-    } else {
-        send.write_all(&data).await?;
+    match &data[..] {
+        b"whoami" => {
+            let whoami = whoami_json(Version::HTTP_3, Some(session.info()));
+            send.write_all(whoami.to_string().as_bytes()).await?;
+        }
+        b"close" => {
+            session.close(4242, "closed on request");
+            return Ok(());
+        }
+        _ => send.write_all(&data).await?,
     }
     send.finish()?;
     let _ = send.stopped().await;

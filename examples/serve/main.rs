@@ -10,7 +10,8 @@
 //! - `POST /echo` — streams the request body back
 //! - `GET /bytes/{n}` — streams n bytes
 //! - WebTransport `/wt/echo` — echoes bidirectional streams, unidirectional streams (on a new
-//!   stream from the server) and datagrams; the page's "WebTransport echo" button opens it
+//!   stream from the server) and datagrams; a bidirectional stream saying `whoami` gets the
+//!   session's ConnectionInfo, one saying `close` closes the session; the page's "WebTransport echo" button opens it
 //!   (or `/?wt=1`, which runs it on load)
 //!
 //! `--mtls` asks for client certificates (verified against certs/ca.pem, anonymous clients

@@ -3,15 +3,17 @@
 
 Usage:
   wt_client.py --port PORT --ca CA.pem [--cert C.pem --key K.pem] [--server-name localhost]
-               [--session PATH]... [--protocols P1,P2] [--get PATH]
+               [--session PATH]... [--protocols P1,P2] [--get PATH] [--close]
 
 Opens every --session on one connection at once (extended CONNECT, :protocol webtransport).
 On each accepted session it sends "bidi-<i>" on a bidirectional stream, "uni-<i>" on a
 unidirectional stream, "dgram-<i>" as a datagram and "whoami" on a second bidirectional stream,
 and waits for the echoes; while all sessions are open it sends GET --get on the same
-connection. Prints one JSON object:
+connection. With --close, each session then sends "close" on a bidirectional stream and
+reports the CLOSE_WEBTRANSPORT_SESSION capsule the server sends before ending the CONNECT
+stream. Prints one JSON object:
   {"alpn": "h3", "sessions": [{"path": ..., "status": 200, "headers": {...}, "bidi": ...,
-   "uni": ..., "datagram": ..., "whoami": ...}], "get": {"status": 200, "body": ...}}
+   "uni": ..., "datagram": ..., "whoami": ..., "close": {"code": N, "reason": ...}}], "get": {"status": 200, "body": ...}}
 or {"error": "..."} with exit status 1. A refused session has only path, status and headers.
 """
 
@@ -30,6 +32,7 @@ from aioquic.h3.events import (
     HeadersReceived,
     WebTransportStreamDataReceived,
 )
+from aioquic.buffer import Buffer
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import ConnectionTerminated
 
@@ -120,8 +123,26 @@ class WtClient(QuicConnectionProtocol):
             offered = ", ".join(f'"{p}"' for p in protocols)
             headers.append((b"wt-available-protocols", offered.encode()))
         session_id = self.send_headers(headers, False)
+        # Capsules arrive as DATA on the CONNECT stream.
+        self.bodies[session_id] = Waiter()
         status, fields = await self.heads[session_id]
         return session_id, status, fields
+
+    async def close_by_server(self, session_id):
+        stream_id = self.http.create_webtransport_stream(session_id, is_unidirectional=False)
+        self._quic.send_stream_data(stream_id, b"close", end_stream=True)
+        self.transmit()
+        data = await self.bodies[session_id].done
+        buf = Buffer(data=data)
+        while not buf.eof():
+            kind = buf.pull_uint_var()
+            value = buf.pull_bytes(buf.pull_uint_var())
+            if kind == 0x2843:
+                return {
+                    "code": int.from_bytes(value[:4], "big"),
+                    "reason": value[4:].decode("utf-8", "replace"),
+                }
+        return None
 
     async def bidi(self, session_id, payload):
         stream_id = self.http.create_webtransport_stream(session_id, is_unidirectional=False)
@@ -155,7 +176,7 @@ class WtClient(QuicConnectionProtocol):
         raise RuntimeError("no datagram echo")
 
 
-async def run_session(client, authority, path, index, protocols, opened):
+async def run_session(client, authority, path, index, protocols, opened, close):
     session_id, status, headers = await client.open_session(authority, path, protocols)
     result = {"path": path, "status": status, "headers": headers}
     if status != 200:
@@ -169,6 +190,8 @@ async def run_session(client, authority, path, index, protocols, opened):
         client.bidi(session_id, b"whoami"),
     )
     result.update(bidi=bidi, uni=uni, datagram=dgram, whoami=json.loads(whoami))
+    if close:
+        result["close"] = await client.close_by_server(session_id)
     return result
 
 
@@ -183,6 +206,7 @@ async def main():
     parser.add_argument("--session", action="append", default=[])
     parser.add_argument("--protocols", default="")
     parser.add_argument("--get")
+    parser.add_argument("--close", action="store_true")
     parser.add_argument("--timeout", type=float, default=20.0)
     args = parser.parse_args()
 
@@ -201,7 +225,7 @@ async def main():
         async def everything():
             sessions = asyncio.gather(
                 *[
-                    run_session(client, authority, path, i, protocols, opened)
+                    run_session(client, authority, path, i, protocols, opened, args.close)
                     for i, path in enumerate(args.session)
                 ]
             )

@@ -55,7 +55,7 @@ pub enum Mtls {
     Required,
 }
 
-fn tls(mtls: Mtls) -> ServerTls {
+pub fn tls(mtls: Mtls) -> ServerTls {
     let certs = certs();
     let tls = certs.server_tls().expect("server TLS");
     let roots = || certs.ca_roots().expect("CA roots");
