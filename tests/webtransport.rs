@@ -8,10 +8,15 @@ mod support;
 
 use std::path::Path;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde_json::Value;
 use support::{certs, python, run, s, start, within, Mtls};
+use tokio::sync::{mpsc, watch};
 use twinport::Server;
-use twinport_quinn::{Http3, Http3Config};
+use twinport_quinn::webtransport::WebTransportSession;
+use twinport_quinn::{Http3, Http3Config, WebTransportHandler};
 
 /// Runs wt_client.py against `port`; the JSON it printed.
 async fn wt_client(python: &Path, port: u16, extra: &[&str]) -> Value {
@@ -144,22 +149,40 @@ async fn the_handler_closes_sessions_with_a_code_and_reason() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_connect_above_the_session_limit_gets_429() {
-    let Some(py) = python("aioquic") else { return };
+/// An HTTP/3-only server with `handler` on `/wt/echo`; returns its port and a stopper.
+fn start_http3(
+    config: Http3Config,
+    handler: impl WebTransportHandler,
+) -> (u16, impl FnOnce() -> tokio::task::JoinHandle<()>) {
     support::init_tracing();
     let tls = support::tls(Mtls::Off);
     let (_tcp, udp) = twinport::bind_same_port("127.0.0.1:0".parse().unwrap()).unwrap();
     let port = udp.local_addr().unwrap().port();
     let http3 = Http3::builder(&tls)
         .http3()
-        .http3_config(Http3Config::default().max_webtransport_sessions(1))
-        .webtransport("/wt/echo", support::app::wt_echo_handler())
+        .http3_config(config)
+        .webtransport("/wt/echo", handler)
         .socket(udp)
         .unwrap();
     let server = Server::new(support::app()).transport(http3);
     let handle = server.handle();
     let task = tokio::spawn(server.serve());
+    let stop = move || {
+        tokio::spawn(async move {
+            handle.shutdown(Duration::from_secs(5));
+            within(task).await.unwrap().unwrap();
+        })
+    };
+    (port, stop)
+}
+
+#[tokio::test]
+async fn a_connect_above_the_session_limit_gets_429() {
+    let Some(py) = python("aioquic") else { return };
+    let (port, stop) = start_http3(
+        Http3Config::default().max_webtransport_sessions(1),
+        support::app::wt_echo_handler(),
+    );
 
     let out = wt_client(
         &py,
@@ -177,6 +200,46 @@ async fn a_connect_above_the_session_limit_gets_429() {
     let ok = sessions.iter().find(|s| s["status"] == 200).unwrap();
     assert!(ok["bidi"].as_str().unwrap().starts_with("bidi-"), "{out}");
 
-    handle.shutdown(std::time::Duration::from_secs(5));
-    within(task).await.unwrap().unwrap();
+    within(stop()).await.unwrap();
+}
+
+/// Sends on `dropped` when the handler's future is dropped.
+struct DropProbe(mpsc::UnboundedSender<()>);
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+#[tokio::test]
+async fn streams_above_the_per_session_limit_are_refused_and_the_handler_ends_with_the_connection()
+{
+    let Some(py) = python("aioquic") else { return };
+    let (held_tx, mut held_rx) = watch::channel(0usize);
+    let (dropped_tx, mut dropped_rx) = mpsc::unbounded_channel();
+    let held_tx = Arc::new(held_tx);
+    // Accepts unidirectional streams and keeps them open, never returning by itself.
+    let handler = move |session: WebTransportSession| {
+        let held_tx = held_tx.clone();
+        let probe = DropProbe(dropped_tx.clone());
+        async move {
+            let _probe = probe;
+            let mut held = Vec::new();
+            while let Some(stream) = session.accept_uni().await {
+                held.push(stream);
+                held_tx.send_replace(held.len());
+            }
+            std::future::pending::<()>().await;
+            Ok::<_, twinport::BoxError>(())
+        }
+    };
+    let (port, stop) = start_http3(Http3Config::default().max_webtransport_streams(2), handler);
+    let out = wt_client(&py, port, &["--session", "/wt/echo", "--hold-uni", "5"]).await;
+    assert_eq!(session(&out, 0)["status"], 200, "{out}");
+    // The client has hung up: the session ended and the handler's future was dropped.
+    within(dropped_rx.recv()).await.unwrap();
+    // Of the 5 streams, the session took 2; the others were refused.
+    assert_eq!(*held_rx.borrow_and_update(), 2);
+    within(stop()).await.unwrap();
 }

@@ -3,7 +3,7 @@
 
 Usage:
   wt_client.py --port PORT --ca CA.pem [--cert C.pem --key K.pem] [--server-name localhost]
-               [--session PATH]... [--protocols P1,P2] [--get PATH] [--close]
+               [--session PATH]... [--protocols P1,P2] [--get PATH] [--close] [--hold-uni N]
 
 Opens every --session on one connection at once (extended CONNECT, :protocol webtransport).
 On each accepted session it sends "bidi-<i>" on a bidirectional stream, "uni-<i>" on a
@@ -11,7 +11,8 @@ unidirectional stream, "dgram-<i>" as a datagram and "whoami" on a second bidire
 and waits for the echoes; while all sessions are open it sends GET --get on the same
 connection. With --close, each session then sends "close" on a bidirectional stream and
 reports the CLOSE_WEBTRANSPORT_SESSION capsule the server sends before ending the CONNECT
-stream. Prints one JSON object:
+stream. With --hold-uni N, each session instead opens N unidirectional streams (sending "x"),
+waits a second and hangs up the connection. Prints one JSON object:
   {"alpn": "h3", "sessions": [{"path": ..., "status": 200, "headers": {...}, "bidi": ...,
    "uni": ..., "datagram": ..., "whoami": ..., "close": {"code": N, "reason": ...}}], "get": {"status": 200, "body": ...}}
 or {"error": "..."} with exit status 1. A refused session has only path, status and headers.
@@ -176,13 +177,20 @@ class WtClient(QuicConnectionProtocol):
         raise RuntimeError("no datagram echo")
 
 
-async def run_session(client, authority, path, index, protocols, opened, close):
+async def run_session(client, authority, path, index, protocols, opened, close, hold_uni):
     session_id, status, headers = await client.open_session(authority, path, protocols)
     result = {"path": path, "status": status, "headers": headers}
     if status != 200:
         opened.append(None)
         return result
     opened.append(session_id)
+    if hold_uni:
+        for _ in range(hold_uni):
+            stream_id = client.http.create_webtransport_stream(session_id, is_unidirectional=True)
+            client._quic.send_stream_data(stream_id, b"x", end_stream=True)
+        client.transmit()
+        await asyncio.sleep(1)
+        return result
     bidi, uni, dgram, whoami = await asyncio.gather(
         client.bidi(session_id, f"bidi-{index}".encode()),
         client.uni(session_id, f"uni-{index}".encode()),
@@ -207,6 +215,7 @@ async def main():
     parser.add_argument("--protocols", default="")
     parser.add_argument("--get")
     parser.add_argument("--close", action="store_true")
+    parser.add_argument("--hold-uni", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=20.0)
     args = parser.parse_args()
 
@@ -225,7 +234,9 @@ async def main():
         async def everything():
             sessions = asyncio.gather(
                 *[
-                    run_session(client, authority, path, i, protocols, opened, args.close)
+                    run_session(
+                        client, authority, path, i, protocols, opened, args.close, args.hold_uni
+                    )
                     for i, path in enumerate(args.session)
                 ]
             )

@@ -341,8 +341,15 @@ async fn serve_session(
     let mut handled = AssertUnwindSafe(handler.handle(session)).catch_unwind();
     let mut capsules = CapsuleReader::default();
     let mut close_open = true;
+    let mut drained = false;
     let close = loop {
         tokio::select! {
+            _ = wt.shutdown.draining(), if !drained => {
+                // The server is shutting down: ask the client to wrap up; the handler sees it
+                // on its session's shutdown signal.
+                drained = true;
+                let _ = send.send_data(webtransport::drain_capsule()).await;
+            }
             result = &mut handled => break match result {
                 Ok(Ok(())) => Some(CloseInfo::default()),
                 Ok(Err(e)) => {

@@ -69,6 +69,8 @@ pub(crate) const BIDI_SIGNAL: u64 = 0x41;
 pub(crate) const UNI_TYPE: u64 = 0x54;
 /// The capsule that closes a session, with a code and a reason.
 pub(crate) const CLOSE_CAPSULE: u64 = 0x2843;
+/// The capsule that asks the client to wrap the session up (the server is draining).
+pub(crate) const DRAIN_CAPSULE: u64 = 0x78ae;
 /// Resets streams of a session that is gone.
 pub(crate) const SESSION_GONE: u32 = 0x170d_7b68;
 /// Refuses streams for an unknown session or above the per-session limit.
@@ -656,35 +658,60 @@ pub(crate) fn close_capsule(close: &CloseInfo) -> Bytes {
     capsule.freeze()
 }
 
-/// Reads capsules from the CONNECT stream's data; returns the close request if one arrived.
+/// Encodes a DRAIN_WEBTRANSPORT_SESSION capsule: the server is shutting down.
+pub(crate) fn drain_capsule() -> Bytes {
+    let mut capsule = BytesMut::with_capacity(4);
+    put_varint(&mut capsule, DRAIN_CAPSULE);
+    put_varint(&mut capsule, 0);
+    capsule.freeze()
+}
+
+/// Reads capsules from the CONNECT stream's data, looking for the client's close.
 #[derive(Default)]
 pub(crate) struct CapsuleReader {
     buf: BytesMut,
+    /// Bytes of an uninteresting capsule still to skip.
+    skip: usize,
 }
 
 impl CapsuleReader {
-    /// Adds data; returns `Some` once a CLOSE_WEBTRANSPORT_SESSION capsule is complete.
+    /// Adds data; returns `Some` once a CLOSE_WEBTRANSPORT_SESSION capsule is complete. Other
+    /// capsules are skipped without being buffered; a close capsule longer than the draft
+    /// allows counts as a close without a reason.
     pub(crate) fn push(&mut self, data: &[u8]) -> Option<CloseInfo> {
         self.buf.extend_from_slice(data);
         loop {
+            if self.skip > 0 {
+                let n = self.skip.min(self.buf.len());
+                self.buf.advance(n);
+                self.skip -= n;
+                if self.skip > 0 {
+                    return None;
+                }
+            }
             let mut peek = &self.buf[..];
             let kind = get_varint(&mut peek)?;
-            let len = usize::try_from(get_varint(&mut peek)?).ok()?;
+            let len = get_varint(&mut peek)?;
+            let header = self.buf.len() - peek.len();
+            if kind != CLOSE_CAPSULE {
+                self.buf.advance(header);
+                self.skip = usize::try_from(len).unwrap_or(usize::MAX);
+                continue;
+            }
+            let len = usize::try_from(len).unwrap_or(usize::MAX);
+            if len > 4 + MAX_REASON {
+                return Some(CloseInfo::default());
+            }
             if peek.len() < len {
-                // Bound what an unfinished capsule may hold.
-                if len > 64 * 1024 {
-                    self.buf.clear();
-                }
                 return None;
             }
-            let header = self.buf.len() - peek.len();
             let value = &peek[..len];
-            if kind == CLOSE_CAPSULE && len >= 4 {
-                let code = u32::from_be_bytes([value[0], value[1], value[2], value[3]]);
-                let reason = String::from_utf8_lossy(&value[4..]).into_owned();
-                return Some(CloseInfo { code, reason });
+            if len < 4 {
+                return Some(CloseInfo::default());
             }
-            self.buf.advance(header + len);
+            let code = u32::from_be_bytes([value[0], value[1], value[2], value[3]]);
+            let reason = String::from_utf8_lossy(&value[4..]).into_owned();
+            return Some(CloseInfo { code, reason });
         }
     }
 }
@@ -828,6 +855,32 @@ mod tests {
         assert_eq!(reader.push(&[0x29, 0x02, 0xaa, 0xbb]), None);
         assert_eq!(reader.push(&encoded[..3]), None);
         assert_eq!(reader.push(&encoded[3..]), Some(close));
+
+        // A large unknown capsule is skipped as it streams by, never buffered whole.
+        let mut reader = CapsuleReader::default();
+        assert_eq!(reader.push(&[0x29, 0x80, 0x01, 0x00, 0x00]), None);
+        for _ in 0..16 {
+            assert_eq!(reader.push(&[0u8; 4096]), None);
+            assert!(reader.buf.len() <= 4096);
+        }
+        assert_eq!(
+            reader.push(&encoded),
+            Some(CloseInfo {
+                code: 7,
+                reason: "bye".into()
+            })
+        );
+    }
+
+    #[test]
+    fn the_registry_limits_sessions() {
+        let registry = Arc::new(Registry::new(2, 4));
+        let a = registry.register(0).unwrap();
+        assert!(registry.register(0).is_none(), "the same id twice");
+        let _b = registry.register(4).unwrap();
+        assert!(registry.register(8).is_none(), "a third session");
+        drop(a);
+        assert!(registry.register(8).is_some(), "a slot freed by the first");
     }
 
     #[test]
