@@ -137,6 +137,27 @@ fn code(v: u32) -> VarInt {
     VarInt::from_u32(v)
 }
 
+/// The first HTTP/3 error code of the range WebTransport application codes map into.
+const APP_CODE_FIRST: u64 = 0x52e4_a40f_a8db;
+
+/// The HTTP/3 error code that carries WebTransport application error `code` in a stream reset
+/// or STOP_SENDING (the draft skips the reserved codes `0x1f * N + 0x21`).
+pub fn http3_error_code(code: u32) -> VarInt {
+    let code = u64::from(code);
+    // At most 0x52e4a40fa8db + 2^32 + 2^32/30: always a varint.
+    VarInt::from_u64(APP_CODE_FIRST + code + code / 0x1e).unwrap_or(VarInt::MAX)
+}
+
+/// The WebTransport application error code an HTTP/3 error code carries, if it is one
+/// (the inverse of [`http3_error_code`]), e.g. for a [`quinn::ReadError::Reset`] code.
+pub fn app_error_code(http3: VarInt) -> Option<u32> {
+    let shifted = http3.into_inner().checked_sub(APP_CODE_FIRST)?;
+    if shifted % 0x1f == 0x1e {
+        return None;
+    }
+    u32::try_from(shifted - shifted / 0x1f).ok()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Routing streams and datagrams to sessions.
 
@@ -323,6 +344,14 @@ impl SendStream {
     }
 }
 
+impl SendStream {
+    /// Resets the stream with WebTransport application error `code` (mapped into the HTTP/3
+    /// error space, as the client's WebTransport API expects).
+    pub fn reset_with(&mut self, code: u32) -> Result<(), quinn::ClosedStream> {
+        self.inner.reset(http3_error_code(code))
+    }
+}
+
 impl Deref for SendStream {
     type Target = quinn::SendStream;
     fn deref(&self) -> &quinn::SendStream {
@@ -389,6 +418,14 @@ impl RecvStream {
             gone,
             _permit: permit,
         }
+    }
+}
+
+impl RecvStream {
+    /// Asks the client to stop sending, with WebTransport application error `code` (mapped
+    /// into the HTTP/3 error space).
+    pub fn stop_with(&mut self, code: u32) -> Result<(), quinn::ClosedStream> {
+        self.inner.stop(http3_error_code(code))
     }
 }
 
@@ -870,6 +907,21 @@ mod tests {
                 reason: "bye".into()
             })
         );
+    }
+
+    #[test]
+    fn application_error_codes_map_both_ways() {
+        assert_eq!(http3_error_code(0).into_inner(), 0x52e4_a40f_a8db);
+        assert_eq!(http3_error_code(0x1e).into_inner(), 0x52e4_a40f_a8db + 0x1f);
+        for code in [0, 1, 0x1d, 0x1e, 0x1f, 1000, u32::MAX] {
+            assert_eq!(app_error_code(http3_error_code(code)), Some(code));
+        }
+        // Reserved (GREASE) codes inside the range and codes outside it carry none.
+        assert_eq!(
+            app_error_code(VarInt::from_u64(0x52e4_a40f_a8db + 0x1e).unwrap()),
+            None
+        );
+        assert_eq!(app_error_code(VarInt::from_u32(0x100)), None);
     }
 
     #[test]
