@@ -178,3 +178,48 @@ async fn a_session_echoes_beside_requests_and_strays_are_refused() {
     client.close().await;
     server.stop(Duration::from_secs(2)).await;
 }
+
+#[tokio::test]
+async fn shutdown_sends_drain_and_the_session_closes_before_the_deadline() {
+    init_tracing();
+    let pki = Pki::new();
+    // Wraps up when the server drains, closing with code 0.
+    let handler = |session: WebTransportSession| async move {
+        let _ = session.shutdown().draining().await;
+        Ok::<_, twinport::BoxError>(())
+    };
+    let endpoint = Http3::builder(&pki.server_tls())
+        .http3()
+        .webtransport("/wt", handler)
+        .bind("127.0.0.1:0".parse().unwrap())
+        .unwrap();
+    let server = spawn(endpoint);
+    let client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let mut send = client.send.clone();
+    let mut connect = within(10, "CONNECT", send.send_request(connect_request("/wt")))
+        .await
+        .unwrap();
+    let head = within(10, "CONNECT response", connect.recv_response())
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+
+    let stopping = tokio::spawn(server.stop(Duration::from_secs(20)));
+    // DRAIN_WEBTRANSPORT_SESSION, then CLOSE_WEBTRANSPORT_SESSION (code 0), then the end.
+    let capsules = within(10, "capsules", async {
+        let mut all = Vec::new();
+        while let Some(mut chunk) = connect.recv_data().await.unwrap() {
+            use bytes::Buf;
+            all.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));
+        }
+        all
+    })
+    .await;
+    let drain = [0x80, 0x00, 0x78, 0xae, 0x00];
+    let close = [0x68, 0x43, 0x04, 0, 0, 0, 0];
+    assert_eq!(capsules, [&drain[..], &close[..]].concat());
+    // Nothing was left for the deadline to cut.
+    let report = within(10, "server stop", stopping).await.unwrap();
+    assert_eq!(report.cut, 0);
+    client.close().await;
+}
