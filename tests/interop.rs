@@ -388,7 +388,12 @@ fn certs_spki() -> String {
 }
 
 fn shown_protocol(dom: &str) -> Option<&str> {
-    let start = dom.find("id=\"protocol\"")?;
+    shown(dom, "protocol")
+}
+
+/// The text of the page element with this id, up to its first child element.
+fn shown<'a>(dom: &'a str, id: &str) -> Option<&'a str> {
+    let start = dom.find(&format!("id=\"{id}\""))?;
     let rest = &dom[start..];
     let open = rest.find('>')? + 1;
     let close = rest[open..].find('<')?;
@@ -427,5 +432,24 @@ async fn the_example_serves_chromium_over_http3_when_forced_and_http2_otherwise(
         let dom = chromium_dom(&chromium, &url, &[]).await;
         assert_eq!(shown_protocol(&dom), Some("HTTP/2"), "{dom}");
     }
+    let _ = child.kill().await;
+}
+
+#[tokio::test]
+async fn chromium_runs_the_pages_webtransport_echo_against_the_example() {
+    let Some(bin) = example_binary() else { return };
+    let Some(chromium) = program("chromium", &["/usr/bin/chromium-browser"]) else {
+        return;
+    };
+    let (mut child, addr) = start_example(&bin).await;
+    // `?wt=1` runs the page's WebTransport client on load; the page itself comes over HTTP/3.
+    let url = format!("https://{addr}/?wt=1");
+    let forced = format!("--origin-to-force-quic-on={addr}");
+    let dom = chromium_dom(&chromium, &url, &["--enable-quic", &forced]).await;
+    assert_eq!(shown(&dom, "wt-status"), Some("done"), "{dom}");
+    assert_eq!(shown(&dom, "wt-bidi"), Some("hello bidi"), "{dom}");
+    assert_eq!(shown(&dom, "wt-uni"), Some("hello uni"), "{dom}");
+    assert_eq!(shown(&dom, "wt-datagram"), Some("hello datagram"), "{dom}");
+    assert_eq!(shown_protocol(&dom), Some("HTTP/3"), "{dom}");
     let _ = child.kill().await;
 }

@@ -11,8 +11,12 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use futures_util::stream;
 use serde_json::{json, Value};
+use tokio::task::JoinSet;
 use tower_http::services::ServeDir;
-use twinport::ConnectionInfo;
+use twinport::{BoxError, ConnectionInfo};
+use twinport_quinn::webtransport::{
+    Protocols, RecvStream, SendStream, WebTransportHandler, WebTransportSession,
+};
 
 /// The largest `/bytes/{n}` served: 16 GiB.
 const MAX_BYTES: u64 = 16 << 30;
@@ -98,4 +102,74 @@ async fn bytes(UrlPath(n): UrlPath<u64>) -> Response {
         Body::from_stream(chunks),
     )
         .into_response()
+}
+
+/// The largest stream `/wt/echo` echoes: 1 MiB.
+const MAX_ECHO: usize = 1 << 20;
+
+/// The WebTransport handler of `/wt/echo`, speaking the sub-protocol `echo-v1` if offered.
+pub fn wt_echo_handler() -> impl WebTransportHandler {
+    Protocols::new(["echo-v1"], wt_echo)
+}
+
+/// `/wt/echo`: every bidirectional stream is echoed on itself (one that says `whoami` gets
+/// the session's ConnectionInfo as JSON instead, one that says `close` closes the session with
+/// code 4242), every unidirectional stream on a new
+/// unidirectional stream from the server, every datagram as a datagram.
+pub async fn wt_echo(session: WebTransportSession) -> Result<(), BoxError> {
+    let session = std::sync::Arc::new(session);
+    // Dropping the JoinSet (when the session ends) aborts the per-stream tasks.
+    let mut tasks: JoinSet<Result<(), BoxError>> = JoinSet::new();
+    loop {
+        tokio::select! {
+            Some((send, recv)) = session.accept_bi() => {
+                tasks.spawn(echo_bi(session.clone(), send, recv));
+            }
+            Some(recv) = session.accept_uni() => {
+                let session = session.clone();
+                tasks.spawn(async move {
+                    let mut recv = recv;
+                    let data = recv.read_to_end(MAX_ECHO).await?;
+                    let mut send = session.open_uni().await?;
+                    send.write_all(&data).await?;
+                    send.finish()?;
+                    let _ = send.stopped().await;
+                    Ok(())
+                });
+            }
+            Some(datagram) = session.read_datagram() => {
+                if let Err(e) = session.send_datagram(datagram) {
+                    tracing::debug!(error = %e, "datagram not echoed");
+                }
+            }
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Ok(Err(e)) = done {
+                    tracing::debug!(error = %e, "echo stream failed");
+                }
+            }
+            else => return Ok(()),
+        }
+    }
+}
+
+async fn echo_bi(
+    session: std::sync::Arc<WebTransportSession>,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) -> Result<(), BoxError> {
+    let data = recv.read_to_end(MAX_ECHO).await?;
+    match &data[..] {
+        b"whoami" => {
+            let whoami = whoami_json(Version::HTTP_3, Some(session.info()));
+            send.write_all(whoami.to_string().as_bytes()).await?;
+        }
+        b"close" => {
+            session.close(4242, "closed on request");
+            return Ok(());
+        }
+        _ => send.write_all(&data).await?,
+    }
+    send.finish()?;
+    let _ = send.stopped().await;
+    Ok(())
 }

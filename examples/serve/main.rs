@@ -9,6 +9,10 @@
 //! - `GET /whoami` — this request's ConnectionInfo and HTTP version, as JSON
 //! - `POST /echo` — streams the request body back
 //! - `GET /bytes/{n}` — streams n bytes
+//! - WebTransport `/wt/echo` — echoes bidirectional streams, unidirectional streams (on a new
+//!   stream from the server) and datagrams; a bidirectional stream saying `whoami` gets the
+//!   session's ConnectionInfo, one saying `close` closes the session; the page's "WebTransport echo" button opens it
+//!   (or `/?wt=1`, which runs it on load)
 //!
 //! `--mtls` asks for client certificates (verified against certs/ca.pem, anonymous clients
 //! welcome); `--mtls-required` refuses clients without one. Ctrl-C drains for 10 seconds.
@@ -98,7 +102,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let addr = tcp.local_addr()?;
     let server = Server::new(app)
         .transport(Http::from_std(tcp)?.tls(&tls)?)
-        .transport(Http3::new(udp, &tls)?);
+        .transport(
+            Http3::builder(&tls)
+                .http3()
+                .webtransport("/wt/echo", app::wt_echo_handler())
+                .socket(udp)?,
+        );
 
     println!("listening on https://{addr} (HTTP/1.1, HTTP/2 over TLS; HTTP/3 over QUIC)");
     std::io::stdout().flush()?;

@@ -55,7 +55,7 @@ pub enum Mtls {
     Required,
 }
 
-fn tls(mtls: Mtls) -> ServerTls {
+pub fn tls(mtls: Mtls) -> ServerTls {
     let certs = certs();
     let tls = certs.server_tls().expect("server TLS");
     let roots = || certs.ca_roots().expect("CA roots");
@@ -98,13 +98,18 @@ pub fn start_with(mtls: Mtls, proxy: Option<ProxyMode>) -> Running {
     let (tcp, udp) = twinport::bind_same_port("127.0.0.1:0".parse().unwrap()).expect("bind");
     let addr = tcp.local_addr().unwrap();
     let http = Http::from_std(tcp).expect("tcp listener");
+    let http3 = Http3::builder(&tls)
+        .http3()
+        .webtransport("/wt/echo", app::wt_echo_handler())
+        .socket(udp)
+        .expect("quic");
     let server = match proxy {
         Some(mode) => Server::new(app())
             .transport(http.proxy_protocol(mode).tls(&tls).expect("tls"))
-            .transport(Http3::new(udp, &tls).expect("quic")),
+            .transport(http3),
         None => Server::new(app())
             .transport(http.tls(&tls).expect("tls"))
-            .transport(Http3::new(udp, &tls).expect("quic")),
+            .transport(http3),
     };
     let handle = server.handle();
     let task = tokio::spawn(server.serve());

@@ -5,17 +5,26 @@
 //! connection is never closed before its last response is flushed, the race quic-go had), and
 //! to refuse requests above the GOAWAY limit itself (h3 0.0.8 compares with `>` where RFC 9114
 //! §5.2 means `>=`).
+//!
+//! With WebTransport on, it also reads the first bytes of every new stream: WebTransport
+//! streams go to their session (see [`crate::webtransport`]) and never reach h3; the others
+//! are handed to h3 with those bytes put back in front.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
+use std::time::Duration;
+
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use h3::quic::{self, ConnectionErrorIncoming, StreamErrorIncoming, StreamId, WriteBuf};
 use quinn::VarInt;
 use tokio::sync::mpsc;
+
+use crate::webtransport::{self, Registry};
 
 /// The H3_REQUEST_REJECTED error code (RFC 9114 §8.1).
 const H3_REQUEST_REJECTED: u32 = 0x10b;
@@ -101,6 +110,14 @@ type AcceptBi =
 type AcceptUni = BoxFuture<'static, Result<quinn::RecvStream, quinn::ConnectionError>>;
 type OpenUni = BoxFuture<'static, Result<quinn::SendStream, quinn::ConnectionError>>;
 type OpenBi = AcceptBi;
+/// A new stream whose first bytes are being read; `None` when it went to a session.
+type Classifying<S> = BoxFuture<'static, Option<S>>;
+
+/// Where WebTransport streams go, and how long a new stream may take to say what it is.
+pub(crate) struct WebTransportRouting {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) header_timeout: Duration,
+}
 
 /// A quinn connection as h3 sees it.
 pub(crate) struct Connection {
@@ -110,14 +127,19 @@ pub(crate) struct Connection {
     accept_bi: Option<AcceptBi>,
     accept_uni: Option<AcceptUni>,
     opener: Opener,
+    wt: Option<Arc<WebTransportRouting>>,
+    classifying_bi: FuturesUnordered<Classifying<BidiStream>>,
+    classifying_uni: FuturesUnordered<Classifying<RecvStream>>,
 }
 
 impl Connection {
     /// Wraps `conn`; every finished response stream sends its acknowledgement future to
     /// `flushed`.
+    /// `wt`, when set, routes WebTransport streams to their sessions.
     pub(crate) fn new(
         conn: quinn::Connection,
         flushed: mpsc::UnboundedSender<Flushed>,
+        wt: Option<Arc<WebTransportRouting>>,
     ) -> (Self, Arc<Shared>) {
         let shared = Arc::new(Shared::new());
         let opener = Opener {
@@ -134,6 +156,9 @@ impl Connection {
                 accept_bi: None,
                 accept_uni: None,
                 opener,
+                wt,
+                classifying_bi: FuturesUnordered::new(),
+                classifying_uni: FuturesUnordered::new(),
             },
             shared,
         )
@@ -148,13 +173,26 @@ impl quic::Connection<Bytes> for Connection {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::RecvStream, ConnectionErrorIncoming>> {
-        let fut = self.accept_uni.get_or_insert_with(|| {
-            let conn = self.conn.clone();
-            Box::pin(async move { conn.accept_uni().await })
-        });
-        let res = ready!(fut.as_mut().poll(cx));
-        self.accept_uni = None;
-        Poll::Ready(res.map(RecvStream::new).map_err(conn_error))
+        loop {
+            while let Poll::Ready(Some(classified)) = self.classifying_uni.poll_next_unpin(cx) {
+                if let Some(stream) = classified {
+                    return Poll::Ready(Ok(stream));
+                }
+            }
+            let fut = self.accept_uni.get_or_insert_with(|| {
+                let conn = self.conn.clone();
+                Box::pin(async move { conn.accept_uni().await })
+            });
+            let res = ready!(fut.as_mut().poll(cx));
+            self.accept_uni = None;
+            let recv = res.map_err(conn_error)?;
+            match &self.wt {
+                None => return Poll::Ready(Ok(RecvStream::new(recv))),
+                Some(wt) => self
+                    .classifying_uni
+                    .push(Box::pin(classify_uni(recv, wt.clone()))),
+            }
+        }
     }
 
     fn poll_accept_bidi(
@@ -162,6 +200,11 @@ impl quic::Connection<Bytes> for Connection {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::BidiStream, ConnectionErrorIncoming>> {
         loop {
+            while let Poll::Ready(Some(classified)) = self.classifying_bi.poll_next_unpin(cx) {
+                if let Some(stream) = classified {
+                    return Poll::Ready(Ok(stream));
+                }
+            }
             let fut = self.accept_bi.get_or_insert_with(|| {
                 let conn = self.conn.clone();
                 Box::pin(async move { conn.accept_bi().await })
@@ -179,10 +222,20 @@ impl quic::Connection<Bytes> for Connection {
             self.shared
                 .last_accepted
                 .fetch_max(id + 1, Ordering::AcqRel);
-            return Poll::Ready(Ok(BidiStream {
-                send: SendStream::new(send, self.flushed.clone()),
-                recv: RecvStream::new(recv),
-            }));
+            match &self.wt {
+                None => {
+                    return Poll::Ready(Ok(BidiStream {
+                        send: SendStream::new(send, self.flushed.clone()),
+                        recv: RecvStream::new(recv),
+                    }))
+                }
+                Some(wt) => self.classifying_bi.push(Box::pin(classify_bi(
+                    send,
+                    recv,
+                    self.flushed.clone(),
+                    wt.clone(),
+                ))),
+            }
         }
     }
 
@@ -348,6 +401,8 @@ impl quic::SendStream<Bytes> for SendStream {
 pub(crate) struct RecvStream {
     stream: quinn::RecvStream,
     buf: BytesMut,
+    /// Bytes read ahead to tell WebTransport streams apart, returned first.
+    prefix: Option<Bytes>,
 }
 
 impl RecvStream {
@@ -355,6 +410,80 @@ impl RecvStream {
         Self {
             stream,
             buf: BytesMut::new(),
+            prefix: None,
+        }
+    }
+
+    fn with_prefix(stream: quinn::RecvStream, prefix: Bytes) -> Self {
+        Self {
+            stream,
+            buf: BytesMut::new(),
+            prefix: (!prefix.is_empty()).then_some(prefix),
+        }
+    }
+}
+
+/// Reads a new bidirectional stream's first varint: a WebTransport stream goes to its session,
+/// anything else (a request) back to h3 with the bytes read put back.
+async fn classify_bi(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    flushed: mpsc::UnboundedSender<Flushed>,
+    wt: Arc<WebTransportRouting>,
+) -> Option<BidiStream> {
+    let mut raw = BytesMut::new();
+    let read = tokio::time::timeout(wt.header_timeout, async {
+        let kind = webtransport::read_varint(&mut recv, &mut raw).await?;
+        if kind == Some(webtransport::BIDI_SIGNAL) {
+            let session = webtransport::read_varint(&mut recv, &mut BytesMut::new()).await?;
+            return Ok::<_, quinn::ReadExactError>(session.map(Ok));
+        }
+        Ok(Some(Err(())))
+    })
+    .await;
+    match read {
+        Ok(Ok(Some(Ok(session)))) => {
+            wt.registry.deliver_bi(session, send, recv);
+            None
+        }
+        // A request (or an empty stream): h3 judges it.
+        Ok(Ok(Some(Err(())))) | Ok(Ok(None)) => Some(BidiStream {
+            send: SendStream::new(send, flushed),
+            recv: RecvStream::with_prefix(recv, raw.freeze()),
+        }),
+        Ok(Err(_)) | Err(_) => {
+            let _ = send.reset(VarInt::from_u32(H3_REQUEST_REJECTED));
+            let _ = recv.stop(VarInt::from_u32(H3_REQUEST_REJECTED));
+            None
+        }
+    }
+}
+
+/// Reads a new unidirectional stream's type: WebTransport streams go to their session, the
+/// others (control, QPACK, ...) to h3 with the type put back.
+async fn classify_uni(
+    mut recv: quinn::RecvStream,
+    wt: Arc<WebTransportRouting>,
+) -> Option<RecvStream> {
+    let mut raw = BytesMut::new();
+    let read = tokio::time::timeout(wt.header_timeout, async {
+        let kind = webtransport::read_varint(&mut recv, &mut raw).await?;
+        if kind == Some(webtransport::UNI_TYPE) {
+            let session = webtransport::read_varint(&mut recv, &mut BytesMut::new()).await?;
+            return Ok::<_, quinn::ReadExactError>(session.map(Ok));
+        }
+        Ok(Some(Err(())))
+    })
+    .await;
+    match read {
+        Ok(Ok(Some(Ok(session)))) => {
+            wt.registry.deliver_uni(session, recv);
+            None
+        }
+        Ok(Ok(Some(Err(())))) | Ok(Ok(None)) => Some(RecvStream::with_prefix(recv, raw.freeze())),
+        Ok(Err(_)) | Err(_) => {
+            let _ = recv.stop(VarInt::from_u32(H3_REQUEST_REJECTED));
+            None
         }
     }
 }
@@ -366,6 +495,9 @@ impl quic::RecvStream for RecvStream {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<Self::Buf>, StreamErrorIncoming>> {
+        if let Some(prefix) = self.prefix.take() {
+            return Poll::Ready(Ok(Some(prefix)));
+        }
         // quinn only reads what flow control let in, so this never reads ahead without bound;
         // chunks of one read share one allocation, so tiny packets cannot multiply memory.
         if self.buf.len() < MIN_READ_ROOM {

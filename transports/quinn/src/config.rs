@@ -22,6 +22,9 @@ use quinn::{IdleTimeout, TransportConfig, VarInt};
 
 use crate::error::Error;
 
+/// Bytes of QUIC datagrams buffered each way per connection.
+const DATAGRAM_BUFFER: usize = 1024 * 1024;
+
 /// When the server makes clients prove their address with a Retry round trip before it
 /// spends work on their handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,7 +177,11 @@ impl QuicConfig {
             .max_concurrent_uni_streams(self.max_uni_streams.into())
             .stream_receive_window(self.stream_receive_window.into())
             .receive_window(receive_window)
-            .send_window(self.send_window);
+            .send_window(self.send_window)
+            // QUIC datagrams (RFC 9221) carry WebTransport datagrams; quinn's defaults, set
+            // explicitly because HTTP/3 datagrams depend on them.
+            .datagram_receive_buffer_size(Some(DATAGRAM_BUFFER))
+            .datagram_send_buffer_size(DATAGRAM_BUFFER);
         Ok(Arc::new(t))
     }
 
@@ -198,6 +205,8 @@ pub struct Http3Config {
     pub(crate) send_grease: bool,
     pub(crate) max_concurrent_requests: u32,
     pub(crate) request_header_timeout: Duration,
+    pub(crate) max_webtransport_sessions: u32,
+    pub(crate) max_webtransport_streams: u32,
 }
 
 impl Default for Http3Config {
@@ -207,6 +216,8 @@ impl Default for Http3Config {
             send_grease: false,
             max_concurrent_requests: 100,
             request_header_timeout: Duration::from_secs(10),
+            max_webtransport_sessions: 16,
+            max_webtransport_streams: 64,
         }
     }
 }
@@ -237,6 +248,22 @@ impl Http3Config {
     /// (default 10 s).
     pub fn request_header_timeout(mut self, timeout: Duration) -> Self {
         self.request_header_timeout = timeout;
+        self
+    }
+
+    /// How many WebTransport sessions one connection may have open at once (default 16);
+    /// announced to clients in SETTINGS. A CONNECT beyond it gets `429 Too Many Requests`.
+    /// Only used when a WebTransport handler is registered.
+    pub fn max_webtransport_sessions(mut self, n: u32) -> Self {
+        self.max_webtransport_sessions = n;
+        self
+    }
+
+    /// How many streams the client may have open at once in one WebTransport session
+    /// (default 64); streams above it are refused with `WEBTRANSPORT_BUFFERED_STREAM_REJECTED`.
+    /// The QUIC stream limits of [`QuicConfig`] bound all sessions of a connection together.
+    pub fn max_webtransport_streams(mut self, n: u32) -> Self {
+        self.max_webtransport_streams = n;
         self
     }
 }

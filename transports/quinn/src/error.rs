@@ -44,6 +44,15 @@ pub enum Error {
     /// Neither HTTP/3 nor any raw protocol was registered.
     #[error("no protocol to serve: call Builder::http3 or Builder::route")]
     NoProtocols,
+    /// A WebTransport path does not start with `/` or is not a valid URI path.
+    #[error("invalid WebTransport path {0:?}: it must be a URI path starting with '/'")]
+    InvalidWebTransportPath(String),
+    /// The same WebTransport path was registered twice.
+    #[error("WebTransport path {0:?} is registered twice")]
+    DuplicateWebTransportPath(String),
+    /// WebTransport handlers were registered but HTTP/3 was not.
+    #[error("WebTransport needs HTTP/3: call Builder::http3 too")]
+    WebTransportWithoutHttp3,
     /// There is no tokio runtime to run the endpoint on.
     #[error("no tokio runtime: serve from within a tokio runtime")]
     NoRuntime,

@@ -20,13 +20,15 @@ use tower_service::Service;
 use tracing::Instrument;
 use twinport::{BoxError, ConnectionInfo, Shutdown};
 
-use crate::adapter::{self, Flushed};
+use crate::adapter::{self, Flushed, WebTransportRouting};
 use crate::body::RecvBody;
 use crate::config::Http3Config;
 use crate::info;
+use crate::webtransport::{self, CapsuleReader, CloseInfo, Registry, Routes, WebTransportSession};
 
 type Resolver = h3::server::RequestResolver<adapter::Connection, Bytes>;
 type SendHalf = h3::server::RequestStream<adapter::SendStream, Bytes>;
+type RecvHalf = h3::server::RequestStream<adapter::RecvStream, Bytes>;
 
 /// How long a connection whose client went away waits for its last acknowledgements.
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
@@ -35,11 +37,30 @@ const FLUSH_WAIT: Duration = Duration::from_secs(5);
 /// is confirmed.
 pub(crate) type HandshakeDone = Option<Arc<AtomicBool>>;
 
+/// What a connection needs to serve WebTransport: the handlers and its live sessions.
+#[derive(Clone)]
+struct WebTransport {
+    routes: Arc<Routes>,
+    registry: Arc<Registry>,
+    shutdown: Shutdown,
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve_connection<S, B>(
     conn: quinn::Connection,
     info: ConnectionInfo,
     service: S,
     config: Arc<Http3Config>,
+    routes: Arc<Routes>,
     shutdown: Shutdown,
     handshake_done: HandshakeDone,
 ) where
@@ -52,11 +73,39 @@ pub(crate) async fn serve_connection<S, B>(
 {
     conn.set_max_concurrent_bi_streams(config.max_concurrent_requests.into());
     let (flush_tx, mut flush_rx) = mpsc::unbounded_channel::<Flushed>();
-    let (quic, shared) = adapter::Connection::new(conn.clone(), flush_tx);
+    let wt = (!routes.is_empty()).then(|| WebTransport {
+        routes,
+        registry: Arc::new(Registry::new(
+            config.max_webtransport_sessions as usize,
+            config.max_webtransport_streams as usize,
+        )),
+        shutdown: shutdown.clone(),
+    });
+    let routing = wt.as_ref().map(|wt| {
+        Arc::new(WebTransportRouting {
+            registry: wt.registry.clone(),
+            header_timeout: config.request_header_timeout,
+        })
+    });
+    let (quic, shared) = adapter::Connection::new(conn.clone(), flush_tx, routing);
     let mut builder = h3::server::builder();
     builder
         .max_field_section_size(config.max_field_section_size)
         .send_grease(config.send_grease);
+    let _datagrams = wt.as_ref().map(|wt| {
+        // The draft-02 settings Chromium and aioquic look for: ENABLE_WEBTRANSPORT,
+        // H3_DATAGRAM and ENABLE_CONNECT_PROTOCOL (and the QUIC datagram transport parameter,
+        // which QuicConfig always sends).
+        builder
+            .enable_webtransport(true)
+            .enable_extended_connect(true)
+            .enable_datagram(true)
+            .max_webtransport_sessions(config.max_webtransport_sessions.into());
+        AbortOnDrop(tokio::spawn(webtransport::route_datagrams(
+            conn.clone(),
+            wt.registry.clone(),
+        )))
+    });
     let mut h3 = match builder.build::<_, Bytes>(quic).await {
         Ok(h3) => h3,
         Err(e) => {
@@ -88,6 +137,7 @@ pub(crate) async fn serve_connection<S, B>(
                         service.clone(),
                         config.clone(),
                         handshake_done.clone(),
+                        wt.clone(),
                     );
                     requests.spawn(task);
                 }
@@ -154,6 +204,7 @@ async fn request_task<S, B>(
     service: S,
     config: Arc<Http3Config>,
     handshake_done: HandshakeDone,
+    wt: Option<WebTransport>,
 ) where
     S: Service<Request<RecvBody>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
@@ -194,6 +245,11 @@ async fn request_task<S, B>(
                 }
             }
         }
+        if let Some(wt) = wt {
+            if is_webtransport(&req) {
+                return serve_session(req, send, recv, conn, info, wt).await;
+            }
+        }
         let (parts, ()) = req.into_parts();
         let mut req = Request::from_parts(parts, RecvBody::new(recv));
         req.extensions_mut().insert(info);
@@ -201,6 +257,144 @@ async fn request_task<S, B>(
     }
     .instrument(span)
     .await
+}
+
+fn is_webtransport(req: &Request<()>) -> bool {
+    req.method() == Method::CONNECT
+        && req.extensions().get::<h3::ext::Protocol>() == Some(&h3::ext::Protocol::WEB_TRANSPORT)
+}
+
+/// How long closing a session may wait for the client to take the close capsule.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Answers an extended CONNECT for WebTransport and runs the session until either side
+/// closes it or the connection drops.
+async fn serve_session(
+    req: Request<()>,
+    mut send: SendHalf,
+    mut recv: RecvHalf,
+    conn: quinn::Connection,
+    info: ConnectionInfo,
+    wt: WebTransport,
+) {
+    let path = req.uri().path();
+    let Some(handler) = wt
+        .routes
+        .iter()
+        .find(|(p, _)| p == path)
+        .map(|(_, h)| h.clone())
+    else {
+        tracing::debug!(path, "no WebTransport handler on this path");
+        return respond_status(&mut send, StatusCode::NOT_FOUND).await;
+    };
+    let id = send.send_id().into_inner();
+    let Some((registration, inbox)) = wt.registry.register(id) else {
+        tracing::debug!("WebTransport session limit reached");
+        return respond_status(&mut send, StatusCode::TOO_MANY_REQUESTS).await;
+    };
+    let (mut parts, ()) = req.into_parts();
+    parts.extensions.insert(info.clone());
+    let (offered, structured) = webtransport::offered_protocols(&parts.headers);
+    let protocol = if offered.is_empty() {
+        None
+    } else {
+        handler
+            .select_protocol(&parts, &offered)
+            .filter(|p| offered.contains(p))
+    };
+    let mut head = Response::builder()
+        .status(StatusCode::OK)
+        // Chromium checks this header for draft-02 sessions.
+        .header("sec-webtransport-http3-draft", "draft02");
+    if let Some(p) = &protocol {
+        head = if structured {
+            let quoted = format!("\"{}\"", p.replace('\\', "\\\\").replace('"', "\\\""));
+            head.header("wt-protocol", quoted)
+        } else {
+            head.header("sec-webtransport-protocol", p.as_str())
+        };
+    }
+    let Ok(head) = head.body(()) else {
+        tracing::debug!(
+            ?protocol,
+            "the picked sub-protocol is not a valid header value"
+        );
+        return respond_status(&mut send, StatusCode::BAD_REQUEST).await;
+    };
+    if let Err(e) = send.send_response(head).await {
+        tracing::debug!(error = %e, "could not accept the WebTransport session");
+        return;
+    }
+    tracing::debug!(session = id, ?protocol, "WebTransport session open");
+
+    let (close_tx, mut close_rx) = tokio::sync::oneshot::channel();
+    let session = WebTransportSession::new(
+        id,
+        conn,
+        parts,
+        info,
+        protocol,
+        wt.shutdown.clone(),
+        inbox,
+        close_tx,
+    );
+    let mut handled = AssertUnwindSafe(handler.handle(session)).catch_unwind();
+    let mut capsules = CapsuleReader::default();
+    let mut close_open = true;
+    let mut drained = false;
+    let close = loop {
+        tokio::select! {
+            _ = wt.shutdown.draining(), if !drained => {
+                // The server is shutting down: ask the client to wrap up; the handler sees it
+                // on its session's shutdown signal.
+                drained = true;
+                let _ = send.send_data(webtransport::drain_capsule()).await;
+            }
+            result = &mut handled => break match result {
+                Ok(Ok(())) => Some(CloseInfo::default()),
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "WebTransport handler failed");
+                    Some(CloseInfo { code: 1, reason: "handler failed".into() })
+                }
+                Err(_) => {
+                    tracing::error!("WebTransport handler panicked; closing the session");
+                    Some(CloseInfo { code: 1, reason: "handler failed".into() })
+                }
+            },
+            closed = &mut close_rx, if close_open => match closed {
+                Ok(close) => break Some(close),
+                Err(_) => close_open = false,
+            },
+            data = poll_fn(|cx| recv.poll_recv_data(cx)) => match data {
+                Ok(Some(mut buf)) => {
+                    let data = buf.copy_to_bytes(buf.remaining());
+                    if let Some(close) = capsules.push(&data) {
+                        tracing::debug!(code = close.code, reason = %close.reason, "client closed the session");
+                        break None;
+                    }
+                }
+                Ok(None) => {
+                    tracing::debug!("client ended the session");
+                    break None;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "session stream failed");
+                    break None;
+                }
+            },
+        }
+    };
+    // Mark the session gone first, so that dropping the handler resets its streams.
+    drop(registration);
+    drop(handled);
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        if let Some(close) = close {
+            let _ = send.send_data(webtransport::close_capsule(&close)).await;
+        }
+        let _ = send.finish().await;
+    })
+    .await;
+    tracing::debug!(session = id, "WebTransport session closed");
 }
 
 async fn respond_status(send: &mut SendHalf, status: StatusCode) {

@@ -10,6 +10,8 @@
 //!   registration order; a client offering nothing registered is refused in the handshake.
 //! - [`QuicConfig`] and [`Http3Config`]: limits with safe defaults (idle timeout, stream
 //!   counts and windows, Retry under load, 64 KiB header sections, no GREASE, no 0-RTT).
+//! - [`Builder::webtransport`] and [`WebTransportHandler`]: WebTransport sessions by path,
+//!   many per connection, beside ordinary requests ([`webtransport`]).
 //! - [`RecvBody`]: the request body, pulled from QUIC only as the handler reads it.
 //!
 //! ```no_run
@@ -48,12 +50,14 @@ pub mod handler;
 mod http3;
 mod info;
 pub mod server;
+pub mod webtransport;
 
 pub use crate::body::RecvBody;
 pub use crate::config::{AddressValidation, Http3Config, QuicConfig};
 pub use crate::error::{BodyError, Error};
 pub use crate::handler::{QuicConnection, QuicHandler};
 pub use crate::server::{Builder, Http3, H3_ALPN};
+pub use crate::webtransport::{WebTransportHandler, WebTransportSession};
 
 /// The h3 version this crate is built on.
 pub use h3;

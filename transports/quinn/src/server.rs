@@ -25,6 +25,7 @@ use crate::error::Error;
 use crate::handler::{QuicConnection, QuicHandler};
 use crate::http3::{self, HandshakeDone};
 use crate::info;
+use crate::webtransport::{Routes, WebTransportHandler};
 
 /// The ALPN protocol of HTTP/3.
 pub const H3_ALPN: &[u8] = b"h3";
@@ -68,13 +69,28 @@ impl fmt::Debug for Route {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug)]
 pub struct Builder {
     tls: ServerTls,
     routes: Vec<(Vec<u8>, Route)>,
     quic: QuicConfig,
     http3: Http3Config,
+    webtransport: Routes,
     error: Option<Error>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("routes", &self.routes)
+            .field(
+                "webtransport",
+                &self.webtransport.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            )
+            .field("quic", &self.quic)
+            .field("http3", &self.http3)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Builder {
@@ -105,6 +121,30 @@ impl Builder {
         self.add(alpn.as_ref().to_vec(), Route::Raw(Arc::new(handler)))
     }
 
+    /// Serves WebTransport sessions opened (by extended CONNECT) on `path` with `handler`,
+    /// beside ordinary requests on the same HTTP/3 connections. Needs [`http3`](Self::http3).
+    /// Registering any path announces WebTransport, HTTP/3 datagrams and extended CONNECT in
+    /// the server's SETTINGS; a CONNECT to an unregistered path gets `404`. See
+    /// [`crate::webtransport`].
+    pub fn webtransport(
+        mut self,
+        path: impl Into<String>,
+        handler: impl WebTransportHandler,
+    ) -> Self {
+        if self.error.is_some() {
+            return self;
+        }
+        let path = path.into();
+        if !path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err() {
+            self.error = Some(Error::InvalidWebTransportPath(path));
+        } else if self.webtransport.iter().any(|(p, _)| *p == path) {
+            self.error = Some(Error::DuplicateWebTransportPath(path));
+        } else {
+            self.webtransport.push((path, Arc::new(handler)));
+        }
+        self
+    }
+
     /// Sets the QUIC transport settings.
     pub fn quic_config(mut self, config: QuicConfig) -> Self {
         self.quic = config;
@@ -132,6 +172,10 @@ impl Builder {
         if self.routes.is_empty() {
             return Err(Error::NoProtocols);
         }
+        let serves_http3 = self.routes.iter().any(|(_, r)| matches!(r, Route::Http3));
+        if !self.webtransport.is_empty() && !serves_http3 {
+            return Err(Error::WebTransportWithoutHttp3);
+        }
         let local_addr = socket.local_addr().map_err(|source| Error::Bind {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             source,
@@ -151,6 +195,7 @@ impl Builder {
             routes: self.routes,
             quic: self.quic,
             http3: Arc::new(self.http3),
+            webtransport: Arc::new(self.webtransport),
             early_data: self.tls.early_data_enabled(),
             client_auth: !matches!(self.tls.client_auth_mode(), twinport::ClientAuth::None),
         })
@@ -180,6 +225,7 @@ pub struct Http3 {
     routes: Vec<(Vec<u8>, Route)>,
     quic: QuicConfig,
     http3: Arc<Http3Config>,
+    webtransport: Arc<Routes>,
     early_data: bool,
     client_auth: bool,
 }
@@ -222,6 +268,7 @@ impl Http3 {
             routes: Vec::new(),
             quic: QuicConfig::default(),
             http3: Http3Config::default(),
+            webtransport: Vec::new(),
             error: None,
         }
     }
@@ -299,6 +346,7 @@ impl Http3 {
             local_addr: self.local_addr,
             routes: self.routes,
             http3: self.http3,
+            webtransport: self.webtransport,
             handshake_timeout: self.quic.handshake_timeout,
             early_data: self.early_data && !self.client_auth,
             shutdown: ctx.shutdown.clone(),
@@ -394,6 +442,7 @@ struct Shared {
     local_addr: SocketAddr,
     routes: Vec<(Vec<u8>, Route)>,
     http3: Arc<Http3Config>,
+    webtransport: Arc<Routes>,
     handshake_timeout: Duration,
     early_data: bool,
     shutdown: Shutdown,
@@ -495,6 +544,7 @@ async fn connection<S, B>(
                     info,
                     service,
                     shared.http3.clone(),
+                    shared.webtransport.clone(),
                     shared.shutdown.clone(),
                     handshake_done,
                 )
