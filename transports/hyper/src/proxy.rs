@@ -169,6 +169,42 @@ where
 
 type Report = Option<(SocketAddr, SocketAddr)>;
 
+/// What [`parse_header`] found at the start of a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParsedHeader {
+    /// The buffer starts like a PROXY header but ends before it does: read more.
+    Incomplete,
+    /// The buffer does not start with a PROXY header.
+    NotProxy,
+    /// A whole header of `len` bytes; the connection's bytes go on after it.
+    Header {
+        /// The header's length in bytes.
+        len: usize,
+        /// The reported (source, destination), or `None` for a LOCAL / UNKNOWN header.
+        addresses: Option<(SocketAddr, SocketAddr)>,
+    },
+}
+
+/// Parses a PROXY protocol (v1 or v2) header at the start of `buf`, exactly as
+/// [`ProxyProtocolAcceptor`] does on each connection. Public for tests and fuzzing
+/// (`fuzz/fuzz_targets/proxy_header.rs`); it never panics, whatever the bytes.
+///
+/// ```
+/// use twinport_hyper::proxy::{parse_header, ParsedHeader};
+///
+/// let got = parse_header(b"PROXY TCP4 192.0.2.1 192.0.2.2 5555 443\r\nGET /").unwrap();
+/// assert!(matches!(got, ParsedHeader::Header { len: 41, addresses: Some(_) }));
+/// assert_eq!(parse_header(b"GET / HTTP/1.1").unwrap(), ParsedHeader::NotProxy);
+/// ```
+pub fn parse_header(buf: &[u8]) -> Result<ParsedHeader, ProxyError> {
+    Ok(match frame(buf)? {
+        Frame::NeedMore => ParsedHeader::Incomplete,
+        Frame::NotProxy => ParsedHeader::NotProxy,
+        Frame::Header(len, addresses) => ParsedHeader::Header { len, addresses },
+    })
+}
+
 /// Reads until a whole header is in `buf`: `Some((header length, addresses))`, or `None` when
 /// the stream does not start with a header (the bytes read stay in `buf`).
 async fn read_header<IO>(
