@@ -103,7 +103,8 @@ impl QuicConfig {
     }
 
     /// How many bidirectional streams a client may have open at once on one connection
-    /// (default 100). For HTTP/3 this is the number of concurrent requests.
+    /// (default 100). For HTTP/3 this bounds the number of concurrent requests together with
+    /// [`Http3Config::max_concurrent_requests`]: HTTP/3 connections use the smaller of the two.
     pub fn max_concurrent_bidi_streams(mut self, n: u32) -> Self {
         self.max_bidi_streams = n;
         self
@@ -237,8 +238,9 @@ impl Http3Config {
         self
     }
 
-    /// How many requests one connection may have in flight at once (default 100). The QUIC
-    /// stream limit grants the first batch, this one the rest.
+    /// How many requests one connection may have in flight at once (default 100). The
+    /// smaller of this and [`QuicConfig::max_concurrent_bidi_streams`] applies: a lower QUIC
+    /// stream limit is never raised by this one.
     pub fn max_concurrent_requests(mut self, n: u32) -> Self {
         self.max_concurrent_requests = n;
         self

@@ -63,6 +63,7 @@ pub(crate) async fn serve_connection<S, B>(
     routes: Arc<Routes>,
     shutdown: Shutdown,
     handshake_done: HandshakeDone,
+    max_bidi_streams: u32,
 ) where
     S: Service<Request<RecvBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -71,7 +72,9 @@ pub(crate) async fn serve_connection<S, B>(
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    conn.set_max_concurrent_bi_streams(config.max_concurrent_requests.into());
+    // The stricter of the two limits: raising the QUIC one here would undo a user's
+    // `QuicConfig::max_concurrent_bidi_streams` hardening.
+    conn.set_max_concurrent_bi_streams(config.max_concurrent_requests.min(max_bidi_streams).into());
     let (flush_tx, mut flush_rx) = mpsc::unbounded_channel::<Flushed>();
     let wt = (!routes.is_empty()).then(|| WebTransport {
         routes,

@@ -348,6 +348,7 @@ impl Http3 {
             http3: self.http3,
             webtransport: self.webtransport,
             handshake_timeout: self.quic.handshake_timeout,
+            max_bidi_streams: self.quic.max_bidi_streams,
             early_data: self.early_data && !self.client_auth,
             shutdown: ctx.shutdown.clone(),
             handshaking: AtomicUsize::new(0),
@@ -444,6 +445,7 @@ struct Shared {
     http3: Arc<Http3Config>,
     webtransport: Arc<Routes>,
     handshake_timeout: Duration,
+    max_bidi_streams: u32,
     early_data: bool,
     shutdown: Shutdown,
     handshaking: AtomicUsize,
@@ -547,6 +549,7 @@ async fn connection<S, B>(
                     shared.webtransport.clone(),
                     shared.shutdown.clone(),
                     handshake_done,
+                    shared.max_bidi_streams,
                 )
                 .await
             }

@@ -1,0 +1,104 @@
+//! End-to-end tests of the limits and HTTP/3 message rules, with the Rust h3 client on
+//! 127.0.0.1:0. Every await has a timeout.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use http::{Request, Response, StatusCode};
+use twinport_quinn::{Http3, Http3Config, QuicConfig, RecvBody};
+
+const LOCALHOST: &str = "127.0.0.1:0";
+
+/// Serves `service` on `endpoint` in a task; returns the address, trigger and task.
+fn serve<S, B>(
+    endpoint: Http3,
+    service: S,
+) -> (
+    std::net::SocketAddr,
+    twinport::ShutdownTrigger,
+    tokio::task::JoinHandle<Result<twinport::DrainReport, twinport::BoxError>>,
+)
+where
+    S: tower_service::Service<Request<RecvBody>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<twinport::BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<twinport::BoxError>,
+{
+    let addr = endpoint.local_addr();
+    let (trigger, shutdown) = twinport::Shutdown::pair();
+    let task = tokio::spawn(async move {
+        twinport::Transport::serve(endpoint, service, twinport::ServeContext::new(shutdown)).await
+    });
+    (addr, trigger, task)
+}
+
+#[tokio::test]
+async fn a_lower_quic_stream_limit_is_not_raised_by_the_request_limit() {
+    init_tracing();
+    let pki = Pki::new();
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
+    let service = {
+        let (running, peak) = (running.clone(), peak.clone());
+        tower::service_fn(move |_req: Request<RecvBody>| {
+            let (running, peak) = (running.clone(), peak.clone());
+            let mut release = release_rx.clone();
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                let _ = release.wait_for(|r| *r).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, Infallible>(Response::new(String::from("done")))
+            }
+        })
+    };
+    let endpoint = Http3::builder(&pki.server_tls())
+        .http3()
+        .quic_config(QuicConfig::default().max_concurrent_bidi_streams(2))
+        .http3_config(Http3Config::default().max_concurrent_requests(100))
+        .bind(LOCALHOST.parse().unwrap())
+        .unwrap();
+    let (addr, trigger, task) = serve(endpoint, service);
+    let client = Client::connect(addr, pki.client_config(&[b"h3"], None)).await;
+
+    let mut requests = Vec::new();
+    for _ in 0..3 {
+        let mut send = client.send.clone();
+        requests.push(tokio::spawn(async move {
+            let mut stream = send
+                .send_request(Request::get(uri("/hold")).body(()).unwrap())
+                .await?;
+            stream.finish().await?;
+            read_reply(&mut stream).await
+        }));
+    }
+    within(10, "two requests running", async {
+        while running.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    // The third has no stream credit while two are open.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(running.load(Ordering::SeqCst), 2);
+    release_tx.send(true).unwrap();
+    for request in requests {
+        let reply = within(10, "request", request).await.unwrap().unwrap();
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 2);
+
+    client.close().await;
+    trigger.shutdown(Duration::from_secs(2));
+    let report = within(10, "server", task).await.unwrap().unwrap();
+    assert_eq!(report.cut, 0);
+}
