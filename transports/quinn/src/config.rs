@@ -60,6 +60,7 @@ pub struct QuicConfig {
     pub(crate) receive_window: u64,
     pub(crate) send_window: u64,
     pub(crate) max_incoming: usize,
+    pub(crate) max_connections: Option<usize>,
     pub(crate) address_validation: AddressValidation,
     pub(crate) migration: bool,
 }
@@ -76,6 +77,7 @@ impl Default for QuicConfig {
             receive_window: 8 * 1024 * 1024,
             send_window: 8 * 1024 * 1024,
             max_incoming: 4096,
+            max_connections: Some(10_000),
             address_validation: AddressValidation::default(),
             migration: true,
         }
@@ -141,6 +143,13 @@ impl QuicConfig {
     /// (default 4096).
     pub fn max_incoming(mut self, n: usize) -> Self {
         self.max_incoming = n;
+        self
+    }
+
+    /// How many connections (handshaking or established) may be open at once (default 10,000,
+    /// as for TCP; `None`: no limit). Connection attempts beyond it are refused.
+    pub fn max_connections(mut self, max: impl Into<Option<usize>>) -> Self {
+        self.max_connections = max.into();
         self
     }
 

@@ -364,6 +364,11 @@ impl Http3 {
                         // Only closing the endpoint ends accept, and only this function does.
                         return Ok(DrainReport::new(0));
                     };
+                    if self.quic.max_connections.is_some_and(|max| ctx.connections.live() >= max) {
+                        tracing::debug!(remote = %incoming.remote_address(), "connection limit reached: refused");
+                        incoming.refuse();
+                        continue;
+                    }
                     let validate = match self.quic.address_validation {
                         AddressValidation::Always => true,
                         AddressValidation::UnderLoad { pending_handshakes } => {

@@ -102,3 +102,40 @@ async fn a_lower_quic_stream_limit_is_not_raised_by_the_request_limit() {
     let report = within(10, "server", task).await.unwrap().unwrap();
     assert_eq!(report.cut, 0);
 }
+
+#[tokio::test]
+async fn connections_beyond_max_connections_are_refused() {
+    init_tracing();
+    let pki = Pki::new();
+    let endpoint = Http3::builder(&pki.server_tls())
+        .http3()
+        .quic_config(QuicConfig::default().max_connections(1))
+        .bind(LOCALHOST.parse().unwrap())
+        .unwrap();
+    let server = spawn(endpoint);
+    let config = || pki.client_config(&[b"h3"], None);
+
+    let mut first = Client::connect(server.addr, config()).await;
+    assert_eq!(first.get("/info").await.status, StatusCode::OK);
+    let second = connect(server.addr, config()).await;
+    let err = second.expect_err("a second connection is over the limit");
+    assert!(
+        matches!(err, quinn::ConnectionError::ConnectionClosed(_)),
+        "{err:?}"
+    );
+    // The first one is still served.
+    assert_eq!(first.get("/info").await.status, StatusCode::OK);
+
+    first.close().await;
+    within(10, "the first connection to end on the server", async {
+        while server.gauge.live() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let mut third = Client::connect(server.addr, config()).await;
+    assert_eq!(third.get("/info").await.status, StatusCode::OK);
+    third.close().await;
+    let report = server.stop(Duration::from_secs(2)).await;
+    assert_eq!(report.cut, 0);
+}
