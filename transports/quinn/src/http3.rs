@@ -3,11 +3,11 @@
 
 use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use futures_util::future::Shared;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use h3::error::Code;
@@ -33,9 +33,42 @@ type RecvHalf = h3::server::RequestStream<adapter::RecvStream, Bytes>;
 /// How long a connection whose client went away waits for its last acknowledgements.
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
 
-/// Whether requests on a connection may still be 0-RTT early data: set once the handshake
-/// is confirmed.
-pub(crate) type HandshakeDone = Option<Arc<AtomicBool>>;
+/// The end of a 0-RTT connection's handshake: until it completes, what the client sends may
+/// be replayed early data.
+#[derive(Clone)]
+pub(crate) struct Handshake {
+    connected: Shared<quinn::ZeroRttAccepted>,
+    conn: quinn::Connection,
+    deadline: Instant,
+}
+
+impl Handshake {
+    pub(crate) fn new(
+        connected: quinn::ZeroRttAccepted,
+        conn: quinn::Connection,
+        deadline: Instant,
+    ) -> Self {
+        Self {
+            connected: connected.shared(),
+            conn,
+            deadline,
+        }
+    }
+
+    /// Whether the handshake has completed (or failed) already. Polls quinn's signal itself
+    /// rather than a flag set by another task, so a request sent after the handshake is never
+    /// taken for early data.
+    pub(crate) fn is_over(&self) -> bool {
+        self.connected.clone().now_or_never().is_some()
+    }
+
+    /// Waits until the handshake completes: false if it failed or missed its deadline.
+    pub(crate) async fn completed(&self) -> bool {
+        // On a server quinn's value means nothing; it resolves on completion or loss.
+        let over = tokio::time::timeout_at(self.deadline, self.connected.clone()).await;
+        over.is_ok() && self.conn.close_reason().is_none()
+    }
+}
 
 /// What a connection needs to serve WebTransport: the handlers and its live sessions.
 #[derive(Clone)]
@@ -62,7 +95,7 @@ pub(crate) async fn serve_connection<S, B>(
     config: Arc<Http3Config>,
     routes: Arc<Routes>,
     shutdown: Shutdown,
-    handshake_done: HandshakeDone,
+    handshake: Option<Handshake>,
     max_bidi_streams: u32,
 ) where
     S: Service<Request<RecvBody>, Response = Response<B>> + Clone + Send + 'static,
@@ -139,7 +172,7 @@ pub(crate) async fn serve_connection<S, B>(
                         info.clone(),
                         service.clone(),
                         config.clone(),
-                        handshake_done.clone(),
+                        handshake.clone(),
                         wt.clone(),
                     );
                     requests.spawn(task);
@@ -206,7 +239,7 @@ async fn request_task<S, B>(
     info: ConnectionInfo,
     service: S,
     config: Arc<Http3Config>,
-    handshake_done: HandshakeDone,
+    handshake: Option<Handshake>,
     wt: Option<WebTransport>,
 ) where
     S: Service<Request<RecvBody>, Response = Response<B>> + Send + 'static,
@@ -236,16 +269,16 @@ async fn request_task<S, B>(
         stream = %stream.id(),
     );
     async move {
-        let (mut send, recv) = stream.split();
+        let (send, recv) = stream.split();
         let mut info = info::current(&info, &conn);
-        if let Some(done) = handshake_done {
-            if !done.load(Ordering::Acquire) {
+        if let Some(handshake) = handshake.filter(|h| !h.is_over()) {
+            if is_safe(req.method()) {
                 info = info.with_early_data(true);
-                if !is_safe(req.method()) {
-                    // RFC 8470: a replayable request that is not safe waits for the handshake.
-                    respond_status(&mut send, StatusCode::TOO_EARLY).await;
-                    return;
-                }
+            } else if !handshake.completed().await {
+                // RFC 8470 §3 lets the server delay a request that is not safe to replay
+                // until the handshake completes, which a replayed ClientHello cannot do.
+                tracing::debug!("handshake failed under an early request");
+                return;
             }
         }
         if let Some(wt) = wt {

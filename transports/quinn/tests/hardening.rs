@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use common::*;
 use http::{Request, Response, StatusCode};
 use twinport_quinn::{Http3, Http3Config, QuicConfig, RecvBody};
@@ -138,4 +139,132 @@ async fn connections_beyond_max_connections_are_refused() {
     third.close().await;
     let report = server.stop(Duration::from_secs(2)).await;
     assert_eq!(report.cut, 0);
+}
+
+#[tokio::test]
+async fn with_early_data_on_a_post_on_a_fresh_connection_is_served_not_425() {
+    init_tracing();
+    let pki = Pki::new();
+    let server = spawn(
+        Http3::bind(
+            LOCALHOST.parse().unwrap(),
+            &pki.server_tls().early_data(true),
+        )
+        .unwrap(),
+    );
+    for i in 0..10 {
+        let mut client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+        let body = format!("post {i}");
+        let reply = client
+            .request(
+                Request::post(uri("/echo")).body(()).unwrap(),
+                Bytes::from(body.clone()),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "POST {i}");
+        assert_eq!(reply.text(), body);
+        // Sent after the client's handshake completed: not early data.
+        assert_eq!(client.get("/info").await.json()["early_data"], false);
+        client.close().await;
+    }
+    let report = server.stop(Duration::from_secs(2)).await;
+    assert_eq!(report.cut, 0);
+}
+
+/// Verifies the server's certificate, but only after blocking its thread for a while: a client
+/// that stalls its handshake after the ClientHello.
+#[derive(Debug)]
+struct SlowVerifier {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    delay: Duration,
+}
+
+impl rustls::client::danger::ServerCertVerifier for SlowVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        std::thread::sleep(self.delay);
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+// Multi-threaded: the slow client blocks one worker thread while the server runs on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_early_data_on_the_handshake_timeout_still_applies() {
+    init_tracing();
+    let pki = Pki::new();
+    let endpoint = Http3::builder(&pki.server_tls().early_data(true))
+        .http3()
+        .quic_config(QuicConfig::default().handshake_timeout(Duration::from_millis(500)))
+        .bind(LOCALHOST.parse().unwrap())
+        .unwrap();
+    let server = spawn(endpoint);
+
+    let provider = twinport::default_crypto_provider().unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca.cert.der().clone()).unwrap();
+    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(SlowVerifier {
+            inner,
+            delay: Duration::from_secs(2),
+        }))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let config = quinn::ClientConfig::new(Arc::new(crypto));
+
+    // The server gives up on the handshake at 500 ms, before the client's Finished.
+    match connect(server.addr, config).await {
+        Err(e) => tracing::debug!(error = %e, "refused in the handshake"),
+        Ok((_endpoint, conn)) => {
+            let reason = within(5, "the server to close the late connection", conn.closed()).await;
+            tracing::debug!(%reason, "closed after the handshake timeout");
+        }
+    }
+    within(5, "the connection to end on the server", async {
+        while server.gauge.live() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    server.stop(Duration::from_secs(2)).await;
 }
