@@ -11,6 +11,7 @@ use futures_util::future::Shared;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use h3::error::Code;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use tokio::sync::mpsc;
@@ -233,6 +234,51 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// Headers that are about one HTTP/1.1 connection and malformed in HTTP/3 (RFC 9114 §4.2).
+const CONNECTION_SPECIFIC: [HeaderName; 5] = [
+    header::CONNECTION,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+];
+
+/// Why a request's header section is malformed, if it is: connection-specific headers, a `te`
+/// other than `trailers`, or an unusable `content-length`. h3 0.0.8 checks none of these.
+fn malformed(headers: &HeaderMap) -> Option<&'static str> {
+    if CONNECTION_SPECIFIC.iter().any(|h| headers.contains_key(h)) {
+        return Some("connection-specific header");
+    }
+    let te = headers.get_all(header::TE).iter();
+    if te
+        .into_iter()
+        .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+    {
+        return Some("te other than trailers");
+    }
+    content_length(headers).err()
+}
+
+/// The request's `content-length`: every value (and list item) must be the same number.
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
+    let mut length = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        let value = value.to_str().map_err(|_| "bad content-length")?;
+        for item in value.split(',') {
+            let item = item.trim();
+            if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
+                return Err("bad content-length");
+            }
+            let n: u64 = item.parse().map_err(|_| "bad content-length")?;
+            if length.is_some_and(|l| l != n) {
+                return Err("conflicting content-length");
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length)
+}
+
 async fn request_task<S, B>(
     resolver: Resolver,
     conn: quinn::Connection,
@@ -269,7 +315,11 @@ async fn request_task<S, B>(
         stream = %stream.id(),
     );
     async move {
-        let (send, recv) = stream.split();
+        let (mut send, recv) = stream.split();
+        if let Some(reason) = malformed(req.headers()) {
+            tracing::debug!(reason, "malformed request");
+            return respond_status(&mut send, StatusCode::BAD_REQUEST).await;
+        }
         let mut info = info::current(&info, &conn);
         if let Some(handshake) = handshake.filter(|h| !h.is_over()) {
             if is_safe(req.method()) {
@@ -287,9 +337,12 @@ async fn request_task<S, B>(
             }
         }
         let (parts, ()) = req.into_parts();
-        let mut req = Request::from_parts(parts, RecvBody::new(recv));
+        // Checked by `malformed` above.
+        let length = content_length(&parts.headers).unwrap_or_default();
+        let head = parts.method == Method::HEAD;
+        let mut req = Request::from_parts(parts, RecvBody::new(recv, length));
         req.extensions_mut().insert(info);
-        respond(service, req, send).await;
+        respond(service, req, send, head).await;
     }
     .instrument(span)
     .await
@@ -441,7 +494,7 @@ async fn respond_status(send: &mut SendHalf, status: StatusCode) {
     }
 }
 
-async fn respond<S, B>(mut service: S, req: Request<RecvBody>, mut send: SendHalf)
+async fn respond<S, B>(mut service: S, req: Request<RecvBody>, mut send: SendHalf, head: bool)
 where
     S: Service<Request<RecvBody>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
@@ -469,9 +522,31 @@ where
             return respond_status(&mut send, StatusCode::INTERNAL_SERVER_ERROR).await;
         }
     };
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    for name in CONNECTION_SPECIFIC.iter().chain([&header::TE]) {
+        parts.headers.remove(name);
+    }
+    let status = parts.status;
+    let bodiless_status = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    if !bodiless_status && !parts.headers.contains_key(header::CONTENT_LENGTH) {
+        if let Some(n) = body.size_hint().exact() {
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+    }
     if let Err(e) = send.send_response(Response::from_parts(parts, ())).await {
         tracing::debug!(error = %e, "could not send the response head");
+        return;
+    }
+    if head || bodiless_status {
+        // RFC 9110 §6.4.1: these responses have no content, whatever the handler made.
+        drop(body);
+        if let Err(e) = send.finish().await {
+            tracing::debug!(error = %e, "could not finish the response");
+        }
         return;
     }
     let mut body = std::pin::pin!(body);

@@ -268,3 +268,126 @@ async fn with_early_data_on_the_handshake_timeout_still_applies() {
     .await;
     server.stop(Duration::from_secs(2)).await;
 }
+
+/// Sends `req` with `body` and reads the reply.
+async fn send(client: &mut Client, req: http::request::Builder, body: &'static [u8]) -> Reply {
+    client
+        .request(req.body(()).unwrap(), Bytes::from_static(body), None)
+        .await
+        .expect("a reply")
+}
+
+#[tokio::test]
+async fn request_content_length_must_match_the_body() {
+    init_tracing();
+    let pki = Pki::new();
+    let server = spawn(Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap());
+    let mut client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let post = |path: &str, length: &str| Request::post(uri(path)).header("content-length", length);
+
+    let ok = send(&mut client, post("/sha256", "5"), b"hello").await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert!(ok.text().starts_with("5 "), "{}", ok.text());
+    // The handler's body fails (the test app answers 400 with the error).
+    let short = send(&mut client, post("/sha256", "10"), b"hello").await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert!(short.text().contains("content-length"), "{}", short.text());
+    let long = send(&mut client, post("/sha256", "3"), b"hello").await;
+    assert_eq!(long.status, StatusCode::BAD_REQUEST);
+    assert!(long.text().contains("content-length"), "{}", long.text());
+    // Unusable or conflicting values are malformed requests.
+    let bad = send(&mut client, post("/sha256", "5x"), b"hello").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let conflicting = send(&mut client, post("/sha256", "5, 6"), b"hello").await;
+    assert_eq!(conflicting.status, StatusCode::BAD_REQUEST);
+
+    // The body's size hint is exact, so the echoed response gets a content-length.
+    let echoed = send(&mut client, post("/echo", "5"), b"hello").await;
+    assert_eq!(echoed.status, StatusCode::OK);
+    assert_eq!(echoed.text(), "hello");
+    assert_eq!(echoed.headers["content-length"], "5");
+
+    client.close().await;
+    server.stop(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn connection_specific_request_headers_are_malformed() {
+    init_tracing();
+    let pki = Pki::new();
+    let server = spawn(Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap());
+    let mut client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    for (name, value) in [
+        ("connection", "close"),
+        ("transfer-encoding", "chunked"),
+        ("keep-alive", "timeout=5"),
+        ("upgrade", "websocket"),
+        ("proxy-connection", "keep-alive"),
+        ("te", "gzip"),
+    ] {
+        let reply = send(
+            &mut client,
+            Request::get(uri("/info")).header(name, value),
+            b"",
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}: {value}");
+    }
+    let trailers = send(
+        &mut client,
+        Request::get(uri("/info")).header("te", "trailers"),
+        b"",
+    )
+    .await;
+    assert_eq!(trailers.status, StatusCode::OK);
+    client.close().await;
+    server.stop(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn responses_lose_connection_headers_and_bodies_where_none_belong() {
+    init_tracing();
+    let pki = Pki::new();
+    let service = tower::service_fn(|req: Request<RecvBody>| async move {
+        let status = match req.uri().path() {
+            "/no-content" => StatusCode::NO_CONTENT,
+            "/not-modified" => StatusCode::NOT_MODIFIED,
+            _ => StatusCode::OK,
+        };
+        let mut resp = Response::new(String::from("hello"));
+        *resp.status_mut() = status;
+        let headers = resp.headers_mut();
+        headers.insert("connection", "keep-alive".parse().unwrap());
+        headers.insert("keep-alive", "timeout=5".parse().unwrap());
+        headers.insert("transfer-encoding", "chunked".parse().unwrap());
+        headers.insert("upgrade", "h2c".parse().unwrap());
+        headers.insert("x-kept", "yes".parse().unwrap());
+        Ok::<_, Infallible>(resp)
+    });
+    let endpoint = Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap();
+    let (addr, trigger, task) = serve(endpoint, service);
+    let mut client = Client::connect(addr, pki.client_config(&[b"h3"], None)).await;
+
+    let get = client.get("/").await;
+    assert_eq!(get.text(), "hello");
+    assert_eq!(get.headers["x-kept"], "yes");
+    for name in ["connection", "keep-alive", "transfer-encoding", "upgrade"] {
+        assert!(!get.headers.contains_key(name), "{name} was sent");
+    }
+    // The body's exact size becomes the content-length.
+    assert_eq!(get.headers["content-length"], "5");
+
+    let head = send(&mut client, Request::head(uri("/")), b"").await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(head.body.is_empty(), "a HEAD response has no body");
+    assert_eq!(head.headers["content-length"], "5");
+    for path in ["/no-content", "/not-modified"] {
+        let reply = client.get(path).await;
+        assert!(reply.body.is_empty(), "{path} has no body");
+        assert!(!reply.headers.contains_key("content-length"), "{path}");
+    }
+
+    client.close().await;
+    trigger.shutdown(Duration::from_secs(2));
+    within(10, "server", task).await.unwrap().unwrap();
+}
