@@ -10,9 +10,10 @@
 //! streams go to their session (see [`crate::webtransport`]) and never reach h3; the others
 //! are handed to h3 with those bytes put back in front.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 
 use std::time::Duration;
@@ -40,12 +41,14 @@ const MIN_READ_ROOM: usize = 1024;
 pub(crate) type Flushed = BoxFuture<'static, ()>;
 
 /// State shared between a connection's adapter and its serving task.
-#[derive(Debug)]
 pub(crate) struct Shared {
     /// Request streams with an id at or above this are refused; `u64::MAX` until GOAWAY.
     goaway_limit: AtomicU64,
     /// The highest client bidirectional stream id accepted so far, plus one (0: none yet).
     last_accepted: AtomicU64,
+    /// For each request stream still open: completes when the client stops reading its
+    /// response (STOP_SENDING), taken by the request's task.
+    stops: Mutex<HashMap<u64, Flushed>>,
 }
 
 impl Shared {
@@ -53,7 +56,18 @@ impl Shared {
         Self {
             goaway_limit: AtomicU64::new(u64::MAX),
             last_accepted: AtomicU64::new(0),
+            stops: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn stops(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Flushed>> {
+        self.stops.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A future that completes when the client stops request stream `id` (or the connection
+    /// is lost): the request is cancelled. Once per stream.
+    pub(crate) fn take_stopped(&self, id: u64) -> Option<Flushed> {
+        self.stops().remove(&id)
     }
 
     /// Refuses every request stream not yet accepted; returns the GOAWAY id to announce.
@@ -228,7 +242,7 @@ impl quic::Connection<Bytes> for Connection {
             match &self.wt {
                 None => {
                     return Poll::Ready(Ok(BidiStream {
-                        send: SendStream::new(send, self.flushed.clone()),
+                        send: SendStream::request(send, self.flushed.clone(), self.shared.clone()),
                         recv: RecvStream::new(recv),
                     }))
                 }
@@ -236,6 +250,7 @@ impl quic::Connection<Bytes> for Connection {
                     send,
                     recv,
                     self.flushed.clone(),
+                    self.shared.clone(),
                     wt.clone(),
                 ))),
             }
@@ -337,6 +352,8 @@ pub(crate) struct SendStream {
     stream: quinn::SendStream,
     writing: Option<WriteBuf<Bytes>>,
     flushed: mpsc::UnboundedSender<Flushed>,
+    /// Set on request streams, whose stop signal is registered there until this drops.
+    shared: Option<Arc<Shared>>,
 }
 
 impl SendStream {
@@ -345,6 +362,36 @@ impl SendStream {
             stream,
             writing: None,
             flushed,
+            shared: None,
+        }
+    }
+
+    /// The response side of a request stream: lets the request's task see the client cancel.
+    fn request(
+        stream: quinn::SendStream,
+        flushed: mpsc::UnboundedSender<Flushed>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        let stopped = stream.stopped();
+        shared.stops().insert(
+            u64::from(stream.id()),
+            Box::pin(async move {
+                let _ = stopped.await;
+            }),
+        );
+        Self {
+            stream,
+            writing: None,
+            flushed,
+            shared: Some(shared),
+        }
+    }
+}
+
+impl Drop for SendStream {
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.stops().remove(&u64::from(self.stream.id()));
         }
     }
 }
@@ -468,6 +515,7 @@ async fn classify_bi(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
     flushed: mpsc::UnboundedSender<Flushed>,
+    shared: Arc<Shared>,
     wt: Arc<WebTransportRouting>,
 ) -> Option<BidiStream> {
     let mut raw = BytesMut::new();
@@ -487,7 +535,7 @@ async fn classify_bi(
         }
         // A request (or an empty stream): h3 judges it.
         Ok(Ok(Some(Err(())))) | Ok(Ok(None)) => Some(BidiStream {
-            send: SendStream::new(send, flushed),
+            send: SendStream::request(send, flushed, shared),
             recv: RecvStream::with_prefix(recv, raw.freeze()),
         }),
         Ok(Err(_)) | Err(_) => {

@@ -169,6 +169,7 @@ pub(crate) async fn serve_connection<S, B>(
                 Ok(Some(resolver)) => {
                     let task = request_task(
                         resolver,
+                        shared.clone(),
                         conn.clone(),
                         info.clone(),
                         service.clone(),
@@ -279,8 +280,10 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
     Ok(length)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn request_task<S, B>(
     resolver: Resolver,
+    shared: Arc<adapter::Shared>,
     conn: quinn::Connection,
     info: ConnectionInfo,
     service: S,
@@ -342,7 +345,14 @@ async fn request_task<S, B>(
         let head = parts.method == Method::HEAD;
         let mut req = Request::from_parts(parts, RecvBody::new(recv, length));
         req.extensions_mut().insert(info);
-        respond(service, req, send, head).await;
+        match shared.take_stopped(send.send_id().into_inner()) {
+            // Like hyper on RST_STREAM: a cancelled request drops its handler and body.
+            Some(stopped) => tokio::select! {
+                () = respond(service, req, send, head) => {}
+                () = stopped => tracing::debug!("the client cancelled the request"),
+            },
+            None => respond(service, req, send, head).await,
+        }
     }
     .instrument(span)
     .await

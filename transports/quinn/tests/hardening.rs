@@ -391,3 +391,77 @@ async fn responses_lose_connection_headers_and_bodies_where_none_belong() {
     trigger.shutdown(Duration::from_secs(2));
     within(10, "server", task).await.unwrap().unwrap();
 }
+
+/// Reports on a channel when dropped.
+struct DropGuard(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_cancelling_a_request_drops_its_handler() {
+    init_tracing();
+    let pki = Pki::new();
+    let (started_tx, mut started_rx) = tokio::sync::mpsc::unbounded_channel();
+    let service = tower::service_fn(move |_req: Request<RecvBody>| {
+        let started = started_tx.clone();
+        async move {
+            let (dropped_tx, dropped_rx) = tokio::sync::oneshot::channel();
+            let _guard = DropGuard(Some(dropped_tx));
+            let _ = started.send(dropped_rx);
+            // Never answers: only cancellation ends this handler.
+            std::future::pending::<()>().await;
+            Ok::<_, Infallible>(Response::new(String::new()))
+        }
+    });
+    let endpoint = Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap();
+    let (addr, trigger, task) = serve(endpoint, service);
+    let client = Client::connect(addr, pki.client_config(&[b"h3"], None)).await;
+
+    let mut send = client.send.clone();
+    let mut stream = within(10, "request", async {
+        let mut stream = send
+            .send_request(Request::get(uri("/forever")).body(()).unwrap())
+            .await
+            .unwrap();
+        stream.finish().await.unwrap();
+        stream
+    })
+    .await;
+    let dropped = within(10, "the handler to start", started_rx.recv())
+        .await
+        .unwrap();
+    // RFC 9114 §4.1.1: the client cancels by stopping the response and resetting the request.
+    stream.stop_sending(h3::error::Code::H3_REQUEST_CANCELLED);
+    stream.stop_stream(h3::error::Code::H3_REQUEST_CANCELLED);
+    within(5, "the handler to be dropped", dropped)
+        .await
+        .expect("the guard reports its drop");
+
+    // The connection still serves (the next handler runs, and is cancelled the same way).
+    let mut send = client.send.clone();
+    let mut again = within(
+        10,
+        "second request",
+        send.send_request(Request::get(uri("/forever")).body(()).unwrap()),
+    )
+    .await
+    .unwrap();
+    let dropped = within(10, "the second handler to start", started_rx.recv())
+        .await
+        .unwrap();
+    again.stop_sending(h3::error::Code::H3_REQUEST_CANCELLED);
+    within(5, "the second handler to be dropped", dropped)
+        .await
+        .expect("the guard reports its drop");
+
+    client.close().await;
+    trigger.shutdown(Duration::from_secs(2));
+    let report = within(10, "server", task).await.unwrap().unwrap();
+    assert_eq!(report.cut, 0);
+}
