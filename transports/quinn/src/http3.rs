@@ -155,55 +155,77 @@ pub(crate) async fn serve_connection<S, B>(
     let mut flushing = FuturesUnordered::new();
     let mut draining = false;
     let mut accepting = true;
-    loop {
-        tokio::select! {
-            _ = shutdown.draining(), if !draining => {
-                draining = true;
-                let goaway = shared.close_requests();
-                tracing::debug!(goaway, in_flight = requests.len(), "sending GOAWAY");
-                if let Err(e) = h3.shutdown(1).await {
+    // Made once: the signal is polled on every turn of the loop.
+    let mut drain_signal = std::pin::pin!(shutdown.draining());
+    'serve: loop {
+        let mut send_goaway = false;
+        while !((draining || !accepting) && requests.is_empty()) {
+            tokio::select! {
+                _ = &mut drain_signal, if !draining => {
+                    draining = true;
+                    send_goaway = true;
+                    break;
+                }
+                accepted = h3.accept(), if accepting => match accepted {
+                    Ok(Some(resolver)) => {
+                        let task = request_task(
+                            resolver,
+                            shared.clone(),
+                            conn.clone(),
+                            info.clone(),
+                            service.clone(),
+                            config.clone(),
+                            handshake.clone(),
+                            wt.clone(),
+                        );
+                        requests.spawn(task);
+                    }
+                    // The client sent GOAWAY and its requests are done.
+                    Ok(None) => accepting = false,
+                    Err(e) => {
+                        if e.is_h3_no_error() {
+                            tracing::debug!("connection closed by the client");
+                        } else {
+                            tracing::debug!(error = %e, "connection ended");
+                        }
+                        // The connection is gone: no response can be delivered any more.
+                        requests.abort_all();
+                        accepting = false;
+                    }
+                },
+                Some(joined) = requests.join_next(), if !requests.is_empty() => joined_request(joined),
+                Some(flushed) = flush_rx.recv() => flushing.push(flushed),
+                Some(()) = flushing.next(), if !flushing.is_empty() => {}
+            }
+        }
+        if !send_goaway {
+            break;
+        }
+        let goaway = shared.close_requests();
+        tracing::debug!(goaway, in_flight = requests.len(), "sending GOAWAY");
+        // The GOAWAY write is a branch of its own: a client that grants no credit on the
+        // control stream must not stall the requests in flight or their acknowledgements.
+        let mut sending = std::pin::pin!(h3.shutdown(1));
+        loop {
+            if requests.is_empty() {
+                // Nothing left to wait for: one try at the GOAWAY, then close.
+                if let Some(Err(e)) = sending.as_mut().now_or_never() {
                     tracing::debug!(error = %e, "could not send GOAWAY");
                 }
+                break 'serve;
             }
-            accepted = h3.accept(), if accepting => match accepted {
-                Ok(Some(resolver)) => {
-                    let task = request_task(
-                        resolver,
-                        shared.clone(),
-                        conn.clone(),
-                        info.clone(),
-                        service.clone(),
-                        config.clone(),
-                        handshake.clone(),
-                        wt.clone(),
-                    );
-                    requests.spawn(task);
-                }
-                // The client sent GOAWAY and its requests are done.
-                Ok(None) => accepting = false,
-                Err(e) => {
-                    if e.is_h3_no_error() {
-                        tracing::debug!("connection closed by the client");
-                    } else {
-                        tracing::debug!(error = %e, "connection ended");
+            tokio::select! {
+                sent = &mut sending => {
+                    if let Err(e) = sent {
+                        tracing::debug!(error = %e, "could not send GOAWAY");
                     }
-                    // The connection is gone: no response can be delivered any more.
-                    requests.abort_all();
-                    accepting = false;
+                    // Back to serving what is in flight (and accepting below the GOAWAY id).
+                    continue 'serve;
                 }
-            },
-            Some(joined) = requests.join_next(), if !requests.is_empty() => {
-                if let Err(e) = joined {
-                    if e.is_panic() {
-                        tracing::error!("request task panicked outside the handler");
-                    }
-                }
+                Some(joined) = requests.join_next() => joined_request(joined),
+                Some(flushed) = flush_rx.recv() => flushing.push(flushed),
+                Some(()) = flushing.next(), if !flushing.is_empty() => {}
             }
-            Some(flushed) = flush_rx.recv() => flushing.push(flushed),
-            Some(()) = flushing.next(), if !flushing.is_empty() => {}
-        }
-        if (draining || !accepting) && requests.is_empty() {
-            break;
         }
     }
 
@@ -229,6 +251,14 @@ pub(crate) async fn serve_connection<S, B>(
             b""
         },
     );
+}
+
+fn joined_request(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = joined {
+        if e.is_panic() {
+            tracing::error!("request task panicked outside the handler");
+        }
+    }
 }
 
 fn is_safe(method: &Method) -> bool {
