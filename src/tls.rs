@@ -380,8 +380,8 @@ impl ServerTls {
     }
 
     /// Accepts QUIC 0-RTT early data (off by default; TCP never accepts it). Early requests
-    /// can be replayed by an attacker; the HTTP/3 transport only lets safe methods through and
-    /// answers others with 425 Too Early.
+    /// can be replayed by an attacker; the HTTP/3 transport only serves safe methods from early
+    /// data and holds the others until the handshake completes.
     pub fn early_data(mut self, enabled: bool) -> Self {
         self.early_data = enabled;
         self

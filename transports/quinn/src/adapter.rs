@@ -10,9 +10,10 @@
 //! streams go to their session (see [`crate::webtransport`]) and never reach h3; the others
 //! are handed to h3 with those bytes put back in front.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 
 use std::time::Duration;
@@ -28,21 +29,26 @@ use crate::webtransport::{self, Registry};
 
 /// The H3_REQUEST_REJECTED error code (RFC 9114 §8.1).
 const H3_REQUEST_REJECTED: u32 = 0x10b;
-/// How much a read asks quinn for at once.
-const READ_CHUNK: usize = 64 * 1024;
+/// The size of a stream's first read buffer: most streams (control, QPACK, GET requests)
+/// carry far less than this in all.
+const FIRST_READ: usize = 4 * 1024;
+/// The largest read buffer, reached by doubling while reads fill the whole buffer.
+const MAX_READ: usize = 64 * 1024;
 /// Below this much spare room, a read buffer is replaced rather than reused.
-const MIN_READ_ROOM: usize = 4 * 1024;
+const MIN_READ_ROOM: usize = 1024;
 
 /// A future that completes when the peer has acknowledged a finished stream (or stopped it).
 pub(crate) type Flushed = BoxFuture<'static, ()>;
 
 /// State shared between a connection's adapter and its serving task.
-#[derive(Debug)]
 pub(crate) struct Shared {
     /// Request streams with an id at or above this are refused; `u64::MAX` until GOAWAY.
     goaway_limit: AtomicU64,
     /// The highest client bidirectional stream id accepted so far, plus one (0: none yet).
     last_accepted: AtomicU64,
+    /// For each request stream still open: completes when the client stops reading its
+    /// response (STOP_SENDING), taken by the request's task.
+    stops: Mutex<HashMap<u64, Flushed>>,
 }
 
 impl Shared {
@@ -50,7 +56,18 @@ impl Shared {
         Self {
             goaway_limit: AtomicU64::new(u64::MAX),
             last_accepted: AtomicU64::new(0),
+            stops: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn stops(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Flushed>> {
+        self.stops.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A future that completes when the client stops request stream `id` (or the connection
+    /// is lost): the request is cancelled. Once per stream.
+    pub(crate) fn take_stopped(&self, id: u64) -> Option<Flushed> {
+        self.stops().remove(&id)
     }
 
     /// Refuses every request stream not yet accepted; returns the GOAWAY id to announce.
@@ -225,7 +242,7 @@ impl quic::Connection<Bytes> for Connection {
             match &self.wt {
                 None => {
                     return Poll::Ready(Ok(BidiStream {
-                        send: SendStream::new(send, self.flushed.clone()),
+                        send: SendStream::request(send, self.flushed.clone(), self.shared.clone()),
                         recv: RecvStream::new(recv),
                     }))
                 }
@@ -233,6 +250,7 @@ impl quic::Connection<Bytes> for Connection {
                     send,
                     recv,
                     self.flushed.clone(),
+                    self.shared.clone(),
                     wt.clone(),
                 ))),
             }
@@ -334,6 +352,8 @@ pub(crate) struct SendStream {
     stream: quinn::SendStream,
     writing: Option<WriteBuf<Bytes>>,
     flushed: mpsc::UnboundedSender<Flushed>,
+    /// Set on request streams, whose stop signal is registered there until this drops.
+    shared: Option<Arc<Shared>>,
 }
 
 impl SendStream {
@@ -342,6 +362,36 @@ impl SendStream {
             stream,
             writing: None,
             flushed,
+            shared: None,
+        }
+    }
+
+    /// The response side of a request stream: lets the request's task see the client cancel.
+    fn request(
+        stream: quinn::SendStream,
+        flushed: mpsc::UnboundedSender<Flushed>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        let stopped = stream.stopped();
+        shared.stops().insert(
+            u64::from(stream.id()),
+            Box::pin(async move {
+                let _ = stopped.await;
+            }),
+        );
+        Self {
+            stream,
+            writing: None,
+            flushed,
+            shared: Some(shared),
+        }
+    }
+}
+
+impl Drop for SendStream {
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.stops().remove(&u64::from(self.stream.id()));
         }
     }
 }
@@ -397,10 +447,46 @@ impl quic::SendStream<Bytes> for SendStream {
     }
 }
 
+/// A stream's read buffer: small at first, doubled (up to [`MAX_READ`]) each time a read fills
+/// all the room it had, so a stream that carries little costs little and an upload still reads
+/// in large chunks. Chunks of one buffer share its allocation, so tiny packets cannot multiply
+/// memory.
+#[derive(Debug)]
+struct ReadBuf {
+    buf: BytesMut,
+    next: usize,
+}
+
+impl ReadBuf {
+    fn new() -> Self {
+        Self {
+            buf: BytesMut::new(),
+            next: FIRST_READ,
+        }
+    }
+
+    /// Where the next read goes.
+    fn room(&mut self) -> &mut [u8] {
+        if self.buf.len() < MIN_READ_ROOM {
+            self.buf = BytesMut::zeroed(self.next);
+        }
+        &mut self.buf[..]
+    }
+
+    /// Takes the `n` bytes just read into [`room`](Self::room).
+    fn filled(&mut self, n: usize) -> Bytes {
+        if n >= self.buf.len() {
+            // More may have been waiting: read more at once next time.
+            self.next = (self.next * 2).min(MAX_READ);
+        }
+        self.buf.split_to(n.min(self.buf.len())).freeze()
+    }
+}
+
 /// The receiving half of a stream.
 pub(crate) struct RecvStream {
     stream: quinn::RecvStream,
-    buf: BytesMut,
+    buf: ReadBuf,
     /// Bytes read ahead to tell WebTransport streams apart, returned first.
     prefix: Option<Bytes>,
 }
@@ -409,7 +495,7 @@ impl RecvStream {
     fn new(stream: quinn::RecvStream) -> Self {
         Self {
             stream,
-            buf: BytesMut::new(),
+            buf: ReadBuf::new(),
             prefix: None,
         }
     }
@@ -417,7 +503,7 @@ impl RecvStream {
     fn with_prefix(stream: quinn::RecvStream, prefix: Bytes) -> Self {
         Self {
             stream,
-            buf: BytesMut::new(),
+            buf: ReadBuf::new(),
             prefix: (!prefix.is_empty()).then_some(prefix),
         }
     }
@@ -429,6 +515,7 @@ async fn classify_bi(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
     flushed: mpsc::UnboundedSender<Flushed>,
+    shared: Arc<Shared>,
     wt: Arc<WebTransportRouting>,
 ) -> Option<BidiStream> {
     let mut raw = BytesMut::new();
@@ -448,7 +535,7 @@ async fn classify_bi(
         }
         // A request (or an empty stream): h3 judges it.
         Ok(Ok(Some(Err(())))) | Ok(Ok(None)) => Some(BidiStream {
-            send: SendStream::new(send, flushed),
+            send: SendStream::request(send, flushed, shared),
             recv: RecvStream::with_prefix(recv, raw.freeze()),
         }),
         Ok(Err(_)) | Err(_) => {
@@ -498,16 +585,12 @@ impl quic::RecvStream for RecvStream {
         if let Some(prefix) = self.prefix.take() {
             return Poll::Ready(Ok(Some(prefix)));
         }
-        // quinn only reads what flow control let in, so this never reads ahead without bound;
-        // chunks of one read share one allocation, so tiny packets cannot multiply memory.
-        if self.buf.len() < MIN_READ_ROOM {
-            self.buf = BytesMut::zeroed(READ_CHUNK);
-        }
-        let n = ready!(self.stream.poll_read(cx, &mut self.buf[..])).map_err(read_error)?;
+        // quinn only reads what flow control let in, so this never reads ahead without bound.
+        let n = ready!(self.stream.poll_read(cx, self.buf.room())).map_err(read_error)?;
         if n == 0 {
             return Poll::Ready(Ok(None));
         }
-        Poll::Ready(Ok(Some(self.buf.split_to(n).freeze())))
+        Poll::Ready(Ok(Some(self.buf.filled(n))))
     }
 
     fn stop_sending(&mut self, error_code: u64) {
@@ -574,5 +657,41 @@ impl quic::RecvStream for BidiStream {
 
     fn recv_id(&self) -> StreamId {
         self.recv.recv_id()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_buffer_starts_small_and_grows_only_when_reads_fill_it() {
+        let mut buf = ReadBuf::new();
+        assert_eq!(buf.room().len(), FIRST_READ);
+        // A short read (a GET, a control stream): no growth, the rest of the room is reused.
+        buf.room()[..3].copy_from_slice(b"abc");
+        assert_eq!(&buf.filled(3)[..], b"abc");
+        assert_eq!(buf.room().len(), FIRST_READ - 3);
+        // Reads that fill all the room double the next buffer, up to MAX_READ.
+        let mut sizes = Vec::new();
+        for _ in 0..8 {
+            let room = buf.room().len();
+            let chunk = buf.filled(room);
+            assert_eq!(chunk.len(), room);
+            sizes.push(buf.room().len());
+        }
+        assert_eq!(
+            sizes,
+            [
+                2 * FIRST_READ,
+                4 * FIRST_READ,
+                8 * FIRST_READ,
+                MAX_READ,
+                MAX_READ,
+                MAX_READ,
+                MAX_READ,
+                MAX_READ
+            ]
+        );
     }
 }

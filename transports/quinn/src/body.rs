@@ -30,13 +30,19 @@ enum State {
 pub struct RecvBody {
     stream: Option<Stream>,
     state: State,
+    /// The request's `content-length`, which the data must match exactly.
+    expected: Option<u64>,
+    received: u64,
 }
 
 impl RecvBody {
-    pub(crate) fn new(stream: Stream) -> Self {
+    /// A body read from `stream`, which must carry exactly `content_length` bytes if set.
+    pub(crate) fn new(stream: Stream, content_length: Option<u64>) -> Self {
         Self {
             stream: Some(stream),
             state: State::Data,
+            expected: content_length,
+            received: 0,
         }
     }
 
@@ -45,7 +51,25 @@ impl RecvBody {
         Self {
             stream: None,
             state: State::Done,
+            expected: None,
+            received: 0,
         }
+    }
+
+    /// RFC 9114 §4.1.2: a request whose DATA does not add up to its `content-length` is
+    /// malformed. hyper checks this on HTTP/1 and HTTP/2; h3 does not.
+    fn mismatch(&mut self) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let expected = self.expected.unwrap_or_default();
+        self.state = State::Done;
+        if let Some(stream) = self.stream.as_mut() {
+            stream.stop_sending(h3::error::Code::H3_MESSAGE_ERROR);
+        }
+        Poll::Ready(Some(Err(BodyError::Protocol {
+            reason: format!(
+                "the body does not match content-length {expected} ({} bytes or more)",
+                self.received
+            ),
+        })))
     }
 
     fn fail(&mut self, e: h3::error::StreamError) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
@@ -86,10 +110,19 @@ impl Body for RecvBody {
                     Ok(Some(mut buf)) => {
                         if buf.has_remaining() {
                             let data = buf.copy_to_bytes(buf.remaining());
+                            this.received = this.received.saturating_add(data.len() as u64);
+                            if this.expected.is_some_and(|n| this.received > n) {
+                                return this.mismatch();
+                            }
                             return Poll::Ready(Some(Ok(Frame::data(data))));
                         }
                     }
-                    Ok(None) => this.state = State::Trailers,
+                    Ok(None) => {
+                        if this.expected.is_some_and(|n| this.received != n) {
+                            return this.mismatch();
+                        }
+                        this.state = State::Trailers;
+                    }
                     Err(e) => return this.fail(e),
                 },
                 State::Trailers => match ready!(stream.poll_recv_trailers(cx)) {
@@ -109,7 +142,12 @@ impl Body for RecvBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
+        match (self.state, self.expected) {
+            (State::Done, _) => SizeHint::with_exact(0),
+            (State::Data, Some(n)) => SizeHint::with_exact(n.saturating_sub(self.received)),
+            (State::Trailers, Some(_)) => SizeHint::with_exact(0),
+            (_, None) => SizeHint::default(),
+        }
     }
 }
 

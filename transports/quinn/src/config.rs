@@ -60,6 +60,7 @@ pub struct QuicConfig {
     pub(crate) receive_window: u64,
     pub(crate) send_window: u64,
     pub(crate) max_incoming: usize,
+    pub(crate) max_connections: Option<usize>,
     pub(crate) address_validation: AddressValidation,
     pub(crate) migration: bool,
 }
@@ -76,6 +77,7 @@ impl Default for QuicConfig {
             receive_window: 8 * 1024 * 1024,
             send_window: 8 * 1024 * 1024,
             max_incoming: 4096,
+            max_connections: Some(10_000),
             address_validation: AddressValidation::default(),
             migration: true,
         }
@@ -103,7 +105,8 @@ impl QuicConfig {
     }
 
     /// How many bidirectional streams a client may have open at once on one connection
-    /// (default 100). For HTTP/3 this is the number of concurrent requests.
+    /// (default 100). For HTTP/3 this bounds the number of concurrent requests together with
+    /// [`Http3Config::max_concurrent_requests`]: HTTP/3 connections use the smaller of the two.
     pub fn max_concurrent_bidi_streams(mut self, n: u32) -> Self {
         self.max_bidi_streams = n;
         self
@@ -140,6 +143,13 @@ impl QuicConfig {
     /// (default 4096).
     pub fn max_incoming(mut self, n: usize) -> Self {
         self.max_incoming = n;
+        self
+    }
+
+    /// How many connections (handshaking or established) may be open at once (default 10,000,
+    /// as for TCP; `None`: no limit). Connection attempts beyond it are refused.
+    pub fn max_connections(mut self, max: impl Into<Option<usize>>) -> Self {
+        self.max_connections = max.into();
         self
     }
 
@@ -237,8 +247,9 @@ impl Http3Config {
         self
     }
 
-    /// How many requests one connection may have in flight at once (default 100). The QUIC
-    /// stream limit grants the first batch, this one the rest.
+    /// How many requests one connection may have in flight at once (default 100). The
+    /// smaller of this and [`QuicConfig::max_concurrent_bidi_streams`] applies: a lower QUIC
+    /// stream limit is never raised by this one.
     pub fn max_concurrent_requests(mut self, n: u32) -> Self {
         self.max_concurrent_requests = n;
         self

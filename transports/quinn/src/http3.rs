@@ -3,14 +3,15 @@
 
 use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use futures_util::future::Shared;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use h3::error::Code;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use tokio::sync::mpsc;
@@ -33,9 +34,42 @@ type RecvHalf = h3::server::RequestStream<adapter::RecvStream, Bytes>;
 /// How long a connection whose client went away waits for its last acknowledgements.
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
 
-/// Whether requests on a connection may still be 0-RTT early data: set once the handshake
-/// is confirmed.
-pub(crate) type HandshakeDone = Option<Arc<AtomicBool>>;
+/// The end of a 0-RTT connection's handshake: until it completes, what the client sends may
+/// be replayed early data.
+#[derive(Clone)]
+pub(crate) struct Handshake {
+    connected: Shared<quinn::ZeroRttAccepted>,
+    conn: quinn::Connection,
+    deadline: Instant,
+}
+
+impl Handshake {
+    pub(crate) fn new(
+        connected: quinn::ZeroRttAccepted,
+        conn: quinn::Connection,
+        deadline: Instant,
+    ) -> Self {
+        Self {
+            connected: connected.shared(),
+            conn,
+            deadline,
+        }
+    }
+
+    /// Whether the handshake has completed (or failed) already. Polls quinn's signal itself
+    /// rather than a flag set by another task, so a request sent after the handshake is never
+    /// taken for early data.
+    pub(crate) fn is_over(&self) -> bool {
+        self.connected.clone().now_or_never().is_some()
+    }
+
+    /// Waits until the handshake completes: false if it failed or missed its deadline.
+    pub(crate) async fn completed(&self) -> bool {
+        // On a server quinn's value means nothing; it resolves on completion or loss.
+        let over = tokio::time::timeout_at(self.deadline, self.connected.clone()).await;
+        over.is_ok() && self.conn.close_reason().is_none()
+    }
+}
 
 /// What a connection needs to serve WebTransport: the handlers and its live sessions.
 #[derive(Clone)]
@@ -62,7 +96,8 @@ pub(crate) async fn serve_connection<S, B>(
     config: Arc<Http3Config>,
     routes: Arc<Routes>,
     shutdown: Shutdown,
-    handshake_done: HandshakeDone,
+    handshake: Option<Handshake>,
+    max_bidi_streams: u32,
 ) where
     S: Service<Request<RecvBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -71,7 +106,9 @@ pub(crate) async fn serve_connection<S, B>(
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    conn.set_max_concurrent_bi_streams(config.max_concurrent_requests.into());
+    // The stricter of the two limits: raising the QUIC one here would undo a user's
+    // `QuicConfig::max_concurrent_bidi_streams` hardening.
+    conn.set_max_concurrent_bi_streams(config.max_concurrent_requests.min(max_bidi_streams).into());
     let (flush_tx, mut flush_rx) = mpsc::unbounded_channel::<Flushed>();
     let wt = (!routes.is_empty()).then(|| WebTransport {
         routes,
@@ -118,54 +155,77 @@ pub(crate) async fn serve_connection<S, B>(
     let mut flushing = FuturesUnordered::new();
     let mut draining = false;
     let mut accepting = true;
-    loop {
-        tokio::select! {
-            _ = shutdown.draining(), if !draining => {
-                draining = true;
-                let goaway = shared.close_requests();
-                tracing::debug!(goaway, in_flight = requests.len(), "sending GOAWAY");
-                if let Err(e) = h3.shutdown(1).await {
+    // Made once: the signal is polled on every turn of the loop.
+    let mut drain_signal = std::pin::pin!(shutdown.draining());
+    'serve: loop {
+        let mut send_goaway = false;
+        while !((draining || !accepting) && requests.is_empty()) {
+            tokio::select! {
+                _ = &mut drain_signal, if !draining => {
+                    draining = true;
+                    send_goaway = true;
+                    break;
+                }
+                accepted = h3.accept(), if accepting => match accepted {
+                    Ok(Some(resolver)) => {
+                        let task = request_task(
+                            resolver,
+                            shared.clone(),
+                            conn.clone(),
+                            info.clone(),
+                            service.clone(),
+                            config.clone(),
+                            handshake.clone(),
+                            wt.clone(),
+                        );
+                        requests.spawn(task);
+                    }
+                    // The client sent GOAWAY and its requests are done.
+                    Ok(None) => accepting = false,
+                    Err(e) => {
+                        if e.is_h3_no_error() {
+                            tracing::debug!("connection closed by the client");
+                        } else {
+                            tracing::debug!(error = %e, "connection ended");
+                        }
+                        // The connection is gone: no response can be delivered any more.
+                        requests.abort_all();
+                        accepting = false;
+                    }
+                },
+                Some(joined) = requests.join_next(), if !requests.is_empty() => joined_request(joined),
+                Some(flushed) = flush_rx.recv() => flushing.push(flushed),
+                Some(()) = flushing.next(), if !flushing.is_empty() => {}
+            }
+        }
+        if !send_goaway {
+            break;
+        }
+        let goaway = shared.close_requests();
+        tracing::debug!(goaway, in_flight = requests.len(), "sending GOAWAY");
+        // The GOAWAY write is a branch of its own: a client that grants no credit on the
+        // control stream must not stall the requests in flight or their acknowledgements.
+        let mut sending = std::pin::pin!(h3.shutdown(1));
+        loop {
+            if requests.is_empty() {
+                // Nothing left to wait for: one try at the GOAWAY, then close.
+                if let Some(Err(e)) = sending.as_mut().now_or_never() {
                     tracing::debug!(error = %e, "could not send GOAWAY");
                 }
+                break 'serve;
             }
-            accepted = h3.accept(), if accepting => match accepted {
-                Ok(Some(resolver)) => {
-                    let task = request_task(
-                        resolver,
-                        conn.clone(),
-                        info.clone(),
-                        service.clone(),
-                        config.clone(),
-                        handshake_done.clone(),
-                        wt.clone(),
-                    );
-                    requests.spawn(task);
-                }
-                // The client sent GOAWAY and its requests are done.
-                Ok(None) => accepting = false,
-                Err(e) => {
-                    if e.is_h3_no_error() {
-                        tracing::debug!("connection closed by the client");
-                    } else {
-                        tracing::debug!(error = %e, "connection ended");
+            tokio::select! {
+                sent = &mut sending => {
+                    if let Err(e) = sent {
+                        tracing::debug!(error = %e, "could not send GOAWAY");
                     }
-                    // The connection is gone: no response can be delivered any more.
-                    requests.abort_all();
-                    accepting = false;
+                    // Back to serving what is in flight (and accepting below the GOAWAY id).
+                    continue 'serve;
                 }
-            },
-            Some(joined) = requests.join_next(), if !requests.is_empty() => {
-                if let Err(e) = joined {
-                    if e.is_panic() {
-                        tracing::error!("request task panicked outside the handler");
-                    }
-                }
+                Some(joined) = requests.join_next() => joined_request(joined),
+                Some(flushed) = flush_rx.recv() => flushing.push(flushed),
+                Some(()) = flushing.next(), if !flushing.is_empty() => {}
             }
-            Some(flushed) = flush_rx.recv() => flushing.push(flushed),
-            Some(()) = flushing.next(), if !flushing.is_empty() => {}
-        }
-        if (draining || !accepting) && requests.is_empty() {
-            break;
         }
     }
 
@@ -193,17 +253,72 @@ pub(crate) async fn serve_connection<S, B>(
     );
 }
 
+fn joined_request(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = joined {
+        if e.is_panic() {
+            tracing::error!("request task panicked outside the handler");
+        }
+    }
+}
+
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// Headers that are about one HTTP/1.1 connection and malformed in HTTP/3 (RFC 9114 §4.2).
+const CONNECTION_SPECIFIC: [HeaderName; 5] = [
+    header::CONNECTION,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+];
+
+/// Why a request's header section is malformed, if it is: connection-specific headers, a `te`
+/// other than `trailers`, or an unusable `content-length`. h3 0.0.8 checks none of these.
+fn malformed(headers: &HeaderMap) -> Option<&'static str> {
+    if CONNECTION_SPECIFIC.iter().any(|h| headers.contains_key(h)) {
+        return Some("connection-specific header");
+    }
+    let te = headers.get_all(header::TE).iter();
+    if te
+        .into_iter()
+        .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+    {
+        return Some("te other than trailers");
+    }
+    content_length(headers).err()
+}
+
+/// The request's `content-length`: every value (and list item) must be the same number.
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
+    let mut length = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        let value = value.to_str().map_err(|_| "bad content-length")?;
+        for item in value.split(',') {
+            let item = item.trim();
+            if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
+                return Err("bad content-length");
+            }
+            let n: u64 = item.parse().map_err(|_| "bad content-length")?;
+            if length.is_some_and(|l| l != n) {
+                return Err("conflicting content-length");
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length)
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn request_task<S, B>(
     resolver: Resolver,
+    shared: Arc<adapter::Shared>,
     conn: quinn::Connection,
     info: ConnectionInfo,
     service: S,
     config: Arc<Http3Config>,
-    handshake_done: HandshakeDone,
+    handshake: Option<Handshake>,
     wt: Option<WebTransport>,
 ) where
     S: Service<Request<RecvBody>, Response = Response<B>> + Send + 'static,
@@ -234,15 +349,19 @@ async fn request_task<S, B>(
     );
     async move {
         let (mut send, recv) = stream.split();
+        if let Some(reason) = malformed(req.headers()) {
+            tracing::debug!(reason, "malformed request");
+            return respond_status(&mut send, StatusCode::BAD_REQUEST).await;
+        }
         let mut info = info::current(&info, &conn);
-        if let Some(done) = handshake_done {
-            if !done.load(Ordering::Acquire) {
+        if let Some(handshake) = handshake.filter(|h| !h.is_over()) {
+            if is_safe(req.method()) {
                 info = info.with_early_data(true);
-                if !is_safe(req.method()) {
-                    // RFC 8470: a replayable request that is not safe waits for the handshake.
-                    respond_status(&mut send, StatusCode::TOO_EARLY).await;
-                    return;
-                }
+            } else if !handshake.completed().await {
+                // RFC 8470 §3 lets the server delay a request that is not safe to replay
+                // until the handshake completes, which a replayed ClientHello cannot do.
+                tracing::debug!("handshake failed under an early request");
+                return;
             }
         }
         if let Some(wt) = wt {
@@ -251,9 +370,19 @@ async fn request_task<S, B>(
             }
         }
         let (parts, ()) = req.into_parts();
-        let mut req = Request::from_parts(parts, RecvBody::new(recv));
+        // Checked by `malformed` above.
+        let length = content_length(&parts.headers).unwrap_or_default();
+        let head = parts.method == Method::HEAD;
+        let mut req = Request::from_parts(parts, RecvBody::new(recv, length));
         req.extensions_mut().insert(info);
-        respond(service, req, send).await;
+        match shared.take_stopped(send.send_id().into_inner()) {
+            // Like hyper on RST_STREAM: a cancelled request drops its handler and body.
+            Some(stopped) => tokio::select! {
+                () = respond(service, req, send, head) => {}
+                () = stopped => tracing::debug!("the client cancelled the request"),
+            },
+            None => respond(service, req, send, head).await,
+        }
     }
     .instrument(span)
     .await
@@ -405,7 +534,7 @@ async fn respond_status(send: &mut SendHalf, status: StatusCode) {
     }
 }
 
-async fn respond<S, B>(mut service: S, req: Request<RecvBody>, mut send: SendHalf)
+async fn respond<S, B>(mut service: S, req: Request<RecvBody>, mut send: SendHalf, head: bool)
 where
     S: Service<Request<RecvBody>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
@@ -433,9 +562,31 @@ where
             return respond_status(&mut send, StatusCode::INTERNAL_SERVER_ERROR).await;
         }
     };
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    for name in CONNECTION_SPECIFIC.iter().chain([&header::TE]) {
+        parts.headers.remove(name);
+    }
+    let status = parts.status;
+    let bodiless_status = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    if !bodiless_status && !parts.headers.contains_key(header::CONTENT_LENGTH) {
+        if let Some(n) = body.size_hint().exact() {
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+    }
     if let Err(e) = send.send_response(Response::from_parts(parts, ())).await {
         tracing::debug!(error = %e, "could not send the response head");
+        return;
+    }
+    if head || bodiless_status {
+        // RFC 9110 §6.4.1: these responses have no content, whatever the handler made.
+        drop(body);
+        if let Err(e) = send.finish().await {
+            tracing::debug!(error = %e, "could not finish the response");
+        }
         return;
     }
     let mut body = std::pin::pin!(body);

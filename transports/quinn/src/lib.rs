@@ -32,10 +32,12 @@
 //! ```
 //!
 //! 0-RTT is off unless [`twinport::ServerTls::early_data`] turns it on. Then requests that
-//! arrive before the handshake is confirmed are marked
-//! [`is_early_data`](twinport::ConnectionInfo::is_early_data), and only GET, HEAD and OPTIONS
-//! are served from early data; others get `425 Too Early`. With client certificates
-//! required or optional, 0-RTT stays off (the certificate is only known after the handshake).
+//! arrive before the handshake is complete are marked
+//! [`is_early_data`](twinport::ConnectionInfo::is_early_data); only GET, HEAD and OPTIONS
+//! are served from early data, others wait until the handshake completes (RFC 8470 §3), which
+//! a replayed ClientHello cannot do. Raw QUIC handlers get their connection once the handshake
+//! is complete. With client certificates required or optional, 0-RTT stays off (the
+//! certificate is only known after the handshake).
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use crate::body::RecvBody;
 use crate::config::{AddressValidation, Http3Config, QuicConfig};
 use crate::error::Error;
 use crate::handler::{QuicConnection, QuicHandler};
-use crate::http3::{self, HandshakeDone};
+use crate::http3::{self, Handshake};
 use crate::info;
 use crate::webtransport::{Routes, WebTransportHandler};
 
@@ -348,9 +348,10 @@ impl Http3 {
             http3: self.http3,
             webtransport: self.webtransport,
             handshake_timeout: self.quic.handshake_timeout,
+            max_bidi_streams: self.quic.max_bidi_streams,
             early_data: self.early_data && !self.client_auth,
             shutdown: ctx.shutdown.clone(),
-            handshaking: AtomicUsize::new(0),
+            handshaking: Arc::new(AtomicUsize::new(0)),
         });
         tracing::info!(addr = %self.local_addr, "QUIC endpoint listening");
 
@@ -363,6 +364,11 @@ impl Http3 {
                         // Only closing the endpoint ends accept, and only this function does.
                         return Ok(DrainReport::new(0));
                     };
+                    if self.quic.max_connections.is_some_and(|max| ctx.connections.live() >= max) {
+                        tracing::debug!(remote = %incoming.remote_address(), "connection limit reached: refused");
+                        incoming.refuse();
+                        continue;
+                    }
                     let validate = match self.quic.address_validation {
                         AddressValidation::Always => true,
                         AddressValidation::UnderLoad { pending_handshakes } => {
@@ -376,7 +382,9 @@ impl Http3 {
                         continue;
                     }
                     let guard = ctx.connections.guard();
-                    connections.spawn(connection(incoming, shared.clone(), service.clone(), guard));
+                    // Counted from here, so a burst of attempts counts before any task runs.
+                    let counted = Handshaking::new(&shared.handshaking);
+                    connections.spawn(connection(incoming, shared.clone(), service.clone(), guard, counted));
                 }
                 Some(joined) = connections.join_next(), if !connections.is_empty() => {
                     if let Err(e) = joined {
@@ -444,48 +452,54 @@ struct Shared {
     http3: Arc<Http3Config>,
     webtransport: Arc<Routes>,
     handshake_timeout: Duration,
+    max_bidi_streams: u32,
     early_data: bool,
     shutdown: Shutdown,
-    handshaking: AtomicUsize,
+    handshaking: Arc<AtomicUsize>,
 }
 
 /// Counts one handshake in progress until dropped.
-struct Handshaking<'a>(&'a AtomicUsize);
+struct Handshaking(Arc<AtomicUsize>);
 
-impl<'a> Handshaking<'a> {
-    fn new(counter: &'a AtomicUsize) -> Self {
+impl Handshaking {
+    fn new(counter: &Arc<AtomicUsize>) -> Self {
         counter.fetch_add(1, Ordering::Relaxed);
-        Self(counter)
+        Self(counter.clone())
     }
 }
 
-impl Drop for Handshaking<'_> {
+impl Drop for Handshaking {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// Completes the handshake; with 0-RTT on, returns as soon as the client's early data may
-/// be read, with a flag that turns true when the handshake is confirmed.
+/// Completes the handshake by `deadline`. With 0-RTT on, returns as soon as the client's
+/// early data may be read, with the [`Handshake`] to wait on; the handshake stays counted
+/// and bound by `deadline` until it completes, and the connection is closed if it does not.
 async fn handshake(
     incoming: quinn::Incoming,
     shared: &Shared,
-) -> Result<(quinn::Connection, HandshakeDone), BoxError> {
-    let _counted = Handshaking::new(&shared.handshaking);
+    counted: Handshaking,
+    deadline: Instant,
+) -> Result<(quinn::Connection, Option<Handshake>), BoxError> {
     let mut connecting = incoming.accept()?;
     if !shared.early_data {
         return Ok((connecting.await?, None));
     }
     connecting.handshake_data().await?;
     match connecting.into_0rtt() {
-        Ok((conn, accepted)) => {
-            let done = Arc::new(AtomicBool::new(false));
-            let flag = done.clone();
+        Ok((conn, connected)) => {
+            let handshake = Handshake::new(connected, conn.clone(), deadline);
+            let (watched, closing) = (handshake.clone(), conn.clone());
             tokio::spawn(async move {
-                accepted.await;
-                flag.store(true, Ordering::Release);
+                let _counted = counted;
+                if !watched.completed().await {
+                    tracing::debug!("QUIC handshake did not complete in time");
+                    closing.close(quinn::VarInt::from_u32(0), b"handshake timed out");
+                }
             });
-            Ok((conn, Some(done)))
+            Ok((conn, Some(handshake)))
         }
         Err(connecting) => Ok((connecting.await?, None)),
     }
@@ -496,6 +510,7 @@ async fn connection<S, B>(
     shared: Arc<Shared>,
     service: S,
     _guard: ConnectionGuard,
+    counted: Handshaking,
 ) where
     S: Service<Request<RecvBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -505,8 +520,10 @@ async fn connection<S, B>(
     B::Error: Into<BoxError>,
 {
     let remote = incoming.remote_address();
-    let handshake = tokio::time::timeout(shared.handshake_timeout, handshake(incoming, &shared));
-    let (conn, handshake_done) = match handshake.await {
+    let deadline = Instant::now() + shared.handshake_timeout;
+    let handshake =
+        tokio::time::timeout_at(deadline, handshake(incoming, &shared, counted, deadline));
+    let (conn, handshake) = match handshake.await {
         Ok(Ok(done)) => done,
         Ok(Err(e)) => {
             tracing::debug!(%remote, error = %e, "QUIC handshake failed");
@@ -546,11 +563,20 @@ async fn connection<S, B>(
                     shared.http3.clone(),
                     shared.webtransport.clone(),
                     shared.shutdown.clone(),
-                    handshake_done,
+                    handshake,
+                    shared.max_bidi_streams,
                 )
                 .await
             }
             Some(Route::Raw(handler)) => {
+                // A raw protocol cannot tell early data from the rest: it gets the connection
+                // once the handshake is complete.
+                if let Some(handshake) = handshake {
+                    if !handshake.completed().await {
+                        tracing::debug!("QUIC handshake did not complete");
+                        return;
+                    }
+                }
                 let raw = QuicConnection {
                     connection: conn,
                     info,
