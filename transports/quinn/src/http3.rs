@@ -473,6 +473,9 @@ async fn serve_session(
     let mut drained = false;
     let close = loop {
         tokio::select! {
+            // Drain first: a handler that ends because the server drains must not beat the
+            // DRAIN capsule to the client.
+            biased;
             _ = wt.shutdown.draining(), if !drained => {
                 // The server is shutting down: ask the client to wrap up; the handler sees it
                 // on its session's shutdown signal.
