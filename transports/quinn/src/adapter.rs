@@ -376,7 +376,12 @@ impl SendStream {
         shared.stops().insert(
             u64::from(stream.id()),
             Box::pin(async move {
-                let _ = stopped.await;
+                // Only STOP_SENDING cancels the handler. When the connection is lost the
+                // handler's body read fails, so it sees the error (the connection task
+                // aborts what is left); a finished stream needs nothing.
+                if !matches!(stopped.await, Ok(Some(_))) {
+                    std::future::pending::<()>().await;
+                }
             }),
         );
         Self {
