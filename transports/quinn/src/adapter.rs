@@ -6,12 +6,13 @@
 //! to refuse requests above the GOAWAY limit itself (h3 0.0.8 compares with `>` where RFC 9114
 //! §5.2 means `>=`).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use futures_util::future::BoxFuture;
 use h3::quic::{self, ConnectionErrorIncoming, StreamErrorIncoming, StreamId, WriteBuf};
 use quinn::VarInt;
@@ -19,10 +20,6 @@ use tokio::sync::mpsc;
 
 /// The H3_REQUEST_REJECTED error code (RFC 9114 §8.1).
 const H3_REQUEST_REJECTED: u32 = 0x10b;
-/// How much a read asks quinn for at once.
-const READ_CHUNK: usize = 64 * 1024;
-/// Below this much spare room, a read buffer is replaced rather than reused.
-const MIN_READ_ROOM: usize = 4 * 1024;
 
 /// A future that completes when the peer has acknowledged a finished stream (or stopped it).
 pub(crate) type Flushed = BoxFuture<'static, ()>;
@@ -347,15 +344,11 @@ impl quic::SendStream<Bytes> for SendStream {
 /// The receiving half of a stream.
 pub(crate) struct RecvStream {
     stream: quinn::RecvStream,
-    buf: BytesMut,
 }
 
 impl RecvStream {
     fn new(stream: quinn::RecvStream) -> Self {
-        Self {
-            stream,
-            buf: BytesMut::new(),
-        }
+        Self { stream }
     }
 }
 
@@ -366,16 +359,13 @@ impl quic::RecvStream for RecvStream {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<Self::Buf>, StreamErrorIncoming>> {
-        // quinn only reads what flow control let in, so this never reads ahead without bound;
-        // chunks of one read share one allocation, so tiny packets cannot multiply memory.
-        if self.buf.len() < MIN_READ_ROOM {
-            self.buf = BytesMut::zeroed(READ_CHUNK);
-        }
-        let n = ready!(self.stream.poll_read(cx, &mut self.buf[..])).map_err(read_error)?;
-        if n == 0 {
-            return Poll::Ready(Ok(None));
-        }
-        Poll::Ready(Ok(Some(self.buf.split_to(n).freeze())))
+        // Hand out quinn's received bytes as they are, without copying: a 64 KiB zeroed buffer
+        // per read cost more than the rest of a small request (see BENCHMARKS.md). quinn
+        // defragments over-allocated receive buffers itself. `read_chunk` is cancel-safe and
+        // only borrows the stream, so a fresh future per poll loses nothing.
+        let read = self.stream.read_chunk(usize::MAX, true);
+        let chunk = ready!(std::pin::pin!(read).poll(cx)).map_err(read_error)?;
+        Poll::Ready(Ok(chunk.map(|c| c.bytes)))
     }
 
     fn stop_sending(&mut self, error_code: u64) {
