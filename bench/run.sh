@@ -3,7 +3,7 @@
 # server pinned to CPU 0 and every load pinned to CPU 1, and prints one table of medians,
 # ratios and targets (also written to bench/target/release/bench-report.md).
 #
-#   bench/run.sh            # the full run (about 12 minutes)
+#   bench/run.sh            # the full run (about 8 minutes after the build)
 #   bench/run.sh --quick    # a smoke run (about 2 minutes): 1 round, 64 MiB, 1,000 idle
 #   bench/run.sh --only small,bulk,conn,mem --runs 5 --secs 5 --no-salvo
 #
