@@ -4,6 +4,11 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+/// hyper's own HTTP/1 header limit. Set explicitly, even to this same value, it makes hyper
+/// fill two 100-entry arrays element by element for every request (6% of the instructions of
+/// a small HTTP/1.1 request, see BENCHMARKS.md), so it is only passed on when it differs.
+const HYPER_MAX_HEADERS: usize = 100;
+
 /// Timeouts and limits of an [`Http`](crate::Http) transport.
 ///
 /// Every field has a default chosen to be safe on a public port; change the ones you need:
@@ -141,8 +146,10 @@ impl HttpConfig {
         b.timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout)
             .keep_alive(true)
-            .max_headers(self.http1_max_headers)
             .max_buf_size(self.http1_max_buf_size());
+        if self.http1_max_headers != HYPER_MAX_HEADERS {
+            b.max_headers(self.http1_max_headers);
+        }
         b
     }
 
@@ -167,8 +174,10 @@ impl HttpConfig {
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout)
             .keep_alive(true)
-            .max_headers(self.http1_max_headers)
             .max_buf_size(self.http1_max_buf_size());
+        if self.http1_max_headers != HYPER_MAX_HEADERS {
+            b.http1().max_headers(self.http1_max_headers);
+        }
         b.http2()
             .timer(TokioTimer::new())
             .max_concurrent_streams(self.http2_max_concurrent_streams)

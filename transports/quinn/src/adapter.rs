@@ -11,6 +11,7 @@
 //! are handed to h3 with those bytes put back in front.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,13 +30,6 @@ use crate::webtransport::{self, Registry};
 
 /// The H3_REQUEST_REJECTED error code (RFC 9114 §8.1).
 const H3_REQUEST_REJECTED: u32 = 0x10b;
-/// The size of a stream's first read buffer: most streams (control, QPACK, GET requests)
-/// carry far less than this in all.
-const FIRST_READ: usize = 4 * 1024;
-/// The largest read buffer, reached by doubling while reads fill the whole buffer.
-const MAX_READ: usize = 64 * 1024;
-/// Below this much spare room, a read buffer is replaced rather than reused.
-const MIN_READ_ROOM: usize = 1024;
 
 /// A future that completes when the peer has acknowledged a finished stream (or stopped it).
 pub(crate) type Flushed = BoxFuture<'static, ()>;
@@ -452,46 +446,9 @@ impl quic::SendStream<Bytes> for SendStream {
     }
 }
 
-/// A stream's read buffer: small at first, doubled (up to [`MAX_READ`]) each time a read fills
-/// all the room it had, so a stream that carries little costs little and an upload still reads
-/// in large chunks. Chunks of one buffer share its allocation, so tiny packets cannot multiply
-/// memory.
-#[derive(Debug)]
-struct ReadBuf {
-    buf: BytesMut,
-    next: usize,
-}
-
-impl ReadBuf {
-    fn new() -> Self {
-        Self {
-            buf: BytesMut::new(),
-            next: FIRST_READ,
-        }
-    }
-
-    /// Where the next read goes.
-    fn room(&mut self) -> &mut [u8] {
-        if self.buf.len() < MIN_READ_ROOM {
-            self.buf = BytesMut::zeroed(self.next);
-        }
-        &mut self.buf[..]
-    }
-
-    /// Takes the `n` bytes just read into [`room`](Self::room).
-    fn filled(&mut self, n: usize) -> Bytes {
-        if n >= self.buf.len() {
-            // More may have been waiting: read more at once next time.
-            self.next = (self.next * 2).min(MAX_READ);
-        }
-        self.buf.split_to(n.min(self.buf.len())).freeze()
-    }
-}
-
 /// The receiving half of a stream.
 pub(crate) struct RecvStream {
     stream: quinn::RecvStream,
-    buf: ReadBuf,
     /// Bytes read ahead to tell WebTransport streams apart, returned first.
     prefix: Option<Bytes>,
 }
@@ -500,7 +457,6 @@ impl RecvStream {
     fn new(stream: quinn::RecvStream) -> Self {
         Self {
             stream,
-            buf: ReadBuf::new(),
             prefix: None,
         }
     }
@@ -508,7 +464,6 @@ impl RecvStream {
     fn with_prefix(stream: quinn::RecvStream, prefix: Bytes) -> Self {
         Self {
             stream,
-            buf: ReadBuf::new(),
             prefix: (!prefix.is_empty()).then_some(prefix),
         }
     }
@@ -590,12 +545,14 @@ impl quic::RecvStream for RecvStream {
         if let Some(prefix) = self.prefix.take() {
             return Poll::Ready(Ok(Some(prefix)));
         }
-        // quinn only reads what flow control let in, so this never reads ahead without bound.
-        let n = ready!(self.stream.poll_read(cx, self.buf.room())).map_err(read_error)?;
-        if n == 0 {
-            return Poll::Ready(Ok(None));
-        }
-        Poll::Ready(Ok(Some(self.buf.filled(n))))
+        // Hand out quinn's received bytes as they are, without copying: a zeroed buffer per
+        // read cost more than the rest of a small request (see BENCHMARKS.md). quinn only
+        // reads what flow control let in, so this never reads ahead without bound.
+        // `read_chunk` is cancel-safe and only borrows the stream, so a fresh future per poll
+        // loses nothing.
+        let read = self.stream.read_chunk(usize::MAX, true);
+        let chunk = ready!(std::pin::pin!(read).poll(cx)).map_err(read_error)?;
+        Poll::Ready(Ok(chunk.map(|c| c.bytes)))
     }
 
     fn stop_sending(&mut self, error_code: u64) {
@@ -662,41 +619,5 @@ impl quic::RecvStream for BidiStream {
 
     fn recv_id(&self) -> StreamId {
         self.recv.recv_id()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_read_buffer_starts_small_and_grows_only_when_reads_fill_it() {
-        let mut buf = ReadBuf::new();
-        assert_eq!(buf.room().len(), FIRST_READ);
-        // A short read (a GET, a control stream): no growth, the rest of the room is reused.
-        buf.room()[..3].copy_from_slice(b"abc");
-        assert_eq!(&buf.filled(3)[..], b"abc");
-        assert_eq!(buf.room().len(), FIRST_READ - 3);
-        // Reads that fill all the room double the next buffer, up to MAX_READ.
-        let mut sizes = Vec::new();
-        for _ in 0..8 {
-            let room = buf.room().len();
-            let chunk = buf.filled(room);
-            assert_eq!(chunk.len(), room);
-            sizes.push(buf.room().len());
-        }
-        assert_eq!(
-            sizes,
-            [
-                2 * FIRST_READ,
-                4 * FIRST_READ,
-                8 * FIRST_READ,
-                MAX_READ,
-                MAX_READ,
-                MAX_READ,
-                MAX_READ,
-                MAX_READ
-            ]
-        );
     }
 }
