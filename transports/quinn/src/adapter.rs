@@ -22,17 +22,19 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
 use h3::quic::{self, ConnectionErrorIncoming, StreamErrorIncoming, StreamId, WriteBuf};
 use quinn::VarInt;
-use tokio::sync::mpsc;
 
 use crate::webtransport::{self, Registry};
 
 /// The H3_REQUEST_REJECTED error code (RFC 9114 §8.1).
 const H3_REQUEST_REJECTED: u32 = 0x10b;
 
-/// A future that completes when the peer has acknowledged a finished stream (or stopped it).
-pub(crate) type Flushed = BoxFuture<'static, ()>;
+/// quinn's `SendStream::stopped`: `Ok(Some(code))` when the client sends
+/// STOP_SENDING, `Ok(None)` once the finished (or reset) stream is acknowledged, an error when
+/// the connection is lost.
+pub(crate) type Stopped = BoxFuture<'static, Result<Option<VarInt>, quinn::StoppedError>>;
 
 /// State shared between a connection's adapter and its serving task.
 pub(crate) struct Shared {
@@ -40,10 +42,25 @@ pub(crate) struct Shared {
     goaway_limit: AtomicU64,
     /// The highest client bidirectional stream id accepted so far, plus one (0: none yet).
     last_accepted: AtomicU64,
-    /// For each request stream still open: completes when the client stops reading its
-    /// response (STOP_SENDING), taken by the request's task.
-    stops: Mutex<HashMap<u64, Flushed>>,
+    /// For each request stream not yet taken by its task: the stream's [`Stopped`] future,
+    /// which the task uses both to see the client cancel and to wait for the acknowledgement
+    /// of its response.
+    stops: Mutex<HashMap<u64, Stopped>>,
+    /// Finished streams whose acknowledgement may still be outstanding, waited for when the
+    /// connection closes. Nobody polls them while the connection serves (a wake-up per
+    /// response would cost more than the rest of a small request); they are pruned as they
+    /// pile up.
+    unacked: Mutex<Unacked>,
 }
+
+/// Finished streams, and the length at which they are next pruned.
+struct Unacked {
+    streams: Vec<Stopped>,
+    prune_at: usize,
+}
+
+/// Below this many finished streams, no pruning.
+const PRUNE_MIN: usize = 64;
 
 impl Shared {
     fn new() -> Self {
@@ -51,16 +68,43 @@ impl Shared {
             goaway_limit: AtomicU64::new(u64::MAX),
             last_accepted: AtomicU64::new(0),
             stops: Mutex::new(HashMap::new()),
+            unacked: Mutex::new(Unacked {
+                streams: Vec::new(),
+                prune_at: PRUNE_MIN,
+            }),
         }
     }
 
-    fn stops(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Flushed>> {
+    /// Keeps a finished stream's [`Stopped`] future until the connection closes. When they
+    /// pile up, the acknowledged ones are dropped (one poll each); the threshold doubles with
+    /// what remains, so pruning costs O(1) per stream.
+    pub(crate) fn awaiting_ack(&self, stopped: Stopped) {
+        let mut unacked = self.unacked.lock().unwrap_or_else(PoisonError::into_inner);
+        if unacked.streams.len() >= unacked.prune_at {
+            unacked
+                .streams
+                .retain_mut(|s| s.as_mut().now_or_never().is_none());
+            unacked.prune_at = (unacked.streams.len() * 2).max(PRUNE_MIN);
+        }
+        unacked.streams.push(stopped);
+    }
+
+    /// The finished streams whose acknowledgement may still be outstanding, each a future
+    /// that completes when it arrives (or the stream is stopped, or the connection is lost).
+    pub(crate) fn take_unacked(&self) -> Vec<Stopped> {
+        let mut unacked = self.unacked.lock().unwrap_or_else(PoisonError::into_inner);
+        unacked.prune_at = PRUNE_MIN;
+        std::mem::take(&mut unacked.streams)
+    }
+
+    fn stops(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Stopped>> {
         self.stops.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A future that completes when the client stops request stream `id` (or the connection
-    /// is lost): the request is cancelled. Once per stream.
-    pub(crate) fn take_stopped(&self, id: u64) -> Option<Flushed> {
+    /// Request stream `id`'s [`Stopped`] future, once per stream. Whoever takes it owns the
+    /// wait for the response's acknowledgement: the adapter no longer reports that stream's
+    /// finish to the connection.
+    pub(crate) fn take_stopped(&self, id: u64) -> Option<Stopped> {
         self.stops().remove(&id)
     }
 
@@ -134,7 +178,6 @@ pub(crate) struct WebTransportRouting {
 pub(crate) struct Connection {
     conn: quinn::Connection,
     shared: Arc<Shared>,
-    flushed: mpsc::UnboundedSender<Flushed>,
     accept_bi: Option<AcceptBi>,
     accept_uni: Option<AcceptUni>,
     opener: Opener,
@@ -144,18 +187,15 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// Wraps `conn`; every finished response stream sends its acknowledgement future to
-    /// `flushed`.
-    /// `wt`, when set, routes WebTransport streams to their sessions.
+    /// Wraps `conn`; `wt`, when set, routes WebTransport streams to their sessions.
     pub(crate) fn new(
         conn: quinn::Connection,
-        flushed: mpsc::UnboundedSender<Flushed>,
         wt: Option<Arc<WebTransportRouting>>,
     ) -> (Self, Arc<Shared>) {
         let shared = Arc::new(Shared::new());
         let opener = Opener {
             conn: conn.clone(),
-            flushed: flushed.clone(),
+            shared: shared.clone(),
             open_bi: None,
             open_uni: None,
         };
@@ -163,7 +203,6 @@ impl Connection {
             Self {
                 conn,
                 shared: shared.clone(),
-                flushed,
                 accept_bi: None,
                 accept_uni: None,
                 opener,
@@ -236,14 +275,13 @@ impl quic::Connection<Bytes> for Connection {
             match &self.wt {
                 None => {
                     return Poll::Ready(Ok(BidiStream {
-                        send: SendStream::request(send, self.flushed.clone(), self.shared.clone()),
+                        send: SendStream::request(send, self.shared.clone()),
                         recv: RecvStream::new(recv),
                     }))
                 }
                 Some(wt) => self.classifying_bi.push(Box::pin(classify_bi(
                     send,
                     recv,
-                    self.flushed.clone(),
                     self.shared.clone(),
                     wt.clone(),
                 ))),
@@ -254,7 +292,7 @@ impl quic::Connection<Bytes> for Connection {
     fn opener(&self) -> Self::OpenStreams {
         Opener {
             conn: self.conn.clone(),
-            flushed: self.flushed.clone(),
+            shared: self.shared.clone(),
             open_bi: None,
             open_uni: None,
         }
@@ -287,7 +325,7 @@ impl quic::OpenStreams<Bytes> for Connection {
 /// Opens streams on a connection, for h3's control and QPACK streams.
 pub(crate) struct Opener {
     conn: quinn::Connection,
-    flushed: mpsc::UnboundedSender<Flushed>,
+    shared: Arc<Shared>,
     open_bi: Option<OpenBi>,
     open_uni: Option<OpenUni>,
 }
@@ -308,7 +346,7 @@ impl quic::OpenStreams<Bytes> for Opener {
         self.open_bi = None;
         Poll::Ready(
             res.map(|(s, r)| BidiStream {
-                send: SendStream::new(s, self.flushed.clone()),
+                send: SendStream::new(s, self.shared.clone()),
                 recv: RecvStream::new(r),
             })
             .map_err(|e| StreamErrorIncoming::ConnectionErrorIncoming {
@@ -328,7 +366,7 @@ impl quic::OpenStreams<Bytes> for Opener {
         let res = ready!(fut.as_mut().poll(cx));
         self.open_uni = None;
         Poll::Ready(
-            res.map(|s| SendStream::new(s, self.flushed.clone()))
+            res.map(|s| SendStream::new(s, self.shared.clone()))
                 .map_err(|e| StreamErrorIncoming::ConnectionErrorIncoming {
                     connection_error: conn_error(e),
                 }),
@@ -345,52 +383,42 @@ impl quic::OpenStreams<Bytes> for Opener {
 pub(crate) struct SendStream {
     stream: quinn::SendStream,
     writing: Option<WriteBuf<Bytes>>,
-    flushed: mpsc::UnboundedSender<Flushed>,
-    /// Set on request streams, whose stop signal is registered there until this drops.
-    shared: Option<Arc<Shared>>,
+    shared: Arc<Shared>,
+    /// A request stream: its [`Stopped`] future is registered in `shared` until this drops
+    /// or the request's task takes it, and that task hands it to [`Shared::awaiting_ack`].
+    request: bool,
 }
 
 impl SendStream {
-    fn new(stream: quinn::SendStream, flushed: mpsc::UnboundedSender<Flushed>) -> Self {
+    fn new(stream: quinn::SendStream, shared: Arc<Shared>) -> Self {
         Self {
             stream,
             writing: None,
-            flushed,
-            shared: None,
+            shared,
+            request: false,
         }
     }
 
-    /// The response side of a request stream: lets the request's task see the client cancel.
-    fn request(
-        stream: quinn::SendStream,
-        flushed: mpsc::UnboundedSender<Flushed>,
-        shared: Arc<Shared>,
-    ) -> Self {
-        let stopped = stream.stopped();
-        shared.stops().insert(
-            u64::from(stream.id()),
-            Box::pin(async move {
-                // Only STOP_SENDING cancels the handler. When the connection is lost the
-                // handler's body read fails, so it sees the error (the connection task
-                // aborts what is left); a finished stream needs nothing.
-                if !matches!(stopped.await, Ok(Some(_))) {
-                    std::future::pending::<()>().await;
-                }
-            }),
-        );
+    /// The response side of a request stream: its [`Stopped`] future waits in `shared` for
+    /// the request's task, which sees the client cancel with it and waits with it for the
+    /// response's acknowledgement. One future per request does both.
+    fn request(stream: quinn::SendStream, shared: Arc<Shared>) -> Self {
+        shared
+            .stops()
+            .insert(u64::from(stream.id()), Box::pin(stream.stopped()));
         Self {
             stream,
             writing: None,
-            flushed,
-            shared: Some(shared),
+            shared,
+            request: true,
         }
     }
 }
 
 impl Drop for SendStream {
     fn drop(&mut self) {
-        if let Some(shared) = &self.shared {
-            shared.stops().remove(&u64::from(self.stream.id()));
+        if self.request {
+            self.shared.stops().remove(&u64::from(self.stream.id()));
         }
     }
 }
@@ -425,12 +453,10 @@ impl quic::SendStream<Bytes> for SendStream {
             .stream
             .finish()
             .map_err(|e| StreamErrorIncoming::Unknown(Box::new(e)));
-        if res.is_ok() {
-            // Let the connection wait for the peer's acknowledgement before it closes.
-            let stopped = self.stream.stopped();
-            let _ = self.flushed.send(Box::pin(async move {
-                let _ = stopped.await;
-            }));
+        // Let the connection wait for the peer's acknowledgement before it closes. A request
+        // stream's task hands in its own future (see `Shared::take_stopped`).
+        if res.is_ok() && !self.request {
+            self.shared.awaiting_ack(Box::pin(self.stream.stopped()));
         }
         Poll::Ready(res)
     }
@@ -474,7 +500,6 @@ impl RecvStream {
 async fn classify_bi(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
-    flushed: mpsc::UnboundedSender<Flushed>,
     shared: Arc<Shared>,
     wt: Arc<WebTransportRouting>,
 ) -> Option<BidiStream> {
@@ -495,7 +520,7 @@ async fn classify_bi(
         }
         // A request (or an empty stream): h3 judges it.
         Ok(Ok(Some(Err(())))) | Ok(Ok(None)) => Some(BidiStream {
-            send: SendStream::request(send, flushed, shared),
+            send: SendStream::request(send, shared),
             recv: RecvStream::with_prefix(recv, raw.freeze()),
         }),
         Ok(Err(_)) | Err(_) => {

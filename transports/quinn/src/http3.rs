@@ -14,14 +14,13 @@ use h3::error::Code;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tower_service::Service;
 use tracing::Instrument;
 use twinport::{BoxError, ConnectionInfo, Shutdown};
 
-use crate::adapter::{self, Flushed, WebTransportRouting};
+use crate::adapter::{self, WebTransportRouting};
 use crate::body::RecvBody;
 use crate::config::Http3Config;
 use crate::info;
@@ -109,7 +108,6 @@ pub(crate) async fn serve_connection<S, B>(
     // The stricter of the two limits: raising the QUIC one here would undo a user's
     // `QuicConfig::max_concurrent_bidi_streams` hardening.
     conn.set_max_concurrent_bi_streams(config.max_concurrent_requests.min(max_bidi_streams).into());
-    let (flush_tx, mut flush_rx) = mpsc::unbounded_channel::<Flushed>();
     let wt = (!routes.is_empty()).then(|| WebTransport {
         routes,
         registry: Arc::new(Registry::new(
@@ -124,7 +122,7 @@ pub(crate) async fn serve_connection<S, B>(
             header_timeout: config.request_header_timeout,
         })
     });
-    let (quic, shared) = adapter::Connection::new(conn.clone(), flush_tx, routing);
+    let (quic, shared) = adapter::Connection::new(conn.clone(), routing);
     let mut builder = h3::server::builder();
     builder
         .max_field_section_size(config.max_field_section_size)
@@ -152,7 +150,6 @@ pub(crate) async fn serve_connection<S, B>(
     };
 
     let mut requests = JoinSet::new();
-    let mut flushing = FuturesUnordered::new();
     let mut draining = false;
     let mut accepting = true;
     // Made once: the signal is polled on every turn of the loop.
@@ -178,7 +175,10 @@ pub(crate) async fn serve_connection<S, B>(
                             handshake.clone(),
                             wt.clone(),
                         );
-                        requests.spawn(task);
+                        // Boxed: the runtime moves a task's future several times per
+                        // request (spawn, completion), and this one is kilobytes; a box
+                        // is one allocation and one copy (see BENCHMARKS.md).
+                        requests.spawn(Box::pin(task));
                     }
                     // The client sent GOAWAY and its requests are done.
                     Ok(None) => accepting = false,
@@ -194,8 +194,6 @@ pub(crate) async fn serve_connection<S, B>(
                     }
                 },
                 Some(joined) = requests.join_next(), if !requests.is_empty() => joined_request(joined),
-                Some(flushed) = flush_rx.recv() => flushing.push(flushed),
-                Some(()) = flushing.next(), if !flushing.is_empty() => {}
             }
         }
         if !send_goaway {
@@ -223,16 +221,12 @@ pub(crate) async fn serve_connection<S, B>(
                     continue 'serve;
                 }
                 Some(joined) = requests.join_next() => joined_request(joined),
-                Some(flushed) = flush_rx.recv() => flushing.push(flushed),
-                Some(()) = flushing.next(), if !flushing.is_empty() => {}
             }
         }
     }
 
     // Never close before the last response is acknowledged: closing discards unsent data.
-    while let Ok(flushed) = flush_rx.try_recv() {
-        flushing.push(flushed);
-    }
+    let mut flushing: FuturesUnordered<_> = shared.take_unacked().into_iter().collect();
     let until = shutdown
         .deadline()
         .unwrap_or_else(|| Instant::now() + FLUSH_WAIT);
@@ -347,45 +341,100 @@ async fn request_task<S, B>(
         uri = %req.uri(),
         stream = %stream.id(),
     );
+    // Taken before anything is sent, so this task owns the wait for the acknowledgement.
+    let mut stopped = shared.take_stopped(stream.id().into_inner());
     async move {
-        let (mut send, recv) = stream.split();
-        if let Some(reason) = malformed(req.headers()) {
-            tracing::debug!(reason, "malformed request");
-            return respond_status(&mut send, StatusCode::BAD_REQUEST).await;
-        }
-        let mut info = info::current(&info, &conn);
-        if let Some(handshake) = handshake.filter(|h| !h.is_over()) {
-            if is_safe(req.method()) {
-                info = info.with_early_data(true);
-            } else if !handshake.completed().await {
-                // RFC 8470 §3 lets the server delay a request that is not safe to replay
-                // until the handshake completes, which a replayed ClientHello cannot do.
-                tracing::debug!("handshake failed under an early request");
-                return;
-            }
-        }
-        if let Some(wt) = wt {
-            if is_webtransport(&req) {
-                return serve_session(req, send, recv, conn, info, wt).await;
-            }
-        }
-        let (parts, ()) = req.into_parts();
-        // Checked by `malformed` above.
-        let length = content_length(&parts.headers).unwrap_or_default();
-        let head = parts.method == Method::HEAD;
-        let mut req = Request::from_parts(parts, RecvBody::new(recv, length));
-        req.extensions_mut().insert(info);
-        match shared.take_stopped(send.send_id().into_inner()) {
-            // Like hyper on RST_STREAM: a cancelled request drops its handler and body.
-            Some(stopped) => tokio::select! {
-                () = respond(service, req, send, head) => {}
-                () = stopped => tracing::debug!("the client cancelled the request"),
-            },
-            None => respond(service, req, send, head).await,
+        serve_request(
+            req,
+            stream,
+            &mut stopped,
+            conn,
+            info,
+            service,
+            handshake,
+            wt,
+        )
+        .await;
+        // Never let the connection close before the client has the whole response: the
+        // connection waits for the acknowledgement when it closes.
+        if let Some(stopped) = stopped {
+            shared.awaiting_ack(stopped);
         }
     }
     .instrument(span)
     .await
+}
+
+/// Serves one request whose head has arrived. `stopped` is the stream's [`adapter::Stopped`]
+/// future; it is left `None` once it has resolved.
+#[allow(clippy::too_many_arguments)]
+async fn serve_request<S, B>(
+    req: Request<()>,
+    stream: h3::server::RequestStream<adapter::BidiStream, Bytes>,
+    stopped: &mut Option<adapter::Stopped>,
+    conn: quinn::Connection,
+    info: ConnectionInfo,
+    service: S,
+    handshake: Option<Handshake>,
+    wt: Option<WebTransport>,
+) where
+    S: Service<Request<RecvBody>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let (mut send, recv) = stream.split();
+    if let Some(reason) = malformed(req.headers()) {
+        tracing::debug!(reason, "malformed request");
+        return respond_status(&mut send, StatusCode::BAD_REQUEST).await;
+    }
+    let mut info = info::current(&info, &conn);
+    if let Some(handshake) = handshake.filter(|h| !h.is_over()) {
+        if is_safe(req.method()) {
+            info = info.with_early_data(true);
+        } else if !Box::pin(handshake.completed()).await {
+            // RFC 8470 §3 lets the server delay a request that is not safe to replay
+            // until the handshake completes, which a replayed ClientHello cannot do.
+            tracing::debug!("handshake failed under an early request");
+            return;
+        }
+    }
+    if let Some(wt) = wt {
+        if is_webtransport(&req) {
+            // Boxed: a session's state would otherwise enlarge every request's task.
+            return Box::pin(serve_session(req, send, recv, conn, info, wt)).await;
+        }
+    }
+    let (parts, ()) = req.into_parts();
+    // Checked by `malformed` above.
+    let length = content_length(&parts.headers).unwrap_or_default();
+    let head = parts.method == Method::HEAD;
+    let mut req = Request::from_parts(parts, RecvBody::new(recv, length));
+    req.extensions_mut().insert(info);
+    // One response future, pinned once: a second call site would reserve room for a second
+    // one in this task's state, which is allocated (and copied) per request.
+    let mut responding = std::pin::pin!(respond(service, req, send, head));
+    let Some(watch) = stopped.as_mut() else {
+        return responding.await;
+    };
+    tokio::select! {
+        // The response first: a handler that answers at once never registers the watch.
+        biased;
+        () = &mut responding => {}
+        result = watch => {
+            *stopped = None;
+            match result {
+                // Like hyper on RST_STREAM: a cancelled request drops its handler and body.
+                Ok(Some(_)) => tracing::debug!("the client cancelled the request"),
+                // The connection is lost: the handler's body reads and the response's
+                // writes fail, so it sees the error (and the connection task aborts what
+                // is left).
+                Ok(None) | Err(_) => responding.await,
+            }
+        }
+    }
 }
 
 fn is_webtransport(req: &Request<()>) -> bool {
