@@ -3,19 +3,16 @@
 //! a service error into a `500` for that request alone.
 
 use std::any::Any;
-use std::future::poll_fn;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
-use futures_util::FutureExt;
 use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 use tower_service::Service;
-use tracing::Instrument;
-use twinport::server::BoxFuture;
 use twinport::{BoxError, ConnectionInfo};
 
 /// hyper's view of the user's service on one connection.
@@ -40,7 +37,7 @@ where
 {
     type Response = Response<ResponseBody<B>>;
     type Error = BoxError;
-    type Future = BoxFuture<Result<Self::Response, BoxError>>;
+    type Future = ResponseFuture<S>;
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         let span = tracing::info_span!(
@@ -50,36 +47,92 @@ where
             version = ?req.version(),
         );
         req.extensions_mut().insert(self.info.clone());
-        let mut svc = self.inner.clone();
-        let call = async move {
-            poll_fn(|cx| svc.poll_ready(cx)).await?;
-            svc.call(req).await
-        };
-        Box::pin(
-            async move {
-                match AssertUnwindSafe(call).catch_unwind().await {
-                    Ok(Ok(res)) => {
-                        tracing::debug!(status = res.status().as_u16(), "response");
-                        Ok(res.map(|body| ResponseBody::Inner { body }))
+        ResponseFuture {
+            state: State::Ready {
+                service: self.inner.clone(),
+                req: Some(req),
+            },
+            span,
+        }
+    }
+}
+
+pin_project! {
+    /// One request through the user's service: waits for it to be ready, calls it, and
+    /// answers `500` if it fails or panics. A named future rather than a boxed one: hyper
+    /// keeps it in the stream's task, so it costs no allocation of its own.
+    pub(crate) struct ResponseFuture<S>
+    where
+        S: Service<Request<Incoming>>,
+    {
+        #[pin]
+        state: State<S>,
+        span: tracing::Span,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S>
+    where
+        S: Service<Request<Incoming>>,
+    {
+        Ready { service: S, req: Option<Request<Incoming>> },
+        Called { #[pin] future: S::Future },
+        Done,
+    }
+}
+
+impl<S, B> Future for ResponseFuture<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+{
+    type Output = Result<Response<ResponseBody<B>>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let _entered = this.span.enter();
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| loop {
+            match this.state.as_mut().project() {
+                StateProj::Ready { service, req } => {
+                    if let Err(e) = ready!(service.poll_ready(cx)) {
+                        return Poll::Ready(Err(e));
                     }
-                    Ok(Err(e)) => {
-                        // As on HTTP/3: a 500 for this request. Handing the error to hyper
-                        // would close an HTTP/1.1 connection without any response.
-                        let e: BoxError = e.into();
-                        tracing::error!(error = %e, "service error; answering 500");
-                        Ok(internal_error())
-                    }
-                    Err(panic) => {
-                        tracing::error!(
-                            panic = panic_message(&*panic),
-                            "handler panicked; answering 500"
-                        );
-                        Ok(internal_error())
-                    }
+                    let Some(req) = req.take() else {
+                        // Only reachable after a panic, which ends the future below.
+                        return Poll::Pending;
+                    };
+                    let future = service.call(req);
+                    this.state.set(State::Called { future });
                 }
+                StateProj::Called { future } => return future.poll(cx),
+                StateProj::Done => return Poll::Pending,
             }
-            .instrument(span),
-        )
+        }));
+        let result = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(Ok(res))) => {
+                tracing::debug!(status = res.status().as_u16(), "response");
+                Ok(res.map(|body| ResponseBody::Inner { body }))
+            }
+            Ok(Poll::Ready(Err(e))) => {
+                // As on HTTP/3: a 500 for this request. Handing the error to hyper would
+                // close an HTTP/1.1 connection without any response.
+                let e: BoxError = e.into();
+                tracing::error!(error = %e, "service error; answering 500");
+                Ok(internal_error())
+            }
+            Err(panic) => {
+                tracing::error!(
+                    panic = panic_message(&*panic),
+                    "handler panicked; answering 500"
+                );
+                Ok(internal_error())
+            }
+        };
+        this.state.set(State::Done);
+        Poll::Ready(result)
     }
 }
 
