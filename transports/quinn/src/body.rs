@@ -153,11 +153,21 @@ impl Body for RecvBody {
 
 impl Drop for RecvBody {
     fn drop(&mut self) {
-        if self.state != State::Done {
-            if let Some(stream) = self.stream.as_mut() {
-                // RFC 9114 §4.1.1: the response does not need the rest of the request.
-                stream.stop_sending(h3::error::Code::H3_NO_ERROR);
-            }
+        if self.state == State::Done {
+            return;
         }
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        // A request without a body (a GET, say) has usually received its end by now, unread:
+        // one read that finds it spares the client a STOP_SENDING frame it does not need.
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        if self.state == State::Data
+            && matches!(stream.poll_recv_data(&mut cx), Poll::Ready(Ok(None)))
+        {
+            return;
+        }
+        // RFC 9114 §4.1.1: the response does not need the rest of the request.
+        stream.stop_sending(h3::error::Code::H3_NO_ERROR);
     }
 }

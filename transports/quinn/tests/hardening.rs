@@ -465,3 +465,84 @@ async fn a_client_cancelling_a_request_drops_its_handler() {
     let report = within(10, "server", task).await.unwrap().unwrap();
     assert_eq!(report.cut, 0);
 }
+
+#[tokio::test]
+async fn only_a_request_body_left_unread_is_stopped_and_with_h3_no_error() {
+    init_tracing();
+    let pki = Pki::new();
+    // Answers at once and never reads the body.
+    let service = tower::service_fn(|_req: Request<RecvBody>| async {
+        Ok::<_, Infallible>(Response::new(String::from("not reading that")))
+    });
+    let endpoint = Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap();
+    let (addr, trigger, task) = serve(endpoint, service);
+    // Without grease: the server would stop the client's grease stream, which is no request.
+    let (endpoint, conn) = connect(addr, pki.client_config(&[b"h3"], None))
+        .await
+        .unwrap();
+    let (mut driver, mut send) = within(
+        10,
+        "h3 client",
+        h3::client::builder()
+            .send_grease(false)
+            .build::<_, _, Bytes>(h3_quinn::Connection::new(conn.clone())),
+    )
+    .await
+    .unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+    });
+
+    // GETs end with their head: the unread (empty) body needs no STOP_SENDING.
+    for _ in 0..20 {
+        let mut get = within(
+            10,
+            "GET",
+            send.send_request(Request::get(uri("/")).body(()).unwrap()),
+        )
+        .await
+        .unwrap();
+        within(10, "GET finish", get.finish()).await.unwrap();
+        let reply = within(10, "GET reply", read_reply(&mut get)).await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    assert_eq!(conn.stats().frame_rx.stop_sending, 0);
+
+    let mut stream = within(
+        10,
+        "request",
+        send.send_request(Request::post(uri("/upload")).body(()).unwrap()),
+    )
+    .await
+    .unwrap();
+    stream
+        .send_data(Bytes::from_static(b"the start of a long body"))
+        .await
+        .unwrap();
+    let reply = within(10, "reply", read_reply(&mut stream)).await.unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.text(), "not reading that");
+    // RFC 9114 §4.1: a server that does not need the rest of the request stops the stream
+    // with H3_NO_ERROR; the client's next writes fail with that code.
+    let stopped = within(10, "the stream to be stopped", async {
+        loop {
+            if let Err(e) = stream.send_data(Bytes::from(vec![0u8; 16 * 1024])).await {
+                break e;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let described = format!("{stopped:?}");
+    assert!(
+        described.contains("H3_NO_ERROR"),
+        "stopped with {described}"
+    );
+    assert_eq!(conn.stats().frame_rx.stop_sending, 1);
+
+    conn.close(0u32.into(), b"done");
+    driver.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    trigger.shutdown(Duration::from_secs(2));
+    within(10, "server", task).await.unwrap().unwrap();
+}
