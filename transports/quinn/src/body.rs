@@ -161,7 +161,7 @@ impl Drop for RecvBody {
         };
         // A request without a body (a GET, say) has usually received its end by now, unread:
         // one read that finds it spares the client a STOP_SENDING frame it does not need.
-        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
         if self.state == State::Data
             && matches!(stream.poll_recv_data(&mut cx), Poll::Ready(Ok(None)))
         {
