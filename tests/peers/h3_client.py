@@ -3,12 +3,17 @@
 
 Usage:
   h3_client.py --port PORT --ca CA.pem [--cert C.pem --key K.pem] [--server-name localhost]
-               [--request METHOD PATH [BODY]]... [--trailer NAME:VALUE]...
+               [--request METHOD PATH [BODY]]... [--trailer NAME:VALUE]... [--zero-rtt]
 
 Sends every request on one connection (concurrently), then prints one JSON object:
   {"alpn": "h3", "local_port": N, "responses": [{"status": 200, "headers": {...},
    "body": "...", "trailers": {...}}, ...]}
 or {"error": "..."} with exit status 1. Trailers given with --trailer follow every request body.
+
+With --zero-rtt, a first connection (one GET /) collects the server's session ticket; the
+requests then go on a second connection that resumes with it and sends them at once, as 0-RTT
+early data if the ticket allows it. The JSON then also has "resumed" and
+"early_data_accepted" (the server's answer to the early data).
 """
 
 import argparse
@@ -106,6 +111,7 @@ async def main():
     parser.add_argument("--request", nargs="+", action="append", default=[])
     parser.add_argument("--trailer", action="append", default=[])
     parser.add_argument("--timeout", type=float, default=20.0)
+    parser.add_argument("--zero-rtt", action="store_true")
     args = parser.parse_args()
 
     config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN)
@@ -119,12 +125,38 @@ async def main():
         name, _, value = t.partition(":")
         trailers.append((name.strip().lower().encode(), value.strip().encode()))
     requests = args.request or [["GET", "/"]]
+    authority = f"{args.server_name}:{args.port}"
+    extra = {}
+
+    if args.zero_rtt:
+        tickets = []
+        async with connect(
+            args.host,
+            args.port,
+            configuration=config,
+            create_protocol=H3Client,
+            session_ticket_handler=tickets.append,
+        ) as first:
+            await asyncio.wait_for(first.request("GET", authority, "/", b"", []), args.timeout)
+            # The ticket comes after the handshake, often after the first response.
+            for _ in range(200):
+                if tickets:
+                    break
+                await asyncio.sleep(0.01)
+            first.close()
+        if not tickets:
+            raise RuntimeError("the server sent no session ticket")
+        config.session_ticket = tickets[-1]
 
     async with connect(
-        args.host, args.port, configuration=config, create_protocol=H3Client
+        args.host,
+        args.port,
+        configuration=config,
+        create_protocol=H3Client,
+        # With a ticket: do not wait for the handshake, so the requests are early data.
+        wait_connected=not args.zero_rtt,
     ) as client:
         local_port = client._transport.get_extra_info("sockname")[1]
-        authority = f"{args.server_name}:{args.port}"
         results = await asyncio.wait_for(
             asyncio.gather(
                 *[
@@ -137,8 +169,13 @@ async def main():
             args.timeout,
         )
         alpn = client._quic.tls.alpn_negotiated
+        if args.zero_rtt:
+            extra = {
+                "resumed": client._quic.tls.session_resumed,
+                "early_data_accepted": client._quic.tls.early_data_accepted,
+            }
         client.close()
-    print(json.dumps({"alpn": alpn, "local_port": local_port, "responses": results}))
+    print(json.dumps({"alpn": alpn, "local_port": local_port, "responses": results, **extra}))
 
 
 if __name__ == "__main__":

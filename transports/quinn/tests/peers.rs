@@ -167,6 +167,55 @@ async fn aioquic_gets_info_echo_and_trailers() {
 }
 
 #[tokio::test]
+async fn aioquic_resuming_with_0rtt_gets_early_data_marked_and_a_post_held_back() {
+    init_tracing();
+    let python = match python() {
+        Ok(p) => p,
+        Err(reason) => return skip(&reason),
+    };
+    let pki = Pki::new();
+    let files = Files::new("aioquic-0rtt", &pki);
+    let tls = pki.server_tls().early_data(true);
+    let server = spawn(Http3::bind("127.0.0.1:0".parse().unwrap(), &tls).unwrap());
+    let out = aioquic(
+        &python,
+        server.addr.port(),
+        &files,
+        &[
+            "--zero-rtt",
+            "--request",
+            "GET",
+            "/info",
+            "--request",
+            "POST",
+            "/sha256",
+            "sent as early data",
+        ],
+    )
+    .await;
+    assert!(out.get("error").is_none(), "{out}");
+    // The second connection resumed the first one's session and the server took its 0-RTT.
+    assert_eq!(out["resumed"], true, "{out}");
+    assert_eq!(out["early_data_accepted"], true, "{out}");
+    let responses = out["responses"].as_array().unwrap();
+
+    // The GET arrived as early data and was served at once, marked as such for the handler.
+    assert_eq!(responses[0]["status"], 200);
+    let info: serde_json::Value =
+        serde_json::from_str(responses[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(info["early_data"], true, "{info}");
+
+    // The POST is not safe to replay: it waited for the handshake, then was served in full.
+    assert_eq!(responses[1]["status"], 200);
+    assert_eq!(
+        responses[1]["body"],
+        format!("18 {}", sha256_hex(b"sent as early data"))
+    );
+
+    server.stop(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
 async fn aioquic_with_mtls_required() {
     init_tracing();
     let python = match python() {
