@@ -259,29 +259,35 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Headers that are about one HTTP/1.1 connection and malformed in HTTP/3 (RFC 9114 §4.2).
-const CONNECTION_SPECIFIC: [HeaderName; 5] = [
-    header::CONNECTION,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-];
+/// Whether `name` is about one HTTP/1.1 connection, which makes a message malformed in
+/// HTTP/3 (RFC 9114 §4.2).
+fn is_connection_specific(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "proxy-connection"
+}
 
-/// Why a request's header section is malformed, if it is: connection-specific headers, a `te`
-/// other than `trailers`, or an unusable `content-length`. h3 0.0.8 checks none of these.
-fn malformed(headers: &HeaderMap) -> Option<&'static str> {
-    if CONNECTION_SPECIFIC.iter().any(|h| headers.contains_key(h)) {
-        return Some("connection-specific header");
+/// Checks what h3 0.0.8 does not: no connection-specific headers, no `te` other than
+/// `trailers`, a usable `content-length`. Returns the content length, or why the request is
+/// malformed. One pass over the (few) headers rather than a lookup per rule.
+fn validate(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
+    let mut has_length = false;
+    for (name, value) in headers {
+        if is_connection_specific(name) {
+            return Err("connection-specific header");
+        }
+        if name == header::TE && !value.as_bytes().eq_ignore_ascii_case(b"trailers") {
+            return Err("te other than trailers");
+        }
+        has_length |= name == header::CONTENT_LENGTH;
     }
-    let te = headers.get_all(header::TE).iter();
-    if te
-        .into_iter()
-        .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
-    {
-        return Some("te other than trailers");
+    if has_length {
+        content_length(headers)
+    } else {
+        Ok(None)
     }
-    content_length(headers).err()
 }
 
 /// The request's `content-length`: every value (and list item) must be the same number.
@@ -386,10 +392,13 @@ async fn serve_request<S, B>(
     B::Error: Into<BoxError>,
 {
     let (mut send, recv) = stream.split();
-    if let Some(reason) = malformed(req.headers()) {
-        tracing::debug!(reason, "malformed request");
-        return respond_status(&mut send, StatusCode::BAD_REQUEST).await;
-    }
+    let length = match validate(req.headers()) {
+        Ok(length) => length,
+        Err(reason) => {
+            tracing::debug!(reason, "malformed request");
+            return respond_status(&mut send, StatusCode::BAD_REQUEST).await;
+        }
+    };
     let mut info = info::current(&info, &conn);
     if let Some(handshake) = handshake.filter(|h| !h.is_over()) {
         if is_safe(req.method()) {
@@ -408,8 +417,6 @@ async fn serve_request<S, B>(
         }
     }
     let (parts, ()) = req.into_parts();
-    // Checked by `malformed` above.
-    let length = content_length(&parts.headers).unwrap_or_default();
     let head = parts.method == Method::HEAD;
     let mut req = Request::from_parts(parts, RecvBody::new(recv, length));
     req.extensions_mut().insert(info);
@@ -615,8 +622,19 @@ where
         }
     };
     let (mut parts, body) = response.into_parts();
-    for name in CONNECTION_SPECIFIC.iter().chain([&header::TE]) {
-        parts.headers.remove(name);
+    // Rare, so looked for before anything is removed.
+    if parts
+        .headers
+        .keys()
+        .any(|name| is_connection_specific(name) || name == header::TE)
+    {
+        let names: Vec<HeaderName> = parts.headers.keys().cloned().collect();
+        for name in names
+            .iter()
+            .filter(|name| is_connection_specific(name) || *name == header::TE)
+        {
+            parts.headers.remove(name);
+        }
     }
     let status = parts.status;
     let bodiless_status = status.is_informational()
