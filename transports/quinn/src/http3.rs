@@ -350,7 +350,7 @@ async fn request_task<S, B>(
     // Taken before anything is sent, so this task owns the wait for the acknowledgement.
     let mut stopped = shared.take_stopped(stream.id().into_inner());
     async move {
-        serve_request(
+        let finished = serve_request(
             req,
             stream,
             &mut stopped,
@@ -362,8 +362,9 @@ async fn request_task<S, B>(
         )
         .await;
         // Never let the connection close before the client has the whole response: the
-        // connection waits for the acknowledgement when it closes.
-        if let Some(stopped) = stopped {
+        // connection waits for the acknowledgement when it closes. Only for a finished
+        // stream: quinn frees a reset one without a word, so its future could wait forever.
+        if let (true, Some(stopped)) = (finished, stopped) {
             shared.awaiting_ack(stopped);
         }
     }
@@ -372,7 +373,8 @@ async fn request_task<S, B>(
 }
 
 /// Serves one request whose head has arrived. `stopped` is the stream's [`adapter::Stopped`]
-/// future; it is left `None` once it has resolved.
+/// future; it is left `None` once it has resolved. True if the response stream was finished
+/// (not reset, not broken): only then is its acknowledgement worth waiting for.
 #[allow(clippy::too_many_arguments)]
 async fn serve_request<S, B>(
     req: Request<()>,
@@ -383,7 +385,8 @@ async fn serve_request<S, B>(
     service: S,
     handshake: Option<Handshake>,
     wt: Option<WebTransport>,
-) where
+) -> bool
+where
     S: Service<Request<RecvBody>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -407,7 +410,7 @@ async fn serve_request<S, B>(
             // RFC 8470 §3 lets the server delay a request that is not safe to replay
             // until the handshake completes, which a replayed ClientHello cannot do.
             tracing::debug!("handshake failed under an early request");
-            return;
+            return false;
         }
     }
     if let Some(wt) = wt {
@@ -429,12 +432,15 @@ async fn serve_request<S, B>(
     tokio::select! {
         // The response first: a handler that answers at once never registers the watch.
         biased;
-        () = &mut responding => {}
+        finished = &mut responding => finished,
         result = watch => {
             *stopped = None;
             match result {
                 // Like hyper on RST_STREAM: a cancelled request drops its handler and body.
-                Ok(Some(_)) => tracing::debug!("the client cancelled the request"),
+                Ok(Some(_)) => {
+                    tracing::debug!("the client cancelled the request");
+                    false
+                }
                 // The connection is lost: the handler's body reads and the response's
                 // writes fail, so it sees the error (and the connection task aborts what
                 // is left).
@@ -461,7 +467,7 @@ async fn serve_session(
     conn: quinn::Connection,
     info: ConnectionInfo,
     wt: WebTransport,
-) {
+) -> bool {
     let path = req.uri().path();
     let Some(handler) = wt
         .routes
@@ -508,7 +514,7 @@ async fn serve_session(
     };
     if let Err(e) = send.send_response(head).await {
         tracing::debug!(error = %e, "could not accept the WebTransport session");
-        return;
+        return false;
     }
     tracing::debug!(session = id, ?protocol, "WebTransport session open");
 
@@ -575,25 +581,33 @@ async fn serve_session(
     // Mark the session gone first, so that dropping the handler resets its streams.
     drop(registration);
     drop(handled);
-    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+    let finished = tokio::time::timeout(CLOSE_WAIT, async {
         if let Some(close) = close {
             let _ = send.send_data(webtransport::close_capsule(&close)).await;
         }
-        let _ = send.finish().await;
+        send.finish().await.is_ok()
     })
-    .await;
+    .await
+    .unwrap_or(false);
     tracing::debug!(session = id, "WebTransport session closed");
+    finished
 }
 
-async fn respond_status(send: &mut SendHalf, status: StatusCode) {
+/// Answers with `status` and no body; true if the stream was finished.
+async fn respond_status(send: &mut SendHalf, status: StatusCode) -> bool {
     let mut head = Response::new(());
     *head.status_mut() = status;
-    if send.send_response(head).await.is_ok() {
-        let _ = send.finish().await;
-    }
+    send.send_response(head).await.is_ok() && send.finish().await.is_ok()
 }
 
-async fn respond<S, B>(mut service: S, req: Request<RecvBody>, mut send: SendHalf, head: bool)
+/// Calls the service and sends its response; true if the stream was finished, false if it
+/// was reset (the body failed) or broke (the client went away).
+async fn respond<S, B>(
+    mut service: S,
+    req: Request<RecvBody>,
+    mut send: SendHalf,
+    head: bool,
+) -> bool
 where
     S: Service<Request<RecvBody>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
@@ -649,15 +663,12 @@ where
     }
     if let Err(e) = send.send_response(Response::from_parts(parts, ())).await {
         tracing::debug!(error = %e, "could not send the response head");
-        return;
+        return false;
     }
     if head || bodiless_status {
         // RFC 9110 §6.4.1: these responses have no content, whatever the handler made.
         drop(body);
-        if let Err(e) = send.finish().await {
-            tracing::debug!(error = %e, "could not finish the response");
-        }
-        return;
+        return finish(&mut send).await;
     }
     let mut body = std::pin::pin!(body);
     loop {
@@ -674,12 +685,12 @@ where
             Ok(Some(Err(e))) => {
                 tracing::debug!(error = %e, "response body failed; resetting the stream");
                 send.stop_stream(Code::H3_INTERNAL_ERROR);
-                return;
+                return false;
             }
             Err(_) => {
                 tracing::error!("response body panicked; resetting the stream");
                 send.stop_stream(Code::H3_INTERNAL_ERROR);
-                return;
+                return false;
             }
         };
         let sent = match frame.into_data() {
@@ -702,10 +713,19 @@ where
         };
         if let Err(e) = sent {
             tracing::debug!(error = %e, "client went away mid-response");
-            return;
+            return false;
         }
     }
-    if let Err(e) = send.finish().await {
-        tracing::debug!(error = %e, "could not finish the response");
+    finish(&mut send).await
+}
+
+/// Finishes the response stream; true if that worked.
+async fn finish(send: &mut SendHalf) -> bool {
+    match send.finish().await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(error = %e, "could not finish the response");
+            false
+        }
     }
 }

@@ -546,3 +546,42 @@ async fn only_a_request_body_left_unread_is_stopped_and_with_h3_no_error() {
     trigger.shutdown(Duration::from_secs(2));
     within(10, "server", task).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_response_reset_by_its_failing_body_does_not_hold_up_shutdown() {
+    init_tracing();
+    let pki = Pki::new();
+    // Answers after a moment (so the cancellation watch is polled), then its body fails
+    // after the first chunk: the server resets the stream.
+    let service = tower::service_fn(|_req: Request<RecvBody>| async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let chunks = futures_util::stream::iter([
+            Ok::<_, twinport::BoxError>(http_body::Frame::data(Bytes::from_static(b"partial"))),
+            Err("the body failed on purpose".into()),
+        ]);
+        Ok::<_, Infallible>(Response::new(http_body_util::StreamBody::new(chunks)))
+    });
+    let endpoint = Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap();
+    let (addr, trigger, task) = serve(endpoint, service);
+    let mut client = Client::connect(addr, pki.client_config(&[b"h3"], None)).await;
+    for _ in 0..3 {
+        // The client sees the reset (or a cut-off body), never a whole response.
+        let reply = client
+            .request(Request::get(uri("/")).body(()).unwrap(), Bytes::new(), None)
+            .await;
+        assert!(reply.is_err(), "{:?}", reply.map(|r| r.status));
+    }
+
+    // A reset stream has nothing left to deliver: the connection closes at once rather than
+    // waiting out the grace period for acknowledgements that never come.
+    let started = std::time::Instant::now();
+    trigger.shutdown(Duration::from_secs(8));
+    let report = within(10, "server", task).await.unwrap().unwrap();
+    assert_eq!(report.cut, 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    client.close().await;
+}
