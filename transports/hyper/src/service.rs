@@ -69,6 +69,19 @@ pin_project! {
         state: State<S>,
         span: tracing::Span,
     }
+
+    impl<S> PinnedDrop for ResponseFuture<S>
+    where
+        S: Service<Request<Incoming>>,
+    {
+        // A handler dropped unfinished (its client went away) is dropped inside its request's
+        // span, so what it logs then is still attributed to the request.
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            let _entered = this.span.enter();
+            this.state.set(State::Done);
+        }
+    }
 }
 
 pin_project! {
