@@ -31,9 +31,10 @@ use crate::webtransport::{self, Registry};
 /// The H3_REQUEST_REJECTED error code (RFC 9114 §8.1).
 const H3_REQUEST_REJECTED: u32 = 0x10b;
 
-/// quinn's `SendStream::stopped`: `Ok(Some(code))` when the client sends
-/// STOP_SENDING, `Ok(None)` once the finished (or reset) stream is acknowledged, an error when
-/// the connection is lost.
+/// quinn's `SendStream::stopped`: `Ok(Some(code))` when the client sends STOP_SENDING,
+/// `Ok(None)` once the finished stream is acknowledged, an error when the connection is lost.
+/// For a stream reset by this side it may never complete once polled (quinn frees such a
+/// stream without waking it), so only finished streams are waited for.
 pub(crate) type Stopped = BoxFuture<'static, Result<Option<VarInt>, quinn::StoppedError>>;
 
 /// State shared between a connection's adapter and its serving task.
@@ -102,8 +103,8 @@ impl Shared {
     }
 
     /// Request stream `id`'s [`Stopped`] future, once per stream. Whoever takes it owns the
-    /// wait for the response's acknowledgement: the adapter no longer reports that stream's
-    /// finish to the connection.
+    /// wait for the response's acknowledgement (the adapter reports only other streams'
+    /// finishes to [`Shared::awaiting_ack`]).
     pub(crate) fn take_stopped(&self, id: u64) -> Option<Stopped> {
         self.stops().remove(&id)
     }
@@ -385,7 +386,8 @@ pub(crate) struct SendStream {
     writing: Option<WriteBuf<Bytes>>,
     shared: Arc<Shared>,
     /// A request stream: its [`Stopped`] future is registered in `shared` until this drops
-    /// or the request's task takes it, and that task hands it to [`Shared::awaiting_ack`].
+    /// or the request's task takes it; the task hands it to [`Shared::awaiting_ack`] if the
+    /// response was finished.
     request: bool,
 }
 

@@ -597,7 +597,7 @@ async fn serve_session(
 async fn respond_status(send: &mut SendHalf, status: StatusCode) -> bool {
     let mut head = Response::new(());
     *head.status_mut() = status;
-    send.send_response(head).await.is_ok() && send.finish().await.is_ok()
+    send.send_response(head).await.is_ok() && finish(send).await
 }
 
 /// Calls the service and sends its response; true if the stream was finished, false if it
@@ -637,16 +637,15 @@ where
     };
     let (mut parts, body) = response.into_parts();
     // Rare, so looked for before anything is removed.
-    if parts
-        .headers
-        .keys()
-        .any(|name| is_connection_specific(name) || name == header::TE)
-    {
-        let names: Vec<HeaderName> = parts.headers.keys().cloned().collect();
-        for name in names
-            .iter()
-            .filter(|name| is_connection_specific(name) || *name == header::TE)
-        {
+    let not_for_http3 = |name: &HeaderName| is_connection_specific(name) || name == header::TE;
+    if parts.headers.keys().any(not_for_http3) {
+        let names: Vec<HeaderName> = parts
+            .headers
+            .keys()
+            .filter(|n| not_for_http3(n))
+            .cloned()
+            .collect();
+        for name in &names {
             parts.headers.remove(name);
         }
     }
