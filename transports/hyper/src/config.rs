@@ -33,6 +33,8 @@ pub struct HttpConfig {
     pub(crate) accept_timeout: Duration,
     pub(crate) header_read_timeout: Option<Duration>,
     pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) idle_close_timeout: Duration,
+    pub(crate) write_stall_timeout: Option<Duration>,
     pub(crate) max_connections: Option<usize>,
     pub(crate) http1_max_headers: usize,
     pub(crate) http2_max_concurrent_streams: u32,
@@ -47,6 +49,8 @@ impl Default for HttpConfig {
             accept_timeout: Duration::from_secs(30),
             header_read_timeout: Some(Duration::from_secs(15)),
             idle_timeout: Some(Duration::from_secs(120)),
+            idle_close_timeout: Duration::from_secs(30),
+            write_stall_timeout: Some(Duration::from_secs(30)),
             max_connections: Some(10_000),
             http1_max_headers: 100,
             http2_max_concurrent_streams: 128,
@@ -85,6 +89,28 @@ impl HttpConfig {
     pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         // Zero would tick constantly (and tokio refuses a zero period): it means "off".
         self.idle_timeout = timeout.into().filter(|d| !d.is_zero());
+        self
+    }
+
+    /// How long the graceful close that the idle timeout starts may take before the
+    /// connection is cut: responses still in flight get this long to finish. Without it, an
+    /// HTTP/2 peer that grants no flow-control credit could hold a silent connection with
+    /// responses that can never finish. Default: 30 seconds. (A close for shutdown is bounded
+    /// by the shutdown's grace period instead.)
+    pub fn idle_close_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_close_timeout = timeout;
+        self
+    }
+
+    /// How long a write may wait without the peer accepting a single byte before the
+    /// connection is cut. A client that stops reading (a TCP window of zero) otherwise holds
+    /// the connection, and every response buffered for it, forever; the idle timeout does not
+    /// help, since a graceful close waits for those responses. It applies to every write:
+    /// responses, TLS records, and the bytes of a connection that switched protocols (a
+    /// WebSocket). A slow client that still takes a byte now and then is not cut. Default:
+    /// 30 seconds; `None` (or zero) disables it.
+    pub fn write_stall_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.write_stall_timeout = timeout.into().filter(|d| !d.is_zero());
         self
     }
 

@@ -2,24 +2,22 @@
 //! idle, or the transport drains.
 
 use std::future::Future;
-use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 use tower_service::Service;
 use twinport::{BoxError, ConnectionInfoBuilder};
 
 use crate::accept::{AcceptError, Acceptor};
 use crate::config::HttpConfig;
+use crate::io::ConnIo;
 use crate::service::ConnService;
 
 /// hyper's connection builders, made once per transport from its [`HttpConfig`].
@@ -29,6 +27,8 @@ pub(crate) struct Builders {
     auto: hyper_util::server::conn::auto::Builder<TokioExecutor>,
     accept_timeout: Duration,
     idle_timeout: Option<Duration>,
+    idle_close_timeout: Duration,
+    write_stall_timeout: Option<Duration>,
 }
 
 impl Builders {
@@ -39,6 +39,8 @@ impl Builders {
             auto: config.auto(),
             accept_timeout: config.accept_timeout,
             idle_timeout: config.idle_timeout,
+            idle_close_timeout: config.idle_close_timeout,
+            write_stall_timeout: config.write_stall_timeout,
         }
     }
 }
@@ -126,26 +128,31 @@ pub(crate) async fn serve_connection<I, A, S, B>(
     tracing::debug!(tls = ?info.tls().and_then(|t| t.version_str()), "connection ready");
 
     let activity = Arc::new(AtomicU64::new(0));
-    let io = TokioIo::new(ActivityIo {
-        inner: io,
-        activity: activity.clone(),
-    });
+    let io = TokioIo::new(ConnIo::new(
+        io,
+        activity.clone(),
+        builders.write_stall_timeout,
+    ));
     let svc = ConnService::new(service, info);
-    let idle = builders.idle_timeout;
+    let idle = Idle {
+        timeout: builders.idle_timeout,
+        close_timeout: builders.idle_close_timeout,
+        activity,
+    };
     // Each connection boxed: inline, the three connection types (and their moves into
     // `drive`) made every connection's task about 7.7 KB, whichever protocol it spoke.
     match protocol {
         Protocol::H2 => {
             let conn = Box::pin(builders.http2.serve_connection(io, svc));
-            drive(conn, |c| c.graceful_shutdown(), drain, idle, activity).await
+            drive(conn, |c| c.graceful_shutdown(), drain, idle).await
         }
         Protocol::H1 => {
             let conn = Box::pin(builders.http1.serve_connection(io, svc).with_upgrades());
-            drive(conn, |c| c.graceful_shutdown(), drain, idle, activity).await
+            drive(conn, |c| c.graceful_shutdown(), drain, idle).await
         }
         Protocol::Auto => {
             let conn = Box::pin(builders.auto.serve_connection_with_upgrades(io, svc));
-            drive(conn, |c| c.graceful_shutdown(), drain, idle, activity).await
+            drive(conn, |c| c.graceful_shutdown(), drain, idle).await
         }
     }
 }
@@ -161,28 +168,39 @@ fn log_accept_error(error: &AcceptError) {
     }
 }
 
+/// The idle policy of one connection: how long it may be silent, how long the graceful close
+/// that follows may take, and the counter of reads and writes that moved bytes.
+struct Idle {
+    timeout: Option<Duration>,
+    close_timeout: Duration,
+    activity: Arc<AtomicU64>,
+}
+
 /// Polls a hyper connection to its end, shutting it down gracefully when the transport
-/// drains or the connection has been silent for a whole idle period.
+/// drains or the connection has been silent for a whole idle period. A close started by the
+/// idle timeout has a deadline of its own: responses that can never finish (a peer that
+/// grants no HTTP/2 flow-control credit) do not keep the connection past it.
 async fn drive<C, E, F>(
     mut conn: Pin<Box<C>>,
     mut graceful: F,
     mut drain: watch::Receiver<bool>,
-    idle: Option<Duration>,
-    activity: Arc<AtomicU64>,
+    idle: Idle,
 ) where
     C: Future<Output = Result<(), E>>,
     E: Into<BoxError>,
     F: FnMut(Pin<&mut C>),
 {
     let mut closing = false;
-    let mut ticker = idle.map(|period| {
+    let mut ticker = idle.timeout.map(|period| {
         // A huge period never ticks rather than overflowing the clock.
         let start = twinport::server::deadline_after(period);
         let mut t = tokio::time::interval_at(start, period);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         t
     });
-    let mut seen = activity.load(Ordering::Relaxed);
+    // Armed when the idle timeout starts a graceful close.
+    let mut close_deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let mut seen = idle.activity.load(Ordering::Relaxed);
     loop {
         tokio::select! {
             result = conn.as_mut() => {
@@ -200,15 +218,33 @@ async fn drive<C, E, F>(
                 graceful(conn.as_mut());
             }
             _ = tick(&mut ticker), if !closing => {
-                let now = activity.load(Ordering::Relaxed);
+                let now = idle.activity.load(Ordering::Relaxed);
                 if now == seen {
                     tracing::debug!("idle timeout; closing gracefully");
                     closing = true;
                     graceful(conn.as_mut());
+                    close_deadline = Some(Box::pin(tokio::time::sleep_until(
+                        twinport::server::deadline_after(idle.close_timeout),
+                    )));
                 }
                 seen = now;
             }
+            () = until(&mut close_deadline) => {
+                tracing::debug!(
+                    after = ?idle.close_timeout,
+                    "graceful close after the idle timeout did not finish; cutting the connection"
+                );
+                return;
+            }
         }
+    }
+}
+
+/// Resolves when the deadline, if there is one, has passed.
+async fn until(deadline: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+    match deadline {
+        Some(d) => d.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -218,70 +254,5 @@ async fn tick(ticker: &mut Option<tokio::time::Interval>) {
             t.tick().await;
         }
         None => std::future::pending().await,
-    }
-}
-
-/// Counts reads and writes that moved bytes, for the idle timeout.
-struct ActivityIo<IO> {
-    inner: IO,
-    activity: Arc<AtomicU64>,
-}
-
-impl<IO> ActivityIo<IO> {
-    fn touch(&self) {
-        self.activity.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-impl<IO: AsyncRead + Unpin> AsyncRead for ActivityIo<IO> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let res = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.touch();
-        }
-        res
-    }
-}
-
-impl<IO: AsyncWrite + Unpin> AsyncWrite for ActivityIo<IO> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let res = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
-        }
-        res
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let res = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
-        }
-        res
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

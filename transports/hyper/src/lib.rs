@@ -126,6 +126,7 @@ pub mod accept;
 pub mod config;
 mod conn;
 pub mod http;
+mod io;
 pub mod listener;
 pub mod proxy;
 mod service;

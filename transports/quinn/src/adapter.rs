@@ -25,11 +25,14 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use h3::quic::{self, ConnectionErrorIncoming, StreamErrorIncoming, StreamId, WriteBuf};
 use quinn::VarInt;
+use twinport::WriteStall;
 
 use crate::webtransport::{self, Registry};
 
 /// The H3_REQUEST_REJECTED error code (RFC 9114 §8.1).
 const H3_REQUEST_REJECTED: u32 = 0x10b;
+/// RFC 9114 §8.1: the response is cancelled (here: the client took none of it for too long).
+const H3_REQUEST_CANCELLED: u32 = 0x10c;
 
 /// quinn's `SendStream::stopped`: `Ok(Some(code))` when the client sends STOP_SENDING,
 /// `Ok(None)` once the finished stream is acknowledged, an error when the connection is lost.
@@ -52,6 +55,9 @@ pub(crate) struct Shared {
     /// response would cost more than the rest of a small request); they are pruned as they
     /// pile up.
     unacked: Mutex<Unacked>,
+    /// How long a response write may wait for flow-control credit (or acknowledgements)
+    /// before its stream is reset; `None`: forever.
+    write_stall: Option<Duration>,
 }
 
 /// Finished streams, and the length at which they are next pruned.
@@ -64,8 +70,9 @@ struct Unacked {
 const PRUNE_MIN: usize = 64;
 
 impl Shared {
-    fn new() -> Self {
+    fn new(write_stall: Option<Duration>) -> Self {
         Self {
+            write_stall,
             goaway_limit: AtomicU64::new(u64::MAX),
             last_accepted: AtomicU64::new(0),
             stops: Mutex::new(HashMap::new()),
@@ -188,12 +195,14 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// Wraps `conn`; `wt`, when set, routes WebTransport streams to their sessions.
+    /// Wraps `conn`; `wt`, when set, routes WebTransport streams to their sessions;
+    /// `write_stall` bounds how long a write on a request stream may make no progress.
     pub(crate) fn new(
         conn: quinn::Connection,
         wt: Option<Arc<WebTransportRouting>>,
+        write_stall: Option<Duration>,
     ) -> (Self, Arc<Shared>) {
-        let shared = Arc::new(Shared::new());
+        let shared = Arc::new(Shared::new(write_stall));
         let opener = Opener {
             conn: conn.clone(),
             shared: shared.clone(),
@@ -389,6 +398,8 @@ pub(crate) struct SendStream {
     /// or the request's task takes it; the task hands it to [`Shared::awaiting_ack`] if the
     /// response was finished.
     request: bool,
+    /// On request streams: resets a response the client takes no bytes of.
+    stall: Option<WriteStall>,
 }
 
 impl SendStream {
@@ -398,6 +409,7 @@ impl SendStream {
             writing: None,
             shared,
             request: false,
+            stall: None,
         }
     }
 
@@ -408,12 +420,35 @@ impl SendStream {
         shared
             .stops()
             .insert(u64::from(stream.id()), Box::pin(stream.stopped()));
+        let stall = shared.write_stall.map(WriteStall::new);
         Self {
             stream,
             writing: None,
             shared,
             request: true,
+            stall,
         }
+    }
+}
+
+impl SendStream {
+    /// A response write waited for the whole stall limit: resets the stream and names why.
+    fn stalled(&mut self) -> StreamErrorIncoming {
+        let limit = self
+            .stall
+            .as_ref()
+            .map(WriteStall::limit)
+            .unwrap_or_default();
+        tracing::debug!(
+            after = ?limit,
+            "write stalled: the client took no bytes of the response; resetting the stream"
+        );
+        let _ = self.stream.reset(VarInt::from_u32(H3_REQUEST_CANCELLED));
+        let error = self.stall.as_ref().map_or_else(
+            || std::io::Error::from(std::io::ErrorKind::TimedOut),
+            WriteStall::error,
+        );
+        StreamErrorIncoming::Unknown(Box::new(error))
     }
 }
 
@@ -429,8 +464,22 @@ impl quic::SendStream<Bytes> for SendStream {
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), StreamErrorIncoming>> {
         if let Some(data) = self.writing.as_mut() {
             while data.has_remaining() {
-                let n = ready!(Pin::new(&mut self.stream).poll_write(cx, data.chunk()))
-                    .map_err(write_error)?;
+                if self.stall.as_ref().is_some_and(WriteStall::is_expired) {
+                    return Poll::Ready(Err(self.stalled()));
+                }
+                let n = match Pin::new(&mut self.stream).poll_write(cx, data.chunk()) {
+                    Poll::Ready(written) => written.map_err(write_error)?,
+                    Poll::Pending => {
+                        let Some(stall) = self.stall.as_mut() else {
+                            return Poll::Pending;
+                        };
+                        ready!(stall.poll_stalled(cx));
+                        return Poll::Ready(Err(self.stalled()));
+                    }
+                };
+                if let Some(stall) = self.stall.as_mut() {
+                    stall.progress();
+                }
                 data.advance(n);
             }
         }

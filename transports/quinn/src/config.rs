@@ -215,6 +215,7 @@ pub struct Http3Config {
     pub(crate) send_grease: bool,
     pub(crate) max_concurrent_requests: u32,
     pub(crate) request_header_timeout: Duration,
+    pub(crate) write_stall_timeout: Option<Duration>,
     pub(crate) max_webtransport_sessions: u32,
     pub(crate) max_webtransport_streams: u32,
 }
@@ -226,6 +227,7 @@ impl Default for Http3Config {
             send_grease: false,
             max_concurrent_requests: 100,
             request_header_timeout: Duration::from_secs(10),
+            write_stall_timeout: Some(Duration::from_secs(30)),
             max_webtransport_sessions: 16,
             max_webtransport_streams: 64,
         }
@@ -259,6 +261,19 @@ impl Http3Config {
     /// (default 10 s).
     pub fn request_header_timeout(mut self, timeout: Duration) -> Self {
         self.request_header_timeout = timeout;
+        self
+    }
+
+    /// How long a response may wait without the client taking a byte of it (no stream or
+    /// connection flow-control credit, or no acknowledgements, so quinn's send buffer stays
+    /// full) before its stream is reset with `H3_REQUEST_CANCELLED` and its body dropped.
+    /// Without it, a client that stops reading but keeps the connection alive holds every
+    /// response buffered for it forever. The connection itself goes on; its idle timeout
+    /// ([`QuicConfig::idle_timeout`]) ends it if the client falls silent. Default: 30 seconds;
+    /// `None` (or zero) disables it. WebTransport streams belong to their handler, which
+    /// bounds its own writes.
+    pub fn write_stall_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.write_stall_timeout = timeout.into().filter(|d| !d.is_zero());
         self
     }
 

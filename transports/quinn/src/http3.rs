@@ -122,7 +122,8 @@ pub(crate) async fn serve_connection<S, B>(
             header_timeout: config.request_header_timeout,
         })
     });
-    let (quic, shared) = adapter::Connection::new(conn.clone(), routing);
+    let (quic, shared) =
+        adapter::Connection::new(conn.clone(), routing, config.write_stall_timeout);
     let mut builder = h3::server::builder();
     builder
         .max_field_section_size(config.max_field_section_size)

@@ -1,0 +1,125 @@
+//! [`ConnIo`]: the connection's byte stream as hyper sees it. It counts the reads and writes
+//! that moved bytes (for the idle timeout) and fails a write that makes no progress for the
+//! write-stall timeout, so a peer that stops reading cannot hold a connection, and the
+//! responses buffered for it, forever.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use twinport::WriteStall;
+
+/// A connection's stream, with its activity counted and its writes bounded in time.
+pub(crate) struct ConnIo<IO> {
+    inner: IO,
+    activity: Arc<AtomicU64>,
+    stall: Option<WriteStall>,
+}
+
+impl<IO> ConnIo<IO> {
+    /// Wraps `inner`; each read or write that moves bytes bumps `activity`. With a
+    /// `write_stall` limit, a write (or flush, or shutdown) that has been pending that long
+    /// without a byte accepted fails with [`io::ErrorKind::TimedOut`].
+    pub(crate) fn new(inner: IO, activity: Arc<AtomicU64>, write_stall: Option<Duration>) -> Self {
+        Self {
+            inner,
+            activity,
+            stall: write_stall.map(WriteStall::new),
+        }
+    }
+
+    fn touch(&self) {
+        self.activity.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Runs one write-side poll of the inner stream under the stall timer: a write that
+    /// has already waited for the whole limit fails before it is tried again, progress
+    /// disarms the timer, `Pending` arms it (once).
+    fn write_side<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: impl FnOnce(Pin<&mut IO>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>>
+    where
+        IO: Unpin,
+    {
+        let Some(stall) = self.stall.as_mut() else {
+            return op(Pin::new(&mut self.inner), cx);
+        };
+        if stall.is_expired() {
+            return Poll::Ready(Err(stalled(stall)));
+        }
+        match op(Pin::new(&mut self.inner), cx) {
+            Poll::Pending => match stall.poll_stalled(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(()) => Poll::Ready(Err(stalled(stall))),
+            },
+            ready => {
+                stall.progress();
+                ready
+            }
+        }
+    }
+}
+
+fn stalled(stall: &WriteStall) -> io::Error {
+    tracing::debug!(after = ?stall.limit(), "write stalled: the peer accepted no bytes; closing");
+    stall.error()
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for ConnIo<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let res = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.touch();
+        }
+        res
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for ConnIo<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let res = self.write_side(cx, |io, cx| io.poll_write(cx, buf));
+        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        res
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let res = self.write_side(cx, |io, cx| io.poll_write_vectored(cx, bufs));
+        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        res
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.write_side(cx, |io, cx| io.poll_flush(cx))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.write_side(cx, |io, cx| io.poll_shutdown(cx))
+    }
+}
