@@ -2,14 +2,12 @@
 //! Hardening: the server keeps serving well-behaved clients while others misbehave.
 //!
 //! Each test names the attack, what the server must do, and checks that a well-behaved client
-//! (`GET /ok` on HTTP/1.1, HTTP/2 and HTTP/3, see `kit::served`) is answered during and after.
+//! (`GET /ok` on HTTP/1.1, HTTP/2 and HTTP/3, see `twinport_testkit::served`) is answered during
+//! and after.
 //! Servers run with short timeouts so that attacks end in seconds; every wait is bounded.
 //!
 //! Run: `cargo test --test hardening`. The ten-minute soak is ignored by default:
 //! `TWINPORT_SOAK_SECS=600 cargo test --release --test hardening -- --ignored soak_long`.
-
-mod kit;
-mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use kit::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use twinport_hyper::HttpConfig;
 use twinport_quinn::{Http3Config, QuicConfig};
+use twinport_testkit::*;
 
 /// Attack: hundreds of HTTP/1.1 connections (over TLS) that send their headers a byte at a
 /// time. The server must close each at the header read timeout (2 s here), not before a second
@@ -575,7 +573,7 @@ async fn vanish_mid_upload(srv: &Srv, proto: Proto) {
             let stream = futures_util::stream::unfold(rx, |mut rx| async move {
                 rx.recv()
                     .await
-                    .map(|b| (Ok::<_, hyper::Error>(hyper::body::Frame::data(b)), rx))
+                    .map(|b| (Ok::<_, twinport::BoxError>(hyper::body::Frame::data(b)), rx))
             });
             let body = http_body_util::StreamBody::new(stream).boxed();
             let mut req = c.request("POST", "/upload", body);
