@@ -525,14 +525,9 @@ async fn a_client_reset_mid_upload_errors_the_handlers_body() {
         }
     });
     let endpoint = Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap();
-    let Http3Server {
-        addr,
-        trigger,
-        task,
-        ..
-    } = serve_http3_with(endpoint, service);
+    let server = serve_http3_with(endpoint, service);
 
-    let client = H3::connect(addr, None).await.unwrap();
+    let client = H3::connect(server.addr, None).await.unwrap();
     let mut send = client.send.clone();
     bounded(10, "reset upload", async {
         let mut stream = send
@@ -570,8 +565,7 @@ async fn a_client_reset_mid_upload_errors_the_handlers_body() {
     let outcome = bounded(10, "handler outcome", rx.recv()).await.unwrap();
     assert!(outcome.is_err(), "{outcome:?}");
 
-    trigger.shutdown(Duration::from_secs(2));
-    let report = bounded(10, "server", task).await.unwrap().unwrap();
+    let report = server.stop(Duration::from_secs(2)).await;
     assert_eq!(report.cut, 0, "no connection or request task left running");
 }
 

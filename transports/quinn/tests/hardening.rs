@@ -41,13 +41,8 @@ async fn a_lower_quic_stream_limit_is_not_raised_by_the_request_limit() {
         .http3_config(Http3Config::default().max_concurrent_requests(100))
         .bind(LOCALHOST.parse().unwrap())
         .unwrap();
-    let Http3Server {
-        addr,
-        trigger,
-        task,
-        ..
-    } = serve_http3_with(endpoint, service);
-    let client = H3::connect(addr, None).await.unwrap();
+    let server = serve_http3_with(endpoint, service);
+    let client = H3::connect(server.addr, None).await.unwrap();
 
     let mut requests = Vec::new();
     for _ in 0..3 {
@@ -77,8 +72,7 @@ async fn a_lower_quic_stream_limit_is_not_raised_by_the_request_limit() {
     assert_eq!(peak.load(Ordering::SeqCst), 2);
 
     client.close().await;
-    trigger.shutdown(Duration::from_secs(2));
-    let report = bounded(10, "server", task).await.unwrap().unwrap();
+    let report = server.stop(Duration::from_secs(2)).await;
     assert_eq!(report.cut, 0);
 }
 
@@ -340,13 +334,8 @@ async fn responses_lose_connection_headers_and_bodies_where_none_belong() {
         Ok::<_, Infallible>(resp)
     });
     let endpoint = Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap();
-    let Http3Server {
-        addr,
-        trigger,
-        task,
-        ..
-    } = serve_http3_with(endpoint, service);
-    let mut client = H3::connect(addr, None).await.unwrap();
+    let server = serve_http3_with(endpoint, service);
+    let mut client = H3::connect(server.addr, None).await.unwrap();
 
     let get = client.get("/").await;
     assert_eq!(get.text(), "hello");
@@ -368,8 +357,7 @@ async fn responses_lose_connection_headers_and_bodies_where_none_belong() {
     }
 
     client.close().await;
-    trigger.shutdown(Duration::from_secs(2));
-    bounded(10, "server", task).await.unwrap().unwrap();
+    server.stop(Duration::from_secs(2)).await;
 }
 
 /// Reports on a channel when dropped.
@@ -400,13 +388,8 @@ async fn a_client_cancelling_a_request_drops_its_handler() {
         }
     });
     let endpoint = Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap();
-    let Http3Server {
-        addr,
-        trigger,
-        task,
-        ..
-    } = serve_http3_with(endpoint, service);
-    let client = H3::connect(addr, None).await.unwrap();
+    let server = serve_http3_with(endpoint, service);
+    let client = H3::connect(server.addr, None).await.unwrap();
 
     let mut send = client.send.clone();
     let mut stream = bounded(10, "request", async {
@@ -446,8 +429,7 @@ async fn a_client_cancelling_a_request_drops_its_handler() {
         .expect("the guard reports its drop");
 
     client.close().await;
-    trigger.shutdown(Duration::from_secs(2));
-    let report = bounded(10, "server", task).await.unwrap().unwrap();
+    let report = server.stop(Duration::from_secs(2)).await;
     assert_eq!(report.cut, 0);
 }
 
@@ -460,14 +442,11 @@ async fn only_a_request_body_left_unread_is_stopped_and_with_h3_no_error() {
         Ok::<_, Infallible>(Response::new(String::from("not reading that")))
     });
     let endpoint = Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap();
-    let Http3Server {
-        addr,
-        trigger,
-        task,
-        ..
-    } = serve_http3_with(endpoint, service);
+    let server = serve_http3_with(endpoint, service);
     // Without grease: the server would stop the client's grease stream, which is no request.
-    let (endpoint, conn) = quic_connect(addr, pki.quic_client(None)).await.unwrap();
+    let (endpoint, conn) = quic_connect(server.addr, pki.quic_client(None))
+        .await
+        .unwrap();
     let (mut driver, mut send) = bounded(
         10,
         "h3 client",
@@ -533,8 +512,7 @@ async fn only_a_request_body_left_unread_is_stopped_and_with_h3_no_error() {
     conn.close(0u32.into(), b"done");
     driver.abort();
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
-    trigger.shutdown(Duration::from_secs(2));
-    bounded(10, "server", task).await.unwrap().unwrap();
+    server.stop(Duration::from_secs(2)).await;
 }
 
 #[tokio::test]
@@ -552,13 +530,8 @@ async fn a_response_reset_by_its_failing_body_does_not_hold_up_shutdown() {
         Ok::<_, Infallible>(Response::new(http_body_util::StreamBody::new(chunks)))
     });
     let endpoint = Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap();
-    let Http3Server {
-        addr,
-        trigger,
-        task,
-        ..
-    } = serve_http3_with(endpoint, service);
-    let mut client = H3::connect(addr, None).await.unwrap();
+    let server = serve_http3_with(endpoint, service);
+    let mut client = H3::connect(server.addr, None).await.unwrap();
     for _ in 0..3 {
         // The client sees the reset (or a cut-off body), never a whole response.
         let reply = client
@@ -570,8 +543,7 @@ async fn a_response_reset_by_its_failing_body_does_not_hold_up_shutdown() {
     // A reset stream has nothing left to deliver: the connection closes at once rather than
     // waiting out the grace period for acknowledgements that never come.
     let started = std::time::Instant::now();
-    trigger.shutdown(Duration::from_secs(8));
-    let report = bounded(10, "server", task).await.unwrap().unwrap();
+    let report = server.stop(Duration::from_secs(8)).await;
     assert_eq!(report.cut, 0);
     assert!(
         started.elapsed() < Duration::from_secs(3),

@@ -178,33 +178,33 @@ async fn aioquic_with_mtls_optional_and_required() {
         return;
     };
     let files = Pki::get().write_files();
-    let cert_args = files.cert_args("client");
-    let with_cert = |extra: &[&'static str]| {
-        let mut args: Vec<&str> = cert_args.iter().map(String::as_str).collect();
-        args.extend_from_slice(extra);
-        args
+    let mut with_cert: Vec<String> = files.cert_args("client").into();
+    with_cert.extend(["--request", "GET", "/info"].map(String::from));
+    let with_cert: Vec<&str> = with_cert.iter().map(String::as_str).collect();
+    // `GET /info` with the client certificate: the whole output and the info the app saw.
+    let get_info_with_cert = |port: u16| {
+        let (python, files, args) = (&python, &files, &with_cert);
+        async move {
+            let out = aioquic(python, port, files, args).await;
+            assert!(out.get("error").is_none(), "{out}");
+            let res = &out["responses"][0];
+            assert_eq!(res["status"], 200, "{out}");
+            let info = body_json(res);
+            assert_eq!(info["client_cn"], "alice");
+            assert_eq!(info["client_spiffe"], "spiffe://example.org/alice");
+            (out, info)
+        }
     };
 
     let server = Served::start(Mtls::Optional);
-    let out = aioquic(
-        &python,
-        server.port,
-        &files,
-        &with_cert(&["--request", "GET", "/info"]),
-    )
-    .await;
-    assert!(out.get("error").is_none(), "{out}");
+    let (out, info) = get_info_with_cert(server.port).await;
     assert_eq!(out["alpn"], "h3", "{out}");
-    let res = &out["responses"][0];
-    assert_eq!(res["status"], 200, "{out}");
     // HTTP/3 responses do not advertise HTTP/3.
-    assert!(res["headers"].get("alt-svc").is_none(), "{res}");
-    let info = body_json(res);
+    let headers = &out["responses"][0]["headers"];
+    assert!(headers.get("alt-svc").is_none(), "{headers}");
     assert_eq!(info["version"], "HTTP/3.0");
     assert_eq!(info["transport"], "quic");
     assert_eq!(info["remote"], format!("127.0.0.1:{}", out["local_port"]));
-    assert_eq!(info["client_cn"], "alice");
-    assert_eq!(info["client_spiffe"], "spiffe://example.org/alice");
 
     let out = aioquic(&python, server.port, &files, &["--request", "GET", "/info"]).await;
     let info = body_json(&out["responses"][0]);
@@ -223,18 +223,7 @@ async fn aioquic_with_mtls_optional_and_required() {
         refused.get("error").is_some(),
         "no certificate must be refused: {refused}"
     );
-    let out = aioquic(
-        &python,
-        server.port,
-        &files,
-        &with_cert(&["--request", "GET", "/info"]),
-    )
-    .await;
-    assert!(out.get("error").is_none(), "{out}");
-    assert_eq!(out["responses"][0]["status"], 200, "{out}");
-    let info = body_json(&out["responses"][0]);
-    assert_eq!(info["client_cn"], "alice");
-    assert_eq!(info["client_spiffe"], "spiffe://example.org/alice");
+    get_info_with_cert(server.port).await;
     server.stop().await;
 }
 
