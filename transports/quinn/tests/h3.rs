@@ -56,11 +56,8 @@ async fn get_carries_status_body_headers_and_connection_info() {
     assert_eq!(report.cut, 0);
 }
 
-async fn mtls_info(
-    auth: ClientAuth,
-    cert: Option<&Id>,
-    pki: &Pki,
-) -> Result<serde_json::Value, String> {
+async fn mtls_info(auth: ClientAuth, cert: Option<&Id>) -> Result<serde_json::Value, String> {
+    let pki = Pki::get();
     let tls = pki.server_tls().client_auth(auth);
     let server = serve_http3(h3_endpoint(&tls));
     let result = async {
@@ -100,11 +97,11 @@ async fn mtls_info(
 async fn mtls_none_ignores_client_certificates() {
     init_tracing();
     let pki = Pki::get();
-    let info = mtls_info(ClientAuth::none(), Some(&pki.client), &pki)
+    let info = mtls_info(ClientAuth::none(), Some(&pki.client))
         .await
         .unwrap();
     assert!(info["client_cn"].is_null(), "{info}");
-    let info = mtls_info(ClientAuth::none(), None, &pki).await.unwrap();
+    let info = mtls_info(ClientAuth::none(), None).await.unwrap();
     assert!(info["client_cn"].is_null(), "{info}");
 }
 
@@ -112,7 +109,7 @@ async fn mtls_none_ignores_client_certificates() {
 async fn mtls_optional_serves_both_and_shows_the_certificate() {
     init_tracing();
     let pki = Pki::get();
-    let info = mtls_info(ClientAuth::optional(pki.roots()), Some(&pki.client), &pki)
+    let info = mtls_info(ClientAuth::optional(pki.roots()), Some(&pki.client))
         .await
         .unwrap();
     assert_eq!(info["client_cn"], "alice");
@@ -123,12 +120,12 @@ async fn mtls_optional_serves_both_and_shows_the_certificate() {
         .unwrap()
         .contains("twinport test CA"));
 
-    let anonymous = mtls_info(ClientAuth::optional(pki.roots()), None, &pki)
+    let anonymous = mtls_info(ClientAuth::optional(pki.roots()), None)
         .await
         .unwrap();
     assert!(anonymous["client_cn"].is_null());
 
-    let other_ca = mtls_info(ClientAuth::optional(pki.roots()), Some(&pki.foreign), &pki).await;
+    let other_ca = mtls_info(ClientAuth::optional(pki.roots()), Some(&pki.foreign)).await;
     assert!(
         other_ca.is_err(),
         "a certificate from another CA must be refused: {other_ca:?}"
@@ -139,14 +136,14 @@ async fn mtls_optional_serves_both_and_shows_the_certificate() {
 async fn mtls_required_refuses_missing_and_foreign_certificates() {
     init_tracing();
     let pki = Pki::get();
-    let info = mtls_info(ClientAuth::required(pki.roots()), Some(&pki.client), &pki)
+    let info = mtls_info(ClientAuth::required(pki.roots()), Some(&pki.client))
         .await
         .unwrap();
     assert_eq!(info["client_cn"], "alice");
 
-    let none = mtls_info(ClientAuth::required(pki.roots()), None, &pki).await;
+    let none = mtls_info(ClientAuth::required(pki.roots()), None).await;
     assert!(none.is_err(), "no certificate must be refused: {none:?}");
-    let other_ca = mtls_info(ClientAuth::required(pki.roots()), Some(&pki.foreign), &pki).await;
+    let other_ca = mtls_info(ClientAuth::required(pki.roots()), Some(&pki.foreign)).await;
     assert!(
         other_ca.is_err(),
         "another CA must be refused: {other_ca:?}"

@@ -71,7 +71,7 @@ fn builder_refuses_bad_webtransport_registrations() {
 async fn a_session_echoes_beside_requests_and_strays_are_refused() {
     init_tracing();
     let pki = Pki::get();
-    let server = serve_http3(endpoint(&pki));
+    let server = serve_http3(endpoint(pki));
     let mut client = H3::connect(server.addr, None).await.unwrap();
 
     // The session: an extended CONNECT, answered 200 with the draft-02 header.
