@@ -1,6 +1,6 @@
 //! The transport suites' app, the same on every protocol:
-//! - `/info`: JSON with the request's version and [`ConnectionInfo`]; echoes `x-test` as
-//!   `x-test-echo`
+//! - `/info`: JSON with the request's version and
+//!   [`ConnectionInfo`](twinport::ConnectionInfo); echoes `x-test` as `x-test-echo`
 //! - `/echo` (POST): the request body streamed back, frame by frame, trailers included
 //! - `/sha256` (POST): answers `<count> <sha256>` of the body and echoes its trailers as
 //!   response trailers; a body error is a 400 saying what went wrong
