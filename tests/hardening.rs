@@ -573,7 +573,7 @@ async fn vanish_mid_upload(srv: &Srv, proto: Proto) {
             let stream = futures_util::stream::unfold(rx, |mut rx| async move {
                 rx.recv()
                     .await
-                    .map(|b| (Ok::<_, twinport::BoxError>(hyper::body::Frame::data(b)), rx))
+                    .map(|b| (Ok::<_, hyper::Error>(hyper::body::Frame::data(b)), rx))
             });
             let body = http_body_util::StreamBody::new(stream).boxed();
             let mut req = c.request("POST", "/upload", body);

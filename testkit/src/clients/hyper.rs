@@ -2,10 +2,12 @@
 
 use std::net::SocketAddr;
 
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinHandle;
+use twinport::BoxError;
 
 use super::tls::{tls_connect, tls_connect_killable};
 use super::ClientBody;
@@ -82,14 +84,19 @@ impl Hyper {
         matches!(self, Self::H2(_))
     }
 
-    /// A request for `path` in the form the protocol wants.
-    pub fn request(&self, method: &str, path: &str, body: ClientBody) -> http::Request<ClientBody> {
+    /// A request for `path` in the form the protocol wants, with any body (such as
+    /// [`empty()`](super::empty) or a `StreamBody` of the test's own).
+    pub fn request<B>(&self, method: &str, path: &str, body: B) -> http::Request<ClientBody>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
+    {
         let b = http::Request::builder().method(method);
         let b = match self {
             Self::H2(_) => b.uri(format!("https://localhost{path}")),
             Self::H1(_) => b.uri(path).header("host", "localhost"),
         };
-        b.body(body).unwrap()
+        b.body(body.map_err(Into::into).boxed()).unwrap()
     }
 
     /// Waits until the connection can take a request.
