@@ -6,8 +6,13 @@
 
 use std::path::Path;
 
+use futures_util::FutureExt;
+use http::header::ALT_SVC;
+use http::{Request, Response, Version};
+use tower::{Layer, ServiceExt};
 use twinport::AltSvcLayer;
 use twinport_hyper::proxy::{parse_header, ParsedHeader};
+use twinport_testkit::Rng;
 
 const ROUNDS: usize = 50_000;
 
@@ -17,12 +22,53 @@ fn proxy_header(data: &[u8]) {
     }
 }
 
-fn alt_svc(data: &[u8]) {
-    if let Ok(s) = std::str::from_utf8(data) {
-        if let Ok(layer) = AltSvcLayer::with_value(s) {
-            assert_eq!(layer.value().as_bytes(), s.as_bytes());
+/// The `alt-svc` header `layer` puts on a response to a request of `version`, whose handler
+/// set `preset` (or nothing).
+fn alt_svc_on_response(
+    layer: &AltSvcLayer,
+    version: Version,
+    preset: Option<&'static str>,
+) -> Option<Vec<u8>> {
+    let svc = layer.layer(tower::service_fn(move |_req: Request<()>| async move {
+        let mut res = Response::new(());
+        if let Some(v) = preset {
+            res.headers_mut().insert(ALT_SVC, v.parse().unwrap());
         }
+        Ok::<_, std::convert::Infallible>(res)
+    }));
+    let mut req = Request::new(());
+    *req.version_mut() = version;
+    // The handler is ready at once, so the whole call is.
+    let res = svc.oneshot(req).now_or_never().unwrap().unwrap();
+    res.headers().get(ALT_SVC).map(|v| v.as_bytes().to_vec())
+}
+
+/// Returns whether `data` was accepted as an Alt-Svc value. An accepted value must reach
+/// HTTP/1.1 and HTTP/2 responses byte for byte, stay off HTTP/3 responses, and not replace
+/// the handler's own header.
+fn alt_svc(data: &[u8]) -> bool {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return false;
+    };
+    let Ok(layer) = AltSvcLayer::with_value(s) else {
+        return false;
+    };
+    for version in [Version::HTTP_11, Version::HTTP_2] {
+        let sent = alt_svc_on_response(&layer, version, None);
+        assert_eq!(sent.as_deref(), Some(data), "{version:?}: {s:?}");
+        let kept = alt_svc_on_response(&layer, version, Some("h3=\":1\""));
+        assert_eq!(
+            kept.as_deref(),
+            Some(&b"h3=\":1\""[..]),
+            "{version:?}: {s:?}"
+        );
     }
+    assert_eq!(
+        alt_svc_on_response(&layer, Version::HTTP_3, None),
+        None,
+        "{s:?}"
+    );
+    true
 }
 
 fn seeds(target: &str) -> Vec<Vec<u8>> {
@@ -38,43 +84,29 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
     seeds
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 fn mutate(rng: &mut Rng, seeds: &[Vec<u8>], dict: &[u8]) -> Vec<u8> {
-    let mut d = seeds[rng.below(seeds.len())].clone();
-    for _ in 0..1 + rng.below(4) {
-        match rng.below(6) {
+    let mut d = seeds[rng.index(seeds.len())].clone();
+    for _ in 0..1 + rng.index(4) {
+        match rng.index(6) {
             0 if !d.is_empty() => {
-                let i = rng.below(d.len());
-                d[i] ^= 1 << rng.below(8);
+                let i = rng.index(d.len());
+                d[i] ^= 1 << rng.index(8);
             }
-            1 => d.truncate(rng.below(d.len() + 1)),
+            1 => d.truncate(rng.index(d.len() + 1)),
             2 => {
-                let i = rng.below(d.len() + 1);
-                d.insert(i, dict[rng.below(dict.len())]);
+                let i = rng.index(d.len() + 1);
+                d.insert(i, dict[rng.index(dict.len())]);
             }
             3 => {
-                let other = &seeds[rng.below(seeds.len())];
-                let cut = rng.below(other.len() + 1);
+                let other = &seeds[rng.index(seeds.len())];
+                let cut = rng.index(other.len() + 1);
                 d.extend_from_slice(&other[cut..]);
             }
             4 if !d.is_empty() => {
-                let i = rng.below(d.len());
-                d[i] = rng.next() as u8;
+                let i = rng.index(d.len());
+                d[i] = rng.next_u64() as u8;
             }
-            _ => d = (0..rng.below(64)).map(|_| rng.next() as u8).collect(),
+            _ => d = (0..rng.index(64)).map(|_| rng.next_u64() as u8).collect(),
         }
     }
     d
@@ -83,7 +115,7 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>], dict: &[u8]) -> Vec<u8> {
 #[test]
 fn proxy_header_never_panics() {
     let seeds = seeds("proxy_header");
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     for s in &seeds {
         proxy_header(s);
     }
@@ -99,16 +131,25 @@ fn proxy_header_never_panics() {
 #[test]
 fn alt_svc_never_panics_and_keeps_valid_values() {
     let seeds = seeds("alt_svc");
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut rng = Rng::new(0x2545_f491_4f6c_dd1d);
     for s in &seeds {
-        alt_svc(s);
-        assert!(AltSvcLayer::with_value(std::str::from_utf8(s).unwrap()).is_ok());
+        assert!(
+            alt_svc(s),
+            "a seed was refused: {:?}",
+            String::from_utf8_lossy(s)
+        );
     }
+    let mut accepted = 0;
     for _ in 0..ROUNDS {
-        alt_svc(&mutate(
+        accepted += usize::from(alt_svc(&mutate(
             &mut rng,
             &seeds,
             b"h3=\":;, ma=persist0123456789\"\\\t%",
-        ));
+        )));
     }
+    // Enough mutants are valid for the pass-through half to be exercised, not only the seeds.
+    assert!(
+        accepted > ROUNDS / 100,
+        "only {accepted} mutants were valid"
+    );
 }

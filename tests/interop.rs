@@ -1,22 +1,37 @@
 #![allow(clippy::unwrap_used)]
 //! One server, one port: the example's app on HTTP/1.1, HTTP/2 and HTTP/3 at once, reached by
 //! real, independent clients. A missing client is skipped with a printed reason, unless
-//! TWINPORT_REQUIRE_PEERS=1 (as .ci/run sets), when it fails the test.
-
-mod support;
+//! TWINPORT_REQUIRE_PEERS=1 (as .ci/run sets), when it fails the test. (aioquic and ngtcp2's
+//! HTTP/3 clients are tested against twinport-quinn, in transports/quinn/tests/peers.rs.)
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{certs, missing, program, python, run, s, start, start_with, within, Mtls, TempDir};
+use twinport_testkit::{
+    missing, path_arg, python, require, require_any, run, start_example, start_example_with,
+    within, Mtls, PemFiles, Pki, TempDir,
+};
 
 /// `curl` fetching `url`: the JSON body, the response headers and curl's local port.
-async fn curl_json(curl: &Path, url: &str, extra: &[&str]) -> Result<(Value, String, u16), String> {
+async fn curl_json(
+    curl: &Path,
+    files: &PemFiles,
+    url: &str,
+    extra: &[&str],
+) -> Result<(Value, String, u16), String> {
     let dir = TempDir::new("curl");
     let (headers, body) = (dir.path("headers"), dir.path("body"));
-    let ca = certs().ca_pem.clone();
-    let mut args = vec!["-sS", "--cacert", s(&ca), "-D", s(&headers), "-o", s(&body)];
+    let ca = files.ca();
+    let mut args = vec![
+        "-sS",
+        "--cacert",
+        path_arg(&ca),
+        "-D",
+        path_arg(&headers),
+        "-o",
+        path_arg(&body),
+    ];
     args.extend_from_slice(&["-w", "%{local_port}", "--max-time", "20"]);
     args.extend_from_slice(extra);
     args.push(url);
@@ -37,10 +52,11 @@ async fn curl_json(curl: &Path, url: &str, extra: &[&str]) -> Result<(Value, Str
 
 #[tokio::test]
 async fn curl_sees_http1_and_http2_with_connection_info_and_alt_svc() {
-    let Some(curl) = program("curl", &[]) else {
+    let Some(curl) = require("curl") else {
         return;
     };
-    let server = start(Mtls::Off);
+    let files = Pki::get().write_files();
+    let server = start_example(Mtls::Off);
     let port = server.addr.port();
     let url = format!("https://localhost:{port}/whoami");
 
@@ -48,7 +64,7 @@ async fn curl_sees_http1_and_http2_with_connection_info_and_alt_svc() {
         ("--http1.1", "HTTP/1.1", "http/1.1"),
         ("--http2", "HTTP/2", "h2"),
     ] {
-        let (info, headers, local_port) = curl_json(&curl, &url, &[flag]).await.unwrap();
+        let (info, headers, local_port) = curl_json(&curl, &files, &url, &[flag]).await.unwrap();
         assert_eq!(info["protocol"], protocol, "{info}");
         assert_eq!(info["alpn"], alpn);
         assert_eq!(info["transport"], "tcp");
@@ -68,35 +84,33 @@ async fn curl_sees_http1_and_http2_with_connection_info_and_alt_svc() {
 
 #[tokio::test]
 async fn curl_mtls_optional_and_required() {
-    let Some(curl) = program("curl", &[]) else {
+    let Some(curl) = require("curl") else {
         return;
     };
-    let c = certs();
-    let cert = ["--cert", s(&c.client_pem), "--key", s(&c.client_key)];
+    let files = Pki::get().write_files();
+    let cert_args = files.cert_args("client");
+    let cert: Vec<&str> = cert_args.iter().map(String::as_str).collect();
 
-    let server = start(Mtls::Optional);
+    let server = start_example(Mtls::Optional);
     let url = format!("https://localhost:{}/whoami", server.addr.port());
-    let (info, _, _) = curl_json(&curl, &url, &cert).await.unwrap();
+    let (info, _, _) = curl_json(&curl, &files, &url, &cert).await.unwrap();
     let cc = &info["client_certificate"];
-    assert_eq!(cc["common_name"], "twinport-dev-client", "{info}");
+    assert_eq!(cc["common_name"], "alice", "{info}");
     let sans = cc["sans"].to_string();
     assert!(
-        sans.contains("spiffe://twinport.test/dev-client") && sans.contains("dev@twinport.test"),
+        sans.contains("spiffe://example.org/alice") && sans.contains("alice@example.org"),
         "{sans}"
     );
-    let (anon, _, _) = curl_json(&curl, &url, &[]).await.unwrap();
+    let (anon, _, _) = curl_json(&curl, &files, &url, &[]).await.unwrap();
     assert!(anon["client_certificate"].is_null(), "{anon}");
     server.stop().await;
 
-    let server = start(Mtls::Required);
+    let server = start_example(Mtls::Required);
     let url = format!("https://localhost:{}/whoami", server.addr.port());
-    let (info, _, _) = curl_json(&curl, &url, &cert).await.unwrap();
-    assert_eq!(
-        info["client_certificate"]["common_name"],
-        "twinport-dev-client"
-    );
+    let (info, _, _) = curl_json(&curl, &files, &url, &cert).await.unwrap();
+    assert_eq!(info["client_certificate"]["common_name"], "alice");
     for flag in ["--http1.1", "--http2"] {
-        let refused = curl_json(&curl, &url, &[flag]).await;
+        let refused = curl_json(&curl, &files, &url, &[flag]).await;
         assert!(
             refused.is_err(),
             "a client without a certificate was served: {refused:?}"
@@ -107,10 +121,10 @@ async fn curl_mtls_optional_and_required() {
 
 #[tokio::test]
 async fn h2load_short_run_has_no_failures() {
-    let Some(h2load) = program("h2load", &[]) else {
+    let Some(h2load) = require("h2load") else {
         return;
     };
-    let server = start(Mtls::Off);
+    let server = start_example(Mtls::Off);
     let url = format!("https://127.0.0.1:{}/whoami", server.addr.port());
     let out = run(&h2load, &["-n", "2000", "-c", "4", "-m", "10", &url]).await;
     assert!(out.success, "{}{}", out.stdout, out.stderr);
@@ -127,113 +141,14 @@ async fn h2load_short_run_has_no_failures() {
     server.stop().await;
 }
 
-/// aioquic's HTTP/3 client (tests/peers/h3_client.py): the JSON it prints.
-async fn aioquic(python: &Path, port: u16, extra: &[&str]) -> Value {
-    let script = support::workspace().join("tests/peers/h3_client.py");
-    let port = port.to_string();
-    let mut args = vec![s(&script), "--port", &port, "--ca", s(&certs().ca_pem)];
-    args.extend_from_slice(extra);
-    let out = run(python, &args).await;
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "h3_client.py printed no JSON ({e}): {}{}",
-            out.stdout, out.stderr
-        )
-    })
-}
-
-#[tokio::test]
-async fn aioquic_http3_with_optional_and_required_mtls() {
-    let Some(py) = python("aioquic") else { return };
-    let c = certs();
-    let cert = ["--cert", s(&c.client_pem), "--key", s(&c.client_key)];
-
-    let server = start(Mtls::Optional);
-    let port = server.addr.port();
-    let mut args = cert.to_vec();
-    args.extend_from_slice(&["--request", "GET", "/whoami"]);
-    let out = aioquic(&py, port, &args).await;
-    assert_eq!(out["alpn"], "h3", "{out}");
-    let res = &out["responses"][0];
-    assert_eq!(res["status"], 200, "{out}");
-    // HTTP/3 responses do not advertise HTTP/3.
-    assert!(res["headers"].get("alt-svc").is_none(), "{res}");
-    let info: Value = serde_json::from_str(res["body"].as_str().unwrap()).unwrap();
-    assert_eq!(info["protocol"], "HTTP/3");
-    assert_eq!(info["transport"], "quic");
-    assert_eq!(
-        info["remote_addr"],
-        format!("127.0.0.1:{}", out["local_port"])
-    );
-    assert_eq!(
-        info["client_certificate"]["common_name"],
-        "twinport-dev-client"
-    );
-
-    let out = aioquic(&py, port, &["--request", "GET", "/whoami"]).await;
-    let info: Value = serde_json::from_str(out["responses"][0]["body"].as_str().unwrap()).unwrap();
-    assert!(info["client_certificate"].is_null(), "{info}");
-    server.stop().await;
-
-    let server = start(Mtls::Required);
-    let out = aioquic(
-        &py,
-        server.addr.port(),
-        &["--request", "GET", "/whoami", "--timeout", "5"],
-    )
-    .await;
-    assert!(
-        out.get("error").is_some(),
-        "served without a certificate: {out}"
-    );
-    let mut args = cert.to_vec();
-    args.extend_from_slice(&["--request", "GET", "/whoami"]);
-    let out = aioquic(&py, server.addr.port(), &args).await;
-    assert_eq!(out["responses"][0]["status"], 200, "{out}");
-    server.stop().await;
-}
-
-#[tokio::test]
-async fn ngtcp2_gtlsclient_http3() {
-    let Some(gtls) = program("gtlsclient", &[]) else {
-        return;
-    };
-    let server = start(Mtls::Off);
-    let port = server.addr.port();
-    let dir = TempDir::new("gtls");
-    let download = format!("--download={}", dir.0.display());
-    let url = format!("https://localhost:{port}/whoami");
-    let port_s = port.to_string();
-    let out = run(
-        &gtls,
-        &[
-            "--exit-on-all-streams-close",
-            "--no-quic-dump",
-            "--sni=localhost",
-            "--timeout=10s",
-            &download,
-            "127.0.0.1",
-            &port_s,
-            &url,
-        ],
-    )
-    .await;
-    assert!(out.success, "{}{}", out.stdout, out.stderr);
-    let body = std::fs::read_to_string(dir.path("whoami")).unwrap_or_default();
-    let info: Value =
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}\n{}", out.stderr));
-    assert_eq!(info["protocol"], "HTTP/3");
-    assert_eq!(info["alpn"], "h3");
-    server.stop().await;
-}
-
 #[tokio::test]
 async fn niquests_moves_from_http2_to_http3_through_alt_svc() {
     let Some(py) = python("niquests") else { return };
-    let server = start(Mtls::Off);
-    let script = support::workspace().join("tests/peers/altsvc_upgrade.py");
+    let files = Pki::get().write_files();
+    let server = start_example(Mtls::Off);
+    let script = twinport_testkit::peer_script("altsvc_upgrade.py");
     let url = format!("https://localhost:{}/whoami", server.addr.port());
-    let out = run(&py, &[s(&script), &url, s(&certs().ca_pem), "5"]).await;
+    let out = run(&py, &[path_arg(&script), &url, path_arg(&files.ca()), "5"]).await;
     assert!(out.success, "{}{}", out.stdout, out.stderr);
     let seen: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
     // What the server saw, request by request, on one session.
@@ -256,13 +171,14 @@ async fn niquests_moves_from_http2_to_http3_through_alt_svc() {
 
 #[tokio::test]
 async fn haproxy_sends_proxy_v2_and_the_handler_sees_the_client() {
-    let Some(curl) = program("curl", &[]) else {
+    let Some(curl) = require("curl") else {
         return;
     };
-    let Some(haproxy) = program("haproxy", &["/usr/sbin/haproxy"]) else {
+    let Some(haproxy) = require("haproxy") else {
         return;
     };
-    let server = start_with(Mtls::Off, Some(twinport_hyper::ProxyMode::Required));
+    let files = Pki::get().write_files();
+    let server = start_example_with(Mtls::Off, Some(twinport_hyper::ProxyMode::Required));
     let front = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let front_port = front.local_addr().unwrap().port();
     drop(front);
@@ -279,7 +195,7 @@ async fn haproxy_sends_proxy_v2_and_the_handler_sees_the_client() {
     )
     .unwrap();
     let mut child = tokio::process::Command::new(&haproxy)
-        .args(["-db", "-f", s(&cfg)])
+        .args(["-db", "-f", path_arg(&cfg)])
         .kill_on_drop(true)
         .spawn()
         .expect("starting haproxy");
@@ -294,7 +210,7 @@ async fn haproxy_sends_proxy_v2_and_the_handler_sees_the_client() {
     .await;
 
     let url = format!("https://localhost:{front_port}/whoami");
-    let (info, _, curl_port) = curl_json(&curl, &url, &[]).await.unwrap();
+    let (info, _, curl_port) = curl_json(&curl, &files, &url, &[]).await.unwrap();
     assert_eq!(
         info["remote_addr"],
         format!("127.0.0.1:{curl_port}"),
@@ -314,7 +230,7 @@ async fn haproxy_sends_proxy_v2_and_the_handler_sees_the_client() {
 
     // Straight to the server, without the balancer's header: refused.
     let direct = format!("https://localhost:{}/whoami", server.addr.port());
-    assert!(curl_json(&curl, &direct, &[]).await.is_err());
+    assert!(curl_json(&curl, &files, &direct, &[]).await.is_err());
 
     let _ = child.kill().await;
     server.stop().await;
@@ -335,7 +251,7 @@ fn example_binary() -> Option<std::path::PathBuf> {
 }
 
 /// Starts the example server on a free port; returns the child and the address it printed.
-async fn start_example(bin: &Path) -> (tokio::process::Child, String) {
+async fn run_example_binary(bin: &Path) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(bin)
         .args(["--addr", "127.0.0.1:0"])
@@ -357,7 +273,7 @@ async fn start_example(bin: &Path) -> (tokio::process::Child, String) {
 
 async fn chromium_dom(chromium: &Path, url: &str, extra: &[&str]) -> String {
     let profile = TempDir::new("chromium");
-    let user_dir = format!("--user-data-dir={}", profile.0.display());
+    let user_dir = format!("--user-data-dir={}", profile.dir().display());
     let spki = certs_spki();
     let spki_flag = format!("--ignore-certificate-errors-spki-list={spki}");
     let mut args = vec![
@@ -380,7 +296,7 @@ async fn chromium_dom(chromium: &Path, url: &str, extra: &[&str]) -> String {
 
 fn certs_spki() -> String {
     // The example serves the workspace's certs/; they exist once it has started.
-    let spki = support::workspace().join("certs/server.spki");
+    let spki = twinport_testkit::workspace().join("certs/server.spki");
     std::fs::read_to_string(spki)
         .unwrap_or_default()
         .trim()
@@ -403,18 +319,18 @@ fn shown<'a>(dom: &'a str, id: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn the_example_serves_chromium_over_http3_when_forced_and_http2_otherwise() {
     let Some(bin) = example_binary() else { return };
-    let (mut child, addr) = start_example(&bin).await;
+    let (mut child, addr) = run_example_binary(&bin).await;
 
     // The example itself answers curl too, on HTTP/2 with Alt-Svc.
-    if let Some(curl) = program("curl", &[]) {
-        let ca = support::workspace().join("certs/ca.pem");
+    if let Some(curl) = require("curl") {
+        let ca = twinport_testkit::workspace().join("certs/ca.pem");
         let port = addr.rsplit(':').next().unwrap_or_default();
         let out = run(
             &curl,
             &[
                 "-sS",
                 "--cacert",
-                s(&ca),
+                path_arg(&ca),
                 &format!("https://localhost:{port}/whoami"),
             ],
         )
@@ -424,7 +340,7 @@ async fn the_example_serves_chromium_over_http3_when_forced_and_http2_otherwise(
         assert_eq!(info["protocol"], "HTTP/2");
     }
 
-    if let Some(chromium) = program("chromium", &["/usr/bin/chromium-browser"]) {
+    if let Some(chromium) = require_any(&["chromium", "chromium-browser"]) {
         let url = format!("https://{addr}/");
         let forced = format!("--origin-to-force-quic-on={addr}");
         let dom = chromium_dom(&chromium, &url, &["--enable-quic", &forced]).await;
@@ -438,10 +354,10 @@ async fn the_example_serves_chromium_over_http3_when_forced_and_http2_otherwise(
 #[tokio::test]
 async fn chromium_runs_the_pages_webtransport_echo_against_the_example() {
     let Some(bin) = example_binary() else { return };
-    let Some(chromium) = program("chromium", &["/usr/bin/chromium-browser"]) else {
+    let Some(chromium) = require_any(&["chromium", "chromium-browser"]) else {
         return;
     };
-    let (mut child, addr) = start_example(&bin).await;
+    let (mut child, addr) = run_example_binary(&bin).await;
     // `?wt=1` runs the page's WebTransport client on load; the page itself comes over HTTP/3.
     let url = format!("https://{addr}/?wt=1");
     let forced = format!("--origin-to-force-quic-on={addr}");

@@ -4,25 +4,27 @@
 //! aioquic is skipped with a printed reason, unless TWINPORT_REQUIRE_PEERS=1.
 //! (The page's JavaScript client in headless Chromium is tested in tests/interop.rs.)
 
-mod support;
-
 use std::path::Path;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{certs, python, run, s, start, within, Mtls};
 use tokio::sync::{mpsc, watch};
 use twinport::Server;
 use twinport_quinn::webtransport::WebTransportSession;
 use twinport_quinn::{Http3, Http3Config, WebTransportHandler};
+use twinport_testkit::app::example;
+use twinport_testkit::{
+    init_tracing, path_arg, peer_script, python, run, start_example, within, Mtls, Pki,
+};
 
 /// Runs wt_client.py against `port`; the JSON it printed.
 async fn wt_client(python: &Path, port: u16, extra: &[&str]) -> Value {
-    let script = support::workspace().join("tests/peers/wt_client.py");
+    let script = peer_script("wt_client.py");
+    let files = Pki::get().write_files();
     let port = port.to_string();
-    let mut args = vec![s(&script), "--port", &port, "--ca", s(&certs().ca_pem)];
+    let ca = files.ca();
+    let mut args = vec![path_arg(&script), "--port", &port, "--ca", path_arg(&ca)];
     args.extend_from_slice(extra);
     let out = run(python, &args).await;
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
@@ -41,7 +43,7 @@ fn session(out: &Value, i: usize) -> &Value {
 #[tokio::test]
 async fn two_sessions_echo_streams_and_datagrams_beside_a_get_on_one_connection() {
     let Some(py) = python("aioquic") else { return };
-    let server = start(Mtls::Off);
+    let server = start_example(Mtls::Off);
     let out = wt_client(
         &py,
         server.addr.port(),
@@ -101,29 +103,21 @@ async fn two_sessions_echo_streams_and_datagrams_beside_a_get_on_one_connection(
 #[tokio::test]
 async fn the_handler_sees_the_client_certificate_under_mtls() {
     let Some(py) = python("aioquic") else { return };
-    let c = certs();
-    let server = start(Mtls::Required);
-    let out = wt_client(
-        &py,
-        server.addr.port(),
-        &[
-            "--cert",
-            s(&c.client_pem),
-            "--key",
-            s(&c.client_key),
-            "--session",
-            "/wt/echo",
-        ],
-    )
-    .await;
+    let files = Pki::get().write_files();
+    let server = start_example(Mtls::Required);
+    let mut args: Vec<&str> = Vec::new();
+    let cert_args = files.cert_args("client");
+    args.extend(cert_args.iter().map(String::as_str));
+    args.extend(["--session", "/wt/echo"]);
+    let out = wt_client(&py, server.addr.port(), &args).await;
     let session = session(&out, 0);
     assert_eq!(session["bidi"], "bidi-0", "{out}");
     let cert = &session["whoami"]["client_certificate"];
-    assert_eq!(cert["common_name"], "twinport-dev-client", "{out}");
+    assert_eq!(cert["common_name"], "alice", "{out}");
     assert!(
         cert["sans"]
             .to_string()
-            .contains("spiffe://twinport.test/dev-client"),
+            .contains("spiffe://example.org/alice"),
         "{cert}"
     );
     // No sub-protocol offered, none picked.
@@ -134,7 +128,7 @@ async fn the_handler_sees_the_client_certificate_under_mtls() {
 #[tokio::test]
 async fn the_handler_closes_sessions_with_a_code_and_reason() {
     let Some(py) = python("aioquic") else { return };
-    let server = start(Mtls::Off);
+    let server = start_example(Mtls::Off);
     let out = wt_client(
         &py,
         server.addr.port(),
@@ -154,8 +148,8 @@ fn start_http3(
     config: Http3Config,
     handler: impl WebTransportHandler,
 ) -> (u16, impl FnOnce() -> tokio::task::JoinHandle<()>) {
-    support::init_tracing();
-    let tls = support::tls(Mtls::Off);
+    init_tracing();
+    let tls = Pki::get().server_tls_with(Mtls::Off);
     let (_tcp, udp) = twinport::bind_same_port("127.0.0.1:0".parse().unwrap()).unwrap();
     let port = udp.local_addr().unwrap().port();
     let http3 = Http3::builder(&tls)
@@ -164,7 +158,7 @@ fn start_http3(
         .webtransport("/wt/echo", handler)
         .socket(udp)
         .unwrap();
-    let server = Server::new(support::app()).transport(http3);
+    let server = Server::new(example::app()).transport(http3);
     let handle = server.handle();
     let task = tokio::spawn(server.serve());
     let stop = move || {
@@ -181,7 +175,7 @@ async fn a_connect_above_the_session_limit_gets_429() {
     let Some(py) = python("aioquic") else { return };
     let (port, stop) = start_http3(
         Http3Config::default().max_webtransport_sessions(1),
-        support::app::wt_echo_handler(),
+        example::wt_echo_handler(),
     );
 
     let out = wt_client(

@@ -3,14 +3,13 @@
 //! Skipped, with a message, when curl is missing, unless `TWINPORT_REQUIRE_PEERS=1`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
+use std::path::Path;
 use std::time::Duration;
 
-use common::*;
 use serde_json::Value;
 use twinport::ClientAuth;
 use twinport_hyper::Http;
+use twinport_testkit::{require, run, serve_http, HttpServer, PemFiles, Pki};
 
 struct CurlOutput {
     ok: bool,
@@ -20,44 +19,36 @@ struct CurlOutput {
     stderr: String,
 }
 
-async fn curl(args: &[&str]) -> CurlOutput {
-    let out = within(
-        tokio::process::Command::new("curl")
-            .args(["--silent", "--show-error", "--max-time", "20"])
-            .args(["--write-out", "\n%{local_port} %{http_version}"])
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("run curl");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, trailer) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
+async fn curl(curl: &Path, args: &[&str]) -> CurlOutput {
+    let mut all = vec!["--silent", "--show-error", "--max-time", "20"];
+    all.extend(["--write-out", "\n%{local_port} %{http_version}"]);
+    all.extend_from_slice(args);
+    let out = run(curl, &all).await;
+    let (body, trailer) = out.stdout.rsplit_once('\n').unwrap_or(("", &out.stdout));
     let mut parts = trailer.split_whitespace();
     CurlOutput {
-        ok: out.status.success(),
+        ok: out.success,
         json: serde_json::from_str(body).ok(),
         local_port: parts.next().and_then(|p| p.parse().ok()).unwrap_or(0),
         http_version: parts.next().unwrap_or("").to_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stderr: out.stderr.clone(),
     }
 }
 
-async fn tls_server(pki: &Pki, auth: ClientAuth) -> Running {
-    init_tracing();
+async fn tls_server(auth: ClientAuth) -> HttpServer {
     let http = Http::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
-        .tls(&pki.server_tls().client_auth(auth))
+        .tls(&Pki::get().server_tls().client_auth(auth))
         .unwrap();
-    start(http, Duration::from_secs(5))
+    serve_http(http, Duration::from_secs(5))
 }
 
-fn tls_args(pki: &Pki, server: &Running) -> Vec<String> {
+fn tls_args(files: &PemFiles, server: &HttpServer) -> Vec<String> {
     let port = server.addr().port();
     vec![
         "--cacert".into(),
-        pki.path("ca.pem").display().to_string(),
+        files.ca().display().to_string(),
         "--resolve".into(),
         format!("localhost:{port}:127.0.0.1"),
         format!("https://localhost:{port}/info"),
@@ -70,19 +61,19 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 #[tokio::test]
 async fn curl_http1_and_http2_over_tls() {
-    if !have_curl() {
+    let Some(curl_bin) = require("curl") else {
         return;
-    }
-    let pki = Pki::new();
-    let server = tls_server(&pki, ClientAuth::none()).await;
-    let base = tls_args(&pki, &server);
+    };
+    let files = Pki::get().write_files();
+    let server = tls_server(ClientAuth::none()).await;
+    let base = tls_args(&files, &server);
     for (flag, alpn, version, curl_version) in [
         ("--http1.1", "http/1.1", "HTTP/1.1", "1.1"),
         ("--http2", "h2", "HTTP/2.0", "2"),
     ] {
         let mut args = vec![flag];
         args.extend(strs(&base));
-        let out = curl(&args).await;
+        let out = curl(&curl_bin, &args).await;
         assert!(out.ok, "curl {flag}: {}", out.stderr);
         let info = out.json.expect("JSON body");
         assert_eq!(out.http_version, curl_version);
@@ -96,30 +87,21 @@ async fn curl_http1_and_http2_over_tls() {
 
 #[tokio::test]
 async fn curl_mtls_required_and_optional() {
-    if !have_curl() {
+    let Some(curl_bin) = require("curl") else {
         return;
-    }
-    let pki = Pki::new();
-    let alice = [
-        "--cert".to_owned(),
-        pki.path("alice.pem").display().to_string(),
-        "--key".to_owned(),
-        pki.path("alice.key").display().to_string(),
-    ];
-    let mallory = [
-        "--cert".to_owned(),
-        pki.path("mallory.pem").display().to_string(),
-        "--key".to_owned(),
-        pki.path("mallory.key").display().to_string(),
-    ];
+    };
+    let pki = Pki::get();
+    let files = pki.write_files();
+    let alice = files.cert_args("client");
+    let mallory = files.cert_args("foreign");
 
-    let required = tls_server(&pki, ClientAuth::required(pki.roots())).await;
-    let base = tls_args(&pki, &required);
+    let required = tls_server(ClientAuth::required(pki.roots())).await;
+    let base = tls_args(&files, &required);
     for flag in ["--http1.1", "--http2"] {
         let mut args = vec![flag];
         args.extend(strs(&alice));
         args.extend(strs(&base));
-        let out = curl(&args).await;
+        let out = curl(&curl_bin, &args).await;
         assert!(out.ok, "{}", out.stderr);
         let info = out.json.unwrap();
         assert_eq!(info["client_cn"], "alice");
@@ -127,7 +109,7 @@ async fn curl_mtls_required_and_optional() {
 
         let mut args = vec![flag];
         args.extend(strs(&base));
-        let out = curl(&args).await;
+        let out = curl(&curl_bin, &args).await;
         assert!(
             !out.ok && out.json.is_none(),
             "served without a certificate"
@@ -136,7 +118,7 @@ async fn curl_mtls_required_and_optional() {
         let mut args = vec![flag];
         args.extend(strs(&mallory));
         args.extend(strs(&base));
-        let out = curl(&args).await;
+        let out = curl(&curl_bin, &args).await;
         assert!(
             !out.ok && out.json.is_none(),
             "served another CA's certificate"
@@ -144,31 +126,30 @@ async fn curl_mtls_required_and_optional() {
     }
     required.stop().await;
 
-    let optional = tls_server(&pki, ClientAuth::optional(pki.roots())).await;
-    let base = tls_args(&pki, &optional);
-    let out = curl(&strs(&base)).await;
+    let optional = tls_server(ClientAuth::optional(pki.roots())).await;
+    let base = tls_args(&files, &optional);
+    let out = curl(&curl_bin, &strs(&base)).await;
     assert!(out.ok, "{}", out.stderr);
     assert!(out.json.unwrap()["client_cn"].is_null());
     let mut args = strs(&alice);
     args.extend(strs(&base));
-    let out = curl(&args).await;
+    let out = curl(&curl_bin, &args).await;
     assert_eq!(out.json.unwrap()["client_cn"], "alice");
     optional.stop().await;
 }
 
 #[tokio::test]
 async fn curl_h2c_prior_knowledge_and_plain_http1() {
-    if !have_curl() {
+    let Some(curl_bin) = require("curl") else {
         return;
-    }
-    init_tracing();
-    let server = plain_server().await;
+    };
+    let server = twinport_testkit::plain_server().await;
     let url = format!("http://{}/info", server.addr());
     for (flag, version) in [
         ("--http2-prior-knowledge", "HTTP/2.0"),
         ("--http1.1", "HTTP/1.1"),
     ] {
-        let out = curl(&[flag, &url]).await;
+        let out = curl(&curl_bin, &[flag, &url]).await;
         assert!(out.ok, "{}", out.stderr);
         let info = out.json.unwrap();
         assert_eq!(info["version"], version);

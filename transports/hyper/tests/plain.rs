@@ -2,16 +2,19 @@
 //! graceful shutdown.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use twinport::BoxError;
 use twinport_hyper::{Http, HttpConfig, ProxyMode};
+use twinport_testkit::app::info::{expected_sha, router, streaming};
+use twinport_testkit::{
+    empty, init_tracing, plain_server, serve_http, sha256_hex, tls_over, within, HttpServer, Hyper,
+    Pki, TempDir,
+};
 
 #[tokio::test]
 async fn plaintext_serves_http1_and_h2c_prior_knowledge() {
@@ -20,7 +23,7 @@ async fn plaintext_serves_http1_and_h2c_prior_knowledge() {
     for h2 in [false, true] {
         let tcp = TcpStream::connect(server.addr()).await.unwrap();
         let port = tcp.local_addr().unwrap().port();
-        let mut client = handshake(tcp, h2).await.unwrap();
+        let (mut client, _conn) = Hyper::handshake(tcp, h2).await.unwrap();
         let info = client.get_json("/info").await;
         assert_eq!(info["version"], if h2 { "HTTP/2.0" } else { "HTTP/1.1" });
         assert_eq!(info["remote"], format!("127.0.0.1:{port}"));
@@ -34,21 +37,18 @@ async fn plaintext_serves_http1_and_h2c_prior_knowledge() {
 #[tokio::test]
 async fn a_unix_socket_is_served_as_transport_unix() {
     init_tracing();
-    let dir = std::env::temp_dir().join(format!("twinport-hyper-unix-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("http.sock");
-    let _ = std::fs::remove_file(&path);
+    let dir = TempDir::new("unix");
+    let path = dir.path("http.sock");
     let listener = tokio::net::UnixListener::bind(&path).unwrap();
-    let server = start(Http::new(listener), Duration::from_secs(5));
+    let server = serve_http(Http::new(listener), Duration::from_secs(5));
     for h2 in [false, true] {
         let stream = tokio::net::UnixStream::connect(&path).await.unwrap();
-        let mut client = handshake(stream, h2).await.unwrap();
+        let (mut client, _conn) = Hyper::handshake(stream, h2).await.unwrap();
         let info = client.get_json("/info").await;
         assert_eq!(info["transport"], "unix");
         assert!(info["remote"].is_null());
     }
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -77,33 +77,32 @@ async fn websocket_upgrade_and_echo() {
 #[tokio::test]
 async fn sixty_four_mib_over_h2c_and_plain_http1() {
     init_tracing();
-    const BIG: usize = 64 * 1024 * 1024;
+    const BIG: u64 = 64 * 1024 * 1024;
     let server = plain_server().await;
     let want = expected_sha(BIG);
     for h2 in [true, false] {
         let tcp = TcpStream::connect(server.addr()).await.unwrap();
-        let mut client = handshake(tcp, h2).await.unwrap();
+        let (mut client, _conn) = Hyper::handshake(tcp, h2).await.unwrap();
         let req = client.request("POST", "/upload", streaming(BIG));
         let res = client.send(req).await.unwrap();
         let body = within(res.into_body().collect()).await.unwrap().to_bytes();
         let got: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(got["sha256"], want);
-        let req = client.request("GET", &format!("/download/{BIG}"), empty());
+        let req = client.request("GET", &format!("/download?n={BIG}"), empty());
         let res = client.send(req).await.unwrap();
         let body = within(res.into_body().collect()).await.unwrap().to_bytes();
-        assert_eq!(body.len(), BIG);
-        assert_eq!(hex(&<sha2::Sha256 as sha2::Digest>::digest(&body)), want);
+        assert_eq!(body.len() as u64, BIG);
+        assert_eq!(sha256_hex(&body), want);
     }
     server.stop().await;
 }
 
-async fn proxy_server(mode: ProxyMode) -> Running {
-    init_tracing();
+async fn proxy_server(mode: ProxyMode) -> HttpServer {
     let http = Http::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
         .proxy_protocol(mode);
-    start(http, Duration::from_secs(5))
+    serve_http(http, Duration::from_secs(5))
 }
 
 #[tokio::test]
@@ -114,7 +113,7 @@ async fn proxy_v1_reports_the_client() {
     tcp.write_all(b"PROXY TCP4 203.0.113.7 192.0.2.10 40000 443\r\n")
         .await
         .unwrap();
-    let mut client = handshake(tcp, false).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tcp, false).await.unwrap();
     let info = client.get_json("/info").await;
     assert_eq!(info["remote"], "203.0.113.7:40000");
     assert_eq!(info["proxy_peer"], balancer.to_string());
@@ -136,7 +135,7 @@ async fn proxy_v2_reports_the_client_over_h2c() {
     .build()
     .unwrap();
     tcp.write_all(&header).await.unwrap();
-    let mut client = handshake(tcp, true).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tcp, true).await.unwrap();
     let info = client.get_json("/info").await;
     assert_eq!(info["version"], "HTTP/2.0");
     assert_eq!(info["remote"], client_addr.to_string());
@@ -165,7 +164,7 @@ async fn proxy_optional_serves_both() {
     let server = proxy_server(ProxyMode::Optional).await;
     let tcp = TcpStream::connect(server.addr()).await.unwrap();
     let port = tcp.local_addr().unwrap().port();
-    let mut client = handshake(tcp, false).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tcp, false).await.unwrap();
     let info = client.get_json("/info").await;
     assert_eq!(info["remote"], format!("127.0.0.1:{port}"));
     assert!(info["proxy_peer"].is_null());
@@ -174,7 +173,7 @@ async fn proxy_optional_serves_both() {
     tcp.write_all(b"PROXY TCP4 198.51.100.2 192.0.2.10 1234 80\r\n")
         .await
         .unwrap();
-    let mut client = handshake(tcp, false).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tcp, false).await.unwrap();
     assert_eq!(
         client.get_json("/info").await["remote"],
         "198.51.100.2:1234"
@@ -184,25 +183,19 @@ async fn proxy_optional_serves_both() {
 
 #[tokio::test]
 async fn proxy_then_tls() {
-    init_tracing();
-    let pki = Pki::new();
     let http = Http::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
         .proxy_protocol(ProxyMode::Required)
-        .tls(&pki.server_tls())
+        .tls(&Pki::get().server_tls())
         .unwrap();
-    let server = start(http, Duration::from_secs(5));
+    let server = serve_http(http, Duration::from_secs(5));
     let mut tcp = TcpStream::connect(server.addr()).await.unwrap();
     tcp.write_all(b"PROXY TCP4 203.0.113.9 192.0.2.10 40001 443\r\n")
         .await
         .unwrap();
-    let connector =
-        tokio_rustls::TlsConnector::from(std::sync::Arc::new(pki.client_config(None, &[b"h2"])));
-    let tls = within(connector.connect("localhost".try_into().unwrap(), tcp))
-        .await
-        .unwrap();
-    let mut client = handshake(tls, true).await.unwrap();
+    let tls = within(tls_over(tcp, &[b"h2"], None)).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tls, true).await.unwrap();
     let info = client.get_json("/info").await;
     assert_eq!(info["remote"], "203.0.113.9:40001");
     assert_eq!(info["alpn"], "h2");
@@ -218,9 +211,9 @@ async fn graceful_shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
     let mut in_flight = Vec::new();
     for h2 in [false, true] {
         let tcp = TcpStream::connect(addr).await.unwrap();
-        let mut client = handshake(tcp, h2).await.unwrap();
+        let (mut client, _conn) = Hyper::handshake(tcp, h2).await.unwrap();
         in_flight.push(tokio::spawn(async move {
-            let req = client.request("GET", "/slow/800", empty());
+            let req = client.request("GET", "/sleep?ms=800", empty());
             let res = client.send(req).await.unwrap();
             let close = res.headers().get("connection").cloned();
             let body = within(res.into_body().collect()).await.unwrap().to_bytes();
@@ -243,7 +236,7 @@ async fn graceful_shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
     }
     for (i, task) in in_flight.into_iter().enumerate() {
         let (body, close) = within(task).await.unwrap();
-        assert_eq!(body, "done");
+        assert_eq!(body, "slept");
         if i == 0 {
             assert_eq!(close.as_ref().map(|v| v.as_bytes()), Some(&b"close"[..]));
         }
@@ -256,11 +249,11 @@ async fn graceful_shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
 async fn connections_still_busy_at_the_deadline_are_cut_and_counted() {
     init_tracing();
     let http = Http::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let mut server = start(http, Duration::from_millis(300));
+    let mut server = serve_http(http, Duration::from_millis(300));
     let tcp = TcpStream::connect(server.addr()).await.unwrap();
-    let mut client = handshake(tcp, false).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tcp, false).await.unwrap();
     let pending = tokio::spawn(async move {
-        let req = client.request("GET", "/slow/20000", empty());
+        let req = client.request("GET", "/sleep?ms=20000", empty());
         client.send(req).await
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -277,7 +270,7 @@ async fn idle_connections_are_closed() {
         .await
         .unwrap()
         .config(HttpConfig::default().idle_timeout(Duration::from_millis(200)));
-    let server = start(http, Duration::from_secs(5));
+    let server = serve_http(http, Duration::from_secs(5));
     // A client that never sends a byte (a plaintext connection waiting for its preface).
     let mut silent = TcpStream::connect(server.addr()).await.unwrap();
     let started = Instant::now();
@@ -295,13 +288,13 @@ async fn a_full_server_holds_new_clients_until_a_slot_frees() {
         .await
         .unwrap()
         .config(HttpConfig::default().max_connections(1));
-    let server = start(http, Duration::from_secs(5));
+    let server = serve_http(http, Duration::from_secs(5));
     let first = TcpStream::connect(server.addr()).await.unwrap();
-    let mut first = handshake(first, false).await.unwrap();
+    let (mut first, _conn) = Hyper::handshake(first, false).await.unwrap();
     first.get_json("/info").await;
     // The second connection completes in the kernel but is not served yet.
     let second = TcpStream::connect(server.addr()).await.unwrap();
-    let mut second = handshake(second, false).await.unwrap();
+    let (mut second, _conn) = Hyper::handshake(second, false).await.unwrap();
     let req = second.request("GET", "/info", empty());
     let waiting = tokio::spawn(async move {
         let res = second.send(req).await.unwrap();
@@ -325,7 +318,7 @@ async fn slow_http1_headers_hit_the_header_read_timeout() {
                 .header_read_timeout(Duration::from_millis(300))
                 .idle_timeout(None),
         );
-    let server = start(http, Duration::from_secs(5));
+    let server = serve_http(http, Duration::from_secs(5));
     let mut slow = TcpStream::connect(server.addr()).await.unwrap();
     // Enough for HTTP/1 to be detected, never the end of the headers.
     slow.write_all(b"GET /info HTTP/1.1\r\nhost: localhost\r\nx-slow: ")
@@ -370,13 +363,13 @@ impl twinport_hyper::Listener for Flaky {
 async fn accept_errors_are_retried_with_backoff() {
     init_tracing();
     let inner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = start(
+    let server = serve_http(
         Http::new(Flaky { inner, failures: 4 }),
         Duration::from_secs(5),
     );
     let started = Instant::now();
     let tcp = TcpStream::connect(server.addr()).await.unwrap();
-    let mut client = handshake(tcp, false).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tcp, false).await.unwrap();
     assert_eq!(client.get_json("/info").await["transport"], "tcp");
     // 10 + 20 + 40 + 80 ms of back-off before the first successful accept.
     assert!(
@@ -392,7 +385,7 @@ async fn a_service_error_is_a_500_and_the_connection_lives_on() {
     init_tracing();
     // A tower service that fails for /fail (as a timeout or load-shed layer would) and
     // otherwise hands over to the app.
-    let app = app();
+    let app = router();
     let svc = tower::service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let app = app.clone();
         async move {
@@ -409,7 +402,7 @@ async fn a_service_error_is_a_500_and_the_connection_lives_on() {
     let task = tokio::spawn(http.serve(svc));
     for h2 in [false, true] {
         let tcp = TcpStream::connect(addr).await.unwrap();
-        let mut client = handshake(tcp, h2).await.unwrap();
+        let (mut client, _conn) = Hyper::handshake(tcp, h2).await.unwrap();
         let first = client.get_json("/info").await;
         let req = client.request("GET", "/fail", empty());
         let res = client.send(req).await.unwrap();

@@ -1,46 +1,44 @@
 //! `Http` as a `twinport::Transport` under `twinport::Server`, on `bind_same_port`'s socket.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use http_body_util::BodyExt;
 use tokio::net::TcpStream;
 use twinport::Server;
 use twinport_hyper::Http;
+use twinport_testkit::app::info::router;
+use twinport_testkit::{empty, init_tracing, local_port, tls_connect, within, Hyper, Pki};
 
 #[tokio::test]
 async fn serves_under_twinport_server_and_drains_with_it() {
     init_tracing();
-    let pki = Pki::new();
+    let pki = Pki::get();
     let (tcp, _udp) = twinport::bind_same_port("127.0.0.1:0".parse().unwrap()).unwrap();
     let http = Http::from_std(tcp).unwrap().tls(&pki.server_tls()).unwrap();
     let addr = http.local_addr().unwrap();
-    let server = Server::new(app()).transport(http);
+    let server = Server::new(router()).transport(http);
     let handle = server.handle();
     assert_eq!(handle.local_addrs(), vec![("tcp", Some(addr))]);
     let running = tokio::spawn(server.serve());
 
-    let (tls, port) = tls_connect(addr, pki.client_config(None, &[b"h2"]))
-        .await
-        .unwrap();
-    let mut client = handshake(tls, true).await.unwrap();
+    let tls = tls_connect(addr, &[b"h2"], None).await.unwrap();
+    let port = local_port(&tls);
+    let (mut client, _conn) = Hyper::handshake(tls, true).await.unwrap();
     let info = client.get_json("/info").await;
     assert_eq!(info["remote"], format!("127.0.0.1:{port}"));
     assert_eq!(info["alpn"], "h2");
     assert_eq!(handle.connections(), vec![("tcp", 1)]);
 
     // A request in flight when the shutdown starts still completes.
-    let req = client.request("GET", "/slow/500", empty());
+    let req = client.request("GET", "/sleep?ms=500", empty());
     let pending = tokio::spawn(async move {
         let res = client.send(req).await.unwrap();
         within(res.into_body().collect()).await.unwrap().to_bytes()
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     handle.shutdown(Duration::from_secs(5));
-    assert_eq!(within(pending).await.unwrap(), "done");
+    assert_eq!(within(pending).await.unwrap(), "slept");
     let report = within(running).await.unwrap().unwrap();
     assert_eq!(report.cut, 0);
     assert!(TcpStream::connect(addr).await.is_err());

@@ -2,44 +2,38 @@
 //! large bodies.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use http_body_util::BodyExt;
-use twinport::ClientAuth;
+use twinport::{BoxError, ClientAuth};
 use twinport_hyper::{Http, TlsAcceptor};
+use twinport_testkit::app::info::{expected_sha, streaming};
+use twinport_testkit::{
+    empty, h2_frame_types, hex, local_port, serve_http, sha256_hex, tls_connect, within,
+    HttpServer, Hyper, Id, Pki, H2_GOAWAY, H2_SETTINGS,
+};
 
-async fn tls_server(pki: &Pki, auth: ClientAuth) -> Running {
-    init_tracing();
-    let tls = pki.server_tls().client_auth(auth);
+async fn tls_server(auth: ClientAuth) -> HttpServer {
+    let tls = Pki::get().server_tls().client_auth(auth);
     let http = Http::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
         .tls(&tls)
         .unwrap();
-    start(http, Duration::from_secs(5))
+    serve_http(http, Duration::from_secs(5))
 }
 
-async fn connect(
-    server: &Running,
-    pki: &Pki,
-    cert: Option<&Identity>,
-    alpn: &[u8],
-) -> (Sender, u16) {
-    let (tls, port) = tls_connect(server.addr(), pki.client_config(cert, &[alpn]))
-        .await
-        .unwrap();
-    (handshake(tls, alpn == b"h2").await.unwrap(), port)
+async fn connect(server: &HttpServer, cert: Option<&Id>, alpn: &[u8]) -> (Hyper, u16) {
+    let tls = tls_connect(server.addr(), &[alpn], cert).await.unwrap();
+    let port = local_port(&tls);
+    (Hyper::handshake(tls, alpn == b"h2").await.unwrap().0, port)
 }
 
 #[tokio::test]
 async fn http1_and_http2_see_their_connection() {
-    let pki = Pki::new();
-    let server = tls_server(&pki, ClientAuth::none()).await;
+    let server = tls_server(ClientAuth::none()).await;
     for (alpn, version) in [(&b"http/1.1"[..], "HTTP/1.1"), (&b"h2"[..], "HTTP/2.0")] {
-        let (mut client, port) = connect(&server, &pki, None, alpn).await;
+        let (mut client, port) = connect(&server, None, alpn).await;
         let info = client.get_json("/info").await;
         assert_eq!(info["version"], version, "{info}");
         assert_eq!(info["alpn"], std::str::from_utf8(alpn).unwrap(), "{info}");
@@ -65,22 +59,19 @@ async fn http1_and_http2_see_their_connection() {
 
 #[tokio::test]
 async fn no_alpn_means_http1() {
-    let pki = Pki::new();
-    let server = tls_server(&pki, ClientAuth::none()).await;
-    let (tls, _) = tls_connect(server.addr(), pki.client_config(None, &[]))
-        .await
-        .unwrap();
-    let mut client = handshake(tls, false).await.unwrap();
+    let server = tls_server(ClientAuth::none()).await;
+    let tls = tls_connect(server.addr(), &[], None).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tls, false).await.unwrap();
     let info = client.get_json("/info").await;
     assert_eq!(info["version"], "HTTP/1.1");
     assert!(info["alpn"].is_null());
     // A client that negotiated http/1.1 but speaks HTTP/2 gets no HTTP/2.
-    let (tls, _) = tls_connect(server.addr(), pki.client_config(None, &[b"http/1.1"]))
+    let tls = tls_connect(server.addr(), &[b"http/1.1"], None)
         .await
         .unwrap();
-    let failed = match handshake(tls, true).await {
+    let failed = match Hyper::handshake(tls, true).await {
         Err(_) => true,
-        Ok(mut c) => {
+        Ok((mut c, _conn)) => {
             let req = c.request("GET", "/info", empty());
             c.send(req).await.is_err()
         }
@@ -91,11 +82,8 @@ async fn no_alpn_means_http1() {
 
 #[tokio::test]
 async fn alpn_h2_never_falls_back_to_http1() {
-    let pki = Pki::new();
-    let server = tls_server(&pki, ClientAuth::none()).await;
-    let (mut tls, _) = tls_connect(server.addr(), pki.client_config(None, &[b"h2"]))
-        .await
-        .unwrap();
+    let server = tls_server(ClientAuth::none()).await;
+    let mut tls = tls_connect(server.addr(), &[b"h2"], None).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     tls.write_all(b"GET /info HTTP/1.1\r\nhost: localhost\r\n\r\n")
         .await
@@ -109,24 +97,21 @@ async fn alpn_h2_never_falls_back_to_http1() {
     );
     // What came back is HTTP/2: the server's SETTINGS, then the connection closes (RFC 9113
     // §3.4 lets a server omit the GOAWAY after an invalid preface, and h2 does).
-    let mut types = Vec::new();
-    let mut rest = &buf[..];
-    while rest.len() >= 9 {
-        let len = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
-        types.push(rest[3]);
-        rest = &rest[(9 + len).min(rest.len())..];
-    }
-    assert_eq!(types.first(), Some(&0x4), "{buf:?}");
-    assert!(types.iter().all(|t| *t == 0x4 || *t == 0x7), "{types:?}");
+    let types = h2_frame_types(&buf);
+    assert_eq!(types.first(), Some(&H2_SETTINGS), "{buf:?}");
+    assert!(
+        types.iter().all(|t| *t == H2_SETTINGS || *t == H2_GOAWAY),
+        "{types:?}"
+    );
     server.stop().await;
 }
 
 #[tokio::test]
 async fn mtls_optional_reads_the_client_certificate_or_serves_anonymously() {
-    let pki = Pki::new();
-    let server = tls_server(&pki, ClientAuth::optional(pki.roots())).await;
+    let pki = Pki::get();
+    let server = tls_server(ClientAuth::optional(pki.roots())).await;
     for alpn in [&b"http/1.1"[..], b"h2"] {
-        let (mut alice, _) = connect(&server, &pki, Some(&pki.alice), alpn).await;
+        let (mut alice, _) = connect(&server, Some(&pki.client), alpn).await;
         let info = alice.get_json("/info").await;
         assert_eq!(info["client_cn"], "alice", "{info}");
         assert_eq!(info["client_dns"], serde_json::json!(["alice.example"]));
@@ -135,37 +120,36 @@ async fn mtls_optional_reads_the_client_certificate_or_serves_anonymously() {
             serde_json::json!(["spiffe://example.org/alice"])
         );
 
-        let (mut anon, _) = connect(&server, &pki, None, alpn).await;
+        let (mut anon, _) = connect(&server, None, alpn).await;
         let info = anon.get_json("/info").await;
         assert!(info["client_cn"].is_null(), "{info}");
         assert_eq!(info["sni"], "localhost");
     }
     // A certificate from another CA is refused, even in optional mode.
-    assert!(refused(&server, &pki, Some(&pki.mallory)).await);
+    assert!(refused(&server, Some(&pki.foreign)).await);
     server.stop().await;
 }
 
 #[tokio::test]
 async fn mtls_required_refuses_missing_and_foreign_certificates() {
-    let pki = Pki::new();
-    let server = tls_server(&pki, ClientAuth::required(pki.roots())).await;
-    let (mut alice, _) = connect(&server, &pki, Some(&pki.alice), b"h2").await;
+    let pki = Pki::get();
+    let server = tls_server(ClientAuth::required(pki.roots())).await;
+    let (mut alice, _) = connect(&server, Some(&pki.client), b"h2").await;
     let info = alice.get_json("/info").await;
     assert_eq!(info["client_cn"], "alice");
-    assert!(refused(&server, &pki, None).await);
-    assert!(refused(&server, &pki, Some(&pki.mallory)).await);
+    assert!(refused(&server, None).await);
+    assert!(refused(&server, Some(&pki.foreign)).await);
     server.stop().await;
 }
 
 /// Whether a client with `cert` is refused. With TLS 1.3 the client may finish its side of
 /// the handshake before the server rejects its certificate, so the refusal can show up on
 /// the first request instead.
-async fn refused(server: &Running, pki: &Pki, cert: Option<&Identity>) -> bool {
-    let Ok((tls, _)) = tls_connect(server.addr(), pki.client_config(cert, &[b"http/1.1"])).await
-    else {
+async fn refused(server: &HttpServer, cert: Option<&Id>) -> bool {
+    let Ok(tls) = tls_connect(server.addr(), &[b"http/1.1"], cert).await else {
         return true;
     };
-    let Ok(mut client) = handshake(tls, false).await else {
+    let Ok((mut client, _conn)) = Hyper::handshake(tls, false).await else {
         return true;
     };
     let req = client.request("GET", "/info", empty());
@@ -174,10 +158,9 @@ async fn refused(server: &Running, pki: &Pki, cert: Option<&Identity>) -> bool {
 
 #[tokio::test]
 async fn a_panicking_handler_gets_a_500_and_the_connection_lives_on() {
-    let pki = Pki::new();
-    let server = tls_server(&pki, ClientAuth::none()).await;
+    let server = tls_server(ClientAuth::none()).await;
     for alpn in [&b"http/1.1"[..], b"h2"] {
-        let (mut client, _) = connect(&server, &pki, None, alpn).await;
+        let (mut client, _) = connect(&server, None, alpn).await;
         let first = client.get_json("/info").await;
         let req = client.request("GET", "/panic", empty());
         let res = client.send(req).await.unwrap();
@@ -191,9 +174,8 @@ async fn a_panicking_handler_gets_a_500_and_the_connection_lives_on() {
 
 #[tokio::test]
 async fn http2_trailers_pass_both_ways() {
-    let pki = Pki::new();
-    let server = tls_server(&pki, ClientAuth::none()).await;
-    let (mut client, _) = connect(&server, &pki, None, b"h2").await;
+    let server = tls_server(ClientAuth::none()).await;
+    let (mut client, _) = connect(&server, None, b"h2").await;
     let mut trailers = http::HeaderMap::new();
     trailers.insert("x-checksum", "abc123".parse().unwrap());
     let body = http_body_util::StreamBody::new(futures_util::stream::iter(vec![
@@ -214,20 +196,19 @@ async fn http2_trailers_pass_both_ways() {
     assert_eq!(trailers["x-echo-checksum"], "abc123");
     assert_eq!(
         trailers["x-sha256"].to_str().unwrap(),
-        hex(&<sha2::Sha256 as sha2::Digest>::digest(b"hello trailers"))
+        sha256_hex(b"hello trailers")
     );
     server.stop().await;
 }
 
-const BIG: usize = 64 * 1024 * 1024;
+const BIG: u64 = 64 * 1024 * 1024;
 
 #[tokio::test]
 async fn sixty_four_mib_up_and_down_over_http2_and_http1() {
-    let pki = Pki::new();
-    let server = tls_server(&pki, ClientAuth::none()).await;
+    let server = tls_server(ClientAuth::none()).await;
     let want = expected_sha(BIG);
     for alpn in [&b"h2"[..], b"http/1.1"] {
-        let (mut client, _) = connect(&server, &pki, None, alpn).await;
+        let (mut client, _) = connect(&server, None, alpn).await;
 
         let req = client.request("POST", "/upload", streaming(BIG));
         let res = client.send(req).await.unwrap();
@@ -237,7 +218,7 @@ async fn sixty_four_mib_up_and_down_over_http2_and_http1() {
         assert_eq!(got["len"], BIG);
         assert_eq!(got["sha256"], want);
 
-        let req = client.request("GET", &format!("/download/{BIG}"), empty());
+        let req = client.request("GET", &format!("/download?n={BIG}"), empty());
         let res = client.send(req).await.unwrap();
         assert_eq!(res.status(), 200);
         let mut body = res.into_body();
@@ -245,7 +226,7 @@ async fn sixty_four_mib_up_and_down_over_http2_and_http1() {
         let mut len = 0;
         while let Some(frame) = within(body.frame()).await {
             if let Ok(data) = frame.unwrap().into_data() {
-                len += data.len();
+                len += data.len() as u64;
                 sha2::Digest::update(&mut h, &data);
             }
         }
@@ -257,8 +238,7 @@ async fn sixty_four_mib_up_and_down_over_http2_and_http1() {
 
 #[tokio::test]
 async fn a_slow_handshake_does_not_block_others() {
-    let pki = Pki::new();
-    init_tracing();
+    let pki = Pki::get();
     let tls = TlsAcceptor::from_server_tls(&pki.server_tls())
         .unwrap()
         .handshake_timeout(Duration::from_millis(500));
@@ -266,10 +246,10 @@ async fn a_slow_handshake_does_not_block_others() {
         .await
         .unwrap()
         .acceptor(tls);
-    let server = start(http, Duration::from_secs(5));
+    let server = serve_http(http, Duration::from_secs(5));
     // A client that connects and says nothing.
     let mut silent = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
-    let (mut client, _) = connect(&server, &pki, None, b"h2").await;
+    let (mut client, _) = connect(&server, None, b"h2").await;
     assert_eq!(client.get_json("/info").await["version"], "HTTP/2.0");
     // The silent one is dropped when its handshake time runs out.
     let started = std::time::Instant::now();

@@ -1,16 +1,15 @@
 //! End-to-end HTTP/3 tests with a Rust client (h3 + h3-quinn) on 127.0.0.1:0.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
 use http::{HeaderMap, Request, StatusCode};
 use sha2::{Digest, Sha256};
 use twinport::ClientAuth;
 use twinport_quinn::{Error, Http3, QuicConnection};
+use twinport_testkit::app::info::{expected_sha, pattern, pattern_bytes, SERVED_BY};
+use twinport_testkit::*;
 
 const LOCALHOST: &str = "127.0.0.1:0";
 
@@ -21,17 +20,17 @@ fn h3_endpoint(tls: &twinport::ServerTls) -> Http3 {
 #[tokio::test]
 async fn get_carries_status_body_headers_and_connection_info() {
     init_tracing();
-    let pki = Pki::new();
-    let server = spawn(h3_endpoint(&pki.server_tls()));
-    let mut client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let pki = Pki::get();
+    let server = serve_http3(h3_endpoint(&pki.server_tls()));
+    let mut client = H3::connect(server.addr, None).await.unwrap();
 
     let req = Request::get(uri("/info"))
         .header("x-test", "hello")
         .body(())
         .unwrap();
-    let reply = client.request(req, Bytes::new(), None).await.unwrap();
+    let reply = client.send(req, Bytes::new(), None).await.unwrap();
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.headers["x-served-by"], "twinport-quinn");
+    assert_eq!(reply.headers["x-served-by"], SERVED_BY);
     assert_eq!(reply.headers["x-test-echo"], "hello");
     assert_eq!(reply.headers["content-type"], "application/json");
     let info = reply.json();
@@ -48,7 +47,7 @@ async fn get_carries_status_body_headers_and_connection_info() {
 
     // A second request on the same connection carries the same connection id.
     let again = client.get("/info").await.json();
-    assert_eq!(again["connection_id"], info["connection_id"]);
+    assert_eq!(again["id"], info["id"]);
     let missing = client.get("/nope").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
@@ -57,18 +56,15 @@ async fn get_carries_status_body_headers_and_connection_info() {
     assert_eq!(report.cut, 0);
 }
 
-async fn mtls_info(
-    auth: ClientAuth,
-    cert: Option<&Leaf>,
-    pki: &Pki,
-) -> Result<serde_json::Value, String> {
+async fn mtls_info(auth: ClientAuth, cert: Option<&Id>) -> Result<serde_json::Value, String> {
+    let pki = Pki::get();
     let tls = pki.server_tls().client_auth(auth);
-    let server = spawn(h3_endpoint(&tls));
+    let server = serve_http3(h3_endpoint(&tls));
     let result = async {
-        let (endpoint, conn) = connect(server.addr, pki.client_config(&[b"h3"], cert))
+        let (endpoint, conn) = quic_connect(server.addr, pki.quic_client(cert))
             .await
             .map_err(|e| e.to_string())?;
-        let (mut driver, mut send) = within(
+        let (mut driver, mut send) = bounded(
             10,
             "h3 setup",
             h3::client::new(h3_quinn::Connection::new(conn.clone())),
@@ -78,7 +74,7 @@ async fn mtls_info(
         let drive = tokio::spawn(async move {
             let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
         });
-        let reply = within(10, "mTLS request", async {
+        let reply = bounded(10, "mTLS request", async {
             let mut stream = send
                 .send_request(Request::get(uri("/info")).body(()).unwrap())
                 .await?;
@@ -100,20 +96,20 @@ async fn mtls_info(
 #[tokio::test]
 async fn mtls_none_ignores_client_certificates() {
     init_tracing();
-    let pki = Pki::new();
-    let info = mtls_info(ClientAuth::none(), Some(&pki.alice), &pki)
+    let pki = Pki::get();
+    let info = mtls_info(ClientAuth::none(), Some(&pki.client))
         .await
         .unwrap();
     assert!(info["client_cn"].is_null(), "{info}");
-    let info = mtls_info(ClientAuth::none(), None, &pki).await.unwrap();
+    let info = mtls_info(ClientAuth::none(), None).await.unwrap();
     assert!(info["client_cn"].is_null(), "{info}");
 }
 
 #[tokio::test]
 async fn mtls_optional_serves_both_and_shows_the_certificate() {
     init_tracing();
-    let pki = Pki::new();
-    let info = mtls_info(ClientAuth::optional(pki.roots()), Some(&pki.alice), &pki)
+    let pki = Pki::get();
+    let info = mtls_info(ClientAuth::optional(pki.roots()), Some(&pki.client))
         .await
         .unwrap();
     assert_eq!(info["client_cn"], "alice");
@@ -124,12 +120,12 @@ async fn mtls_optional_serves_both_and_shows_the_certificate() {
         .unwrap()
         .contains("twinport test CA"));
 
-    let anonymous = mtls_info(ClientAuth::optional(pki.roots()), None, &pki)
+    let anonymous = mtls_info(ClientAuth::optional(pki.roots()), None)
         .await
         .unwrap();
     assert!(anonymous["client_cn"].is_null());
 
-    let other_ca = mtls_info(ClientAuth::optional(pki.roots()), Some(&pki.mallory), &pki).await;
+    let other_ca = mtls_info(ClientAuth::optional(pki.roots()), Some(&pki.foreign)).await;
     assert!(
         other_ca.is_err(),
         "a certificate from another CA must be refused: {other_ca:?}"
@@ -139,15 +135,15 @@ async fn mtls_optional_serves_both_and_shows_the_certificate() {
 #[tokio::test]
 async fn mtls_required_refuses_missing_and_foreign_certificates() {
     init_tracing();
-    let pki = Pki::new();
-    let info = mtls_info(ClientAuth::required(pki.roots()), Some(&pki.alice), &pki)
+    let pki = Pki::get();
+    let info = mtls_info(ClientAuth::required(pki.roots()), Some(&pki.client))
         .await
         .unwrap();
     assert_eq!(info["client_cn"], "alice");
 
-    let none = mtls_info(ClientAuth::required(pki.roots()), None, &pki).await;
+    let none = mtls_info(ClientAuth::required(pki.roots()), None).await;
     assert!(none.is_err(), "no certificate must be refused: {none:?}");
-    let other_ca = mtls_info(ClientAuth::required(pki.roots()), Some(&pki.mallory), &pki).await;
+    let other_ca = mtls_info(ClientAuth::required(pki.roots()), Some(&pki.foreign)).await;
     assert!(
         other_ca.is_err(),
         "another CA must be refused: {other_ca:?}"
@@ -158,13 +154,13 @@ async fn mtls_required_refuses_missing_and_foreign_certificates() {
 async fn streams_64_mib_up_and_down_intact() {
     init_tracing();
     const SIZE: u64 = 64 * 1024 * 1024;
-    let pki = Pki::new();
-    let server = spawn(h3_endpoint(&pki.server_tls()));
-    let client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let pki = Pki::get();
+    let server = serve_http3(h3_endpoint(&pki.server_tls()));
+    let client = H3::connect(server.addr, None).await.unwrap();
 
     // Download: the client hashes what arrives, chunk by chunk.
     let mut send = client.send.clone();
-    let (count, digest) = within(120, "64 MiB download", async {
+    let (count, digest) = bounded(120, "64 MiB download", async {
         let req = Request::get(uri(&format!("/download?n={SIZE}")))
             .body(())
             .unwrap();
@@ -183,25 +179,20 @@ async fn streams_64_mib_up_and_down_intact() {
         (count, hex(&hasher.finalize()))
     })
     .await;
-    let mut expected = Sha256::new();
-    let mut buf = Vec::with_capacity(1 << 20);
-    for start in (0..SIZE).step_by(1 << 20) {
-        buf.clear();
-        buf.extend((start..start + (1 << 20)).map(pattern));
-        expected.update(&buf);
-    }
-    let expected = hex(&expected.finalize());
+    let expected = expected_sha(SIZE);
     assert_eq!(count, SIZE);
     assert_eq!(digest, expected);
 
     // Upload: streamed in 1 MiB frames; the server hashes as it reads.
     let mut send = client.send.clone();
-    let reply = within(120, "64 MiB upload", async {
+    let reply = bounded(120, "64 MiB upload", async {
         let req = Request::post(uri("/sha256")).body(()).unwrap();
         let mut stream = send.send_request(req).await.unwrap();
         for start in (0..SIZE).step_by(1 << 20) {
-            let chunk: Vec<u8> = (start..start + (1 << 20)).map(pattern).collect();
-            stream.send_data(Bytes::from(chunk)).await.unwrap();
+            stream
+                .send_data(pattern_bytes(start, 1 << 20))
+                .await
+                .unwrap();
         }
         stream.finish().await.unwrap();
         read_reply(&mut stream).await.unwrap()
@@ -217,9 +208,9 @@ async fn streams_64_mib_up_and_down_intact() {
 #[tokio::test]
 async fn trailers_travel_both_ways() {
     init_tracing();
-    let pki = Pki::new();
-    let server = spawn(h3_endpoint(&pki.server_tls()));
-    let mut client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let pki = Pki::get();
+    let server = serve_http3(h3_endpoint(&pki.server_tls()));
+    let mut client = H3::connect(server.addr, None).await.unwrap();
 
     // Response trailers.
     let reply = client.get("/trailers").await;
@@ -230,7 +221,7 @@ async fn trailers_travel_both_ways() {
     let mut trailers = HeaderMap::new();
     trailers.insert("x-upload-digest", "deadbeef".parse().unwrap());
     let reply = client
-        .request(
+        .send(
             Request::post(uri("/sha256")).body(()).unwrap(),
             Bytes::from_static(b"hello"),
             Some(trailers.clone()),
@@ -242,7 +233,7 @@ async fn trailers_travel_both_ways() {
 
     // The echo service streams the request body back, trailers and all.
     let reply = client
-        .request(
+        .send(
             Request::post(uri("/echo")).body(()).unwrap(),
             Bytes::from_static(b"ping"),
             Some(trailers),
@@ -259,9 +250,9 @@ async fn trailers_travel_both_ways() {
 #[tokio::test]
 async fn hundred_concurrent_requests_on_one_connection() {
     init_tracing();
-    let pki = Pki::new();
-    let server = spawn(h3_endpoint(&pki.server_tls()));
-    let client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let pki = Pki::get();
+    let server = serve_http3(h3_endpoint(&pki.server_tls()));
+    let client = H3::connect(server.addr, None).await.unwrap();
 
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..100u32 {
@@ -278,7 +269,7 @@ async fn hundred_concurrent_requests_on_one_connection() {
             (i, reply)
         });
     }
-    let replies = within(60, "100 concurrent requests", async {
+    let replies = bounded(60, "100 concurrent requests", async {
         let mut out = Vec::new();
         while let Some(r) = tasks.join_next().await {
             out.push(r.unwrap());
@@ -313,7 +304,7 @@ async fn echo(conn: QuicConnection) -> Result<(), twinport::BoxError> {
 #[tokio::test]
 async fn raw_quic_echo_beside_http3_on_one_endpoint() {
     init_tracing();
-    let pki = Pki::new();
+    let pki = Pki::get();
     let endpoint = Http3::builder(&pki.server_tls())
         .http3()
         .route(b"echo/1", echo)
@@ -323,13 +314,13 @@ async fn raw_quic_echo_beside_http3_on_one_endpoint() {
         endpoint.alpn_protocols(),
         [b"h3".to_vec(), b"echo/1".to_vec()]
     );
-    let server = spawn(endpoint);
+    let server = serve_http3(endpoint);
 
     // The raw protocol.
-    let (ep, conn) = connect(server.addr, pki.client_config(&[b"echo/1"], None))
+    let (ep, conn) = quic_connect(server.addr, pki.quic_client_alpn(&[b"echo/1"], None))
         .await
         .unwrap();
-    let echoed = within(10, "raw echo", async {
+    let echoed = bounded(10, "raw echo", async {
         let (mut send, mut recv) = conn.open_bi().await.unwrap();
         send.write_all(b"over raw QUIC").await.unwrap();
         send.finish().unwrap();
@@ -340,11 +331,11 @@ async fn raw_quic_echo_beside_http3_on_one_endpoint() {
     conn.close(0u32.into(), b"");
 
     // HTTP/3 on the same port.
-    let mut client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let mut client = H3::connect(server.addr, None).await.unwrap();
     assert_eq!(client.get("/info").await.json()["alpn"], "h3");
 
     // A client offering both gets the server's first choice, h3.
-    let (_ep2, both) = connect(server.addr, pki.client_config(&[b"echo/1", b"h3"], None))
+    let (_ep2, both) = quic_connect(server.addr, pki.quic_client_alpn(&[b"echo/1", b"h3"], None))
         .await
         .unwrap();
     let negotiated = both
@@ -357,7 +348,7 @@ async fn raw_quic_echo_beside_http3_on_one_endpoint() {
     both.close(0u32.into(), b"");
 
     // An unknown protocol is refused in the handshake.
-    let unknown = connect(server.addr, pki.client_config(&[b"gopher"], None)).await;
+    let unknown = quic_connect(server.addr, pki.quic_client_alpn(&[b"gopher"], None)).await;
     assert!(unknown.is_err(), "unknown ALPN must be refused");
 
     client.close().await;
@@ -367,14 +358,14 @@ async fn raw_quic_echo_beside_http3_on_one_endpoint() {
 
 #[tokio::test]
 async fn alpn_preference_follows_registration_order() {
-    let pki = Pki::new();
+    let pki = Pki::get();
     let endpoint = Http3::builder(&pki.server_tls())
         .route(b"echo/1", echo)
         .http3()
         .bind(LOCALHOST.parse().unwrap())
         .unwrap();
-    let server = spawn(endpoint);
-    let (_ep, conn) = connect(server.addr, pki.client_config(&[b"h3", b"echo/1"], None))
+    let server = serve_http3(endpoint);
+    let (_ep, conn) = quic_connect(server.addr, pki.quic_client_alpn(&[b"h3", b"echo/1"], None))
         .await
         .unwrap();
     let negotiated = conn
@@ -391,16 +382,16 @@ async fn alpn_preference_follows_registration_order() {
 #[tokio::test]
 async fn a_panicking_handler_gets_500_and_the_connection_lives() {
     init_tracing();
-    let pki = Pki::new();
-    let server = spawn(h3_endpoint(&pki.server_tls()));
-    let mut client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let pki = Pki::get();
+    let server = serve_http3(h3_endpoint(&pki.server_tls()));
+    let mut client = H3::connect(server.addr, None).await.unwrap();
 
     let reply = client.get("/panic").await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
 
     // A panic after the head was sent resets that stream only.
     let mut send = client.send.clone();
-    let broken = within(10, "panicking body", async {
+    let broken = bounded(10, "panicking body", async {
         let mut stream = send
             .send_request(Request::get(uri("/panic-body")).body(()).unwrap())
             .await
@@ -423,9 +414,9 @@ async fn a_panicking_handler_gets_500_and_the_connection_lives() {
 #[tokio::test]
 async fn graceful_shutdown_finishes_the_request_in_flight() {
     init_tracing();
-    let pki = Pki::new();
-    let server = spawn(h3_endpoint(&pki.server_tls()));
-    let client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let pki = Pki::get();
+    let server = serve_http3(h3_endpoint(&pki.server_tls()));
+    let client = H3::connect(server.addr, None).await.unwrap();
 
     let mut send = client.send.clone();
     let in_flight = tokio::spawn(async move {
@@ -441,7 +432,7 @@ async fn graceful_shutdown_finishes_the_request_in_flight() {
     let trigger = server.trigger.clone();
     trigger.shutdown(Duration::from_secs(5));
 
-    let reply = within(10, "in-flight request", in_flight)
+    let reply = bounded(10, "in-flight request", in_flight)
         .await
         .unwrap()
         .expect("the in-flight request completes");
@@ -450,7 +441,7 @@ async fn graceful_shutdown_finishes_the_request_in_flight() {
 
     // New requests after GOAWAY are refused.
     let mut send = client.send.clone();
-    let late = within(10, "request after GOAWAY", async {
+    let late = bounded(10, "request after GOAWAY", async {
         let mut stream = send
             .send_request(Request::get(uri("/info")).body(()).unwrap())
             .await?;
@@ -460,7 +451,7 @@ async fn graceful_shutdown_finishes_the_request_in_flight() {
     .await;
     assert!(late.is_err(), "no new request after shutdown: {late:?}");
 
-    let report = within(10, "server stop", server.task)
+    let report = bounded(10, "server stop", server.task)
         .await
         .unwrap()
         .unwrap();
@@ -475,9 +466,9 @@ async fn graceful_shutdown_finishes_the_request_in_flight() {
 #[tokio::test]
 async fn the_grace_period_cuts_what_does_not_finish() {
     init_tracing();
-    let pki = Pki::new();
-    let server = spawn(h3_endpoint(&pki.server_tls()));
-    let client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let pki = Pki::get();
+    let server = serve_http3(h3_endpoint(&pki.server_tls()));
+    let client = H3::connect(server.addr, None).await.unwrap();
     let mut send = client.send.clone();
     let stuck = tokio::spawn(async move {
         let mut stream = send
@@ -490,7 +481,7 @@ async fn the_grace_period_cuts_what_does_not_finish() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let report = server.stop(Duration::from_millis(300)).await;
     assert_eq!(report.cut, 1);
-    let result = within(10, "cut request", stuck).await.unwrap();
+    let result = bounded(10, "cut request", stuck).await.unwrap();
     assert!(result.is_err());
     client.close().await;
 }
@@ -499,7 +490,7 @@ async fn the_grace_period_cuts_what_does_not_finish() {
 async fn a_client_reset_mid_upload_errors_the_handlers_body() {
     use http_body_util::BodyExt;
     init_tracing();
-    let pki = Pki::new();
+    let pki = Pki::get();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<usize, String>>();
     // A handler that reports how reading its body ended, or that it was dropped: a client
     // that stops the response stream cancels the handler (as hyper does on RST_STREAM), and
@@ -531,15 +522,11 @@ async fn a_client_reset_mid_upload_errors_the_handlers_body() {
         }
     });
     let endpoint = Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap();
-    let addr = endpoint.local_addr();
-    let (trigger, shutdown) = twinport::Shutdown::pair();
-    let task = tokio::spawn(async move {
-        twinport::Transport::serve(endpoint, service, twinport::ServeContext::new(shutdown)).await
-    });
+    let server = serve_http3_with(endpoint, service);
 
-    let client = Client::connect(addr, pki.client_config(&[b"h3"], None)).await;
+    let client = H3::connect(server.addr, None).await.unwrap();
     let mut send = client.send.clone();
-    within(10, "reset upload", async {
+    bounded(10, "reset upload", async {
         let mut stream = send
             .send_request(Request::post(uri("/upload")).body(()).unwrap())
             .await
@@ -552,13 +539,13 @@ async fn a_client_reset_mid_upload_errors_the_handlers_body() {
         stream.stop_stream(h3::error::Code::H3_REQUEST_CANCELLED);
     })
     .await;
-    let outcome = within(10, "handler outcome", rx.recv()).await.unwrap();
+    let outcome = bounded(10, "handler outcome", rx.recv()).await.unwrap();
     let err = outcome.expect_err("the handler's body must fail when the client resets");
     assert!(err.contains("reset") || err.contains("dropped"), "{err}");
 
     // The client vanishing mid-body fails the body too, and leaves no task behind.
     let mut send = client.send.clone();
-    within(10, "upload then vanish", async {
+    bounded(10, "upload then vanish", async {
         let mut stream = send
             .send_request(Request::post(uri("/upload")).body(()).unwrap())
             .await
@@ -572,11 +559,10 @@ async fn a_client_reset_mid_upload_errors_the_handlers_body() {
     .await;
     client.conn.close(0x10c_u32.into(), b"gone");
     client.driver.abort();
-    let outcome = within(10, "handler outcome", rx.recv()).await.unwrap();
+    let outcome = bounded(10, "handler outcome", rx.recv()).await.unwrap();
     assert!(outcome.is_err(), "{outcome:?}");
 
-    trigger.shutdown(Duration::from_secs(2));
-    let report = within(10, "server", task).await.unwrap().unwrap();
+    let report = server.stop(Duration::from_secs(2)).await;
     assert_eq!(report.cut, 0, "no connection or request task left running");
 }
 
@@ -584,9 +570,9 @@ async fn a_client_reset_mid_upload_errors_the_handlers_body() {
 async fn shutdown_waits_for_a_large_response_to_be_delivered() {
     init_tracing();
     const SIZE: u64 = 16 * 1024 * 1024;
-    let pki = Pki::new();
-    let server = spawn(h3_endpoint(&pki.server_tls()));
-    let client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let pki = Pki::get();
+    let server = serve_http3(h3_endpoint(&pki.server_tls()));
+    let client = H3::connect(server.addr, None).await.unwrap();
     let mut send = client.send.clone();
     let download = tokio::spawn(async move {
         let req = Request::get(uri(&format!("/download?n={SIZE}")))
@@ -598,7 +584,7 @@ async fn shutdown_waits_for_a_large_response_to_be_delivered() {
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     server.trigger.shutdown(Duration::from_secs(30));
-    let reply = within(60, "download across shutdown", download)
+    let reply = bounded(60, "download across shutdown", download)
         .await
         .unwrap()
         .expect("the response in flight is delivered whole");
@@ -608,14 +594,14 @@ async fn shutdown_waits_for_a_large_response_to_be_delivered() {
         .iter()
         .enumerate()
         .all(|(i, b)| *b == pattern(i as u64)));
-    let report = within(40, "server", server.task).await.unwrap().unwrap();
+    let report = bounded(40, "server", server.task).await.unwrap().unwrap();
     assert_eq!(report.cut, 0);
     client.close().await;
 }
 
 #[tokio::test]
 async fn configuration_mistakes_are_errors_not_panics() {
-    let pki = Pki::new();
+    let pki = Pki::get();
     let tls = pki.server_tls();
     let dup = Http3::builder(&tls)
         .http3()
@@ -645,21 +631,21 @@ async fn configuration_mistakes_are_errors_not_panics() {
 #[tokio::test]
 async fn runs_in_a_twinport_server_beside_nothing_else() {
     init_tracing();
-    let pki = Pki::new();
+    let pki = Pki::get();
     let (_tcp, udp) = twinport::bind_same_port(LOCALHOST.parse().unwrap()).unwrap();
     let http3 = Http3::new(udp, &pki.server_tls()).unwrap();
     let addr = http3.local_addr();
     assert!(http3.serves_http3());
-    let server = twinport::Server::new(app_service()).transport(http3);
+    let server = twinport::Server::new(app::info::router()).transport(http3);
     let handle = server.handle();
     let task = tokio::spawn(server.serve());
-    let mut client = Client::connect(addr, pki.client_config(&[b"h3"], None)).await;
+    let mut client = H3::connect(addr, None).await.unwrap();
     let reply = client.get("/info").await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json()["transport"], "quic");
     assert_eq!(handle.connections(), vec![("quic", 1)]);
     client.close().await;
     handle.shutdown(Duration::from_secs(2));
-    let report = within(10, "server", task).await.unwrap().unwrap();
+    let report = bounded(10, "server", task).await.unwrap().unwrap();
     assert_eq!(report.cut, 0);
 }

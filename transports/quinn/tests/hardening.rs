@@ -2,49 +2,22 @@
 //! 127.0.0.1:0. Every await has a timeout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
 use http::{Request, Response, StatusCode};
 use twinport_quinn::{Http3, Http3Config, QuicConfig, RecvBody};
+use twinport_testkit::*;
 
 const LOCALHOST: &str = "127.0.0.1:0";
-
-/// Serves `service` on `endpoint` in a task; returns the address, trigger and task.
-fn serve<S, B>(
-    endpoint: Http3,
-    service: S,
-) -> (
-    std::net::SocketAddr,
-    twinport::ShutdownTrigger,
-    tokio::task::JoinHandle<Result<twinport::DrainReport, twinport::BoxError>>,
-)
-where
-    S: tower_service::Service<Request<RecvBody>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<twinport::BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<twinport::BoxError>,
-{
-    let addr = endpoint.local_addr();
-    let (trigger, shutdown) = twinport::Shutdown::pair();
-    let task = tokio::spawn(async move {
-        twinport::Transport::serve(endpoint, service, twinport::ServeContext::new(shutdown)).await
-    });
-    (addr, trigger, task)
-}
 
 #[tokio::test]
 async fn a_lower_quic_stream_limit_is_not_raised_by_the_request_limit() {
     init_tracing();
-    let pki = Pki::new();
+    let pki = Pki::get();
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let (release_tx, release_rx) = tokio::sync::watch::channel(false);
@@ -68,8 +41,8 @@ async fn a_lower_quic_stream_limit_is_not_raised_by_the_request_limit() {
         .http3_config(Http3Config::default().max_concurrent_requests(100))
         .bind(LOCALHOST.parse().unwrap())
         .unwrap();
-    let (addr, trigger, task) = serve(endpoint, service);
-    let client = Client::connect(addr, pki.client_config(&[b"h3"], None)).await;
+    let server = serve_http3_with(endpoint, service);
+    let client = H3::connect(server.addr, None).await.unwrap();
 
     let mut requests = Vec::new();
     for _ in 0..3 {
@@ -82,7 +55,7 @@ async fn a_lower_quic_stream_limit_is_not_raised_by_the_request_limit() {
             read_reply(&mut stream).await
         }));
     }
-    within(10, "two requests running", async {
+    bounded(10, "two requests running", async {
         while running.load(Ordering::SeqCst) < 2 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -93,32 +66,29 @@ async fn a_lower_quic_stream_limit_is_not_raised_by_the_request_limit() {
     assert_eq!(running.load(Ordering::SeqCst), 2);
     release_tx.send(true).unwrap();
     for request in requests {
-        let reply = within(10, "request", request).await.unwrap().unwrap();
+        let reply = bounded(10, "request", request).await.unwrap().unwrap();
         assert_eq!(reply.status, StatusCode::OK);
     }
     assert_eq!(peak.load(Ordering::SeqCst), 2);
 
     client.close().await;
-    trigger.shutdown(Duration::from_secs(2));
-    let report = within(10, "server", task).await.unwrap().unwrap();
+    let report = server.stop(Duration::from_secs(2)).await;
     assert_eq!(report.cut, 0);
 }
 
 #[tokio::test]
 async fn connections_beyond_max_connections_are_refused() {
     init_tracing();
-    let pki = Pki::new();
+    let pki = Pki::get();
     let endpoint = Http3::builder(&pki.server_tls())
         .http3()
         .quic_config(QuicConfig::default().max_connections(1))
         .bind(LOCALHOST.parse().unwrap())
         .unwrap();
-    let server = spawn(endpoint);
-    let config = || pki.client_config(&[b"h3"], None);
-
-    let mut first = Client::connect(server.addr, config()).await;
+    let server = serve_http3(endpoint);
+    let mut first = H3::connect(server.addr, None).await.unwrap();
     assert_eq!(first.get("/info").await.status, StatusCode::OK);
-    let second = connect(server.addr, config()).await;
+    let second = quic_connect(server.addr, pki.quic_client(None)).await;
     let err = second.expect_err("a second connection is over the limit");
     assert!(
         matches!(err, quinn::ConnectionError::ConnectionClosed(_)),
@@ -128,13 +98,13 @@ async fn connections_beyond_max_connections_are_refused() {
     assert_eq!(first.get("/info").await.status, StatusCode::OK);
 
     first.close().await;
-    within(10, "the first connection to end on the server", async {
+    bounded(10, "the first connection to end on the server", async {
         while server.gauge.live() > 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
     .await;
-    let mut third = Client::connect(server.addr, config()).await;
+    let mut third = H3::connect(server.addr, None).await.unwrap();
     assert_eq!(third.get("/info").await.status, StatusCode::OK);
     third.close().await;
     let report = server.stop(Duration::from_secs(2)).await;
@@ -144,8 +114,8 @@ async fn connections_beyond_max_connections_are_refused() {
 #[tokio::test]
 async fn with_early_data_on_a_post_on_a_fresh_connection_is_served_not_425() {
     init_tracing();
-    let pki = Pki::new();
-    let server = spawn(
+    let pki = Pki::get();
+    let server = serve_http3(
         Http3::bind(
             LOCALHOST.parse().unwrap(),
             &pki.server_tls().early_data(true),
@@ -153,10 +123,10 @@ async fn with_early_data_on_a_post_on_a_fresh_connection_is_served_not_425() {
         .unwrap(),
     );
     for i in 0..10 {
-        let mut client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+        let mut client = H3::connect(server.addr, None).await.unwrap();
         let body = format!("post {i}");
         let reply = client
-            .request(
+            .send(
                 Request::post(uri("/echo")).body(()).unwrap(),
                 Bytes::from(body.clone()),
                 None,
@@ -222,17 +192,16 @@ impl rustls::client::danger::ServerCertVerifier for SlowVerifier {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_early_data_on_the_handshake_timeout_still_applies() {
     init_tracing();
-    let pki = Pki::new();
+    let pki = Pki::get();
     let endpoint = Http3::builder(&pki.server_tls().early_data(true))
         .http3()
         .quic_config(QuicConfig::default().handshake_timeout(Duration::from_millis(500)))
         .bind(LOCALHOST.parse().unwrap())
         .unwrap();
-    let server = spawn(endpoint);
+    let server = serve_http3(endpoint);
 
     let provider = twinport::default_crypto_provider().unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(pki.ca.cert.der().clone()).unwrap();
+    let roots = pki.root_store();
     let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
         Arc::new(roots),
         provider.clone(),
@@ -253,14 +222,14 @@ async fn with_early_data_on_the_handshake_timeout_still_applies() {
     let config = quinn::ClientConfig::new(Arc::new(crypto));
 
     // The server gives up on the handshake at 500 ms, before the client's Finished.
-    match connect(server.addr, config).await {
+    match quic_connect(server.addr, config).await {
         Err(e) => tracing::debug!(error = %e, "refused in the handshake"),
         Ok((_endpoint, conn)) => {
-            let reason = within(5, "the server to close the late connection", conn.closed()).await;
+            let reason = bounded(5, "the server to close the late connection", conn.closed()).await;
             tracing::debug!(%reason, "closed after the handshake timeout");
         }
     }
-    within(5, "the connection to end on the server", async {
+    bounded(5, "the connection to end on the server", async {
         while server.gauge.live() > 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -270,9 +239,9 @@ async fn with_early_data_on_the_handshake_timeout_still_applies() {
 }
 
 /// Sends `req` with `body` and reads the reply.
-async fn send(client: &mut Client, req: http::request::Builder, body: &'static [u8]) -> Reply {
+async fn send(client: &mut H3, req: http::request::Builder, body: &'static [u8]) -> Reply {
     client
-        .request(req.body(()).unwrap(), Bytes::from_static(body), None)
+        .send(req.body(()).unwrap(), Bytes::from_static(body), None)
         .await
         .expect("a reply")
 }
@@ -280,9 +249,9 @@ async fn send(client: &mut Client, req: http::request::Builder, body: &'static [
 #[tokio::test]
 async fn request_content_length_must_match_the_body() {
     init_tracing();
-    let pki = Pki::new();
-    let server = spawn(Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap());
-    let mut client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let pki = Pki::get();
+    let server = serve_http3(Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap());
+    let mut client = H3::connect(server.addr, None).await.unwrap();
     let post = |path: &str, length: &str| Request::post(uri(path)).header("content-length", length);
 
     let ok = send(&mut client, post("/sha256", "5"), b"hello").await;
@@ -314,9 +283,9 @@ async fn request_content_length_must_match_the_body() {
 #[tokio::test]
 async fn connection_specific_request_headers_are_malformed() {
     init_tracing();
-    let pki = Pki::new();
-    let server = spawn(Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap());
-    let mut client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let pki = Pki::get();
+    let server = serve_http3(Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap());
+    let mut client = H3::connect(server.addr, None).await.unwrap();
     for (name, value) in [
         ("connection", "close"),
         ("transfer-encoding", "chunked"),
@@ -347,7 +316,7 @@ async fn connection_specific_request_headers_are_malformed() {
 #[tokio::test]
 async fn responses_lose_connection_headers_and_bodies_where_none_belong() {
     init_tracing();
-    let pki = Pki::new();
+    let pki = Pki::get();
     let service = tower::service_fn(|req: Request<RecvBody>| async move {
         let status = match req.uri().path() {
             "/no-content" => StatusCode::NO_CONTENT,
@@ -365,8 +334,8 @@ async fn responses_lose_connection_headers_and_bodies_where_none_belong() {
         Ok::<_, Infallible>(resp)
     });
     let endpoint = Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap();
-    let (addr, trigger, task) = serve(endpoint, service);
-    let mut client = Client::connect(addr, pki.client_config(&[b"h3"], None)).await;
+    let server = serve_http3_with(endpoint, service);
+    let mut client = H3::connect(server.addr, None).await.unwrap();
 
     let get = client.get("/").await;
     assert_eq!(get.text(), "hello");
@@ -388,8 +357,7 @@ async fn responses_lose_connection_headers_and_bodies_where_none_belong() {
     }
 
     client.close().await;
-    trigger.shutdown(Duration::from_secs(2));
-    within(10, "server", task).await.unwrap().unwrap();
+    server.stop(Duration::from_secs(2)).await;
 }
 
 /// Reports on a channel when dropped.
@@ -406,7 +374,7 @@ impl Drop for DropGuard {
 #[tokio::test]
 async fn a_client_cancelling_a_request_drops_its_handler() {
     init_tracing();
-    let pki = Pki::new();
+    let pki = Pki::get();
     let (started_tx, mut started_rx) = tokio::sync::mpsc::unbounded_channel();
     let service = tower::service_fn(move |_req: Request<RecvBody>| {
         let started = started_tx.clone();
@@ -420,11 +388,11 @@ async fn a_client_cancelling_a_request_drops_its_handler() {
         }
     });
     let endpoint = Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap();
-    let (addr, trigger, task) = serve(endpoint, service);
-    let client = Client::connect(addr, pki.client_config(&[b"h3"], None)).await;
+    let server = serve_http3_with(endpoint, service);
+    let client = H3::connect(server.addr, None).await.unwrap();
 
     let mut send = client.send.clone();
-    let mut stream = within(10, "request", async {
+    let mut stream = bounded(10, "request", async {
         let mut stream = send
             .send_request(Request::get(uri("/forever")).body(()).unwrap())
             .await
@@ -433,54 +401,53 @@ async fn a_client_cancelling_a_request_drops_its_handler() {
         stream
     })
     .await;
-    let dropped = within(10, "the handler to start", started_rx.recv())
+    let dropped = bounded(10, "the handler to start", started_rx.recv())
         .await
         .unwrap();
     // RFC 9114 §4.1.1: the client cancels by stopping the response and resetting the request.
     stream.stop_sending(h3::error::Code::H3_REQUEST_CANCELLED);
     stream.stop_stream(h3::error::Code::H3_REQUEST_CANCELLED);
-    within(5, "the handler to be dropped", dropped)
+    bounded(5, "the handler to be dropped", dropped)
         .await
         .expect("the guard reports its drop");
 
     // The connection still serves (the next handler runs, and is cancelled the same way).
     let mut send = client.send.clone();
-    let mut again = within(
+    let mut again = bounded(
         10,
         "second request",
         send.send_request(Request::get(uri("/forever")).body(()).unwrap()),
     )
     .await
     .unwrap();
-    let dropped = within(10, "the second handler to start", started_rx.recv())
+    let dropped = bounded(10, "the second handler to start", started_rx.recv())
         .await
         .unwrap();
     again.stop_sending(h3::error::Code::H3_REQUEST_CANCELLED);
-    within(5, "the second handler to be dropped", dropped)
+    bounded(5, "the second handler to be dropped", dropped)
         .await
         .expect("the guard reports its drop");
 
     client.close().await;
-    trigger.shutdown(Duration::from_secs(2));
-    let report = within(10, "server", task).await.unwrap().unwrap();
+    let report = server.stop(Duration::from_secs(2)).await;
     assert_eq!(report.cut, 0);
 }
 
 #[tokio::test]
 async fn only_a_request_body_left_unread_is_stopped_and_with_h3_no_error() {
     init_tracing();
-    let pki = Pki::new();
+    let pki = Pki::get();
     // Answers at once and never reads the body.
     let service = tower::service_fn(|_req: Request<RecvBody>| async {
         Ok::<_, Infallible>(Response::new(String::from("not reading that")))
     });
     let endpoint = Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap();
-    let (addr, trigger, task) = serve(endpoint, service);
+    let server = serve_http3_with(endpoint, service);
     // Without grease: the server would stop the client's grease stream, which is no request.
-    let (endpoint, conn) = connect(addr, pki.client_config(&[b"h3"], None))
+    let (endpoint, conn) = quic_connect(server.addr, pki.quic_client(None))
         .await
         .unwrap();
-    let (mut driver, mut send) = within(
+    let (mut driver, mut send) = bounded(
         10,
         "h3 client",
         h3::client::builder()
@@ -495,20 +462,22 @@ async fn only_a_request_body_left_unread_is_stopped_and_with_h3_no_error() {
 
     // GETs end with their head: the unread (empty) body needs no STOP_SENDING.
     for _ in 0..20 {
-        let mut get = within(
+        let mut get = bounded(
             10,
             "GET",
             send.send_request(Request::get(uri("/")).body(()).unwrap()),
         )
         .await
         .unwrap();
-        within(10, "GET finish", get.finish()).await.unwrap();
-        let reply = within(10, "GET reply", read_reply(&mut get)).await.unwrap();
+        bounded(10, "GET finish", get.finish()).await.unwrap();
+        let reply = bounded(10, "GET reply", read_reply(&mut get))
+            .await
+            .unwrap();
         assert_eq!(reply.status, StatusCode::OK);
     }
     assert_eq!(conn.stats().frame_rx.stop_sending, 0);
 
-    let mut stream = within(
+    let mut stream = bounded(
         10,
         "request",
         send.send_request(Request::post(uri("/upload")).body(()).unwrap()),
@@ -519,12 +488,12 @@ async fn only_a_request_body_left_unread_is_stopped_and_with_h3_no_error() {
         .send_data(Bytes::from_static(b"the start of a long body"))
         .await
         .unwrap();
-    let reply = within(10, "reply", read_reply(&mut stream)).await.unwrap();
+    let reply = bounded(10, "reply", read_reply(&mut stream)).await.unwrap();
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.text(), "not reading that");
     // RFC 9114 §4.1: a server that does not need the rest of the request stops the stream
     // with H3_NO_ERROR; the client's next writes fail with that code.
-    let stopped = within(10, "the stream to be stopped", async {
+    let stopped = bounded(10, "the stream to be stopped", async {
         loop {
             if let Err(e) = stream.send_data(Bytes::from(vec![0u8; 16 * 1024])).await {
                 break e;
@@ -543,14 +512,13 @@ async fn only_a_request_body_left_unread_is_stopped_and_with_h3_no_error() {
     conn.close(0u32.into(), b"done");
     driver.abort();
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
-    trigger.shutdown(Duration::from_secs(2));
-    within(10, "server", task).await.unwrap().unwrap();
+    server.stop(Duration::from_secs(2)).await;
 }
 
 #[tokio::test]
 async fn a_response_reset_by_its_failing_body_does_not_hold_up_shutdown() {
     init_tracing();
-    let pki = Pki::new();
+    let pki = Pki::get();
     // Answers after a moment (so the cancellation watch is polled), then its body fails
     // after the first chunk: the server resets the stream.
     let service = tower::service_fn(|_req: Request<RecvBody>| async {
@@ -562,12 +530,12 @@ async fn a_response_reset_by_its_failing_body_does_not_hold_up_shutdown() {
         Ok::<_, Infallible>(Response::new(http_body_util::StreamBody::new(chunks)))
     });
     let endpoint = Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap();
-    let (addr, trigger, task) = serve(endpoint, service);
-    let mut client = Client::connect(addr, pki.client_config(&[b"h3"], None)).await;
+    let server = serve_http3_with(endpoint, service);
+    let mut client = H3::connect(server.addr, None).await.unwrap();
     for _ in 0..3 {
         // The client sees the reset (or a cut-off body), never a whole response.
         let reply = client
-            .request(Request::get(uri("/")).body(()).unwrap(), Bytes::new(), None)
+            .send(Request::get(uri("/")).body(()).unwrap(), Bytes::new(), None)
             .await;
         assert!(reply.is_err(), "{:?}", reply.map(|r| r.status));
     }
@@ -575,8 +543,7 @@ async fn a_response_reset_by_its_failing_body_does_not_hold_up_shutdown() {
     // A reset stream has nothing left to deliver: the connection closes at once rather than
     // waiting out the grace period for acknowledgements that never come.
     let started = std::time::Instant::now();
-    trigger.shutdown(Duration::from_secs(8));
-    let report = within(10, "server", task).await.unwrap().unwrap();
+    let report = server.stop(Duration::from_secs(8)).await;
     assert_eq!(report.cut, 0);
     assert!(
         started.elapsed() < Duration::from_secs(3),

@@ -5,115 +5,75 @@
 //! it fails the test. The Python is `$TWINPORT_PYTHON`, else the workspace's `.venv`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
-use common::*;
-use twinport::ClientAuth;
+use serde_json::Value;
+use twinport::{DrainReport, Server, ServerError, ServerHandle, ServerTls};
 use twinport_quinn::Http3;
+use twinport_testkit::app::info::{router, SERVED_BY};
+use twinport_testkit::{
+    bounded, init_tracing, path_arg, peer_script, python, require, run, serve_http3, sha256_hex,
+    Mtls, PemFiles, Pki, TempDir,
+};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// Runs h3_client.py against `port`: the JSON it printed.
+async fn aioquic(python: &Path, port: u16, files: &PemFiles, extra: &[&str]) -> Value {
+    let script = peer_script("h3_client.py");
+    let port = port.to_string();
+    let ca = files.ca();
+    let mut args = vec![path_arg(&script), "--port", &port, "--ca", path_arg(&ca)];
+    args.extend_from_slice(extra);
+    let out = run(python, &args).await;
+    serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "h3_client.py printed no JSON ({e}): {}\n{}",
+            out.stdout, out.stderr
+        )
+    })
 }
 
-/// Skips (or, with TWINPORT_REQUIRE_PEERS=1, fails) the test.
-fn skip(reason: &str) {
-    if std::env::var("TWINPORT_REQUIRE_PEERS").as_deref() == Ok("1") {
-        panic!("required peer missing: {reason}");
+/// The JSON body of one response of h3_client.py's output.
+fn body_json(response: &Value) -> Value {
+    serde_json::from_str(response["body"].as_str().unwrap()).unwrap()
+}
+
+fn endpoint(tls: &ServerTls) -> Http3 {
+    Http3::bind("127.0.0.1:0".parse().unwrap(), tls).unwrap()
+}
+
+/// The info app on HTTP/3 under `twinport::Server`, which adds Alt-Svc to responses that
+/// did not come over HTTP/3.
+struct Served {
+    port: u16,
+    handle: ServerHandle,
+    task: tokio::task::JoinHandle<Result<DrainReport, ServerError>>,
+}
+
+impl Served {
+    fn start(mtls: Mtls) -> Self {
+        init_tracing();
+        let http3 = endpoint(&Pki::get().server_tls_with(mtls));
+        let port = http3.local_addr().port();
+        let server = Server::new(router()).transport(http3);
+        let handle = server.handle();
+        let task = tokio::spawn(server.serve());
+        Self { port, handle, task }
     }
-    eprintln!("SKIPPED: {reason} (set TWINPORT_REQUIRE_PEERS=1 to make this a failure)");
-}
 
-fn python() -> Result<PathBuf, String> {
-    let python = match std::env::var_os("TWINPORT_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => workspace().join(".venv/bin/python"),
-    };
-    let ok = std::process::Command::new(&python)
-        .args(["-c", "import aioquic"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if ok {
-        Ok(python)
-    } else {
-        Err(format!(
-            "no Python with aioquic at {} (python3 -m venv .venv && .venv/bin/pip install -r tests/peers/requirements.txt)",
-            python.display()
-        ))
+    async fn stop(self) {
+        self.handle.shutdown(Duration::from_secs(2));
+        bounded(10, "server", self.task).await.unwrap().unwrap();
     }
-}
-
-fn gtlsclient() -> Result<PathBuf, String> {
-    for p in ["/usr/bin/gtlsclient", "/usr/local/bin/gtlsclient"] {
-        if Path::new(p).exists() {
-            return Ok(PathBuf::from(p));
-        }
-    }
-    Err("no gtlsclient (apt-get install ngtcp2-client)".into())
-}
-
-/// PEM files for the peers, removed on drop.
-struct Files(PathBuf);
-
-impl Files {
-    fn new(tag: &str, pki: &Pki) -> Self {
-        let dir = std::env::temp_dir().join(format!("twinport-quinn-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("ca.pem"), pki.ca.pem()).unwrap();
-        std::fs::write(dir.join("alice.pem"), &pki.alice.chain_pem).unwrap();
-        std::fs::write(dir.join("alice.key"), &pki.alice.key_pem).unwrap();
-        Self(dir)
-    }
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-}
-
-impl Drop for Files {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn run(mut cmd: tokio::process::Command) -> (bool, String, String) {
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let out = within(60, "peer process", cmd.output()).await.unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-async fn aioquic(python: &Path, port: u16, files: &Files, extra: &[&str]) -> serde_json::Value {
-    let mut cmd = tokio::process::Command::new(python);
-    cmd.arg(workspace().join("tests/peers/h3_client.py"))
-        .args(["--port", &port.to_string(), "--ca", &files.path("ca.pem")])
-        .args(extra);
-    let (_, stdout, stderr) = run(cmd).await;
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("h3_client.py printed no JSON ({e}): {stdout}\n{stderr}"))
 }
 
 #[tokio::test]
 async fn aioquic_gets_info_echo_and_trailers() {
-    init_tracing();
-    let python = match python() {
-        Ok(p) => p,
-        Err(reason) => return skip(&reason),
+    let Some(python) = python("aioquic") else {
+        return;
     };
-    let pki = Pki::new();
-    let files = Files::new("aioquic", &pki);
-    let server = spawn(Http3::bind("127.0.0.1:0".parse().unwrap(), &pki.server_tls()).unwrap());
+    let files = Pki::get().write_files();
+    let server = serve_http3(endpoint(&Pki::get().server_tls()));
     let out = aioquic(
         &python,
         server.addr.port(),
@@ -140,9 +100,8 @@ async fn aioquic_gets_info_echo_and_trailers() {
 
     let info_reply = &responses[0];
     assert_eq!(info_reply["status"], 200);
-    assert_eq!(info_reply["headers"]["x-served-by"], "twinport-quinn");
-    let info: serde_json::Value =
-        serde_json::from_str(info_reply["body"].as_str().unwrap()).unwrap();
+    assert_eq!(info_reply["headers"]["x-served-by"], SERVED_BY);
+    let info = body_json(info_reply);
     assert_eq!(info["transport"], "quic");
     assert_eq!(info["alpn"], "h3");
     assert_eq!(info["sni"], "localhost");
@@ -168,15 +127,11 @@ async fn aioquic_gets_info_echo_and_trailers() {
 
 #[tokio::test]
 async fn aioquic_resuming_with_0rtt_gets_early_data_marked_and_a_post_held_back() {
-    init_tracing();
-    let python = match python() {
-        Ok(p) => p,
-        Err(reason) => return skip(&reason),
+    let Some(python) = python("aioquic") else {
+        return;
     };
-    let pki = Pki::new();
-    let files = Files::new("aioquic-0rtt", &pki);
-    let tls = pki.server_tls().early_data(true);
-    let server = spawn(Http3::bind("127.0.0.1:0".parse().unwrap(), &tls).unwrap());
+    let files = Pki::get().write_files();
+    let server = serve_http3(endpoint(&Pki::get().server_tls().early_data(true)));
     let out = aioquic(
         &python,
         server.addr.port(),
@@ -201,8 +156,7 @@ async fn aioquic_resuming_with_0rtt_gets_early_data_marked_and_a_post_held_back(
 
     // The GET arrived as early data and was served at once, marked as such for the handler.
     assert_eq!(responses[0]["status"], 200);
-    let info: serde_json::Value =
-        serde_json::from_str(responses[0]["body"].as_str().unwrap()).unwrap();
+    let info = body_json(&responses[0]);
     assert_eq!(info["early_data"], true, "{info}");
 
     // The POST is not safe to replay: it waited for the handshake, then was served in full.
@@ -215,45 +169,52 @@ async fn aioquic_resuming_with_0rtt_gets_early_data_marked_and_a_post_held_back(
     server.stop(Duration::from_secs(2)).await;
 }
 
+/// Optional mTLS reads aioquic's certificate or serves it anonymously; required mTLS
+/// refuses it without one. Served under `twinport::Server`: HTTP/3 responses carry no
+/// Alt-Svc.
 #[tokio::test]
-async fn aioquic_with_mtls_required() {
-    init_tracing();
-    let python = match python() {
-        Ok(p) => p,
-        Err(reason) => return skip(&reason),
+async fn aioquic_with_mtls_optional_and_required() {
+    let Some(python) = python("aioquic") else {
+        return;
     };
-    let pki = Pki::new();
-    let files = Files::new("aioquic-mtls", &pki);
-    let tls = pki
-        .server_tls()
-        .client_auth(ClientAuth::required(pki.roots()));
-    let server = spawn(Http3::bind("127.0.0.1:0".parse().unwrap(), &tls).unwrap());
-    let port = server.addr.port();
+    let files = Pki::get().write_files();
+    let mut with_cert: Vec<String> = files.cert_args("client").into();
+    with_cert.extend(["--request", "GET", "/info"].map(String::from));
+    let with_cert: Vec<&str> = with_cert.iter().map(String::as_str).collect();
+    // `GET /info` with the client certificate: the whole output and the info the app saw.
+    let get_info_with_cert = |port: u16| {
+        let (python, files, args) = (&python, &files, &with_cert);
+        async move {
+            let out = aioquic(python, port, files, args).await;
+            assert!(out.get("error").is_none(), "{out}");
+            let res = &out["responses"][0];
+            assert_eq!(res["status"], 200, "{out}");
+            let info = body_json(res);
+            assert_eq!(info["client_cn"], "alice");
+            assert_eq!(info["client_spiffe"], "spiffe://example.org/alice");
+            (out, info)
+        }
+    };
 
-    let out = aioquic(
-        &python,
-        port,
-        &files,
-        &[
-            "--cert",
-            &files.path("alice.pem"),
-            "--key",
-            &files.path("alice.key"),
-            "--request",
-            "GET",
-            "/info",
-        ],
-    )
-    .await;
-    assert!(out.get("error").is_none(), "{out}");
-    let info: serde_json::Value =
-        serde_json::from_str(out["responses"][0]["body"].as_str().unwrap()).unwrap();
-    assert_eq!(info["client_cn"], "alice");
-    assert_eq!(info["client_spiffe"], "spiffe://example.org/alice");
+    let server = Served::start(Mtls::Optional);
+    let (out, info) = get_info_with_cert(server.port).await;
+    assert_eq!(out["alpn"], "h3", "{out}");
+    // HTTP/3 responses do not advertise HTTP/3.
+    let headers = &out["responses"][0]["headers"];
+    assert!(headers.get("alt-svc").is_none(), "{headers}");
+    assert_eq!(info["version"], "HTTP/3.0");
+    assert_eq!(info["transport"], "quic");
+    assert_eq!(info["remote"], format!("127.0.0.1:{}", out["local_port"]));
 
+    let out = aioquic(&python, server.port, &files, &["--request", "GET", "/info"]).await;
+    let info = body_json(&out["responses"][0]);
+    assert!(info["client_cn"].is_null(), "{info}");
+    server.stop().await;
+
+    let server = Served::start(Mtls::Required);
     let refused = aioquic(
         &python,
-        port,
+        server.port,
         &files,
         &["--timeout", "5", "--request", "GET", "/info"],
     )
@@ -262,52 +223,48 @@ async fn aioquic_with_mtls_required() {
         refused.get("error").is_some(),
         "no certificate must be refused: {refused}"
     );
-
-    server.stop(Duration::from_secs(2)).await;
+    get_info_with_cert(server.port).await;
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn ngtcp2_gtlsclient_gets_a_response() {
-    init_tracing();
-    let gtls = match gtlsclient() {
-        Ok(p) => p,
-        Err(reason) => return skip(&reason),
+    let Some(gtls) = require("gtlsclient") else {
+        return;
     };
-    let pki = Pki::new();
-    let server = spawn(Http3::bind("127.0.0.1:0".parse().unwrap(), &pki.server_tls()).unwrap());
-    let port = server.addr.port();
-    let dir = std::env::temp_dir().join(format!("twinport-quinn-gtls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-
-    let mut cmd = tokio::process::Command::new(gtls);
-    cmd.args([
-        "--exit-on-all-streams-close",
-        "--no-quic-dump",
-        "--sni=localhost",
-        "--timeout=10s",
-    ])
-    .arg(format!("--download={}", dir.display()))
-    .args([
-        "127.0.0.1".to_string(),
-        port.to_string(),
-        format!("https://localhost:{port}/info"),
-    ]);
-    let (ok, stdout, stderr) = run(cmd).await;
-    let downloaded = std::fs::read_to_string(dir.join("info")).unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(ok, "gtlsclient failed:\n{stdout}\n{stderr}");
-    let all = format!("{stdout}\n{stderr}");
+    let server = Served::start(Mtls::Off);
+    let dir = TempDir::new("gtls");
+    let download = format!("--download={}", dir.dir().display());
+    let port = server.port.to_string();
+    let url = format!("https://localhost:{port}/info");
+    let out = run(
+        &gtls,
+        &[
+            "--exit-on-all-streams-close",
+            "--no-quic-dump",
+            "--sni=localhost",
+            "--timeout=10s",
+            &download,
+            "127.0.0.1",
+            &port,
+            &url,
+        ],
+    )
+    .await;
+    let all = format!("{}\n{}", out.stdout, out.stderr);
+    assert!(out.success, "gtlsclient failed:\n{all}");
     assert!(
         all.contains(":status: 200"),
         "no 200 status in the output:\n{all}"
     );
-    assert!(all.contains("x-served-by: twinport-quinn"), "{all}");
-    let info: serde_json::Value = serde_json::from_str(&downloaded).unwrap_or_else(|e| {
+    assert!(all.contains(&format!("x-served-by: {SERVED_BY}")), "{all}");
+    let downloaded = std::fs::read_to_string(dir.path("info")).unwrap_or_default();
+    let info: Value = serde_json::from_str(&downloaded).unwrap_or_else(|e| {
         panic!("downloaded body is not the info JSON ({e}): {downloaded:?}\n{all}")
     });
+    assert_eq!(info["version"], "HTTP/3.0");
     assert_eq!(info["transport"], "quic");
     assert_eq!(info["alpn"], "h3");
     assert_eq!(info["sni"], "localhost");
-
-    server.stop(Duration::from_secs(2)).await;
+    server.stop().await;
 }

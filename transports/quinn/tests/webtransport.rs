@@ -2,15 +2,13 @@
 //! requests, raw quinn streams and datagrams for the session (the draft-02 wire format).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use common::*;
+use bytes::Bytes;
 use http::{Request, StatusCode};
 use twinport_quinn::webtransport::WebTransportSession;
 use twinport_quinn::{Error, Http3};
+use twinport_testkit::*;
 
 const REJECTED: u32 = 0x3994_bd84;
 
@@ -37,14 +35,6 @@ fn endpoint(pki: &Pki) -> Http3 {
         .unwrap()
 }
 
-fn varint(buf: &mut BytesMut, v: u64) {
-    match v {
-        0..=63 => buf.put_u8(v as u8),
-        64..=16383 => buf.put_u16(0x4000 | v as u16),
-        _ => buf.put_u32(0x8000_0000 | v as u32),
-    }
-}
-
 fn connect_request(path: &str) -> Request<()> {
     let mut req = Request::connect(uri(path)).body(()).unwrap();
     req.extensions_mut()
@@ -54,7 +44,7 @@ fn connect_request(path: &str) -> Request<()> {
 
 #[test]
 fn builder_refuses_bad_webtransport_registrations() {
-    let pki = Pki::new();
+    let pki = Pki::get();
     let tls = pki.server_tls();
     let bind = |b: twinport_quinn::Builder| b.bind("127.0.0.1:0".parse().unwrap());
     let err = bind(Http3::builder(&tls).http3().webtransport("wt", echo)).unwrap_err();
@@ -80,16 +70,16 @@ fn builder_refuses_bad_webtransport_registrations() {
 #[tokio::test]
 async fn a_session_echoes_beside_requests_and_strays_are_refused() {
     init_tracing();
-    let pki = Pki::new();
-    let server = spawn(endpoint(&pki));
-    let mut client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let pki = Pki::get();
+    let server = serve_http3(endpoint(pki));
+    let mut client = H3::connect(server.addr, None).await.unwrap();
 
     // The session: an extended CONNECT, answered 200 with the draft-02 header.
     let mut send = client.send.clone();
-    let mut connect = within(10, "CONNECT", send.send_request(connect_request("/wt")))
+    let mut connect = bounded(10, "CONNECT", send.send_request(connect_request("/wt")))
         .await
         .unwrap();
-    let head = within(10, "CONNECT response", connect.recv_response())
+    let head = bounded(10, "CONNECT response", connect.recv_response())
         .await
         .unwrap();
     assert_eq!(head.status(), StatusCode::OK);
@@ -98,23 +88,23 @@ async fn a_session_echoes_beside_requests_and_strays_are_refused() {
 
     // A bidirectional stream of the session, echoed.
     let (mut s, mut r) = client.conn.open_bi().await.unwrap();
-    let mut head = BytesMut::new();
-    varint(&mut head, 0x41);
-    varint(&mut head, session);
+    let mut head = Vec::new();
+    quic_varint(0x41, &mut head);
+    quic_varint(session, &mut head);
     head.extend_from_slice(b"hello stream");
     s.write_all(&head).await.unwrap();
     s.finish().unwrap();
-    let echoed = within(10, "stream echo", r.read_to_end(1024))
+    let echoed = bounded(10, "stream echo", r.read_to_end(1024))
         .await
         .unwrap();
     assert_eq!(echoed, b"hello stream");
 
     // A datagram: quarter stream id, then the payload.
-    let mut dg = BytesMut::new();
-    varint(&mut dg, session / 4);
+    let mut dg = Vec::new();
+    quic_varint(session / 4, &mut dg);
     dg.extend_from_slice(b"hello datagram");
-    let dg = dg.freeze();
-    let back = within(10, "datagram echo", async {
+    let dg = Bytes::from(dg);
+    let back = bounded(10, "datagram echo", async {
         loop {
             client.conn.send_datagram(dg.clone()).unwrap();
             if let Ok(Ok(d)) =
@@ -131,7 +121,7 @@ async fn a_session_echoes_beside_requests_and_strays_are_refused() {
     let reply = client.get("/info").await;
     assert_eq!(reply.status, StatusCode::OK);
     let reply = client
-        .request(
+        .send(
             Request::post(uri("/echo")).body(()).unwrap(),
             Bytes::from_static(b"plain request"),
             None,
@@ -142,35 +132,37 @@ async fn a_session_echoes_beside_requests_and_strays_are_refused() {
 
     // A stream for a session that does not exist is refused.
     let (mut s, mut r) = client.conn.open_bi().await.unwrap();
-    let mut head = BytesMut::new();
-    varint(&mut head, 0x41);
-    varint(&mut head, session + 400);
+    let mut head = Vec::new();
+    quic_varint(0x41, &mut head);
+    quic_varint(session + 400, &mut head);
     s.write_all(&head).await.unwrap();
-    let refused = within(10, "stray stream", r.read_to_end(1024)).await;
+    let refused = bounded(10, "stray stream", r.read_to_end(1024)).await;
     assert!(
         matches!(refused, Err(quinn::ReadToEndError::Read(quinn::ReadError::Reset(c))) if c.into_inner() == u64::from(REJECTED)),
         "{refused:?}"
     );
     let mut uni = client.conn.open_uni().await.unwrap();
-    let mut head = BytesMut::new();
-    varint(&mut head, 0x54);
-    varint(&mut head, session + 400);
+    let mut head = Vec::new();
+    quic_varint(0x54, &mut head);
+    quic_varint(session + 400, &mut head);
     uni.write_all(&head).await.unwrap();
-    let stopped = within(10, "stray uni stream", uni.stopped()).await.unwrap();
+    let stopped = bounded(10, "stray uni stream", uni.stopped())
+        .await
+        .unwrap();
     assert_eq!(stopped.map(|c| c.into_inner()), Some(u64::from(REJECTED)));
 
     // An unregistered path: 404, no session.
-    let mut other = within(10, "CONNECT", send.send_request(connect_request("/nope")))
+    let mut other = bounded(10, "CONNECT", send.send_request(connect_request("/nope")))
         .await
         .unwrap();
-    let head = within(10, "CONNECT response", other.recv_response())
+    let head = bounded(10, "CONNECT response", other.recv_response())
         .await
         .unwrap();
     assert_eq!(head.status(), StatusCode::NOT_FOUND);
 
     // The client ends the session: the server finishes the CONNECT stream too.
     connect.finish().await.unwrap();
-    let end = within(10, "session end", connect.recv_data())
+    let end = bounded(10, "session end", connect.recv_data())
         .await
         .unwrap();
     assert!(end.is_none(), "the server ended the CONNECT stream");
@@ -182,7 +174,7 @@ async fn a_session_echoes_beside_requests_and_strays_are_refused() {
 #[tokio::test]
 async fn shutdown_sends_drain_and_the_session_closes_before_the_deadline() {
     init_tracing();
-    let pki = Pki::new();
+    let pki = Pki::get();
     // Wraps up when the server drains, closing with code 0.
     let handler = |session: WebTransportSession| async move {
         let _ = session.shutdown().draining().await;
@@ -193,20 +185,20 @@ async fn shutdown_sends_drain_and_the_session_closes_before_the_deadline() {
         .webtransport("/wt", handler)
         .bind("127.0.0.1:0".parse().unwrap())
         .unwrap();
-    let server = spawn(endpoint);
-    let client = Client::connect(server.addr, pki.client_config(&[b"h3"], None)).await;
+    let server = serve_http3(endpoint);
+    let client = H3::connect(server.addr, None).await.unwrap();
     let mut send = client.send.clone();
-    let mut connect = within(10, "CONNECT", send.send_request(connect_request("/wt")))
+    let mut connect = bounded(10, "CONNECT", send.send_request(connect_request("/wt")))
         .await
         .unwrap();
-    let head = within(10, "CONNECT response", connect.recv_response())
+    let head = bounded(10, "CONNECT response", connect.recv_response())
         .await
         .unwrap();
     assert_eq!(head.status(), StatusCode::OK);
 
     let stopping = tokio::spawn(server.stop(Duration::from_secs(20)));
     // DRAIN_WEBTRANSPORT_SESSION, then CLOSE_WEBTRANSPORT_SESSION (code 0), then the end.
-    let capsules = within(10, "capsules", async {
+    let capsules = bounded(10, "capsules", async {
         let mut all = Vec::new();
         while let Some(mut chunk) = connect.recv_data().await.unwrap() {
             use bytes::Buf;
@@ -219,7 +211,7 @@ async fn shutdown_sends_drain_and_the_session_closes_before_the_deadline() {
     let close = [0x68, 0x43, 0x04, 0, 0, 0, 0];
     assert_eq!(capsules, [&drain[..], &close[..]].concat());
     // Nothing was left for the deadline to cut.
-    let report = within(10, "server stop", stopping).await.unwrap();
+    let report = bounded(10, "server stop", stopping).await.unwrap();
     assert_eq!(report.cut, 0);
     client.close().await;
 }

@@ -1,0 +1,143 @@
+//! Raw frames for attacks a well-behaved client library refuses to send: HTTP/2 frames and
+//! HPACK, HTTP/3 frames and QPACK, QUIC variable-length integers.
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// The HTTP/2 client connection preface.
+pub const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// HTTP/2 frame type HEADERS.
+pub const H2_HEADERS: u8 = 0x1;
+/// HTTP/2 frame type RST_STREAM.
+pub const H2_RST_STREAM: u8 = 0x3;
+/// HTTP/2 frame type SETTINGS.
+pub const H2_SETTINGS: u8 = 0x4;
+/// HTTP/2 frame type GOAWAY.
+pub const H2_GOAWAY: u8 = 0x7;
+/// HTTP/2 frame type CONTINUATION.
+pub const H2_CONTINUATION: u8 = 0x9;
+/// HTTP/2 flag END_STREAM.
+pub const END_STREAM: u8 = 0x1;
+/// HTTP/2 flag END_HEADERS.
+pub const END_HEADERS: u8 = 0x4;
+
+/// One HTTP/2 frame.
+pub fn h2_frame(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = Vec::with_capacity(9 + payload.len());
+    f.extend_from_slice(&len.to_be_bytes()[1..]);
+    f.push(ty);
+    f.push(flags);
+    f.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// Reads one HTTP/2 frame: (type, flags, stream, payload); `None` at EOF or an error.
+pub async fn h2_read<R: AsyncRead + Unpin>(r: &mut R) -> Option<(u8, u8, u32, Vec<u8>)> {
+    let mut head = [0u8; 9];
+    r.read_exact(&mut head).await.ok()?;
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let mut payload = vec![0; len];
+    r.read_exact(&mut payload).await.ok()?;
+    let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    Some((head[3], head[4], stream, payload))
+}
+
+/// The types of the HTTP/2 frames in `buf`, in order (a cut-off last frame included).
+pub fn h2_frame_types(buf: &[u8]) -> Vec<u8> {
+    let mut types = Vec::new();
+    let mut rest = buf;
+    while rest.len() >= 9 {
+        let len = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
+        types.push(rest[3]);
+        rest = &rest[(9 + len).min(rest.len())..];
+    }
+    types
+}
+
+/// An HPACK / QPACK prefixed integer: `value` with an `n`-bit prefix, `flags` in the high bits.
+pub fn prefix_int(flags: u8, n: u32, value: usize, out: &mut Vec<u8>) {
+    let max = (1usize << n) - 1;
+    if value < max {
+        out.push(flags | value as u8);
+        return;
+    }
+    out.push(flags | max as u8);
+    let mut rest = value - max;
+    while rest >= 128 {
+        out.push((rest % 128) as u8 | 0x80);
+        rest /= 128;
+    }
+    out.push(rest as u8);
+}
+
+/// An HPACK literal header field without indexing, new name, no Huffman.
+pub fn hpack_literal(name: &str, value: &[u8], out: &mut Vec<u8>) {
+    out.push(0x00);
+    prefix_int(0, 7, name.len(), out);
+    out.extend_from_slice(name.as_bytes());
+    prefix_int(0, 7, value.len(), out);
+    out.extend_from_slice(value);
+}
+
+/// `GET https://localhost/ok` as an HPACK header block (static-table indexes).
+pub fn hpack_get_ok() -> Vec<u8> {
+    // :method GET (2), :scheme https (7), :path from index 4 with the value "/ok".
+    let mut b = vec![0x82, 0x87, 0x04, 3];
+    b.extend_from_slice(b"/ok");
+    // :authority (1) "localhost", literal without indexing.
+    b.push(0x01);
+    b.push(9);
+    b.extend_from_slice(b"localhost");
+    b
+}
+
+/// Whether a header block (HPACK or QPACK, as our peers encode it) carries status 431:
+/// either literally or as the Huffman code of "431" (0x69 0x90 0xff).
+pub fn says_431(block: &[u8]) -> bool {
+    block
+        .windows(3)
+        .any(|w| w == b"431" || w == [0x69, 0x90, 0xff])
+}
+
+/// A QUIC variable-length integer (RFC 9000 §16).
+pub fn quic_varint(v: u64, out: &mut Vec<u8>) {
+    if v < 1 << 6 {
+        out.push(v as u8);
+    } else if v < 1 << 14 {
+        out.extend_from_slice(&((v as u16) | 0x4000).to_be_bytes());
+    } else if v < 1 << 30 {
+        out.extend_from_slice(&((v as u32) | 0x8000_0000).to_be_bytes());
+    } else {
+        out.extend_from_slice(&(v | 0xc000_0000_0000_0000).to_be_bytes());
+    }
+}
+
+/// An HTTP/3 HEADERS frame for `GET https://localhost/ok` plus `extra` fields (QPACK, static
+/// table only, no Huffman).
+pub fn h3_headers_frame(extra: &[(&str, &[u8])]) -> Vec<u8> {
+    // Required insert count 0, base 0.
+    let mut block = vec![0x00, 0x00];
+    // Indexed static: :method GET (17), :scheme https (23).
+    block.extend_from_slice(&[0xc0 | 17, 0xc0 | 23]);
+    // Literal with static name reference :path (1) = "/ok".
+    prefix_int(0x50, 4, 1, &mut block);
+    prefix_int(0, 7, 3, &mut block);
+    block.extend_from_slice(b"/ok");
+    // :authority (0) = "localhost".
+    prefix_int(0x50, 4, 0, &mut block);
+    prefix_int(0, 7, 9, &mut block);
+    block.extend_from_slice(b"localhost");
+    for (name, value) in extra {
+        // Literal with literal name: 001N H xxx.
+        prefix_int(0x20, 3, name.len(), &mut block);
+        block.extend_from_slice(name.as_bytes());
+        prefix_int(0, 7, value.len(), &mut block);
+        block.extend_from_slice(value);
+    }
+    let mut frame = Vec::new();
+    quic_varint(0x01, &mut frame);
+    quic_varint(block.len() as u64, &mut frame);
+    frame.extend_from_slice(&block);
+    frame
+}

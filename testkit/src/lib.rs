@@ -1,0 +1,43 @@
+//! twinport's test kit, shared by every suite of the workspace (`publish = false`).
+//!
+//! - [`pki`]: one test CA with good and bad certificates, server and client TLS configs
+//! - [`time`]: [`within`] / [`bounded`] / [`eventually`], so that every await is bounded
+//! - [`logs`]: [`init_tracing`] and the per-test capture [`Logs`]
+//! - [`peers`]: finding real peers ([`require`], [`python`]) and running them ([`run`])
+//! - [`clients`]: [`Hyper`] (HTTP/1.1, HTTP/2), [`H3`] (HTTP/3), bare QUIC, [`fetch`]
+//! - [`frames`]: raw HTTP/2, HTTP/3, HPACK / QPACK and QUIC varint builders
+//! - [`app`]: the apps the suites serve; [`server`]: the servers that serve them
+//! - [`relay`], [`sys`], [`rng`], [`fs`]: a UDP relay that can cut its client off, RSS and
+//!   CPU readings, one seeded generator, temporary directories
+//!
+//! Everything is re-exported at the root: `use twinport_testkit::*;`.
+#![forbid(unsafe_code)]
+// A test kit fails the test on the spot: that is what its unwraps are for.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod app;
+pub mod clients;
+pub mod frames;
+pub mod fs;
+pub mod logs;
+pub mod peers;
+pub mod pki;
+pub mod relay;
+pub mod rng;
+pub mod server;
+pub mod sys;
+pub mod time;
+
+pub use app::attack::{Live, Stats};
+pub use app::{hex, sha256_hex};
+pub use clients::*;
+pub use frames::*;
+pub use fs::{path_arg, workspace, TempDir};
+pub use logs::{init_tracing, Logs};
+pub use peers::{find, missing, peer_script, python, require, require_any, run, Output};
+pub use pki::{Id, Mtls, PemFiles, Pki, CA_NAME};
+pub use relay::Relay;
+pub use rng::Rng;
+pub use server::*;
+pub use sys::{cpu_time, rss_kib};
+pub use time::{bounded, eventually, within, LIMIT};
