@@ -5,19 +5,16 @@
 //!
 //! Its own test binary, and one test at a time, so that the RSS readings are this test's.
 
-mod kit;
-mod support;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kit::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use tokio::sync::Mutex;
 use twinport_hyper::HttpConfig;
-use twinport_quinn::{h3, quinn, Http3Config};
+use twinport_quinn::{quinn, Http3Config};
+use twinport_testkit::*;
 
 type Tls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
@@ -303,18 +300,12 @@ async fn http3_responses_the_client_never_reads_are_reset_at_the_write_stall_tim
         .stream_receive_window(quinn::VarInt::from_u32(64 * 1024))
         .receive_window(quinn::VarInt::from_u32(32 * 64 * 1024));
     config.transport_config(Arc::new(transport));
-    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let conn = endpoint
-        .connect_with(config, srv.addr, "localhost")
-        .unwrap()
-        .await
-        .unwrap();
-    let (mut driver, mut send) = h3::client::new(h3_quinn::Connection::new(conn.clone()))
-        .await
-        .unwrap();
-    let driver = tokio::spawn(async move {
-        let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
-    });
+    let H3 {
+        endpoint,
+        conn,
+        mut send,
+        driver,
+    } = H3::connect_with(srv.addr, config).await.unwrap();
     let mut streams = Vec::new();
     for _ in 0..32 {
         let req = http::Request::get("https://localhost/download")
