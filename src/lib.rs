@@ -24,6 +24,7 @@ pub mod connection_info;
 pub mod dev_certs;
 pub mod extract;
 pub mod server;
+pub mod service;
 pub mod tls;
 pub mod tls_info;
 
@@ -39,6 +40,7 @@ pub use crate::server::{
     ServeContext, Server, ServerError, ServerHandle, Shutdown, ShutdownTrigger, SignalGuard,
     Transport,
 };
+pub use crate::service::HttpService;
 pub use crate::tls::{
     default_crypto_provider, CaRoots, ClientAuth, PemSource, ServerTls, TlsError,
 };

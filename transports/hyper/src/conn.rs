@@ -9,14 +9,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{Request, Response};
-use http_body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
-use tower_service::Service;
-use twinport::{BoxError, ConnectionInfoBuilder};
+use twinport::{BoxError, ConnectionInfoBuilder, HttpService};
 
 use crate::accept::{AcceptError, Acceptor};
 use crate::config::HttpConfig;
@@ -72,7 +69,7 @@ pub(crate) async fn draining(rx: &mut watch::Receiver<bool>) {
     }
 }
 
-pub(crate) async fn serve_connection<I, A, S, B>(
+pub(crate) async fn serve_connection<I, A, S>(
     io: I,
     info: ConnectionInfoBuilder,
     acceptor: A,
@@ -81,12 +78,7 @@ pub(crate) async fn serve_connection<I, A, S, B>(
     mut drain: watch::Receiver<bool>,
 ) where
     A: Acceptor<I>,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<Incoming>,
 {
     let limit = builders.accept_timeout;
     let accepted = tokio::select! {

@@ -7,16 +7,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Request, Response};
-use http_body::Body;
 use hyper::body::Incoming;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
-use tower_service::Service;
 use tracing::Instrument;
 use twinport::{
-    server::BoxFuture, BoxError, DrainReport, ServeContext, ServerTls, Shutdown, TlsError,
-    Transport,
+    server::BoxFuture, BoxError, DrainReport, HttpService, ServeContext, ServerTls, Shutdown,
+    TlsError, Transport,
 };
 
 use crate::accept::{Acceptor, DefaultAcceptor};
@@ -140,14 +137,9 @@ where
 {
     /// Serves `service` until the process ends. Failures of single connections, and of
     /// `accept` itself, are logged and never end it.
-    pub async fn serve<S, B>(self, service: S)
+    pub async fn serve<S>(self, service: S)
     where
-        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: HttpService<Incoming>,
     {
         self.run(service, ServeContext::new(Shutdown::never()))
             .await;
@@ -157,33 +149,23 @@ where
     /// accepting, asks every connection to finish (HTTP/2 `GOAWAY`, HTTP/1.1
     /// `Connection: close`), waits up to `grace` for requests in flight, then closes the
     /// rest. The report says how many were closed that way.
-    pub async fn serve_with_shutdown<S, B, F>(
+    pub async fn serve_with_shutdown<S, F>(
         self,
         service: S,
         signal: F,
         grace: Duration,
     ) -> DrainReport
     where
-        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: HttpService<Incoming>,
         F: Future<Output = ()> + Send + 'static,
     {
         let (shutdown, _watching) = Shutdown::on_signal(signal, grace);
         self.run(service, ServeContext::new(shutdown)).await
     }
 
-    async fn run<S, B>(self, service: S, ctx: ServeContext) -> DrainReport
+    async fn run<S>(self, service: S, ctx: ServeContext) -> DrainReport
     where
-        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: HttpService<Incoming>,
     {
         let Http {
             mut listener,
@@ -293,16 +275,11 @@ where
     }
 }
 
-impl<A, L, S, B> Transport<S> for Http<A, L>
+impl<A, L, S> Transport<S> for Http<A, L>
 where
     L: Listener,
     A: Acceptor<L::Io>,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<Incoming>,
 {
     fn name(&self) -> &'static str {
         self.listener.name()

@@ -13,7 +13,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 use tower_service::Service;
-use twinport::{BoxError, ConnectionInfo};
+use twinport::{BoxError, ConnectionInfo, HttpService};
 
 /// hyper's view of the user's service on one connection.
 pub(crate) struct ConnService<S> {
@@ -27,15 +27,11 @@ impl<S> ConnService<S> {
     }
 }
 
-impl<S, B> hyper::service::Service<Request<Incoming>> for ConnService<S>
+impl<S> hyper::service::Service<Request<Incoming>> for ConnService<S>
 where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: HttpService<Incoming>,
 {
-    type Response = Response<ResponseBody<B>>;
+    type Response = Response<ResponseBody<S::ResBody>>;
     type Error = BoxError;
     type Future = ResponseFuture<S>;
 
@@ -96,12 +92,11 @@ pin_project! {
     }
 }
 
-impl<S, B> Future for ResponseFuture<S>
+impl<S> Future for ResponseFuture<S>
 where
-    S: Service<Request<Incoming>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
+    S: HttpService<Incoming>,
 {
-    type Output = Result<Response<ResponseBody<B>>, BoxError>;
+    type Output = Result<Response<ResponseBody<S::ResBody>>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();

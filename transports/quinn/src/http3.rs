@@ -16,9 +16,8 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tower_service::Service;
 use tracing::Instrument;
-use twinport::{BoxError, ConnectionInfo, Shutdown};
+use twinport::{BoxError, ConnectionInfo, HttpService, Shutdown};
 
 use crate::adapter::{self, WebTransportRouting};
 use crate::body::RecvBody;
@@ -88,7 +87,7 @@ impl Drop for AbortOnDrop {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn serve_connection<S, B>(
+pub(crate) async fn serve_connection<S>(
     conn: quinn::Connection,
     info: ConnectionInfo,
     service: S,
@@ -98,12 +97,7 @@ pub(crate) async fn serve_connection<S, B>(
     handshake: Option<Handshake>,
     max_bidi_streams: u32,
 ) where
-    S: Service<Request<RecvBody>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<RecvBody>,
 {
     // The stricter of the two limits: raising the QUIC one here would undo a user's
     // `QuicConfig::max_concurrent_bidi_streams` hardening.
@@ -311,7 +305,7 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn request_task<S, B>(
+async fn request_task<S>(
     resolver: Resolver,
     shared: Arc<adapter::Shared>,
     conn: quinn::Connection,
@@ -321,12 +315,7 @@ async fn request_task<S, B>(
     handshake: Option<Handshake>,
     wt: Option<WebTransport>,
 ) where
-    S: Service<Request<RecvBody>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<RecvBody>,
 {
     let resolved =
         tokio::time::timeout(config.request_header_timeout, resolver.resolve_request()).await;
@@ -376,7 +365,7 @@ async fn request_task<S, B>(
 /// future; it is left `None` once it has resolved. True if the response stream was finished
 /// (not reset, not broken): only then is its acknowledgement worth waiting for.
 #[allow(clippy::too_many_arguments)]
-async fn serve_request<S, B>(
+async fn serve_request<S>(
     req: Request<()>,
     stream: h3::server::RequestStream<adapter::BidiStream, Bytes>,
     stopped: &mut Option<adapter::Stopped>,
@@ -387,12 +376,7 @@ async fn serve_request<S, B>(
     wt: Option<WebTransport>,
 ) -> bool
 where
-    S: Service<Request<RecvBody>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<RecvBody>,
 {
     let (mut send, recv) = stream.split();
     let length = match validate(req.headers()) {
@@ -602,19 +586,9 @@ async fn respond_status(send: &mut SendHalf, status: StatusCode) -> bool {
 
 /// Calls the service and sends its response; true if the stream was finished, false if it
 /// was reset (the body failed) or broke (the client went away).
-async fn respond<S, B>(
-    mut service: S,
-    req: Request<RecvBody>,
-    mut send: SendHalf,
-    head: bool,
-) -> bool
+async fn respond<S>(mut service: S, req: Request<RecvBody>, mut send: SendHalf, head: bool) -> bool
 where
-    S: Service<Request<RecvBody>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<RecvBody>,
 {
     let called = AssertUnwindSafe(async move {
         poll_fn(|cx| service.poll_ready(cx))
