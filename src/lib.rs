@@ -18,15 +18,19 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod alt_svc;
+mod bind;
 pub mod body;
 pub mod connection_info;
 #[cfg(feature = "dev-certs")]
 pub mod dev_certs;
 pub mod extract;
+mod gauge;
 pub mod server;
 pub mod service;
+mod shutdown;
 pub mod tls;
 pub mod tls_info;
+mod transport;
 
 pub use crate::alt_svc::{AltSvc, AltSvcLayer, InvalidAltSvc};
 pub use crate::connection_info::{

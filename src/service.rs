@@ -22,7 +22,7 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use crate::server::BoxError;
+use crate::BoxError;
 
 mod sealed {
     pub trait Sealed<B> {}
