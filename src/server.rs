@@ -247,15 +247,8 @@ impl<S: Clone + Send + 'static> Server<S> {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let trigger = self.trigger.clone();
-        let watcher = tokio::spawn(async move {
-            signal.await;
-            tracing::info!(?grace, "graceful shutdown started");
-            trigger.shutdown(grace);
-        });
-        let result = self.serve().await;
-        watcher.abort();
-        result
+        let _watching = self.trigger.fire_on(signal, grace);
+        self.serve().await
     }
 }
 

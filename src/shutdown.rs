@@ -62,14 +62,8 @@ impl Shutdown {
         F: Future<Output = ()> + Send + 'static,
     {
         let (trigger, shutdown) = Self::pair();
-        let task = tokio::spawn(async move {
-            signal.await;
-            tracing::info!(?grace, "graceful shutdown started");
-            trigger.shutdown(grace);
-            // The trigger stays alive with this task, so the deadline stays readable.
-            std::future::pending::<()>().await;
-        });
-        (shutdown, SignalGuard { task })
+        let guard = trigger.fire_on(signal, grace);
+        (shutdown, guard)
     }
 
     /// Whether shutdown has started.
@@ -108,6 +102,23 @@ impl ShutdownTrigger {
                 false
             }
         });
+    }
+
+    /// Starts the shutdown with `grace` once `signal` completes, unless the returned guard
+    /// was dropped first: [`Shutdown::on_signal`] and `Server::with_graceful_shutdown`.
+    pub(crate) fn fire_on<F>(&self, signal: F, grace: Duration) -> SignalGuard
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let trigger = self.clone();
+        let task = tokio::spawn(async move {
+            signal.await;
+            tracing::info!(?grace, "graceful shutdown started");
+            trigger.shutdown(grace);
+            // The trigger stays alive with this task, so the deadline stays readable.
+            std::future::pending::<()>().await;
+        });
+        SignalGuard { task }
     }
 
     /// The signal side.

@@ -12,8 +12,7 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::watch;
-use twinport::{BoxError, ConnectionInfoBuilder, HttpService};
+use twinport::{BoxError, ConnectionInfoBuilder, HttpService, Shutdown};
 
 use crate::accept::{AcceptError, Acceptor};
 use crate::config::HttpConfig;
@@ -61,21 +60,13 @@ impl Protocol {
     }
 }
 
-/// Resolves once the transport starts draining.
-pub(crate) async fn draining(rx: &mut watch::Receiver<bool>) {
-    if rx.wait_for(|d| *d).await.is_err() {
-        // The transport is gone; its abort will end this task.
-        std::future::pending::<()>().await;
-    }
-}
-
 pub(crate) async fn serve_connection<I, A, S>(
     io: I,
     info: ConnectionInfoBuilder,
     acceptor: A,
     service: S,
     builders: Arc<Builders>,
-    mut drain: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) where
     A: Acceptor<I>,
     S: HttpService<Incoming>,
@@ -83,7 +74,7 @@ pub(crate) async fn serve_connection<I, A, S>(
     let limit = builders.accept_timeout;
     let accepted = tokio::select! {
         biased;
-        _ = draining(&mut drain) => {
+        _ = shutdown.draining() => {
             tracing::debug!("shutting down before the connection was ready");
             return;
         }
@@ -129,15 +120,15 @@ pub(crate) async fn serve_connection<I, A, S>(
     match protocol {
         Protocol::H2 => {
             let conn = Box::pin(builders.http2.serve_connection(io, svc));
-            drive(conn, |c| c.graceful_shutdown(), drain, idle, activity).await
+            drive(conn, |c| c.graceful_shutdown(), shutdown, idle, activity).await
         }
         Protocol::H1 => {
             let conn = Box::pin(builders.http1.serve_connection(io, svc).with_upgrades());
-            drive(conn, |c| c.graceful_shutdown(), drain, idle, activity).await
+            drive(conn, |c| c.graceful_shutdown(), shutdown, idle, activity).await
         }
         Protocol::Auto => {
             let conn = Box::pin(builders.auto.serve_connection_with_upgrades(io, svc));
-            drive(conn, |c| c.graceful_shutdown(), drain, idle, activity).await
+            drive(conn, |c| c.graceful_shutdown(), shutdown, idle, activity).await
         }
     }
 }
@@ -158,7 +149,7 @@ fn log_accept_error(error: &AcceptError) {
 async fn drive<C, E, F>(
     mut conn: Pin<Box<C>>,
     mut graceful: F,
-    mut drain: watch::Receiver<bool>,
+    shutdown: Shutdown,
     idle: Option<Duration>,
     activity: Arc<AtomicU64>,
 ) where
@@ -187,7 +178,7 @@ async fn drive<C, E, F>(
                 }
                 return;
             }
-            _ = draining(&mut drain), if !closing => {
+            _ = shutdown.draining(), if !closing => {
                 closing = true;
                 graceful(conn.as_mut());
             }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 use twinport::{
@@ -136,13 +136,14 @@ where
     A: Acceptor<L::Io>,
 {
     /// Serves `service` until the process ends. Failures of single connections, and of
-    /// `accept` itself, are logged and never end it.
-    pub async fn serve<S>(self, service: S)
+    /// `accept` itself, are logged and never end it: the only error is being run outside a
+    /// tokio runtime. Returns what twinport-quinn's `Http3::serve` returns.
+    pub async fn serve<S>(self, service: S) -> io::Result<DrainReport>
     where
         S: HttpService<Incoming>,
     {
         self.run(service, ServeContext::new(Shutdown::never()))
-            .await;
+            .await
     }
 
     /// Serves `service` until `signal` completes, then shuts down gracefully: stops
@@ -154,7 +155,7 @@ where
         service: S,
         signal: F,
         grace: Duration,
-    ) -> DrainReport
+    ) -> io::Result<DrainReport>
     where
         S: HttpService<Incoming>,
         F: Future<Output = ()> + Send + 'static,
@@ -163,10 +164,15 @@ where
         self.run(service, ServeContext::new(shutdown)).await
     }
 
-    async fn run<S>(self, service: S, ctx: ServeContext) -> DrainReport
+    async fn run<S>(self, service: S, ctx: ServeContext) -> io::Result<DrainReport>
     where
         S: HttpService<Incoming>,
     {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(io::Error::other(
+                "Http::serve must run within a tokio runtime",
+            ));
+        }
         let Http {
             mut listener,
             acceptor,
@@ -176,7 +182,6 @@ where
         let local = listener.local_addr();
         let builders = Arc::new(Builders::new(&config));
         let limit = config.max_connections.map(|n| Arc::new(Semaphore::new(n)));
-        let (drain_tx, drain_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut slot: Option<Slot> = None;
         let mut backoff = Backoff::default();
@@ -215,7 +220,7 @@ where
                                 acceptor.clone(),
                                 service.clone(),
                                 builders.clone(),
-                                drain_rx.clone(),
+                                ctx.shutdown.clone(),
                             );
                             let guard = ctx.connections.guard();
                             let permit = slot.take();
@@ -252,8 +257,6 @@ where
         drop(listener);
         let live = tasks.len();
         tracing::info!(transport = name, live, "draining connections");
-        // Receivers can only be gone if every task ended already.
-        let _ = drain_tx.send(true);
         let finished = tokio::time::timeout_at(deadline, async {
             while tasks.join_next().await.is_some() {}
         })
@@ -271,7 +274,7 @@ where
         } else {
             tracing::info!(transport = name, "drained");
         }
-        DrainReport::new(cut)
+        Ok(DrainReport::new(cut))
     }
 }
 
@@ -290,7 +293,7 @@ where
     }
 
     fn serve(self, service: S, ctx: ServeContext) -> BoxFuture<Result<DrainReport, BoxError>> {
-        Box::pin(async move { Ok(self.run(service, ctx).await) })
+        Box::pin(async move { Ok(self.run(service, ctx).await?) })
     }
 }
 

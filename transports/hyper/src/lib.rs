@@ -32,7 +32,7 @@
 //!     get(|info: ConnectionInfo| async move { format!("hello {:?}", info.remote_addr()) }),
 //! );
 //! let tls = twinport::ServerTls::from_pem_files("certs/server.pem", "certs/server.key")?;
-//! Http::bind("0.0.0.0:8443".parse()?).await?.tls(&tls)?.serve(app).await;
+//! Http::bind("0.0.0.0:8443".parse()?).await?.tls(&tls)?.serve(app).await?;
 //! # Ok(())
 //! # }
 //! ```

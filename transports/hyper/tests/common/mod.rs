@@ -363,7 +363,7 @@ pub fn app() -> Router {
 pub struct Running {
     pub addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<DrainReport>,
+    task: JoinHandle<std::io::Result<DrainReport>>,
 }
 
 impl Running {
@@ -380,11 +380,11 @@ impl Running {
 
     pub async fn stop(mut self) -> DrainReport {
         self.begin_shutdown();
-        within(self.task).await.unwrap()
+        within(self.task).await.unwrap().unwrap()
     }
 
     pub async fn join(self) -> DrainReport {
-        within(self.task).await.unwrap()
+        within(self.task).await.unwrap().unwrap()
     }
 }
 
