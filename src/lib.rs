@@ -25,6 +25,7 @@ pub mod connection_info;
 pub mod dev_certs;
 pub mod extract;
 mod gauge;
+pub mod request;
 pub mod server;
 pub mod service;
 mod shutdown;

@@ -17,7 +17,8 @@ use http_body::Body;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
-use twinport::{BoxError, ConnectionInfo, HttpService, Shutdown};
+use twinport::request::RequestGuard;
+use twinport::{ConnectionInfo, HttpService, Shutdown};
 
 use crate::adapter::{self, WebTransportRouting};
 use crate::body::RecvBody;
@@ -405,11 +406,11 @@ where
     }
     let (parts, ()) = req.into_parts();
     let head = parts.method == Method::HEAD;
-    let mut req = Request::from_parts(parts, RecvBody::new(recv, length));
-    req.extensions_mut().insert(info);
+    let req = Request::from_parts(parts, RecvBody::new(recv, length));
+    let guard = RequestGuard::new(service, info);
     // One response future, pinned once: a second call site would reserve room for a second
     // one in this task's state, which is allocated (and copied) per request.
-    let mut responding = std::pin::pin!(respond(service, req, send, head));
+    let mut responding = std::pin::pin!(respond(guard, req, send, head));
     let Some(watch) = stopped.as_mut() else {
         return responding.await;
     };
@@ -584,30 +585,21 @@ async fn respond_status(send: &mut SendHalf, status: StatusCode) -> bool {
     send.send_response(head).await.is_ok() && finish(send).await
 }
 
-/// Calls the service and sends its response; true if the stream was finished, false if it
-/// was reset (the body failed) or broke (the client went away).
-async fn respond<S>(mut service: S, req: Request<RecvBody>, mut send: SendHalf, head: bool) -> bool
+/// Calls the service through the core's guard (a `500` if it fails or panics) and sends its
+/// response; true if the stream was finished, false if it was reset (the body failed or
+/// panicked) or broke (the client went away).
+async fn respond<S>(
+    guard: RequestGuard<S>,
+    req: Request<RecvBody>,
+    mut send: SendHalf,
+    head: bool,
+) -> bool
 where
     S: HttpService<RecvBody>,
 {
-    let called = AssertUnwindSafe(async move {
-        poll_fn(|cx| service.poll_ready(cx))
-            .await
-            .map_err(Into::<BoxError>::into)?;
-        service.call(req).await.map_err(Into::<BoxError>::into)
-    })
-    .catch_unwind()
-    .await;
-    let response = match called {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "service failed");
-            return respond_status(&mut send, StatusCode::INTERNAL_SERVER_ERROR).await;
-        }
-        Err(_) => {
-            tracing::error!("handler panicked; answering 500");
-            return respond_status(&mut send, StatusCode::INTERNAL_SERVER_ERROR).await;
-        }
+    let response = match guard.oneshot(req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
     };
     let (mut parts, body) = response.into_parts();
     // Rare, so looked for before anything is removed.
@@ -645,23 +637,11 @@ where
     }
     let mut body = std::pin::pin!(body);
     loop {
-        let frame = AssertUnwindSafe(poll_fn(|cx| {
-            body.as_mut()
-                .poll_frame(cx)
-                .map(|f| f.map(|f| f.map_err(Into::<BoxError>::into)))
-        }))
-        .catch_unwind()
-        .await;
-        let frame = match frame {
-            Ok(None) => break,
-            Ok(Some(Ok(frame))) => frame,
-            Ok(Some(Err(e))) => {
-                tracing::debug!(error = %e, "response body failed; resetting the stream");
-                send.stop_stream(Code::H3_INTERNAL_ERROR);
-                return false;
-            }
-            Err(_) => {
-                tracing::error!("response body panicked; resetting the stream");
+        let frame = match poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+            None => break,
+            Some(Ok(frame)) => frame,
+            Some(Err(_)) => {
+                // The guard's body logged why (at error for a panic).
                 send.stop_stream(Code::H3_INTERNAL_ERROR);
                 return false;
             }
