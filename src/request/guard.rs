@@ -4,6 +4,7 @@
 use http::Request;
 
 use super::future::ResponseFuture;
+use super::span::request_span;
 use crate::service::HttpService;
 use crate::ConnectionInfo;
 
@@ -26,20 +27,21 @@ impl<S> RequestGuard<S> {
         &self.info
     }
 
-    /// Calls (a clone of) the service with `req` inside a new [`request_span`]. The future
-    /// never fails: a failing or panicking service yields a `500`.
+    /// Calls (a clone of) the service with `req` inside a new `req` span (see
+    /// [`request_span`](super::request_span)). The future never fails: a failing or
+    /// panicking service yields a `500`.
     pub fn call<B>(&self, req: Request<B>) -> ResponseFuture<S, B>
     where
         S: HttpService<B>,
     {
-        let span = request_span(&req);
+        let span = request_span(&req, None);
         ResponseFuture::new(self.service.clone(), stamp(req, self.info.clone()), span)
     }
 
     /// Like [`call`](Self::call), for a guard made for one request whose task the transport
-    /// runs in a [`request_span`] of its own (twinport-quinn opens it as soon as the head
-    /// arrives, to cover the checks before the service is called): no clone of the service,
-    /// no second span.
+    /// runs in a [`request_span`](super::request_span) of its own (twinport-quinn opens it as
+    /// soon as the head arrives, to cover the checks before the service is called): no clone
+    /// of the service, no second span.
     pub fn oneshot<B>(self, req: Request<B>) -> ResponseFuture<S, B>
     where
         S: HttpService<B>,
@@ -51,14 +53,4 @@ impl<S> RequestGuard<S> {
 fn stamp<B>(mut req: Request<B>, info: ConnectionInfo) -> Request<B> {
     req.extensions_mut().insert(info);
     req
-}
-
-/// The span of one request, a child of the current (connection) span.
-pub fn request_span<B>(req: &Request<B>) -> tracing::Span {
-    tracing::info_span!(
-        "request",
-        method = %req.method(),
-        uri = %req.uri(),
-        version = ?req.version(),
-    )
 }

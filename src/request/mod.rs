@@ -4,7 +4,8 @@
 //! service through a [`RequestGuard`], which
 //!
 //! - stamps the connection's [`ConnectionInfo`](crate::ConnectionInfo) into its extensions,
-//! - runs the service inside the request's tracing span,
+//! - runs the service inside the request's `req` tracing span, a child of the connection's
+//!   `conn` span (both made by this module: [`connection_span`], [`request_span`]),
 //! - answers `500` (with `content-length: 0`) when the service fails or panics, so one bad
 //!   request never takes its connection down, and
 //! - wraps the response body in a [`ResponseBody`] that turns a panic while it is polled into
@@ -40,10 +41,12 @@
 mod body;
 mod future;
 mod guard;
+mod span;
 
 pub use self::body::ResponseBody;
 pub use self::future::ResponseFuture;
-pub use self::guard::{request_span, RequestGuard};
+pub use self::guard::RequestGuard;
+pub use self::span::{connection_span, record_connection, request_span};
 
 #[cfg(test)]
 mod tests {
@@ -76,7 +79,10 @@ mod tests {
     }
 
     fn guard<S>(service: S) -> RequestGuard<S> {
-        RequestGuard::new(service, ConnectionInfo::builder(TransportKind::Quic).build())
+        RequestGuard::new(
+            service,
+            ConnectionInfo::builder(TransportKind::Quic).build(),
+        )
     }
 
     #[tokio::test]

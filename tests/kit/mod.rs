@@ -201,8 +201,8 @@ impl Drop for Live {
     }
 }
 
-/// `/ok`, `/panic`, `/upload` (reads the body to its end, counting errors), `/download`
-/// (an endless body), `/slow?ms=N`.
+/// `/ok`, `/panic`, `/panic-body` (a body that panics after its first chunk), `/upload`
+/// (reads the body to its end, counting errors), `/download` (an endless body), `/slow?ms=N`.
 pub fn app(stats: Arc<Stats>) -> Router {
     Router::new()
         .route("/ok", get(|| async { "ok" }))
@@ -215,10 +215,24 @@ pub fn app(stats: Arc<Stats>) -> Router {
                 "unreachable"
             }),
         )
+        .route("/panic-body", get(panic_body))
         .route("/upload", post(upload))
         .route("/download", get(download))
         .route("/slow", get(slow))
         .with_state(stats)
+}
+
+async fn panic_body() -> Body {
+    let chunks = futures_util::stream::unfold(0, |n| async move {
+        if n == 1 {
+            panic!("the /panic-body body panics on purpose");
+        }
+        Some((
+            Ok::<_, std::convert::Infallible>(Bytes::from_static(b"partial")),
+            n + 1,
+        ))
+    });
+    Body::from_stream(chunks)
 }
 
 async fn upload(State(stats): State<Arc<Stats>>, body: Body) -> String {
@@ -456,7 +470,7 @@ impl Hyper {
         (c, task, kill)
     }
 
-    async fn over(
+    pub async fn over(
         tls: tokio_rustls::client::TlsStream<TcpStream>,
         h2: bool,
     ) -> Result<(Self, JoinHandle<()>), String> {

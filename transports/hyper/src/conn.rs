@@ -12,6 +12,7 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use twinport::request::record_connection;
 use twinport::{BoxError, ConnectionInfoBuilder, HttpService, Shutdown};
 
 use crate::accept::{AcceptError, Acceptor};
@@ -100,12 +101,7 @@ pub(crate) async fn serve_connection<I, A, S>(
         (true, _) => Protocol::H1,
         (false, _) => Protocol::Auto,
     };
-    let span = tracing::Span::current();
-    span.record("id", info.id().get());
-    span.record("protocol", protocol.as_str());
-    if let (Some(_), Some(client)) = (info.proxy(), info.remote_addr()) {
-        span.record("client", tracing::field::display(client));
-    }
+    record_connection(&tracing::Span::current(), &info, protocol.as_str());
     tracing::debug!(tls = ?info.tls().and_then(|t| t.version_str()), "connection ready");
 
     let activity = Arc::new(AtomicU64::new(0));

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::Instrument;
+use twinport::request::connection_span;
 use twinport::{
     server::BoxFuture, BoxError, DrainReport, HttpService, ServeContext, ServerTls, Shutdown,
     TlsError, Transport,
@@ -205,15 +206,7 @@ where
                     match accepted {
                         Ok((io, info)) => {
                             backoff.reset();
-                            let remote = info.remote_addr_ref();
-                            let span = tracing::info_span!(
-                                "connection",
-                                transport = name,
-                                id = tracing::field::Empty,
-                                remote = remote.map(tracing::field::display),
-                                client = tracing::field::Empty,
-                                protocol = tracing::field::Empty,
-                            );
+                            let span = connection_span(name, info.remote_addr_ref());
                             let conn = serve_connection(
                                 io,
                                 info,

@@ -17,7 +17,7 @@ use http_body::Body;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
-use twinport::request::RequestGuard;
+use twinport::request::{request_span, RequestGuard};
 use twinport::{ConnectionInfo, HttpService, Shutdown};
 
 use crate::adapter::{self, WebTransportRouting};
@@ -144,6 +144,8 @@ pub(crate) async fn serve_connection<S>(
         }
     };
 
+    // Request tasks are spawned, so each names its connection's span as its parent.
+    let conn_span = tracing::Span::current();
     let mut requests = JoinSet::new();
     let mut draining = false;
     let mut accepting = true;
@@ -162,6 +164,7 @@ pub(crate) async fn serve_connection<S>(
                     Ok(Some(resolver)) => {
                         let task = request_task(
                             resolver,
+                            conn_span.clone(),
                             shared.clone(),
                             conn.clone(),
                             info.clone(),
@@ -308,6 +311,7 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
 #[allow(clippy::too_many_arguments)]
 async fn request_task<S>(
     resolver: Resolver,
+    conn_span: tracing::Span,
     shared: Arc<adapter::Shared>,
     conn: quinn::Connection,
     info: ConnectionInfo,
@@ -323,20 +327,16 @@ async fn request_task<S>(
     let (req, stream) = match resolved {
         Ok(Ok(resolved)) => resolved,
         Ok(Err(e)) => {
-            tracing::debug!(error = %e, "bad request stream");
+            tracing::debug!(parent: &conn_span, error = %e, "bad request stream");
             return;
         }
         Err(_) => {
-            tracing::debug!("request headers did not arrive in time");
+            tracing::debug!(parent: &conn_span, "request headers did not arrive in time");
             return;
         }
     };
-    let span = tracing::info_span!(
-        "http3_request",
-        method = %req.method(),
-        uri = %req.uri(),
-        stream = %stream.id(),
-    );
+    let span = conn_span.in_scope(|| request_span(&req, Some(stream.id().into_inner())));
+    drop(conn_span);
     // Taken before anything is sent, so this task owns the wait for the acknowledgement.
     let mut stopped = shared.take_stopped(stream.id().into_inner());
     async move {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
+use twinport::request::{connection_span, record_connection};
 use twinport::{
     server::BoxFuture, BoxError, ConnectionGuard, DrainReport, HttpService, ServeContext,
     ServerTls, Shutdown, Transport,
@@ -514,12 +515,8 @@ async fn connection<S>(
             return;
         }
     };
-    let span = tracing::info_span!(
-        "quic_connection",
-        id = %info.id(),
-        %remote,
-        alpn = info.alpn_str().unwrap_or("")
-    );
+    let span = connection_span("quic", Some(remote));
+    record_connection(&span, &info, info.alpn_str().unwrap_or(""));
     let route = info
         .alpn()
         .and_then(|alpn| shared.routes.iter().find(|(a, _)| a == alpn))
