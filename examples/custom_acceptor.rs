@@ -89,6 +89,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "listening on https://{}",
         http.local_addr().ok_or("no address")?
     );
-    http.serve(app).await;
+    http.serve(app).await?;
     Ok(())
 }

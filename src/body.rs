@@ -37,7 +37,7 @@ use http_body_util::BodyExt;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::server::BoxError;
+use crate::BoxError;
 
 /// A type-erased request body: data as [`Bytes`], errors as [`BoxError`].
 #[derive(Debug)]

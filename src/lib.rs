@@ -18,15 +18,21 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod alt_svc;
+mod bind;
 pub mod body;
 pub mod connection_info;
 #[cfg(feature = "dev-certs")]
 pub mod dev_certs;
 pub mod extract;
+mod gauge;
+pub mod request;
 pub mod server;
+pub mod service;
+mod shutdown;
 pub mod stall;
 pub mod tls;
 pub mod tls_info;
+mod transport;
 
 pub use crate::alt_svc::{AltSvc, AltSvcLayer, InvalidAltSvc};
 pub use crate::connection_info::{
@@ -40,6 +46,7 @@ pub use crate::server::{
     ServeContext, Server, ServerError, ServerHandle, Shutdown, ShutdownTrigger, SignalGuard,
     Transport,
 };
+pub use crate::service::HttpService;
 pub use crate::stall::WriteStall;
 pub use crate::tls::{
     default_crypto_provider, CaRoots, ClientAuth, PemSource, ServerTls, TlsError,

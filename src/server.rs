@@ -5,240 +5,37 @@
 //! an HTTP/3 transport runs beside a TCP one, HTTP/1.1 and HTTP/2 responses advertise the real
 //! UDP port. Shutdown is shared: one signal drains every transport within one grace period.
 //!
-//! ```
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let (tcp, udp) = twinport::bind_same_port("127.0.0.1:0".parse()?)?;
-//! assert_eq!(tcp.local_addr()?.port(), udp.local_addr()?.port());
+//! ```no_run
+//! # async fn run(app: axum::Router, http: twinport_hyper::Http, h3: twinport_quinn::Http3) -> Result<(), twinport::ServerError> {
+//! use std::time::Duration;
+//!
+//! let report = twinport::Server::new(app)
+//!     .transport(http)
+//!     .transport(h3)
+//!     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; }, Duration::from_secs(10))
+//!     .await?;
+//! println!("{} connections cut at the deadline", report.cut);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The pieces it is made of are re-exported here: [`Transport`] and what it is given
+//! ([`ServeContext`]) and returns ([`DrainReport`]), the [`Shutdown`] signal, the
+//! [`ConnectionGauge`], and [`bind_same_port`].
 
 use std::fmt;
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::HeaderValue;
-use tokio::sync::watch;
-use tokio::time::Instant;
 
 use crate::alt_svc::{AltSvc, AltSvcLayer};
-
-/// A boxed error from a transport.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// A boxed, sendable future.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// `now + after`, or about thirty years from now when that would overflow the clock (a
-/// `Duration::MAX` grace period means "wait for everything", not a panic).
-pub fn deadline_after(after: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(after)
-        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
-}
-
-/// The receiving side of a graceful shutdown, cloned into every transport and connection.
-#[derive(Clone, Debug)]
-pub struct Shutdown {
-    rx: watch::Receiver<Option<Instant>>,
-}
-
-/// The sending side of a graceful shutdown.
-#[derive(Clone, Debug)]
-pub struct ShutdownTrigger {
-    tx: Arc<watch::Sender<Option<Instant>>>,
-}
-
-impl Shutdown {
-    /// A linked trigger and signal.
-    pub fn pair() -> (ShutdownTrigger, Shutdown) {
-        let (tx, rx) = watch::channel(None);
-        (ShutdownTrigger { tx: Arc::new(tx) }, Shutdown { rx })
-    }
-
-    /// A signal that never fires.
-    pub fn never() -> Self {
-        Self::pair().1
-    }
-
-    /// Waits until shutdown starts and returns the deadline by which in-flight work must end.
-    /// If the trigger is dropped without firing, this waits forever.
-    pub async fn draining(&self) -> Instant {
-        let mut rx = self.rx.clone();
-        loop {
-            if let Some(deadline) = *rx.borrow_and_update() {
-                return deadline;
-            }
-            if rx.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-    }
-
-    /// A signal that fires with a `grace` period once `signal` completes: what standalone
-    /// `serve_with_shutdown` methods are built on. Keep the returned guard for as long as
-    /// the signal is watched; dropping it stops watching.
-    pub fn on_signal<F>(signal: F, grace: Duration) -> (Shutdown, SignalGuard)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        let (trigger, shutdown) = Self::pair();
-        let task = tokio::spawn(async move {
-            signal.await;
-            tracing::info!(?grace, "graceful shutdown started");
-            trigger.shutdown(grace);
-            // The trigger stays alive with this task, so the deadline stays readable.
-            std::future::pending::<()>().await;
-        });
-        (shutdown, SignalGuard { task })
-    }
-
-    /// Whether shutdown has started.
-    pub fn is_draining(&self) -> bool {
-        self.rx.borrow().is_some()
-    }
-
-    /// The drain deadline, once shutdown has started.
-    pub fn deadline(&self) -> Option<Instant> {
-        *self.rx.borrow()
-    }
-}
-
-/// Watches a shutdown signal for [`Shutdown::on_signal`]; stops watching when dropped.
-#[derive(Debug)]
-pub struct SignalGuard {
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for SignalGuard {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl ShutdownTrigger {
-    /// Starts a graceful shutdown: stop accepting, let in-flight requests finish for up to
-    /// `grace`, then close what is left. A second call does not move the deadline.
-    pub fn shutdown(&self, grace: Duration) {
-        let deadline = deadline_after(grace);
-        self.tx.send_if_modified(|d| {
-            if d.is_none() {
-                *d = Some(deadline);
-                true
-            } else {
-                false
-            }
-        });
-    }
-
-    /// The signal side.
-    pub fn subscribe(&self) -> Shutdown {
-        Shutdown {
-            rx: self.tx.subscribe(),
-        }
-    }
-}
-
-/// Counts a transport's live connections. Cheap to clone; each connection holds a
-/// [`ConnectionGuard`] for its lifetime.
-#[derive(Clone, Debug, Default)]
-pub struct ConnectionGauge {
-    live: Arc<AtomicUsize>,
-}
-
-impl ConnectionGauge {
-    /// A gauge at zero.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Counts one more live connection until the guard drops.
-    pub fn guard(&self) -> ConnectionGuard {
-        self.live.fetch_add(1, Ordering::Relaxed);
-        ConnectionGuard {
-            live: self.live.clone(),
-        }
-    }
-
-    /// How many connections are live now.
-    pub fn live(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
-    }
-}
-
-/// Keeps one connection counted in its [`ConnectionGauge`].
-#[derive(Debug)]
-pub struct ConnectionGuard {
-    live: Arc<AtomicUsize>,
-}
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        self.live.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// What a transport gets from the [`Server`] when it starts serving.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ServeContext {
-    /// The shared shutdown signal.
-    pub shutdown: Shutdown,
-    /// Where the transport counts its live connections.
-    pub connections: ConnectionGauge,
-}
-
-impl ServeContext {
-    /// A context with this shutdown signal and a fresh gauge.
-    pub fn new(shutdown: Shutdown) -> Self {
-        Self {
-            shutdown,
-            connections: ConnectionGauge::new(),
-        }
-    }
-}
-
-/// How a transport's serving ended.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DrainReport {
-    /// Connections still open when the grace period ran out, closed without waiting.
-    pub cut: usize,
-}
-
-impl DrainReport {
-    /// A report of `cut` connections closed at the deadline.
-    pub fn new(cut: usize) -> Self {
-        Self { cut }
-    }
-}
-
-/// A way of carrying requests to a service: implemented by twinport-hyper's `Http`,
-/// twinport-quinn's `Http3`, or your own.
-pub trait Transport<S>: Send + 'static {
-    /// A short name for logs and errors, such as `tcp` or `quic`.
-    fn name(&self) -> &'static str;
-
-    /// The address it listens on, if it has one.
-    fn local_addr(&self) -> Option<SocketAddr>;
-
-    /// The UDP port on which this transport serves HTTP/3, so that the server can advertise
-    /// it to the others with Alt-Svc. `None` for transports that do not serve HTTP/3.
-    fn http3_port(&self) -> Option<u16> {
-        None
-    }
-
-    /// Serves `service` until `ctx.shutdown` fires and in-flight work has drained (or the
-    /// deadline passed), or a fatal error occurs.
-    fn serve(self, service: S, ctx: ServeContext) -> BoxFuture<Result<DrainReport, BoxError>>;
-}
+pub use crate::bind::bind_same_port;
+pub use crate::gauge::{ConnectionGauge, ConnectionGuard};
+pub use crate::shutdown::{deadline_after, Shutdown, ShutdownTrigger, SignalGuard};
+pub use crate::transport::{BoxError, BoxFuture, DrainReport, ServeContext, Transport};
 
 /// Why a [`Server`] stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -450,115 +247,16 @@ impl<S: Clone + Send + 'static> Server<S> {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let trigger = self.trigger.clone();
-        let watcher = tokio::spawn(async move {
-            signal.await;
-            tracing::info!(?grace, "graceful shutdown started");
-            trigger.shutdown(grace);
-        });
-        let result = self.serve().await;
-        watcher.abort();
-        result
+        let _watching = self.trigger.fire_on(signal, grace);
+        self.serve().await
     }
-}
-
-/// Binds a TCP listener and a UDP socket on the same address and port, for serving HTTP/1.1
-/// and HTTP/2 beside HTTP/3. With port 0, retries until a port is free on both. Binding
-/// `[::]` accepts IPv4 too (dual-stack). Both are returned non-blocking, ready for tokio and
-/// quinn.
-pub fn bind_same_port(
-    addr: SocketAddr,
-) -> io::Result<(std::net::TcpListener, std::net::UdpSocket)> {
-    const ATTEMPTS: usize = 64;
-    let mut last_err = None;
-    for _ in 0..ATTEMPTS {
-        let tcp = bind_tcp(addr)?;
-        let port = tcp.local_addr()?.port();
-        match bind_udp(SocketAddr::new(addr.ip(), port)) {
-            Ok(udp) => return Ok((tcp, udp)),
-            Err(e) if addr.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => {
-                last_err = Some(e)
-            }
-            Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("bound TCP {addr} but not UDP port {port}: {e}"),
-                ))
-            }
-        }
-    }
-    Err(last_err.unwrap_or_else(|| {
-        io::Error::new(io::ErrorKind::AddrInUse, "no port free on both TCP and UDP")
-    }))
-}
-
-fn socket_for(
-    addr: SocketAddr,
-    ty: socket2::Type,
-    proto: socket2::Protocol,
-) -> io::Result<socket2::Socket> {
-    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), ty, Some(proto))?;
-    if addr.is_ipv6() && addr.ip().is_unspecified() {
-        socket.set_only_v6(false)?;
-    }
-    Ok(socket)
-}
-
-fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let socket = socket_for(addr, socket2::Type::STREAM, socket2::Protocol::TCP)?;
-    socket.set_reuse_address(true)?;
-    socket
-        .bind(&addr.into())
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind TCP {addr}: {e}")))?;
-    socket.listen(1024)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
-}
-
-fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
-    let socket = socket_for(addr, socket2::Type::DGRAM, socket2::Protocol::UDP)?;
-    socket.bind(&addr.into())?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
-
-    #[test]
-    fn same_port_on_port_zero_and_dual_stack() {
-        let (tcp, udp) = bind_same_port("127.0.0.1:0".parse().unwrap()).unwrap();
-        assert_eq!(
-            tcp.local_addr().unwrap().port(),
-            udp.local_addr().unwrap().port()
-        );
-        if let Ok((tcp6, udp6)) = bind_same_port("[::]:0".parse().unwrap()) {
-            let port = tcp6.local_addr().unwrap().port();
-            assert_eq!(port, udp6.local_addr().unwrap().port());
-            // Dual-stack: an IPv4 client reaches the [::] listener.
-            std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        }
-    }
-
-    #[test]
-    fn a_taken_port_is_an_error_that_says_which() {
-        let (tcp, _udp) = bind_same_port("127.0.0.1:0".parse().unwrap()).unwrap();
-        let err = bind_same_port(tcp.local_addr().unwrap()).unwrap_err();
-        assert!(err.to_string().contains("TCP"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn shutdown_signal_carries_the_deadline_once() {
-        let (trigger, shutdown) = Shutdown::pair();
-        assert!(!shutdown.is_draining());
-        trigger.shutdown(Duration::from_secs(5));
-        let first = tokio::time::timeout(Duration::from_secs(1), shutdown.draining())
-            .await
-            .unwrap();
-        trigger.shutdown(Duration::from_secs(50));
-        assert_eq!(shutdown.deadline(), Some(first));
-    }
 
     /// A transport that calls the service once with a request of `version`, records the
     /// response's alt-svc header, then waits for shutdown (or fails, if told to).
@@ -570,13 +268,7 @@ mod tests {
         fail: bool,
     }
 
-    impl<S> Transport<S> for Probe
-    where
-        S: tower_service::Service<http::Request<()>, Response = http::Response<()>>
-            + Send
-            + 'static,
-        S::Future: Send,
-    {
+    impl<S: crate::HttpService<()>> Transport<S> for Probe {
         fn name(&self) -> &'static str {
             self.name
         }
@@ -611,15 +303,12 @@ mod tests {
         }
     }
 
-    fn app() -> impl tower_service::Service<
-        http::Request<()>,
-        Response = http::Response<()>,
-        Error = std::convert::Infallible,
-        Future = std::future::Ready<Result<http::Response<()>, std::convert::Infallible>>,
-    > + Clone
-           + Send
-           + 'static {
-        tower::service_fn(|_req: http::Request<()>| std::future::ready(Ok(http::Response::new(()))))
+    fn app() -> impl crate::HttpService<()> {
+        tower::service_fn(|_req: http::Request<()>| {
+            std::future::ready(Ok::<_, std::convert::Infallible>(http::Response::new(
+                String::new(),
+            )))
+        })
     }
 
     type Seen = Arc<std::sync::Mutex<Vec<(&'static str, Option<String>)>>>;
@@ -738,23 +427,5 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(report.cut, 1);
-    }
-
-    #[tokio::test]
-    async fn an_endless_grace_period_is_not_a_panic() {
-        let (trigger, shutdown) = Shutdown::pair();
-        trigger.shutdown(Duration::MAX);
-        assert!(shutdown.deadline().unwrap() > Instant::now() + Duration::from_secs(86_400 * 365));
-    }
-
-    #[test]
-    fn gauge_counts_guards() {
-        let g = ConnectionGauge::new();
-        let a = g.guard();
-        let b = g.guard();
-        assert_eq!(g.live(), 2);
-        drop(a);
-        drop(b);
-        assert_eq!(g.live(), 0);
     }
 }

@@ -1,4 +1,5 @@
-//! The hardening suite's target: `/ok`, `/panic`, `/upload` (reads the body to its end,
+//! The hardening suite's target: `/ok`, `/panic`, `/panic-body` (a body that panics after
+//! its first chunk), `/upload` (reads the body to its end,
 //! counting errors), `/download` (an endless body), `/slow?ms=N`; [`Stats`] says what the
 //! handlers saw.
 
@@ -76,10 +77,24 @@ pub fn router(stats: Arc<Stats>) -> Router {
                 "unreachable"
             }),
         )
+        .route("/panic-body", get(panic_body))
         .route("/upload", post(upload))
         .route("/download", get(download))
         .route("/slow", get(slow))
         .with_state(stats)
+}
+
+async fn panic_body() -> Body {
+    let chunks = futures_util::stream::unfold(0, |n| async move {
+        if n == 1 {
+            panic!("the /panic-body body panics on purpose");
+        }
+        Some((
+            Ok::<_, std::convert::Infallible>(Bytes::from_static(b"partial")),
+            n + 1,
+        ))
+    });
+    Body::from_stream(chunks)
 }
 
 async fn upload(State(stats): State<Arc<Stats>>, body: Body) -> String {

@@ -17,7 +17,7 @@ use crate::time::within;
 pub struct HttpServer {
     addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<DrainReport>,
+    task: JoinHandle<std::io::Result<DrainReport>>,
 }
 
 impl HttpServer {
@@ -41,7 +41,7 @@ impl HttpServer {
 
     /// Waits for the drain report of a shutdown begun before.
     pub async fn join(self) -> DrainReport {
-        within(self.task).await.unwrap()
+        within(self.task).await.unwrap().unwrap()
     }
 }
 

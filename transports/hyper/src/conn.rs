@@ -7,13 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Request, Response};
-use http_body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::sync::watch;
-use tower_service::Service;
-use twinport::{BoxError, ConnectionInfoBuilder};
+use twinport::request::record_connection;
+use twinport::{BoxError, ConnectionInfoBuilder, HttpService, Shutdown};
 
 use crate::accept::{AcceptError, Acceptor};
 use crate::config::HttpConfig;
@@ -66,34 +63,21 @@ impl Protocol {
     }
 }
 
-/// Resolves once the transport starts draining.
-pub(crate) async fn draining(rx: &mut watch::Receiver<bool>) {
-    if rx.wait_for(|d| *d).await.is_err() {
-        // The transport is gone; its abort will end this task.
-        std::future::pending::<()>().await;
-    }
-}
-
-pub(crate) async fn serve_connection<I, A, S, B>(
+pub(crate) async fn serve_connection<I, A, S>(
     io: I,
     info: ConnectionInfoBuilder,
     acceptor: A,
     service: S,
     builders: Arc<Builders>,
-    mut drain: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) where
     A: Acceptor<I>,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<Incoming>,
 {
     let limit = builders.accept_timeout;
     let accepted = tokio::select! {
         biased;
-        _ = draining(&mut drain) => {
+        _ = shutdown.draining() => {
             tracing::debug!("shutting down before the connection was ready");
             return;
         }
@@ -119,12 +103,7 @@ pub(crate) async fn serve_connection<I, A, S, B>(
         (true, _) => Protocol::H1,
         (false, _) => Protocol::Auto,
     };
-    let span = tracing::Span::current();
-    span.record("id", info.id().get());
-    span.record("protocol", protocol.as_str());
-    if let (Some(_), Some(client)) = (info.proxy(), info.remote_addr()) {
-        span.record("client", tracing::field::display(client));
-    }
+    record_connection(&tracing::Span::current(), &info, protocol.as_str());
     tracing::debug!(tls = ?info.tls().and_then(|t| t.version_str()), "connection ready");
 
     let activity = Arc::new(AtomicU64::new(0));
@@ -144,15 +123,15 @@ pub(crate) async fn serve_connection<I, A, S, B>(
     match protocol {
         Protocol::H2 => {
             let conn = Box::pin(builders.http2.serve_connection(io, svc));
-            drive(conn, |c| c.graceful_shutdown(), drain, idle).await
+            drive(conn, |c| c.graceful_shutdown(), shutdown, idle).await
         }
         Protocol::H1 => {
             let conn = Box::pin(builders.http1.serve_connection(io, svc).with_upgrades());
-            drive(conn, |c| c.graceful_shutdown(), drain, idle).await
+            drive(conn, |c| c.graceful_shutdown(), shutdown, idle).await
         }
         Protocol::Auto => {
             let conn = Box::pin(builders.auto.serve_connection_with_upgrades(io, svc));
-            drive(conn, |c| c.graceful_shutdown(), drain, idle).await
+            drive(conn, |c| c.graceful_shutdown(), shutdown, idle).await
         }
     }
 }
@@ -180,12 +159,8 @@ struct Idle {
 /// drains or the connection has been silent for a whole idle period. A close started by the
 /// idle timeout has a deadline of its own: responses that can never finish (a peer that
 /// grants no HTTP/2 flow-control credit) do not keep the connection past it.
-async fn drive<C, E, F>(
-    mut conn: Pin<Box<C>>,
-    mut graceful: F,
-    mut drain: watch::Receiver<bool>,
-    idle: Idle,
-) where
+async fn drive<C, E, F>(mut conn: Pin<Box<C>>, mut graceful: F, shutdown: Shutdown, idle: Idle)
+where
     C: Future<Output = Result<(), E>>,
     E: Into<BoxError>,
     F: FnMut(Pin<&mut C>),
@@ -213,7 +188,7 @@ async fn drive<C, E, F>(
                 }
                 return;
             }
-            _ = draining(&mut drain), if !closing => {
+            _ = shutdown.draining(), if !closing => {
                 closing = true;
                 graceful(conn.as_mut());
             }

@@ -7,16 +7,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Request, Response};
-use http_body::Body;
 use hyper::body::Incoming;
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
-use tower_service::Service;
 use tracing::Instrument;
+use twinport::request::connection_span;
 use twinport::{
-    server::BoxFuture, BoxError, DrainReport, ServeContext, ServerTls, Shutdown, TlsError,
-    Transport,
+    server::BoxFuture, BoxError, DrainReport, HttpService, ServeContext, ServerTls, Shutdown,
+    TlsError, Transport,
 };
 
 use crate::accept::{Acceptor, DefaultAcceptor};
@@ -139,52 +137,43 @@ where
     A: Acceptor<L::Io>,
 {
     /// Serves `service` until the process ends. Failures of single connections, and of
-    /// `accept` itself, are logged and never end it.
-    pub async fn serve<S, B>(self, service: S)
+    /// `accept` itself, are logged and never end it: the only error is being run outside a
+    /// tokio runtime. Returns what twinport-quinn's `Http3::serve` returns.
+    pub async fn serve<S>(self, service: S) -> io::Result<DrainReport>
     where
-        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: HttpService<Incoming>,
     {
         self.run(service, ServeContext::new(Shutdown::never()))
-            .await;
+            .await
     }
 
     /// Serves `service` until `signal` completes, then shuts down gracefully: stops
     /// accepting, asks every connection to finish (HTTP/2 `GOAWAY`, HTTP/1.1
     /// `Connection: close`), waits up to `grace` for requests in flight, then closes the
     /// rest. The report says how many were closed that way.
-    pub async fn serve_with_shutdown<S, B, F>(
+    pub async fn serve_with_shutdown<S, F>(
         self,
         service: S,
         signal: F,
         grace: Duration,
-    ) -> DrainReport
+    ) -> io::Result<DrainReport>
     where
-        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: HttpService<Incoming>,
         F: Future<Output = ()> + Send + 'static,
     {
         let (shutdown, _watching) = Shutdown::on_signal(signal, grace);
         self.run(service, ServeContext::new(shutdown)).await
     }
 
-    async fn run<S, B>(self, service: S, ctx: ServeContext) -> DrainReport
+    async fn run<S>(self, service: S, ctx: ServeContext) -> io::Result<DrainReport>
     where
-        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: HttpService<Incoming>,
     {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(io::Error::other(
+                "Http::serve must run within a tokio runtime",
+            ));
+        }
         let Http {
             mut listener,
             acceptor,
@@ -194,7 +183,6 @@ where
         let local = listener.local_addr();
         let builders = Arc::new(Builders::new(&config));
         let limit = config.max_connections.map(|n| Arc::new(Semaphore::new(n)));
-        let (drain_tx, drain_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut slot: Option<Slot> = None;
         let mut backoff = Backoff::default();
@@ -218,22 +206,14 @@ where
                     match accepted {
                         Ok((io, info)) => {
                             backoff.reset();
-                            let remote = info.remote_addr_ref();
-                            let span = tracing::info_span!(
-                                "connection",
-                                transport = name,
-                                id = tracing::field::Empty,
-                                remote = remote.map(tracing::field::display),
-                                client = tracing::field::Empty,
-                                protocol = tracing::field::Empty,
-                            );
+                            let span = connection_span(name, info.remote_addr_ref());
                             let conn = serve_connection(
                                 io,
                                 info,
                                 acceptor.clone(),
                                 service.clone(),
                                 builders.clone(),
-                                drain_rx.clone(),
+                                ctx.shutdown.clone(),
                             );
                             let guard = ctx.connections.guard();
                             let permit = slot.take();
@@ -270,8 +250,6 @@ where
         drop(listener);
         let live = tasks.len();
         tracing::info!(transport = name, live, "draining connections");
-        // Receivers can only be gone if every task ended already.
-        let _ = drain_tx.send(true);
         let finished = tokio::time::timeout_at(deadline, async {
             while tasks.join_next().await.is_some() {}
         })
@@ -289,20 +267,15 @@ where
         } else {
             tracing::info!(transport = name, "drained");
         }
-        DrainReport::new(cut)
+        Ok(DrainReport::new(cut))
     }
 }
 
-impl<A, L, S, B> Transport<S> for Http<A, L>
+impl<A, L, S> Transport<S> for Http<A, L>
 where
     L: Listener,
     A: Acceptor<L::Io>,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<Incoming>,
 {
     fn name(&self) -> &'static str {
         self.listener.name()
@@ -313,7 +286,7 @@ where
     }
 
     fn serve(self, service: S, ctx: ServeContext) -> BoxFuture<Result<DrainReport, BoxError>> {
-        Box::pin(async move { Ok(self.run(service, ctx).await) })
+        Box::pin(async move { Ok(self.run(service, ctx).await?) })
     }
 }
 

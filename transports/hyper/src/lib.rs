@@ -15,9 +15,10 @@
 //! - graceful shutdown: stop accepting, `GOAWAY` / `Connection: close`, wait for requests in
 //!   flight up to a deadline, then close the rest and report how many.
 //!
-//! Each connection gets a `connection` tracing span (`transport`, `remote`: the TCP peer,
-//! `id` and `protocol` once the acceptors are done, and `client` when a PROXY header named
-//! one), and each request a `request` span (`method`, `uri`, `version`).
+//! Each connection gets a `conn` tracing span (`transport`, `remote`: the TCP peer, `id` and
+//! `protocol` once the acceptors are done, and `client` when a PROXY header named one), and
+//! each request a `req` span under it (`method`, `path`): the same spans as on HTTP/3, see
+//! [`twinport::request`].
 //!
 //! # Serving on its own
 //!
@@ -32,7 +33,7 @@
 //!     get(|info: ConnectionInfo| async move { format!("hello {:?}", info.remote_addr()) }),
 //! );
 //! let tls = twinport::ServerTls::from_pem_files("certs/server.pem", "certs/server.key")?;
-//! Http::bind("0.0.0.0:8443".parse()?).await?.tls(&tls)?.serve(app).await;
+//! Http::bind("0.0.0.0:8443".parse()?).await?.tls(&tls)?.serve(app).await?;
 //! # Ok(())
 //! # }
 //! ```

@@ -17,7 +17,7 @@
 //! let acceptor = TlsAcceptor::from_server_tls(&tls)?
 //!     .acceptor(ProxyProtocolAcceptor::new(ProxyMode::Required));
 //! let listener = tokio::net::TcpListener::bind("10.0.0.5:8443").await?;
-//! Http::new(listener).acceptor(acceptor).serve(axum::Router::new()).await;
+//! Http::new(listener).acceptor(acceptor).serve(axum::Router::new()).await?;
 //! # Ok(())
 //! # }
 //! ```

@@ -19,7 +19,7 @@
 //! Http::new(listener)
 //!     .acceptor(acceptor)
 //!     .serve(axum::Router::new())
-//!     .await;
+//!     .await?;
 //! # Ok(())
 //! # }
 //! ```

@@ -16,9 +16,9 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tower_service::Service;
 use tracing::Instrument;
-use twinport::{BoxError, ConnectionInfo, Shutdown};
+use twinport::request::{request_span, RequestGuard};
+use twinport::{ConnectionInfo, HttpService, Shutdown};
 
 use crate::adapter::{self, WebTransportRouting};
 use crate::body::RecvBody;
@@ -88,7 +88,7 @@ impl Drop for AbortOnDrop {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn serve_connection<S, B>(
+pub(crate) async fn serve_connection<S>(
     conn: quinn::Connection,
     info: ConnectionInfo,
     service: S,
@@ -98,12 +98,7 @@ pub(crate) async fn serve_connection<S, B>(
     handshake: Option<Handshake>,
     max_bidi_streams: u32,
 ) where
-    S: Service<Request<RecvBody>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<RecvBody>,
 {
     // The stricter of the two limits: raising the QUIC one here would undo a user's
     // `QuicConfig::max_concurrent_bidi_streams` hardening.
@@ -150,6 +145,8 @@ pub(crate) async fn serve_connection<S, B>(
         }
     };
 
+    // Request tasks are spawned, so each names its connection's span as its parent.
+    let conn_span = tracing::Span::current();
     let mut requests = JoinSet::new();
     let mut draining = false;
     let mut accepting = true;
@@ -168,6 +165,7 @@ pub(crate) async fn serve_connection<S, B>(
                     Ok(Some(resolver)) => {
                         let task = request_task(
                             resolver,
+                            conn_span.clone(),
                             shared.clone(),
                             conn.clone(),
                             info.clone(),
@@ -312,8 +310,9 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn request_task<S, B>(
+async fn request_task<S>(
     resolver: Resolver,
+    conn_span: tracing::Span,
     shared: Arc<adapter::Shared>,
     conn: quinn::Connection,
     info: ConnectionInfo,
@@ -322,32 +321,23 @@ async fn request_task<S, B>(
     handshake: Option<Handshake>,
     wt: Option<WebTransport>,
 ) where
-    S: Service<Request<RecvBody>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<RecvBody>,
 {
     let resolved =
         tokio::time::timeout(config.request_header_timeout, resolver.resolve_request()).await;
     let (req, stream) = match resolved {
         Ok(Ok(resolved)) => resolved,
         Ok(Err(e)) => {
-            tracing::debug!(error = %e, "bad request stream");
+            tracing::debug!(parent: &conn_span, error = %e, "bad request stream");
             return;
         }
         Err(_) => {
-            tracing::debug!("request headers did not arrive in time");
+            tracing::debug!(parent: &conn_span, "request headers did not arrive in time");
             return;
         }
     };
-    let span = tracing::info_span!(
-        "http3_request",
-        method = %req.method(),
-        uri = %req.uri(),
-        stream = %stream.id(),
-    );
+    let span = conn_span.in_scope(|| request_span(&req, Some(stream.id().into_inner())));
+    drop(conn_span);
     // Taken before anything is sent, so this task owns the wait for the acknowledgement.
     let mut stopped = shared.take_stopped(stream.id().into_inner());
     async move {
@@ -377,7 +367,7 @@ async fn request_task<S, B>(
 /// future; it is left `None` once it has resolved. True if the response stream was finished
 /// (not reset, not broken): only then is its acknowledgement worth waiting for.
 #[allow(clippy::too_many_arguments)]
-async fn serve_request<S, B>(
+async fn serve_request<S>(
     req: Request<()>,
     stream: h3::server::RequestStream<adapter::BidiStream, Bytes>,
     stopped: &mut Option<adapter::Stopped>,
@@ -388,12 +378,7 @@ async fn serve_request<S, B>(
     wt: Option<WebTransport>,
 ) -> bool
 where
-    S: Service<Request<RecvBody>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<RecvBody>,
 {
     let (mut send, recv) = stream.split();
     let length = match validate(req.headers()) {
@@ -422,11 +407,11 @@ where
     }
     let (parts, ()) = req.into_parts();
     let head = parts.method == Method::HEAD;
-    let mut req = Request::from_parts(parts, RecvBody::new(recv, length));
-    req.extensions_mut().insert(info);
+    let req = Request::from_parts(parts, RecvBody::new(recv, length));
+    let guard = RequestGuard::new(service, info);
     // One response future, pinned once: a second call site would reserve room for a second
     // one in this task's state, which is allocated (and copied) per request.
-    let mut responding = std::pin::pin!(respond(service, req, send, head));
+    let mut responding = std::pin::pin!(respond(guard, req, send, head));
     let Some(watch) = stopped.as_mut() else {
         return responding.await;
     };
@@ -601,40 +586,21 @@ async fn respond_status(send: &mut SendHalf, status: StatusCode) -> bool {
     send.send_response(head).await.is_ok() && finish(send).await
 }
 
-/// Calls the service and sends its response; true if the stream was finished, false if it
-/// was reset (the body failed) or broke (the client went away).
-async fn respond<S, B>(
-    mut service: S,
+/// Calls the service through the core's guard (a `500` if it fails or panics) and sends its
+/// response; true if the stream was finished, false if it was reset (the body failed or
+/// panicked) or broke (the client went away).
+async fn respond<S>(
+    guard: RequestGuard<S>,
     req: Request<RecvBody>,
     mut send: SendHalf,
     head: bool,
 ) -> bool
 where
-    S: Service<Request<RecvBody>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<RecvBody>,
 {
-    let called = AssertUnwindSafe(async move {
-        poll_fn(|cx| service.poll_ready(cx))
-            .await
-            .map_err(Into::<BoxError>::into)?;
-        service.call(req).await.map_err(Into::<BoxError>::into)
-    })
-    .catch_unwind()
-    .await;
-    let response = match called {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "service failed");
-            return respond_status(&mut send, StatusCode::INTERNAL_SERVER_ERROR).await;
-        }
-        Err(_) => {
-            tracing::error!("handler panicked; answering 500");
-            return respond_status(&mut send, StatusCode::INTERNAL_SERVER_ERROR).await;
-        }
+    let response = match guard.oneshot(req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
     };
     let (mut parts, body) = response.into_parts();
     // Rare, so looked for before anything is removed.
@@ -672,23 +638,11 @@ where
     }
     let mut body = std::pin::pin!(body);
     loop {
-        let frame = AssertUnwindSafe(poll_fn(|cx| {
-            body.as_mut()
-                .poll_frame(cx)
-                .map(|f| f.map(|f| f.map_err(Into::<BoxError>::into)))
-        }))
-        .catch_unwind()
-        .await;
-        let frame = match frame {
-            Ok(None) => break,
-            Ok(Some(Ok(frame))) => frame,
-            Ok(Some(Err(e))) => {
-                tracing::debug!(error = %e, "response body failed; resetting the stream");
-                send.stop_stream(Code::H3_INTERNAL_ERROR);
-                return false;
-            }
-            Err(_) => {
-                tracing::error!("response body panicked; resetting the stream");
+        let frame = match poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+            None => break,
+            Some(Ok(frame)) => frame,
+            Some(Err(_)) => {
+                // The guard's body logged why (at error for a panic).
                 send.stop_stream(Code::H3_INTERNAL_ERROR);
                 return false;
             }

@@ -14,6 +14,12 @@
 //!   many per connection, beside ordinary requests ([`webtransport`]).
 //! - [`RecvBody`]: the request body, pulled from QUIC only as the handler reads it.
 //!
+//! Each connection gets a `conn` tracing span (`id`, `transport`, `remote`, `protocol`: the
+//! ALPN) and each HTTP/3 request a `req` span under it (`method`, `path`, `stream`): the same
+//! spans as twinport-hyper's, see [`twinport::request`]. Requests go through the core's
+//! [`RequestGuard`](twinport::request::RequestGuard): a handler that fails or panics gets a
+//! `500`, a response body that fails or panics gets its stream reset.
+//!
 //! ```no_run
 //! use std::convert::Infallible;
 //! use std::time::Duration;

@@ -8,15 +8,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Request, Response};
-use http_body::Body;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tower_service::Service;
 use tracing::Instrument;
+use twinport::request::{connection_span, record_connection};
 use twinport::{
-    server::BoxFuture, BoxError, ConnectionGuard, DrainReport, ServeContext, ServerTls, Shutdown,
-    Transport,
+    server::BoxFuture, BoxError, ConnectionGuard, DrainReport, HttpService, ServeContext,
+    ServerTls, Shutdown, Transport,
 };
 
 use crate::body::RecvBody;
@@ -289,14 +287,9 @@ impl Http3 {
     }
 
     /// Serves `service` until the process ends or a fatal error occurs.
-    pub async fn serve<S, B>(self, service: S) -> Result<DrainReport, Error>
+    pub async fn serve<S>(self, service: S) -> Result<DrainReport, Error>
     where
-        S: Service<Request<RecvBody>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: HttpService<RecvBody>,
     {
         self.run(service, ServeContext::new(Shutdown::never()))
             .await
@@ -304,33 +297,23 @@ impl Http3 {
 
     /// Serves `service` until `signal` completes, then stops accepting, sends GOAWAY, lets
     /// in-flight requests finish for up to `grace`, and closes what is left.
-    pub async fn serve_with_shutdown<S, B, F>(
+    pub async fn serve_with_shutdown<S, F>(
         self,
         service: S,
         signal: F,
         grace: Duration,
     ) -> Result<DrainReport, Error>
     where
-        S: Service<Request<RecvBody>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: HttpService<RecvBody>,
         F: Future<Output = ()> + Send + 'static,
     {
         let (shutdown, _watching) = Shutdown::on_signal(signal, grace);
         self.run(service, ServeContext::new(shutdown)).await
     }
 
-    async fn run<S, B>(self, service: S, ctx: ServeContext) -> Result<DrainReport, Error>
+    async fn run<S>(self, service: S, ctx: ServeContext) -> Result<DrainReport, Error>
     where
-        S: Service<Request<RecvBody>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: HttpService<RecvBody>,
     {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::NoRuntime);
@@ -420,14 +403,9 @@ impl Http3 {
     }
 }
 
-impl<S, B> Transport<S> for Http3
+impl<S> Transport<S> for Http3
 where
-    S: Service<Request<RecvBody>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<RecvBody>,
 {
     fn name(&self) -> &'static str {
         "quic"
@@ -505,19 +483,14 @@ async fn handshake(
     }
 }
 
-async fn connection<S, B>(
+async fn connection<S>(
     incoming: quinn::Incoming,
     shared: Arc<Shared>,
     service: S,
     _guard: ConnectionGuard,
     counted: Handshaking,
 ) where
-    S: Service<Request<RecvBody>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<RecvBody>,
 {
     let remote = incoming.remote_address();
     let deadline = Instant::now() + shared.handshake_timeout;
@@ -542,12 +515,8 @@ async fn connection<S, B>(
             return;
         }
     };
-    let span = tracing::info_span!(
-        "quic_connection",
-        id = %info.id(),
-        %remote,
-        alpn = info.alpn_str().unwrap_or("")
-    );
+    let span = connection_span("quic", Some(remote));
+    record_connection(&span, &info, info.alpn_str().unwrap_or(""));
     let route = info
         .alpn()
         .and_then(|alpn| shared.routes.iter().find(|(a, _)| a == alpn))

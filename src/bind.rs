@@ -1,0 +1,100 @@
+//! [`bind_same_port`]: a TCP listener and a UDP socket on one port.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (tcp, udp) = twinport::bind_same_port("127.0.0.1:0".parse()?)?;
+//! assert_eq!(tcp.local_addr()?.port(), udp.local_addr()?.port());
+//! # Ok(())
+//! # }
+//! ```
+
+use std::io;
+use std::net::SocketAddr;
+
+/// Binds a TCP listener and a UDP socket on the same address and port, for serving HTTP/1.1
+/// and HTTP/2 beside HTTP/3. With port 0, retries until a port is free on both. Binding
+/// `[::]` accepts IPv4 too (dual-stack). Both are returned non-blocking, ready for tokio and
+/// quinn.
+pub fn bind_same_port(
+    addr: SocketAddr,
+) -> io::Result<(std::net::TcpListener, std::net::UdpSocket)> {
+    const ATTEMPTS: usize = 64;
+    let mut last_err = None;
+    for _ in 0..ATTEMPTS {
+        let tcp = bind_tcp(addr)?;
+        let port = tcp.local_addr()?.port();
+        match bind_udp(SocketAddr::new(addr.ip(), port)) {
+            Ok(udp) => return Ok((tcp, udp)),
+            Err(e) if addr.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => {
+                last_err = Some(e)
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("bound TCP {addr} but not UDP port {port}: {e}"),
+                ))
+            }
+        }
+    }
+    Err(last_err.unwrap_or_else(|| {
+        io::Error::new(io::ErrorKind::AddrInUse, "no port free on both TCP and UDP")
+    }))
+}
+
+fn socket_for(
+    addr: SocketAddr,
+    ty: socket2::Type,
+    proto: socket2::Protocol,
+) -> io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), ty, Some(proto))?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        socket.set_only_v6(false)?;
+    }
+    Ok(socket)
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = socket_for(addr, socket2::Type::STREAM, socket2::Protocol::TCP)?;
+    socket.set_reuse_address(true)?;
+    socket
+        .bind(&addr.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind TCP {addr}: {e}")))?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let socket = socket_for(addr, socket2::Type::DGRAM, socket2::Protocol::UDP)?;
+    socket.bind(&addr.into())?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_port_on_port_zero_and_dual_stack() {
+        let (tcp, udp) = bind_same_port("127.0.0.1:0".parse().unwrap()).unwrap();
+        assert_eq!(
+            tcp.local_addr().unwrap().port(),
+            udp.local_addr().unwrap().port()
+        );
+        if let Ok((tcp6, udp6)) = bind_same_port("[::]:0".parse().unwrap()) {
+            let port = tcp6.local_addr().unwrap().port();
+            assert_eq!(port, udp6.local_addr().unwrap().port());
+            // Dual-stack: an IPv4 client reaches the [::] listener.
+            std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_taken_port_is_an_error_that_says_which() {
+        let (tcp, _udp) = bind_same_port("127.0.0.1:0".parse().unwrap()).unwrap();
+        let err = bind_same_port(tcp.local_addr().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("TCP"), "{err}");
+    }
+}

@@ -1,0 +1,70 @@
+//! [`Transport`]: what the [`Server`](crate::Server) asks of a way of carrying requests, and
+//! what it hands one.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use crate::gauge::ConnectionGauge;
+use crate::shutdown::Shutdown;
+
+/// A boxed error from a transport.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What a transport gets from the [`Server`](crate::Server) when it starts serving.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ServeContext {
+    /// The shared shutdown signal.
+    pub shutdown: Shutdown,
+    /// Where the transport counts its live connections.
+    pub connections: ConnectionGauge,
+}
+
+impl ServeContext {
+    /// A context with this shutdown signal and a fresh gauge.
+    pub fn new(shutdown: Shutdown) -> Self {
+        Self {
+            shutdown,
+            connections: ConnectionGauge::new(),
+        }
+    }
+}
+
+/// How a transport's serving ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DrainReport {
+    /// Connections still open when the grace period ran out, closed without waiting.
+    pub cut: usize,
+}
+
+impl DrainReport {
+    /// A report of `cut` connections closed at the deadline.
+    pub fn new(cut: usize) -> Self {
+        Self { cut }
+    }
+}
+
+/// A way of carrying requests to a service: implemented by twinport-hyper's `Http`,
+/// twinport-quinn's `Http3`, or your own.
+pub trait Transport<S>: Send + 'static {
+    /// A short name for logs and errors, such as `tcp` or `quic`.
+    fn name(&self) -> &'static str;
+
+    /// The address it listens on, if it has one.
+    fn local_addr(&self) -> Option<SocketAddr>;
+
+    /// The UDP port on which this transport serves HTTP/3, so that the server can advertise
+    /// it to the others with Alt-Svc. `None` for transports that do not serve HTTP/3.
+    fn http3_port(&self) -> Option<u16> {
+        None
+    }
+
+    /// Serves `service` until `ctx.shutdown` fires and in-flight work has drained (or the
+    /// deadline passed), or a fatal error occurs.
+    fn serve(self, service: S, ctx: ServeContext) -> BoxFuture<Result<DrainReport, BoxError>>;
+}
