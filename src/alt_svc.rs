@@ -214,6 +214,7 @@ where
 
 pin_project! {
     /// The response future of [`AltSvc`].
+    #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,

@@ -23,7 +23,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::tls_info::{PeerCertificate, TlsInfo};
+use crate::peer_certificate::PeerCertificate;
+use crate::tls_info::TlsInfo;
 
 /// `::ffff:a.b.c.d` becomes `a.b.c.d`, so that a client has one address whichever socket
 /// (IPv4, or dual-stack IPv6) it reached.
@@ -218,7 +219,8 @@ impl ConnectionInfo {
     /// This connection as seen from a different client address, keeping the id and
     /// everything else: QUIC transports use it when a connection migrates. As cheap as a
     /// clone.
-    pub fn with_remote_addr(&self, remote_addr: SocketAddr) -> Self {
+    #[must_use]
+    pub fn migrated_to(&self, remote_addr: SocketAddr) -> Self {
         Self {
             remote_addr: Some(canonical(remote_addr)),
             ..self.clone()
@@ -226,7 +228,8 @@ impl ConnectionInfo {
     }
 
     /// This connection, marked as carrying 0-RTT early data (or not). As cheap as a clone.
-    pub fn with_early_data(&self, early_data: bool) -> Self {
+    #[must_use]
+    pub fn marked_early_data(&self, early_data: bool) -> Self {
         Self {
             early_data,
             ..self.clone()
@@ -253,6 +256,7 @@ impl fmt::Debug for ConnectionInfo {
 /// Fills in a [`ConnectionInfo`]. Transports and acceptors pass it along, each adding what it
 /// knows, and the transport builds it once the connection is ready.
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until it is used"]
 pub struct ConnectionInfoBuilder {
     inner: Inner,
 }
@@ -401,7 +405,7 @@ mod tests {
         assert_eq!(info.remote_addr(), Some("192.0.2.5:4000".parse().unwrap()));
         assert_eq!(info.local_addr(), Some("127.0.0.1:443".parse().unwrap()));
         let v6: SocketAddr = "[2001:db8::1]:1".parse().unwrap();
-        assert_eq!(info.with_remote_addr(v6).remote_addr(), Some(v6));
+        assert_eq!(info.migrated_to(v6).remote_addr(), Some(v6));
     }
 
     #[test]
@@ -409,7 +413,7 @@ mod tests {
         let info = ConnectionInfo::builder(TransportKind::Quic)
             .remote_addr("127.0.0.1:1000".parse().unwrap())
             .build();
-        let moved = info.with_remote_addr("127.0.0.1:2000".parse().unwrap());
+        let moved = info.migrated_to("127.0.0.1:2000".parse().unwrap());
         assert_eq!(moved.id(), info.id());
         assert_eq!(moved.remote_addr().map(|a| a.port()), Some(2000));
         assert_eq!(info.remote_addr().map(|a| a.port()), Some(1000));

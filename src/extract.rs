@@ -160,7 +160,7 @@ mod axum_impl {
 
     use super::ConnectionInfoExt;
     use crate::connection_info::ConnectionInfo;
-    use crate::tls_info::PeerCertificate;
+    use crate::peer_certificate::PeerCertificate;
 
     const MISSING: &str = "no ConnectionInfo on this request: serve the service with a twinport \
         transport, or add twinport::AddConnectionInfoLayer in tests";
@@ -203,7 +203,7 @@ mod axum_impl {
 
     /// Extracts the client's verified certificate; rejects with 401 when there is none.
     ///
-    /// Dereferences to [`PeerCertificate`]; [`ClientCert::connection`] gives the rest of the
+    /// Dereferences to [`PeerCertificate`]; [`ClientCert::connection_info`] gives the rest of the
     /// connection. Use `Option<ClientCert>` where anonymous clients are welcome too.
     ///
     /// ```
@@ -219,7 +219,7 @@ mod axum_impl {
 
     impl ClientCert {
         /// The connection the certificate was presented on.
-        pub fn connection(&self) -> &ConnectionInfo {
+        pub fn connection_info(&self) -> &ConnectionInfo {
             &self.0
         }
 
@@ -331,7 +331,7 @@ mod tests {
         let cert = rcgen::generate_simple_self_signed(vec!["bob.example".into()]).unwrap();
         let peer = PeerCertificate::from_chain(vec![cert.cert.der().clone()]).unwrap();
         ConnectionInfo::builder(TransportKind::Quic)
-            .tls(TlsInfo::new().with_peer_certificate(Some(peer)))
+            .tls(TlsInfo::builder().peer_certificate(peer).build())
             .build()
     }
 

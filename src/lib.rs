@@ -25,6 +25,7 @@ pub mod connection_info;
 pub mod dev_certs;
 pub mod extract;
 mod gauge;
+pub mod peer_certificate;
 pub mod request;
 pub mod server;
 pub mod service;
@@ -41,6 +42,7 @@ pub use crate::connection_info::{
 pub use crate::extract::{AddConnectionInfo, AddConnectionInfoLayer, ConnectionInfoExt};
 #[cfg(feature = "axum")]
 pub use crate::extract::{ClientCert, ClientCertRejection, MissingConnectionInfo};
+pub use crate::peer_certificate::{CertificateError, PeerCertificate, SubjectAltName};
 pub use crate::server::{
     bind_same_port, BoxError, BoxFuture, ConnectionGauge, ConnectionGuard, DrainReport,
     ServeContext, Server, ServerError, ServerHandle, Shutdown, ShutdownTrigger, SignalGuard,
@@ -51,7 +53,7 @@ pub use crate::stall::WriteStall;
 pub use crate::tls::{
     default_crypto_provider, CaRoots, ClientAuth, PemSource, ServerTls, TlsError,
 };
-pub use crate::tls_info::{CertificateError, PeerCertificate, SubjectAltName, TlsInfo};
+pub use crate::tls_info::{TlsInfo, TlsInfoBuilder};
 
 /// The rustls version twinport is built against, for building your own configurations.
 pub use rustls;

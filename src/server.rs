@@ -75,6 +75,7 @@ struct Registered<S> {
 }
 
 /// One service on several transports; see the [module docs](self).
+#[must_use = "a builder does nothing until it is used"]
 pub struct Server<S> {
     service: S,
     transports: Vec<Registered<S>>,

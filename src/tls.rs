@@ -272,6 +272,7 @@ impl ClientAuth {
 /// A server certificate, its key, client authentication and the crypto provider: everything
 /// to make the rustls configuration of every transport. See the [module docs](self).
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until it is used"]
 pub struct ServerTls {
     certified: Arc<CertifiedKey>,
     client_auth: ClientAuth,

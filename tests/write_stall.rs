@@ -164,9 +164,9 @@ async fn tcp_clients_that_stop_reading_are_cut_at_the_write_stall_timeout() {
         }
         held.push(h1_stop_reading(&srv).await);
         let rss_stalled = stalled(&srv, started, 3 * 128 + 1).await;
-        assert_eq!(
-            srv.tcp(),
-            4,
+        // (Plus, now and then, the well-behaved client's own connection.)
+        assert!(
+            srv.tcp() >= 4,
             "the stalled connections are open while stalled"
         );
         let took = cut(&srv, "TCP clients that stopped reading", true).await;

@@ -29,7 +29,7 @@ fn info() -> ConnectionInfo {
         .remote_addr("203.0.113.7:50000".parse().expect("an address"))
         .local_addr("127.0.0.1:4433".parse().expect("an address"))
         .alpn(b"h2".to_vec())
-        .tls(TlsInfo::new().with_server_name(Some("localhost".into())))
+        .tls(TlsInfo::builder().server_name("localhost").build())
         .build()
 }
 

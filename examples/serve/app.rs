@@ -168,7 +168,7 @@ async fn echo_bi(
     let data = recv.read_to_end(MAX_ECHO).await?;
     match &data[..] {
         b"whoami" => {
-            let whoami = whoami_json(Version::HTTP_3, Some(session.info()));
+            let whoami = whoami_json(Version::HTTP_3, Some(session.connection_info()));
             send.write_all(whoami.to_string().as_bytes()).await?;
         }
         b"close" => {

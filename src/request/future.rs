@@ -19,6 +19,7 @@ pin_project! {
     /// answers `500` if it fails or panics, all inside the request's span. A named future
     /// rather than a boxed one: the transport keeps it in the request's task, so it costs no
     /// allocation of its own. Made by [`RequestGuard`](super::RequestGuard).
+    #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<S, B>
     where
         S: HttpService<B>,

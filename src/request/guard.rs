@@ -23,7 +23,7 @@ impl<S> RequestGuard<S> {
     }
 
     /// The connection's info, as stamped on each request.
-    pub fn info(&self) -> &ConnectionInfo {
+    pub fn connection_info(&self) -> &ConnectionInfo {
         &self.info
     }
 

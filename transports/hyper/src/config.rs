@@ -28,7 +28,7 @@ const HYPER_MAX_HEADERS: usize = 100;
 /// [`ProxyProtocolAcceptor::header_timeout`](crate::ProxyProtocolAcceptor::header_timeout));
 /// [`accept_timeout`](Self::accept_timeout) bounds the whole acceptor chain on top of them.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
+#[must_use = "a builder does nothing until it is used"]
 pub struct HttpConfig {
     pub(crate) accept_timeout: Duration,
     pub(crate) header_read_timeout: Option<Duration>,

@@ -30,6 +30,7 @@ use crate::tls::TlsAcceptor;
 /// Use it on its own with [`serve`](Self::serve) or
 /// [`serve_with_shutdown`](Self::serve_with_shutdown), or hand it to a [`twinport::Server`]
 /// as a [`Transport`].
+#[must_use = "a builder does nothing until it is used"]
 pub struct Http<A = DefaultAcceptor, L = tokio::net::TcpListener> {
     listener: L,
     acceptor: A,

@@ -82,6 +82,7 @@ pub enum ProxyError {
 
 /// Reads a PROXY protocol header after the inner acceptor `A`; see the [module docs](self).
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until it is used"]
 pub struct ProxyProtocolAcceptor<A = DefaultAcceptor> {
     inner: A,
     mode: ProxyMode,

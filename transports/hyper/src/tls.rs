@@ -41,6 +41,7 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Does a TLS handshake after the inner acceptor `A`; see the [module docs](self).
 #[derive(Clone)]
+#[must_use = "a builder does nothing until it is used"]
 pub struct TlsAcceptor<A = DefaultAcceptor> {
     inner: A,
     config: Arc<ServerConfig>,

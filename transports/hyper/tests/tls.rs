@@ -41,8 +41,9 @@ async fn http1_and_http2_see_their_connection() {
         assert_eq!(info["transport"], "tcp");
         assert_eq!(info["remote"], format!("127.0.0.1:{port}"));
         assert_eq!(info["local"], server.addr().to_string());
-        let tls13 = twinport::TlsInfo::new()
-            .with_version(Some(rustls::ProtocolVersion::TLSv1_3))
+        let tls13 = twinport::TlsInfo::builder()
+            .version(rustls::ProtocolVersion::TLSv1_3)
+            .build()
             .version_str();
         assert_eq!(info["tls_version"].as_str(), tls13, "{info}");
         assert!(

@@ -27,12 +27,8 @@ use h3::quic::{self, ConnectionErrorIncoming, StreamErrorIncoming, StreamId, Wri
 use quinn::VarInt;
 use twinport::WriteStall;
 
+use crate::codes::{H3_REQUEST_CANCELLED, H3_REQUEST_REJECTED};
 use crate::webtransport::{self, Registry};
-
-/// The H3_REQUEST_REJECTED error code (RFC 9114 §8.1).
-const H3_REQUEST_REJECTED: u32 = 0x10b;
-/// RFC 9114 §8.1: the response is cancelled (here: the client took none of it for too long).
-const H3_REQUEST_CANCELLED: u32 = 0x10c;
 
 /// quinn's `SendStream::stopped`: `Ok(Some(code))` when the client sends STOP_SENDING,
 /// `Ok(None)` once the finished stream is acknowledged, an error when the connection is lost.
@@ -275,8 +271,8 @@ impl quic::Connection<Bytes> for Connection {
             let id = u64::from(send.id());
             if id >= self.shared.goaway_limit.load(Ordering::Acquire) {
                 // Above the GOAWAY id: not processed, so the client may retry it elsewhere.
-                let _ = send.reset(VarInt::from_u32(H3_REQUEST_REJECTED));
-                let _ = recv.stop(VarInt::from_u32(H3_REQUEST_REJECTED));
+                let _ = send.reset(H3_REQUEST_REJECTED);
+                let _ = recv.stop(H3_REQUEST_REJECTED);
                 continue;
             }
             self.shared
@@ -443,7 +439,7 @@ impl SendStream {
             after = ?limit,
             "write stalled: the client took no bytes of the response; resetting the stream"
         );
-        let _ = self.stream.reset(VarInt::from_u32(H3_REQUEST_CANCELLED));
+        let _ = self.stream.reset(H3_REQUEST_CANCELLED);
         let error = self.stall.as_ref().map_or_else(
             || std::io::Error::from(std::io::ErrorKind::TimedOut),
             WriteStall::error,
@@ -575,8 +571,8 @@ async fn classify_bi(
             recv: RecvStream::with_prefix(recv, raw.freeze()),
         }),
         Ok(Err(_)) | Err(_) => {
-            let _ = send.reset(VarInt::from_u32(H3_REQUEST_REJECTED));
-            let _ = recv.stop(VarInt::from_u32(H3_REQUEST_REJECTED));
+            let _ = send.reset(H3_REQUEST_REJECTED);
+            let _ = recv.stop(H3_REQUEST_REJECTED);
             None
         }
     }
@@ -605,7 +601,7 @@ async fn classify_uni(
         }
         Ok(Ok(Some(Err(())))) | Ok(Ok(None)) => Some(RecvStream::with_prefix(recv, raw.freeze())),
         Ok(Err(_)) | Err(_) => {
-            let _ = recv.stop(VarInt::from_u32(H3_REQUEST_REJECTED));
+            let _ = recv.stop(H3_REQUEST_REJECTED);
             None
         }
     }

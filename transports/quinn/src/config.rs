@@ -50,6 +50,7 @@ impl Default for AddressValidation {
 
 /// Transport settings of the QUIC endpoint.
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until it is used"]
 pub struct QuicConfig {
     pub(crate) idle_timeout: Duration,
     pub(crate) keep_alive: Option<Duration>,
@@ -210,6 +211,7 @@ impl QuicConfig {
 
 /// HTTP/3 settings.
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until it is used"]
 pub struct Http3Config {
     pub(crate) max_field_section_size: u64,
     pub(crate) send_grease: bool,

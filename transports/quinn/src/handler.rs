@@ -21,7 +21,7 @@ impl QuicConnection {
 
     /// What the connection looks like: addresses, ALPN, SNI, the client's certificate. The
     /// same [`ConnectionInfo`] an HTTP request on the endpoint would carry.
-    pub fn info(&self) -> &ConnectionInfo {
+    pub fn connection_info(&self) -> &ConnectionInfo {
         &self.info
     }
 

@@ -22,6 +22,7 @@ use twinport::{ConnectionInfo, HttpService, Shutdown};
 
 use crate::adapter::{self, WebTransportRouting};
 use crate::body::RecvBody;
+use crate::codes::H3_NO_ERROR;
 use crate::config::Http3Config;
 use crate::info;
 use crate::webtransport::{self, CapsuleReader, CloseInfo, Registry, Routes, WebTransportSession};
@@ -237,7 +238,7 @@ pub(crate) async fn serve_connection<S>(
     // Dropping the h3 connection closes the QUIC connection with H3_NO_ERROR.
     drop(h3);
     conn.close(
-        quinn::VarInt::from_u32(0x100),
+        H3_NO_ERROR,
         if draining {
             b"server shutting down"
         } else {
@@ -391,7 +392,7 @@ where
     let mut info = info::current(&info, &conn);
     if let Some(handshake) = handshake.filter(|h| !h.is_over()) {
         if is_safe(req.method()) {
-            info = info.with_early_data(true);
+            info = info.marked_early_data(true);
         } else if !Box::pin(handshake.completed()).await {
             // RFC 8470 §3 lets the server delay a request that is not safe to replay
             // until the handshake completes, which a replayed ClientHello cannot do.

@@ -26,10 +26,14 @@ pub(crate) fn connection_info(
         _ => None,
     };
     // quinn does not expose the negotiated cipher suite, so it stays unknown.
-    let tls = TlsInfo::new()
-        .with_server_name(server_name)
-        .with_version(Some(rustls::ProtocolVersion::TLSv1_3))
-        .with_peer_certificate(peer);
+    let mut tls = TlsInfo::builder().version(rustls::ProtocolVersion::TLSv1_3);
+    if let Some(name) = server_name {
+        tls = tls.server_name(name);
+    }
+    if let Some(peer) = peer {
+        tls = tls.peer_certificate(peer);
+    }
+    let tls = tls.build();
     // On a wildcard bind, the address the client actually reached.
     let local = match conn.local_ip() {
         Some(ip) if endpoint_addr.ip().is_unspecified() => {
@@ -50,5 +54,5 @@ pub(crate) fn connection_info(
 /// The connection's info as of now: QUIC connections migrate, so the remote address is read
 /// per request (as cheap as a clone).
 pub(crate) fn current(info: &ConnectionInfo, conn: &quinn::Connection) -> ConnectionInfo {
-    info.with_remote_addr(conn.remote_address())
+    info.migrated_to(conn.remote_address())
 }

@@ -52,6 +52,7 @@ compile_error!("twinport-quinn needs a crypto provider: enable the `ring` or `aw
 
 mod adapter;
 pub mod body;
+mod codes;
 pub mod config;
 pub mod error;
 pub mod handler;

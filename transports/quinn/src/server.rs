@@ -18,6 +18,9 @@ use twinport::{
 };
 
 use crate::body::RecvBody;
+use crate::codes::{
+    H3_GENERAL_PROTOCOL_ERROR, H3_NO_ERROR, NO_APPLICATION_PROTOCOL, QUIC_NO_ERROR,
+};
 use crate::config::{AddressValidation, Http3Config, QuicConfig};
 use crate::error::Error;
 use crate::handler::{QuicConnection, QuicHandler};
@@ -67,6 +70,7 @@ impl fmt::Debug for Route {
 /// # Ok(())
 /// # }
 /// ```
+#[must_use = "a builder does nothing until it is used"]
 pub struct Builder {
     tls: ServerTls,
     routes: Vec<(Vec<u8>, Route)>,
@@ -394,7 +398,7 @@ impl Http3 {
                 "grace period over: closing the remaining QUIC connections"
             );
         }
-        endpoint.close(quinn::VarInt::from_u32(0x100), b"server shutting down");
+        endpoint.close(H3_NO_ERROR, b"server shutting down");
         connections.shutdown().await;
         // Let the close packets go out (and be retransmitted if lost), within bounds.
         let idle_until = deadline.max(Instant::now()) + IDLE_WAIT;
@@ -474,7 +478,7 @@ async fn handshake(
                 let _counted = counted;
                 if !watched.completed().await {
                     tracing::debug!("QUIC handshake did not complete in time");
-                    closing.close(quinn::VarInt::from_u32(0), b"handshake timed out");
+                    closing.close(QUIC_NO_ERROR, b"handshake timed out");
                 }
             });
             Ok((conn, Some(handshake)))
@@ -511,7 +515,7 @@ async fn connection<S>(
         Ok(info) => info,
         Err(e) => {
             tracing::warn!(%remote, error = %e, "unreadable client certificate");
-            conn.close(quinn::VarInt::from_u32(0x101), b"bad client certificate");
+            conn.close(H3_GENERAL_PROTOCOL_ERROR, b"bad client certificate");
             return;
         }
     };
@@ -558,7 +562,7 @@ async fn connection<S>(
             None => {
                 // rustls only agrees on a registered protocol; a client that offered none
                 // at all gets here.
-                conn.close(quinn::VarInt::from_u32(0x178), b"no application protocol");
+                conn.close(NO_APPLICATION_PROTOCOL, b"no application protocol");
             }
         }
         tracing::debug!("connection done");

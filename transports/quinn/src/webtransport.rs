@@ -569,7 +569,7 @@ impl WebTransportSession {
 
     /// The connection's info as of the CONNECT request: addresses, ALPN, SNI, and the client
     /// certificate verified in the QUIC handshake.
-    pub fn info(&self) -> &ConnectionInfo {
+    pub fn connection_info(&self) -> &ConnectionInfo {
         &self.info
     }
 

@@ -289,7 +289,7 @@ async fn hundred_concurrent_requests_on_one_connection() {
 }
 
 async fn echo(conn: QuicConnection) -> Result<(), twinport::BoxError> {
-    let info = conn.info().clone();
+    let info = conn.connection_info().clone();
     let conn = conn.connection().clone();
     while let Ok((mut send, mut recv)) = conn.accept_bi().await {
         let data = recv.read_to_end(1024 * 1024).await?;
