@@ -4,6 +4,18 @@
 //! only when the handler did not set an `alt-svc` header itself. The value is built and
 //! validated once, when the layer is made.
 //!
+//! On a connection served by a twinport transport (a request that carries a
+//! [`ConnectionInfo`]), it is sent on the connection's first [`FIRST_RESPONSES`] responses and
+//! then on one in every [`RESPONSE_INTERVAL`], not on every response: a client caches an
+//! advertisement per origin for `ma` seconds (RFC 7838 §3.1), so repeating it on each
+//! response of a connection tells the client nothing new, and over HTTP/2 it cost about a
+//! third of what twinport adds to a small response (BENCHMARKS.md, "Alt-Svc per
+//! connection"). The later samples refresh the advertisement on long-lived connections and
+//! reach origins a client coalesced onto the connection after its first requests. A
+//! request without a `ConnectionInfo` (the layer on a server of another kind) gets it on every
+//! response, as does the value `clear`; [`AltSvcLayer::on_every_response`] restores that for
+//! all.
+//!
 //! On an axum `Router`:
 //!
 //! ```
@@ -39,17 +51,33 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::header::ALT_SVC;
 use http::{HeaderValue, Request, Response, Version};
+
+use crate::ConnectionInfo;
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 /// The default `ma` (max-age) of [`AltSvcLayer::new`]: 24 hours.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(86_400);
+
+/// How many of a connection's first responses carry the header (see the [module docs](self)).
+/// More than one: the first request of a connection may be cancelled before its response, or
+/// be one whose headers a client does not look at (a preflight, a prefetch).
+pub const FIRST_RESPONSES: u32 = 8;
+
+/// After the first [`FIRST_RESPONSES`], one response in this many carries the header.
+pub const RESPONSE_INTERVAL: u32 = 64;
+
+/// Whether the request numbered `turn` on its connection (0 for the first) gets the header.
+fn is_advertised_turn(turn: u32) -> bool {
+    turn < FIRST_RESPONSES || turn.is_multiple_of(RESPONSE_INTERVAL)
+}
 
 /// An `alt-svc` value that is not valid RFC 7838 syntax.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -69,6 +97,7 @@ pub struct AltSvcLayer {
     port: Option<u16>,
     max_age: Duration,
     persist: bool,
+    every_response: bool,
 }
 
 impl AltSvcLayer {
@@ -79,6 +108,7 @@ impl AltSvcLayer {
             port: Some(port),
             max_age: DEFAULT_MAX_AGE,
             persist: false,
+            every_response: false,
         };
         layer.rebuild();
         layer
@@ -100,6 +130,7 @@ impl AltSvcLayer {
             port: None,
             max_age: DEFAULT_MAX_AGE,
             persist: false,
+            every_response: false,
         })
     }
 
@@ -111,6 +142,7 @@ impl AltSvcLayer {
             port: None,
             max_age: DEFAULT_MAX_AGE,
             persist: false,
+            every_response: false,
         }
     }
 
@@ -125,6 +157,13 @@ impl AltSvcLayer {
     pub fn persist(mut self, persist: bool) -> Self {
         self.persist = persist;
         self.rebuild();
+        self
+    }
+
+    /// Sends the header on every response, not only on each connection's first ones and a
+    /// sample of the later ones (see the [module docs](self)). Default: `false`.
+    pub fn on_every_response(mut self, every_response: bool) -> Self {
+        self.every_response = every_response;
         self
     }
 
@@ -153,7 +192,8 @@ impl<S> Layer<S> for AltSvcLayer {
     fn layer(&self, inner: S) -> Self::Service {
         AltSvc {
             inner,
-            value: Some(self.value.clone()),
+            every_response: self.every_response || self.value == "clear",
+            value: Some(Arc::new(self.value.clone())),
         }
     }
 }
@@ -162,13 +202,23 @@ impl<S> Layer<S> for AltSvcLayer {
 #[derive(Clone, Debug)]
 pub struct AltSvc<S> {
     inner: S,
-    value: Option<HeaderValue>,
+    // Behind an `Arc`: the transports clone the service for every request, and most
+    // requests do not send the header. 8 bytes in every request's future instead of 40.
+    value: Option<Arc<HeaderValue>>,
+    every_response: bool,
 }
 
 impl<S> AltSvc<S> {
-    /// Wraps `inner`; with `None`, responses pass through untouched.
+    /// Wraps `inner`; with `None`, responses pass through untouched. The header goes on each
+    /// connection's first responses and a sample of the later ones (see the
+    /// [module docs](self)); a `clear` value on every response.
     pub fn new(inner: S, value: Option<HeaderValue>) -> Self {
-        Self { inner, value }
+        let every_response = value.as_ref().is_some_and(|v| v == "clear");
+        Self {
+            inner,
+            value: value.map(Arc::new),
+            every_response,
+        }
     }
 
     /// The wrapped service.
@@ -187,6 +237,19 @@ impl<S> AltSvc<S> {
     }
 }
 
+impl<S> AltSvc<S> {
+    /// Whether this (non-HTTP/3) request's response gets the header.
+    fn advertises<B>(&self, req: &Request<B>) -> bool {
+        if self.every_response {
+            return true;
+        }
+        match req.extensions().get::<ConnectionInfo>() {
+            Some(info) => is_advertised_turn(info.next_alt_svc_turn()),
+            None => true,
+        }
+    }
+}
+
 impl<S, ReqB, ResB> Service<Request<ReqB>> for AltSvc<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
@@ -201,9 +264,11 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let value = match req.version() {
-            Version::HTTP_3 => None,
-            _ => self.value.clone(),
+        let value = match &self.value {
+            Some(value) if req.version() != Version::HTTP_3 && self.advertises(&req) => {
+                Some(Arc::clone(value))
+            }
+            _ => None,
         };
         ResponseFuture {
             inner: self.inner.call(req),
@@ -218,7 +283,7 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        value: Option<HeaderValue>,
+        value: Option<Arc<HeaderValue>>,
     }
 }
 
@@ -232,7 +297,9 @@ where
         let this = self.project();
         let mut res = std::task::ready!(this.inner.poll(cx))?;
         if let Some(value) = this.value.take() {
-            res.headers_mut().entry(ALT_SVC).or_insert(value);
+            res.headers_mut()
+                .entry(ALT_SVC)
+                .or_insert_with(|| HeaderValue::clone(&value));
         }
         Poll::Ready(Ok(res))
     }
@@ -340,6 +407,94 @@ mod tests {
         res.headers()
             .get(ALT_SVC)
             .map(|v| v.to_str().unwrap_or_default().to_owned())
+    }
+
+    /// The `alt-svc` header of each of `n` responses through one `AltSvc`, the requests
+    /// carrying `info` (one connection's) when given.
+    async fn per_request(
+        layer: &AltSvcLayer,
+        version: Version,
+        info: Option<&ConnectionInfo>,
+        n: usize,
+    ) -> Vec<bool> {
+        let svc = layer.layer(service_fn(|_req: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(()))
+        }));
+        let mut seen = Vec::new();
+        for _ in 0..n {
+            let mut req = Request::new(());
+            *req.version_mut() = version;
+            if let Some(info) = info {
+                req.extensions_mut().insert(info.clone());
+            }
+            // A clone per request, as the transports make: the count is the connection's.
+            let res = svc
+                .clone()
+                .oneshot(req)
+                .await
+                .unwrap_or_else(|e| match e {});
+            seen.push(res.headers().contains_key(ALT_SVC));
+        }
+        seen
+    }
+
+    #[tokio::test]
+    async fn sent_on_a_connections_first_responses_then_one_in_an_interval() {
+        let layer = AltSvcLayer::new(4433);
+        let n = (2 * RESPONSE_INTERVAL + 1) as usize;
+        for version in [Version::HTTP_11, Version::HTTP_2] {
+            let conn = ConnectionInfo::builder(crate::TransportKind::Tcp).build();
+            let seen = per_request(&layer, version, Some(&conn), n).await;
+            let want: Vec<bool> = (0..n as u32).map(is_advertised_turn).collect();
+            assert_eq!(seen, want, "{version:?}");
+            assert!(seen[..FIRST_RESPONSES as usize].iter().all(|&s| s));
+            assert!(!seen[FIRST_RESPONSES as usize]);
+            assert!(seen[RESPONSE_INTERVAL as usize] && seen[2 * RESPONSE_INTERVAL as usize]);
+            assert_eq!(
+                seen.iter().filter(|&&s| s).count(),
+                FIRST_RESPONSES as usize + 2,
+                "{version:?}"
+            );
+            // A new connection starts over.
+            let other = ConnectionInfo::builder(crate::TransportKind::Tcp).build();
+            assert_eq!(per_request(&layer, version, Some(&other), 1).await, [true]);
+        }
+    }
+
+    #[tokio::test]
+    async fn sent_on_every_response_without_a_connection_or_when_asked_or_clear() {
+        let n = 3 * FIRST_RESPONSES as usize;
+        let all = vec![true; n];
+        let conn = ConnectionInfo::builder(crate::TransportKind::Tcp).build();
+        let layer = AltSvcLayer::new(4433);
+        assert_eq!(per_request(&layer, Version::HTTP_2, None, n).await, all);
+        let every = AltSvcLayer::new(4433).on_every_response(true);
+        assert_eq!(
+            per_request(&every, Version::HTTP_2, Some(&conn), n).await,
+            all
+        );
+        let clear = AltSvcLayer::clear();
+        assert_eq!(
+            per_request(&clear, Version::HTTP_11, Some(&conn), n).await,
+            all
+        );
+        let mut svc = AltSvc::new(
+            service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(())) }),
+            Some(HeaderValue::from_static("clear")),
+        );
+        for _ in 0..n {
+            let mut req = Request::new(());
+            req.extensions_mut().insert(conn.clone());
+            let res = svc.call(req).await.unwrap_or_else(|e| match e {});
+            assert_eq!(res.headers()[ALT_SVC], "clear");
+        }
+        // HTTP/3 never, and it does not use up a connection's turns.
+        let h3 = ConnectionInfo::builder(crate::TransportKind::Quic).build();
+        assert_eq!(
+            per_request(&layer, Version::HTTP_3, Some(&h3), n).await,
+            vec![false; n]
+        );
+        assert_eq!(h3.next_alt_svc_turn(), 0);
     }
 
     #[tokio::test]

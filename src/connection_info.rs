@@ -146,6 +146,28 @@ struct Inner {
     tls: Option<TlsInfo>,
     early_data: bool,
     proxy: Option<ProxyInfo>,
+    alt_svc: AltSvcTurns,
+}
+
+/// How many requests of this connection [`AltSvc`](crate::AltSvc) has seen, so that it can
+/// advertise HTTP/3 on a connection's first responses (and a sample of the later ones)
+/// rather than on every one. A clone starts at zero: a cloned builder describes another
+/// connection.
+#[derive(Default)]
+struct AltSvcTurns(std::sync::atomic::AtomicU32);
+
+impl Clone for AltSvcTurns {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl ConnectionInfo {
+    /// Counts one more request on this connection for [`AltSvc`](crate::AltSvc) and returns
+    /// how many it had seen before (0 for the first; wraps after `u32::MAX`).
+    pub(crate) fn next_alt_svc_turn(&self) -> u32 {
+        self.inner.alt_svc.0.fetch_add(1, Ordering::Relaxed)
+    }
 }
 
 impl ConnectionInfo {
@@ -161,6 +183,7 @@ impl ConnectionInfo {
                 tls: None,
                 early_data: false,
                 proxy: None,
+                alt_svc: AltSvcTurns::default(),
             },
         }
     }
