@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 /// Fails a write that has been waiting for `limit` without the peer accepting a byte.
 ///
@@ -46,7 +46,8 @@ use tokio::time::Sleep;
 pub struct WriteStall {
     limit: Duration,
     timer: Option<Pin<Box<Sleep>>>,
-    armed: bool,
+    /// When the current wait began; `None` while writes make progress.
+    since: Option<Instant>,
 }
 
 impl WriteStall {
@@ -55,7 +56,7 @@ impl WriteStall {
         Self {
             limit,
             timer: None,
-            armed: false,
+            since: None,
         }
     }
 
@@ -69,31 +70,37 @@ impl WriteStall {
     /// reads nothing (the kernel makes room below its own wake-up threshold), and counting
     /// those as progress would let such a peer hold the connection indefinitely.
     pub fn is_expired(&self) -> bool {
-        self.armed && self.timer.as_ref().is_some_and(|t| t.is_elapsed())
+        self.since
+            .is_some_and(|since| since.elapsed() >= self.limit)
     }
 
     /// A write moved bytes: the next wait starts afresh.
     pub fn progress(&mut self) {
-        self.armed = false;
+        self.since = None;
     }
 
     /// A write is waiting: `Ready` once it has waited for the whole limit since the last
     /// progress (the first call after progress starts the clock).
     pub fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let timer = match (&mut self.timer, self.armed) {
-            (Some(timer), true) => timer,
-            (Some(timer), false) => {
-                timer
-                    .as_mut()
-                    .reset(crate::server::deadline_after(self.limit));
-                timer
+        let since = *self.since.get_or_insert_with(Instant::now);
+        let due = since
+            .checked_add(self.limit)
+            .unwrap_or_else(|| crate::server::deadline_after(self.limit));
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        // The timer moves only when it fires before the current wait's end (it was set for an
+        // earlier wait): under load a connection's writes block and resume thousands of times
+        // a second, and moving a timer on each would cost more than the write.
+        loop {
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
             }
-            (slot @ None, _) => slot.insert(Box::pin(tokio::time::sleep_until(
-                crate::server::deadline_after(self.limit),
-            ))),
-        };
-        self.armed = true;
-        timer.as_mut().poll(cx)
+            if Instant::now() >= due {
+                return Poll::Ready(());
+            }
+            timer.as_mut().reset(due);
+        }
     }
 
     /// The error a stalled write ends with: [`io::ErrorKind::TimedOut`], naming the limit.
