@@ -16,11 +16,13 @@ use tokio::time::{Instant, Sleep};
 
 /// Fails a write that has been waiting for `limit` without the peer accepting a byte.
 ///
-/// Before each write, check [`is_expired`](Self::is_expired) (and fail with
+/// Before each write, check [`expired`](Self::expired) (and fail with
 /// [`error`](Self::error) if so); after it, call [`progress`](Self::progress) if it moved
 /// bytes (or a flush completed), and [`poll_stalled`](Self::poll_stalled) if it returned
-/// `Pending`: that registers the waker, so the task is woken when the limit runs out, and
-/// answers `Ready` from then on until progress is made. The timer is allocated on the first write that has to wait, so a
+/// `Pending`: that registers the waker, so the task is woken by the time the limit runs out
+/// (possibly earlier, when the timer was still set for an earlier wait: call `poll_stalled`
+/// again on every wake while the write is pending, as a retried write does), and it answers
+/// `Ready` once the limit has passed, until progress is made. The timer is allocated on the first write that has to wait, so a
 /// connection whose writes never block costs nothing extra.
 ///
 /// ```
@@ -30,15 +32,15 @@ use tokio::time::{Instant, Sleep};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let mut stall = WriteStall::new(Duration::from_millis(10));
+/// let mut stall = WriteStall::new(Duration::from_millis(500));
 /// // A write returned Pending: not stalled yet...
 /// assert!(std::future::poll_fn(|cx| Poll::Ready(stall.poll_stalled(cx))).await.is_pending());
-/// tokio::time::sleep(Duration::from_millis(20)).await;
-/// // ...but it is once the limit has passed without progress.
+/// tokio::time::sleep(Duration::from_millis(600)).await;
+/// // ...but it is once the limit has passed without progress (and the caller came back).
 /// assert!(std::future::poll_fn(|cx| Poll::Ready(stall.poll_stalled(cx))).await.is_ready());
-/// assert!(stall.is_expired());
+/// assert!(stall.expired());
 /// stall.progress();
-/// assert!(!stall.is_expired());
+/// assert!(!stall.expired());
 /// assert!(std::future::poll_fn(|cx| Poll::Ready(stall.poll_stalled(cx))).await.is_pending());
 /// # }
 /// ```
@@ -65,13 +67,25 @@ impl WriteStall {
         self.limit
     }
 
-    /// Whether a write has waited for the whole limit. Check it before trying the write
-    /// again: a retry woken by this timer can squeeze a few bytes into a socket whose peer
-    /// reads nothing (the kernel makes room below its own wake-up threshold), and counting
-    /// those as progress would let such a peer hold the connection indefinitely.
-    pub fn is_expired(&self) -> bool {
-        self.since
-            .is_some_and(|since| since.elapsed() >= self.limit)
+    /// Whether the write about to be tried has already waited for the whole limit: then fail
+    /// it without trying. Check it before every retry: a retry woken by this timer can
+    /// squeeze a few bytes into a socket whose peer reads nothing (the kernel makes room
+    /// below its own wake-up threshold), and counting those as progress would let such a
+    /// peer hold the connection indefinitely.
+    ///
+    /// A wait that nobody came back to for a second whole limit after it ran out (a write
+    /// its caller cancelled, on a connection that switched protocols) was abandoned, not
+    /// stalled: it is forgotten, and the write is tried afresh.
+    pub fn expired(&mut self) -> bool {
+        let Some(since) = self.since else {
+            return false;
+        };
+        let waited = since.elapsed();
+        if waited >= self.limit.saturating_mul(2) {
+            self.since = None;
+            return false;
+        }
+        waited >= self.limit
     }
 
     /// A write moved bytes: the next wait starts afresh.
@@ -112,5 +126,49 @@ impl WriteStall {
                 self.limit
             ),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn poll(stall: &mut WriteStall) -> Poll<()> {
+        std::future::poll_fn(|cx| Poll::Ready(stall.poll_stalled(cx))).await
+    }
+
+    /// A write its caller gave up on (nobody came back for two limits) does not fail the
+    /// next write on that stream: the wait starts afresh.
+    #[tokio::test]
+    async fn an_abandoned_wait_is_forgotten() {
+        let limit = Duration::from_millis(50);
+        let mut stall = WriteStall::new(limit);
+        assert!(poll(&mut stall).await.is_pending());
+        tokio::time::sleep(limit * 3).await;
+        assert!(!stall.expired(), "an abandoned wait failed a later write");
+        assert!(
+            poll(&mut stall).await.is_pending(),
+            "the new wait started expired"
+        );
+    }
+
+    /// The timer wakes the waiting task by the time the limit runs out, also when it was
+    /// still set for an earlier, shorter wait.
+    #[tokio::test]
+    async fn a_later_wait_is_woken_at_its_own_end() {
+        let limit = Duration::from_millis(100);
+        let mut stall = WriteStall::new(limit);
+        assert!(poll(&mut stall).await.is_pending());
+        tokio::time::sleep(limit / 2).await;
+        stall.progress();
+        assert!(poll(&mut stall).await.is_pending());
+        let start = Instant::now();
+        // Woken first at the earlier wait's deadline, then at this one's.
+        std::future::poll_fn(|cx| stall.poll_stalled(cx)).await;
+        assert!(
+            start.elapsed() >= limit * 9 / 10,
+            "woken at the earlier deadline as if stalled"
+        );
+        assert!(stall.expired());
     }
 }

@@ -96,7 +96,8 @@ impl HttpConfig {
     /// connection is cut: responses still in flight get this long to finish. Without it, an
     /// HTTP/2 peer that grants no flow-control credit could hold a silent connection with
     /// responses that can never finish. Default: 30 seconds. (A close for shutdown is bounded
-    /// by the shutdown's grace period instead.)
+    /// by the shutdown's grace period instead.) Zero cuts the connection as soon as the idle
+    /// timeout fires.
     pub fn idle_close_timeout(mut self, timeout: Duration) -> Self {
         self.idle_close_timeout = timeout;
         self

@@ -50,7 +50,7 @@ impl<IO> ConnIo<IO> {
         let Some(stall) = self.stall.as_mut() else {
             return op(Pin::new(&mut self.inner), cx);
         };
-        if stall.is_expired() {
+        if stall.expired() {
             return Poll::Ready(Err(stalled(stall)));
         }
         match op(Pin::new(&mut self.inner), cx) {

@@ -460,7 +460,7 @@ impl quic::SendStream<Bytes> for SendStream {
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), StreamErrorIncoming>> {
         if let Some(data) = self.writing.as_mut() {
             while data.has_remaining() {
-                if self.stall.as_ref().is_some_and(WriteStall::is_expired) {
+                if self.stall.as_mut().is_some_and(WriteStall::expired) {
                     return Poll::Ready(Err(self.stalled()));
                 }
                 let n = match Pin::new(&mut self.stream).poll_write(cx, data.chunk()) {
