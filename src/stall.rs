@@ -16,32 +16,34 @@ use tokio::time::{Instant, Sleep};
 
 /// Fails a write that has been waiting for `limit` without the peer accepting a byte.
 ///
-/// Before each write, check [`expired`](Self::expired) (and fail with
-/// [`error`](Self::error) if so); after it, call [`progress`](Self::progress) if it moved
-/// bytes (or a flush completed), and [`poll_stalled`](Self::poll_stalled) if it returned
-/// `Pending`: that registers the waker, so the task is woken by the time the limit runs out
-/// (possibly earlier, when the timer was still set for an earlier wait: call `poll_stalled`
-/// again on every wake while the write is pending, as a retried write does), and it answers
-/// `Ready` once the limit has passed, until progress is made. The timer is allocated on the first write that has to wait, so a
-/// connection whose writes never block costs nothing extra.
+/// Run every write-side poll (write, flush, shutdown) through
+/// [`poll_write`](Self::poll_write): a write that has already waited for the whole limit
+/// fails before it is tried again, a `Ready` write counts as progress, and a `Pending` one
+/// arms the timer, which wakes the task by the time the limit runs out (possibly earlier; the
+/// retry that follows polls it again). The timer is allocated on the first write that has to
+/// wait, so a connection whose writes never block costs nothing extra.
 ///
 /// ```
-/// use std::task::Poll;
+/// use std::future::poll_fn;
+/// use std::task::{Context, Poll};
 /// use std::time::Duration;
 /// use twinport::WriteStall;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let mut stall = WriteStall::new(Duration::from_millis(500));
-/// // A write returned Pending: not stalled yet...
-/// assert!(std::future::poll_fn(|cx| Poll::Ready(stall.poll_stalled(cx))).await.is_pending());
+/// let blocked = |_: &mut Context<'_>| Poll::<std::io::Result<usize>>::Pending;
+/// // A write that cannot go on is pending, not failed, at first...
+/// assert!(poll_fn(|cx| Poll::Ready(stall.poll_write(cx, blocked))).await.is_pending());
 /// tokio::time::sleep(Duration::from_millis(600)).await;
-/// // ...but it is once the limit has passed without progress (and the caller came back).
-/// assert!(std::future::poll_fn(|cx| Poll::Ready(stall.poll_stalled(cx))).await.is_ready());
-/// assert!(stall.expired());
-/// stall.progress();
-/// assert!(!stall.expired());
-/// assert!(std::future::poll_fn(|cx| Poll::Ready(stall.poll_stalled(cx))).await.is_pending());
+/// // ...and fails once it has waited for the limit.
+/// let failed = poll_fn(|cx| stall.poll_write(cx, blocked)).await;
+/// assert_eq!(failed.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+///
+/// // A write that goes through passes its own result on.
+/// let mut stall = WriteStall::new(Duration::from_millis(500));
+/// let wrote = poll_fn(|cx| stall.poll_write(cx, |_| Poll::Ready(Ok::<_, std::io::Error>(3))));
+/// assert_eq!(wrote.await.unwrap().unwrap(), 3);
 /// # }
 /// ```
 #[derive(Debug)]
@@ -67,6 +69,29 @@ impl WriteStall {
         self.limit
     }
 
+    /// Runs one write-side poll, `op`, under the timer. `Ok` carries what `op` returned once
+    /// it was ready (success or its own error); `Err` is [`io::ErrorKind::TimedOut`], naming
+    /// the limit, when the write has waited that long without progress.
+    pub fn poll_write<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: impl FnOnce(&mut Context<'_>) -> Poll<R>,
+    ) -> Poll<Result<R, io::Error>> {
+        if self.expired() {
+            return Poll::Ready(Err(self.error()));
+        }
+        match op(cx) {
+            Poll::Ready(ready) => {
+                self.progress();
+                Poll::Ready(Ok(ready))
+            }
+            Poll::Pending => match self.poll_stalled(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(()) => Poll::Ready(Err(self.error())),
+            },
+        }
+    }
+
     /// Whether the write about to be tried has already waited for the whole limit: then fail
     /// it without trying. Check it before every retry: a retry woken by this timer can
     /// squeeze a few bytes into a socket whose peer reads nothing (the kernel makes room
@@ -76,7 +101,7 @@ impl WriteStall {
     /// A wait that nobody came back to for a second whole limit after it ran out (a write
     /// its caller cancelled, on a connection that switched protocols) was abandoned, not
     /// stalled: it is forgotten, and the write is tried afresh.
-    pub fn expired(&mut self) -> bool {
+    fn expired(&mut self) -> bool {
         let Some(since) = self.since else {
             return false;
         };
@@ -89,13 +114,13 @@ impl WriteStall {
     }
 
     /// A write moved bytes: the next wait starts afresh.
-    pub fn progress(&mut self) {
+    fn progress(&mut self) {
         self.since = None;
     }
 
     /// A write is waiting: `Ready` once it has waited for the whole limit since the last
     /// progress (the first call after progress starts the clock).
-    pub fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let since = *self.since.get_or_insert_with(Instant::now);
         let due = since
             .checked_add(self.limit)
@@ -118,7 +143,7 @@ impl WriteStall {
     }
 
     /// The error a stalled write ends with: [`io::ErrorKind::TimedOut`], naming the limit.
-    pub fn error(&self) -> io::Error {
+    fn error(&self) -> io::Error {
         io::Error::new(
             io::ErrorKind::TimedOut,
             format!(

@@ -36,9 +36,7 @@ impl<IO> ConnIo<IO> {
         self.activity.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Runs one write-side poll of the inner stream under the stall timer: a write that
-    /// has already waited for the whole limit fails before it is tried again, progress
-    /// disarms the timer, `Pending` arms it (once).
+    /// Runs one write-side poll of the inner stream under the stall timer, if there is one.
     fn write_side<T>(
         &mut self,
         cx: &mut Context<'_>,
@@ -47,28 +45,18 @@ impl<IO> ConnIo<IO> {
     where
         IO: Unpin,
     {
+        let inner = &mut self.inner;
         let Some(stall) = self.stall.as_mut() else {
-            return op(Pin::new(&mut self.inner), cx);
+            return op(Pin::new(inner), cx);
         };
-        if stall.expired() {
-            return Poll::Ready(Err(stalled(stall)));
-        }
-        match op(Pin::new(&mut self.inner), cx) {
-            Poll::Pending => match stall.poll_stalled(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(()) => Poll::Ready(Err(stalled(stall))),
-            },
-            ready => {
-                stall.progress();
-                ready
+        match std::task::ready!(stall.poll_write(cx, |cx| op(Pin::new(inner), cx))) {
+            Ok(res) => Poll::Ready(res),
+            Err(stalled) => {
+                tracing::debug!(error = %stalled, "closing the connection");
+                Poll::Ready(Err(stalled))
             }
         }
     }
-}
-
-fn stalled(stall: &WriteStall) -> io::Error {
-    tracing::debug!(after = ?stall.limit(), "write stalled: the peer accepted no bytes; closing");
-    stall.error()
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for ConnIo<IO> {

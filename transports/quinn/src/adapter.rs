@@ -427,25 +427,11 @@ impl SendStream {
     }
 }
 
-impl SendStream {
-    /// A response write waited for the whole stall limit: resets the stream and names why.
-    fn stalled(&mut self) -> StreamErrorIncoming {
-        let limit = self
-            .stall
-            .as_ref()
-            .map(WriteStall::limit)
-            .unwrap_or_default();
-        tracing::debug!(
-            after = ?limit,
-            "write stalled: the client took no bytes of the response; resetting the stream"
-        );
-        let _ = self.stream.reset(H3_REQUEST_CANCELLED);
-        let error = self.stall.as_ref().map_or_else(
-            || std::io::Error::from(std::io::ErrorKind::TimedOut),
-            WriteStall::error,
-        );
-        StreamErrorIncoming::Unknown(Box::new(error))
-    }
+/// A response write waited for the whole stall limit: resets its stream.
+fn reset_stalled(stream: &mut quinn::SendStream, stalled: std::io::Error) -> StreamErrorIncoming {
+    tracing::debug!(error = %stalled, "the client took no bytes of the response; resetting the stream");
+    let _ = stream.reset(H3_REQUEST_CANCELLED);
+    StreamErrorIncoming::Unknown(Box::new(stalled))
 }
 
 impl Drop for SendStream {
@@ -460,22 +446,22 @@ impl quic::SendStream<Bytes> for SendStream {
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), StreamErrorIncoming>> {
         if let Some(data) = self.writing.as_mut() {
             while data.has_remaining() {
-                if self.stall.as_mut().is_some_and(WriteStall::expired) {
-                    return Poll::Ready(Err(self.stalled()));
-                }
-                let n = match Pin::new(&mut self.stream).poll_write(cx, data.chunk()) {
-                    Poll::Ready(written) => written.map_err(write_error)?,
-                    Poll::Pending => {
-                        let Some(stall) = self.stall.as_mut() else {
-                            return Poll::Pending;
-                        };
-                        ready!(stall.poll_stalled(cx));
-                        return Poll::Ready(Err(self.stalled()));
+                let stream = &mut self.stream;
+                let written = match self.stall.as_mut() {
+                    None => ready!(Pin::new(stream).poll_write(cx, data.chunk())),
+                    Some(stall) => {
+                        let polled = stall.poll_write(cx, |cx| {
+                            Pin::new(&mut *stream).poll_write(cx, data.chunk())
+                        });
+                        match ready!(polled) {
+                            Ok(written) => written,
+                            Err(stalled) => {
+                                return Poll::Ready(Err(reset_stalled(stream, stalled)))
+                            }
+                        }
                     }
                 };
-                if let Some(stall) = self.stall.as_mut() {
-                    stall.progress();
-                }
+                let n = written.map_err(write_error)?;
                 data.advance(n);
             }
         }
