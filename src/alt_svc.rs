@@ -190,11 +190,9 @@ impl<S> Layer<S> for AltSvcLayer {
     type Service = AltSvc<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AltSvc {
-            inner,
-            every_response: self.every_response || self.value == "clear",
-            value: Some(Arc::new(self.value.clone())),
-        }
+        let mut svc = AltSvc::new(inner, Some(self.value.clone()));
+        svc.every_response |= self.every_response;
+        svc
     }
 }
 

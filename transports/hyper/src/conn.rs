@@ -204,7 +204,7 @@ where
                 }
                 seen = now;
             }
-            () = until(&mut close_deadline) => {
+            () = until(&mut close_deadline), if close_deadline.is_some() => {
                 tracing::debug!(
                     after = ?idle.close_timeout,
                     "graceful close after the idle timeout did not finish; cutting the connection"
