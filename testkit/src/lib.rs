@@ -7,6 +7,8 @@
 //! - [`clients`]: [`Hyper`] (HTTP/1.1, HTTP/2), [`H3`] (HTTP/3), bare QUIC, [`fetch`]
 //! - [`frames`]: raw HTTP/2, HTTP/3, HPACK / QPACK and QUIC varint builders
 //! - [`app`]: the apps the suites serve; [`server`]: the servers that serve them
+//! - [`browsers`]: headless [`Firefox`] and [`Chromium`] in fresh profiles, pages reporting
+//!   back through [`Reports`]
 //! - [`relay`], [`sys`], [`rng`], [`fs`]: a UDP relay that can cut its client off, RSS and
 //!   CPU readings, one seeded generator, temporary directories
 //!
@@ -16,6 +18,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
+pub mod browsers;
 pub mod clients;
 pub mod frames;
 pub mod fs;
@@ -29,7 +32,9 @@ pub mod sys;
 pub mod time;
 
 pub use app::attack::{Live, Stats};
+pub use app::browser::{Reports, Served};
 pub use app::{hex, sha256_hex};
+pub use browsers::{shown, Chromium, Firefox, FirefoxRun};
 pub use clients::*;
 pub use frames::*;
 pub use fs::{path_arg, workspace, TempDir};
