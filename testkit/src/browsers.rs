@@ -72,6 +72,26 @@ const FIREFOX_PREFS: &[(&str, &str)] = &[
     ("geo.provider.network.url", "\"\""),
     ("browser.discovery.enabled", "false"),
     ("media.gmp-manager.url", "\"\""),
+    // Glean: a negative port discards every ping instead of uploading it.
+    ("telemetry.fog.test.localhost_port", "-1"),
+    (
+        "browser.newtabpage.activity-stream.unifiedAds.endpoint",
+        "\"\"",
+    ),
+    (
+        "browser.newtabpage.activity-stream.unifiedAds.spocs.enabled",
+        "false",
+    ),
+    (
+        "browser.newtabpage.activity-stream.unifiedAds.tiles.enabled",
+        "false",
+    ),
+    ("browser.newtabpage.activity-stream.showSponsored", "false"),
+    (
+        "browser.newtabpage.activity-stream.showSponsoredTopSites",
+        "false",
+    ),
+    ("browser.topsites.contile.enabled", "false"),
     ("dom.push.enabled", "false"),
     ("dom.push.serverURL", "\"\""),
     ("network.trr.mode", "5"),
