@@ -34,7 +34,7 @@ pub mod time;
 pub use app::attack::{Live, Stats};
 pub use app::browser::{Reports, Served};
 pub use app::{hex, sha256_hex};
-pub use browsers::{shown, Chromium, Firefox, FirefoxRun};
+pub use browsers::{shown, BrowserRun, Chromium, Firefox};
 pub use clients::*;
 pub use frames::*;
 pub use fs::{path_arg, workspace, TempDir};
