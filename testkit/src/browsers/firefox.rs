@@ -98,8 +98,9 @@ impl Firefox {
     }
 
     /// Opens `url` in headless Firefox, in a fresh profile trusting the CA of the PEM file `ca`.
-    /// Firefox inherits the environment: `MOZ_LOG=nsHttp:5,neqo_http3::*:5
-    /// MOZ_LOG_FILE=/tmp/ff.log cargo test ...` writes its own logs.
+    /// Firefox inherits the environment: `MOZ_LOG=nsHttp:5,WebTransport:5
+    /// MOZ_LOG_FILE=/tmp/ff.log cargo test ...` writes its own logs (neqo's debug logs are
+    /// compiled out of release builds).
     pub async fn open(&self, url: &str, ca: &Path) -> BrowserRun {
         let turn = ONE_BROWSER.lock().await;
         let profile = TempDir::new("firefox");
