@@ -68,15 +68,16 @@ fn run(kind: StreamKind, chunks: impl Iterator<Item = Bytes>) -> Run {
 
 /// Decodes `data` (after its first byte, which picks the chunk sizes) as a control stream or
 /// a request stream, once whole and once in chunks: both must give the same frames, error
-/// and end state, and no call may return without using its whole chunk.
-pub fn frames(kind_is_control: bool, data: &[u8]) {
+/// and end state, and no call may return without using its whole chunk. Returns how many
+/// frames came before the end or the first error.
+pub fn frames(kind_is_control: bool, data: &[u8]) -> usize {
     let kind = if kind_is_control {
         StreamKind::Control
     } else {
         StreamKind::Request
     };
     let Some((&seed, stream)) = data.split_first() else {
-        return;
+        return 0;
     };
     let stream = Bytes::copy_from_slice(stream);
     let whole = run(kind, std::iter::once(stream.clone()));
@@ -102,14 +103,25 @@ pub fn frames(kind_is_control: bool, data: &[u8]) {
     });
     let chunked = run(kind, chunks);
     assert_eq!(whole, chunked, "seed {seed}");
+    whole.frames.len()
+}
+
+/// What [`field_section`] accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded {
+    /// The input was a valid request head.
+    pub request: bool,
+    /// The input was a valid trailer section.
+    pub trailers: bool,
 }
 
 /// Decodes `data` as a request's field section and as trailers; trailers that decode must
 /// encode and decode back to the same fields. Feeds it to both QPACK stream readers (in two
 /// pieces) and to the Huffman decoder (a string that decodes must encode back to itself).
-pub fn field_section(data: &[u8]) {
+pub fn field_section(data: &[u8]) -> Decoded {
     let block = Bytes::copy_from_slice(data);
-    if let Ok(head) = decode_request(&block, 4096) {
+    let request = decode_request(&block, 4096);
+    if let Ok(head) = &request {
         if let Some(n) = head.content_length {
             assert!(
                 head.headers.contains_key(http::header::CONTENT_LENGTH),
@@ -118,9 +130,10 @@ pub fn field_section(data: &[u8]) {
         }
         assert!(head.uri.authority().is_some(), "{:?}", head.uri);
     }
-    if let Ok(trailers) = decode_trailers(&block, 4096) {
+    let trailers = decode_trailers(&block, 4096);
+    if let Ok(trailers) = &trailers {
         let mut frame = BytesMut::new();
-        encode_trailers(&trailers, &mut frame);
+        encode_trailers(trailers, &mut frame);
         let mut chunk = frame.freeze();
         let mut d = FrameDecoder::new(StreamKind::Request, LIMITS);
         let Ok(Some(Frame::Headers(again))) = d.decode(&mut chunk) else {
@@ -128,7 +141,7 @@ pub fn field_section(data: &[u8]) {
         };
         assert!(chunk.is_empty());
         let decoded = decode_trailers(&again, 4096);
-        assert_eq!(decoded.as_ref().ok(), Some(&trailers));
+        assert_eq!(decoded.as_ref().ok(), Some(trailers));
     }
     let half = data.len() / 2;
     let mut enc = EncoderStreamReader::new();
@@ -143,5 +156,9 @@ pub fn field_section(data: &[u8]) {
         let mut again = BytesMut::new();
         huffman::encode(&out, &mut again);
         assert_eq!(&again[..], data);
+    }
+    Decoded {
+        request: request.is_ok(),
+        trailers: trailers.is_ok(),
     }
 }
