@@ -12,3 +12,6 @@ pub(crate) mod stream_type;
 pub(crate) mod varint;
 
 pub(crate) use error::ProtoError;
+
+#[cfg(test)]
+mod interop_tests;
