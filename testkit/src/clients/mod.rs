@@ -6,6 +6,7 @@ mod hyper;
 mod quic;
 mod raw_h3;
 mod tls;
+mod violation;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +25,7 @@ pub use self::raw_h3::{
     closed_with, describe, is_200_with, pump, read_to_end, stopped_within, Ended, Pumped, RawH3,
 };
 pub use self::tls::{local_port, tls_connect, tls_connect_killable, tls_over};
+pub use self::violation::{after_settings, check_violations, Violation};
 use crate::pki::Id;
 
 /// The request body of [`Hyper`] requests.

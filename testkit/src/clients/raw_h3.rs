@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use twinport_quinn::quinn;
 
 use crate::codes::code_name;
-use crate::frames::{h3_frames, h3_settings, quic_varint, H3_CONTROL_STREAM, H3_DATA};
+use crate::frames::{
+    h3_frames, h3_request_frame, h3_settings, quic_varint, H3_CONTROL_STREAM, H3_DATA,
+};
 use crate::pki::Pki;
 use crate::time::bounded;
 
@@ -118,6 +120,18 @@ impl RawH3 {
         let (mut send, mut recv) = self.bidi(bytes).await;
         let _ = send.finish();
         read_to_end(&mut recv, Duration::from_secs(10)).await
+    }
+
+    /// Asserts that a GET on this connection is still answered `200 ok`; `what` says when.
+    pub async fn assert_serves(&self, what: &str) {
+        let got = self.request(&h3_request_frame("GET", "/ok", &[])).await;
+        match got {
+            Ended::Finished(ref bytes) if is_200_with(bytes, b"ok") => {}
+            other => panic!(
+                "{what}: the connection no longer serves: {}",
+                describe(&other)
+            ),
+        }
     }
 
     /// How the connection ended, waiting at most `wait`.

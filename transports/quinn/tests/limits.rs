@@ -61,18 +61,6 @@ async fn siege() -> (MutexGuard<'static, ()>, Siege) {
     (one, Siege::begin(opts).await)
 }
 
-/// A GET on the attacker's own connection must still be answered `200 ok`.
-async fn still_serves(attacker: &RawH3, what: &str) {
-    let got = attacker.request(&h3_request_frame("GET", "/ok", &[])).await;
-    match got {
-        Ended::Finished(ref bytes) if is_200_with(bytes, b"ok") => {}
-        other => panic!(
-            "{what}: the connection no longer serves: {}",
-            describe(&other)
-        ),
-    }
-}
-
 /// Asserts that a flood went on for the whole time and pushed far more than the windows.
 fn flooded(pumped: &Pumped, what: &str) {
     if let Some(ended) = &pumped.ended {
@@ -107,7 +95,9 @@ async fn a_reserved_frame_on_the_control_stream_is_skipped_not_buffered() {
         pumped.bytes >> 20
     );
     flooded(&pumped, "a reserved frame on the control stream");
-    still_serves(&attacker, "after a reserved frame on the control stream").await;
+    attacker
+        .assert_serves("after a reserved frame on the control stream")
+        .await;
     attacker.close().await;
     siege
         .end("reserved frame on the control stream", RSS_LIMIT_KIB)
@@ -254,81 +244,13 @@ async fn headers_declaring_more_than_the_limit_are_refused_at_once() {
 // 3.-5. Violations of the stream and frame rules: each on a connection of its own, which the
 // server must close with the code the RFC names, within REACTION.
 
-/// One violation: unidirectional streams `(type, bytes)` opened in order (and kept open),
-/// then an optional request stream; `flood` is written again and again on the last stream
-/// opened until the connection ends (for at most REACTION).
-struct Violation {
-    what: &'static str,
-    uni: Vec<(u64, Vec<u8>)>,
-    request: Option<Vec<u8>>,
-    flood: Option<Vec<u8>>,
-    codes: &'static [u64],
-}
-
-/// A control stream's first bytes: an empty SETTINGS, then `rest`.
-fn after_settings(rest: &[u8]) -> Vec<u8> {
-    let mut bytes = h3_settings(&[]);
-    bytes.extend_from_slice(rest);
-    bytes
-}
-
-/// Runs each violation on a fresh connection: the failures, described.
-async fn check(siege: &Siege, violations: Vec<Violation>) -> Vec<String> {
-    let mut failures = Vec::new();
-    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    for v in violations {
-        let attacker = RawH3::connect_via(endpoint.clone(), siege.srv.addr).await;
-        let mut streams = Vec::new();
-        for (ty, bytes) in &v.uni {
-            streams.push(attacker.uni(*ty, bytes).await);
-        }
-        let mut request = None;
-        if let Some(bytes) = &v.request {
-            let (mut send, recv) = attacker.bidi(bytes).await;
-            let _ = send.finish();
-            request = Some((send, recv));
-        }
-        if let Some(chunk) = &v.flood {
-            let last = match request.as_mut() {
-                Some((send, _)) => send,
-                None => streams.last_mut().unwrap(),
-            };
-            pump(last, chunk, REACTION).await;
-        }
-        let ended = attacker.ended(REACTION).await;
-        let ok = matches!(ended, Ended::Closed(code) if v.codes.contains(&code));
-        if !ok {
-            let wanted: Vec<String> = v.codes.iter().map(|c| code_name(*c)).collect();
-            failures.push(format!(
-                "{}: wanted {}, got {}",
-                v.what,
-                wanted.join(" or "),
-                describe(&ended)
-            ));
-        }
-        drop((streams, request));
-        attacker.close().await;
-    }
-    failures
-}
-
 /// Runs `violations` under siege and asserts that each closed its connection as wanted.
 async fn violations_close_the_connection(what: &str, violations: Vec<Violation>) {
     let (_one, siege) = siege().await;
-    let failures = check(&siege, violations).await;
+    let failures = check_violations(siege.srv.addr, violations, REACTION).await;
     eprintln!("{what}: {failures:#?}");
     siege.end(what, RSS_LIMIT_KIB).await;
     assert!(failures.is_empty(), "{what}:\n{}", failures.join("\n"));
-}
-
-fn control(what: &'static str, bytes: Vec<u8>, codes: &'static [u64]) -> Violation {
-    Violation {
-        what,
-        uni: vec![(H3_CONTROL_STREAM, bytes)],
-        request: None,
-        flood: None,
-        codes,
-    }
 }
 
 /// The frame errors a declared length over a frame type's limit may be closed with.
@@ -349,24 +271,24 @@ async fn control_frames_of_the_wrong_size_close_the_connection_at_once() {
     violations_close_the_connection(
         "control frames of the wrong size",
         vec![
-            control("SETTINGS declaring 1 MiB", settings, TOO_LONG),
-            control("GOAWAY declaring 1 MiB", declaring(H3_GOAWAY), TOO_LONG),
-            control(
+            Violation::control("SETTINGS declaring 1 MiB", settings, TOO_LONG),
+            Violation::control("GOAWAY declaring 1 MiB", declaring(H3_GOAWAY), TOO_LONG),
+            Violation::control(
                 "MAX_PUSH_ID declaring 1 MiB",
                 declaring(H3_MAX_PUSH_ID),
                 TOO_LONG,
             ),
-            control(
+            Violation::control(
                 "GOAWAY of two varints",
                 after_settings(&h3_frame(H3_GOAWAY, &[0, 0])),
                 TOO_LONG,
             ),
-            control(
+            Violation::control(
                 "MAX_PUSH_ID of two varints",
                 after_settings(&h3_frame(H3_MAX_PUSH_ID, &[0, 0])),
                 TOO_LONG,
             ),
-            control(
+            Violation::control(
                 "an empty GOAWAY",
                 after_settings(&h3_frame(H3_GOAWAY, &[])),
                 &[H3_FRAME_ERROR],
@@ -383,23 +305,23 @@ async fn control_frames_out_of_place_close_the_connection() {
     violations_close_the_connection(
         "control frames out of place",
         vec![
-            control("a second SETTINGS", second, &[H3_FRAME_UNEXPECTED]),
-            control(
+            Violation::control("a second SETTINGS", second, &[H3_FRAME_UNEXPECTED]),
+            Violation::control(
                 "MAX_PUSH_ID before SETTINGS",
                 h3_varint_frame(H3_MAX_PUSH_ID, 1),
                 &[H3_MISSING_SETTINGS],
             ),
-            control(
+            Violation::control(
                 "a reserved frame before SETTINGS",
                 h3_frame(h3_reserved(1), b"x"),
                 &[H3_MISSING_SETTINGS],
             ),
-            control(
+            Violation::control(
                 "DATA on the control stream",
                 after_settings(&h3_frame(H3_DATA, b"x")),
                 &[H3_FRAME_UNEXPECTED],
             ),
-            control(
+            Violation::control(
                 "HEADERS on the control stream",
                 after_settings(&h3_request_frame("GET", "/ok", &[])),
                 &[H3_FRAME_UNEXPECTED],
@@ -411,24 +333,21 @@ async fn control_frames_out_of_place_close_the_connection() {
 
 #[tokio::test]
 async fn a_second_control_or_qpack_stream_is_a_stream_creation_error() {
-    let settings = || (H3_CONTROL_STREAM, h3_settings(&[]));
-    let twice = |what, ty: u64| Violation {
-        what,
-        uni: vec![settings(), (ty, Vec::new()), (ty, Vec::new())],
-        request: None,
-        flood: None,
-        codes: &[H3_STREAM_CREATION_ERROR],
+    let twice = |what, ty: u64| {
+        Violation::streams(
+            what,
+            vec![(ty, Vec::new()), (ty, Vec::new())],
+            &[H3_STREAM_CREATION_ERROR],
+        )
     };
     violations_close_the_connection(
         "second critical streams",
         vec![
-            Violation {
-                what: "a second control stream",
-                uni: vec![settings(), settings()],
-                request: None,
-                flood: None,
-                codes: &[H3_STREAM_CREATION_ERROR],
-            },
+            Violation::streams(
+                "a second control stream",
+                vec![(H3_CONTROL_STREAM, h3_settings(&[]))],
+                &[H3_STREAM_CREATION_ERROR],
+            ),
             twice("a second QPACK encoder stream", QPACK_ENCODER_STREAM),
             twice("a second QPACK decoder stream", QPACK_DECODER_STREAM),
         ],
