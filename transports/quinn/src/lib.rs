@@ -50,20 +50,20 @@
 #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
 compile_error!("twinport-quinn needs a crypto provider: enable the `ring` or `aws-lc-rs` feature");
 
-mod adapter;
 pub mod body;
 mod codes;
 pub mod config;
+mod connection;
+mod control;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handler;
-mod http3;
+mod handshake;
 mod info;
-// The own HTTP/3 layer's codec: wired in by the engine (issue 13); until then only the unit
-// tests and `fuzzing` use it.
-#[allow(dead_code)]
+// The own HTTP/3 layer's sans-IO codec: frames, settings, QPACK, messages.
 mod proto;
+mod request;
 pub mod server;
 pub mod webtransport;
 
@@ -74,7 +74,5 @@ pub use crate::handler::{QuicConnection, QuicHandler};
 pub use crate::server::{Builder, Http3, H3_ALPN};
 pub use crate::webtransport::{WebTransportHandler, WebTransportSession};
 
-/// The h3 version this crate is built on.
-pub use h3;
 /// The quinn version this crate is built on, for raw QUIC handlers.
 pub use quinn;
