@@ -19,8 +19,7 @@ use crate::proto::varint;
 
 /// The unidirectional stream type of a control stream.
 const CONTROL_STREAM: u64 = 0x00;
-/// Bytes of the client's control stream that count as one frame against the rate limit
-/// (the decoder skips unknown frames itself; their bytes still cost reading).
+/// Bytes of a QPACK stream that count as one instruction against the rate limit.
 pub(crate) const BYTES_PER_FRAME: usize = 256;
 
 /// The SETTINGS of one WebTransport draft the server announces.
@@ -124,6 +123,7 @@ pub(crate) async fn read_peer_control(ctx: &Ctx, mut recv: quinn::RecvStream) ->
     let mut decoder = ctx.decoder(StreamKind::Control);
     let rate = Rate::new(ctx.config.control_frame_rate);
     let mut push_limit: Option<u64> = None;
+    let mut counter = FrameCounter::default();
     loop {
         let mut chunk: Bytes = match recv.read_chunk(usize::MAX, true).await {
             Ok(Some(chunk)) => chunk.bytes,
@@ -134,7 +134,8 @@ pub(crate) async fn read_peer_control(ctx: &Ctx, mut recv: quinn::RecvStream) ->
                 )
             }
         };
-        for _ in 0..chunk.len() / BYTES_PER_FRAME {
+        // Every frame counts, the ones the decoder skips too; a long frame is one frame.
+        for _ in 0..counter.feed(&chunk) {
             if !rate.allow() {
                 return flood();
             }
@@ -145,11 +146,57 @@ pub(crate) async fn read_peer_control(ctx: &Ctx, mut recv: quinn::RecvStream) ->
                 Ok(None) => break,
                 Err(e) => return e,
             };
-            if !rate.allow() {
-                return flood();
-            }
             if let Err(e) = on_frame(ctx, frame, &mut push_limit) {
                 return e;
+            }
+        }
+    }
+}
+
+/// Counts the frames of a stream as they stream past, whatever their type: the decoder skips
+/// unknown and reserved ones without a word. Its state is a partial frame header.
+#[derive(Default)]
+struct FrameCounter {
+    head: [u8; 16],
+    head_len: usize,
+    /// Payload bytes of the current frame still to pass.
+    skip: u64,
+}
+
+impl FrameCounter {
+    /// How many frame headers `bytes` completes.
+    fn feed(&mut self, mut bytes: &[u8]) -> usize {
+        let mut frames = 0;
+        loop {
+            let n = usize::try_from(self.skip)
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
+            self.skip -= n as u64;
+            bytes = &bytes[n..];
+            if bytes.is_empty() {
+                return frames;
+            }
+            // Within a frame header: take bytes until type and length are whole.
+            let room = self.head.len() - self.head_len;
+            let take = room.min(bytes.len());
+            self.head[self.head_len..self.head_len + take].copy_from_slice(&bytes[..take]);
+            let have = self.head_len + take;
+            let parsed = varint::decode(&self.head[..have]).and_then(|(_, a)| {
+                varint::decode(&self.head[a..have]).map(|(len, b)| (len, a + b))
+            });
+            match parsed {
+                Some((len, used)) => {
+                    frames += 1;
+                    // Bytes of `bytes` past the header belong to the payload.
+                    let consumed = used - self.head_len;
+                    bytes = &bytes[consumed..];
+                    self.head_len = 0;
+                    self.skip = len;
+                }
+                None => {
+                    self.head_len = have;
+                    return frames;
+                }
             }
         }
     }
@@ -231,6 +278,26 @@ mod tests {
         ] {
             assert!(wt.contains(&(id, 1)), "{id:#x}");
         }
+    }
+
+    #[test]
+    fn the_counter_counts_every_frame_in_any_split_and_long_ones_once() {
+        let mut stream = BytesMut::new();
+        for (ty, len) in [(0x04, 3), (grease(7), 300), (0x07, 1), (grease(9), 0)] {
+            frame::encode_header(ty, len, &mut stream);
+            stream.extend_from_slice(&vec![0u8; len as usize]);
+        }
+        for split in [1, 2, 3, 7, 64, 1000] {
+            let mut counter = FrameCounter::default();
+            let n: usize = stream.chunks(split).map(|c| counter.feed(c)).sum();
+            assert_eq!(n, 4, "split {split}");
+        }
+        // A frame declaring 2^40 bytes is one frame however much of it streams past.
+        let mut counter = FrameCounter::default();
+        let mut head = BytesMut::new();
+        frame::encode_header(grease(3), 1 << 40, &mut head);
+        assert_eq!(counter.feed(&head), 1);
+        assert_eq!(counter.feed(&[0u8; 65536]), 0);
     }
 
     #[test]
