@@ -81,16 +81,20 @@ impl RawH3 {
 
     /// Opens a unidirectional stream of type `ty` and writes `bytes` on it.
     pub async fn uni(&self, ty: u64, bytes: &[u8]) -> quinn::SendStream {
-        let mut send = bounded(10, "a unidirectional stream", self.conn.open_uni())
-            .await
-            .unwrap();
+        self.try_uni(ty, bytes).await.unwrap()
+    }
+
+    /// [`RawH3::uni`], or why not (the server may have closed the connection already).
+    pub async fn try_uni(&self, ty: u64, bytes: &[u8]) -> Result<quinn::SendStream, String> {
         let mut head = Vec::new();
         quic_varint(ty, &mut head);
         head.extend_from_slice(bytes);
-        bounded(10, "writing a unidirectional stream", send.write_all(&head))
-            .await
-            .unwrap();
-        send
+        let open = async {
+            let mut send = self.conn.open_uni().await.map_err(|e| e.to_string())?;
+            send.write_all(&head).await.map_err(|e| e.to_string())?;
+            Ok(send)
+        };
+        bounded(10, "a unidirectional stream", open).await
     }
 
     /// Opens the control stream with `first` as its first bytes.
@@ -106,13 +110,20 @@ impl RawH3 {
 
     /// Opens a request stream and writes `bytes` on it.
     pub async fn bidi(&self, bytes: &[u8]) -> (quinn::SendStream, quinn::RecvStream) {
-        let (mut send, recv) = bounded(10, "a request stream", self.conn.open_bi())
-            .await
-            .unwrap();
-        bounded(10, "writing a request stream", send.write_all(bytes))
-            .await
-            .unwrap();
-        (send, recv)
+        self.try_bidi(bytes).await.unwrap()
+    }
+
+    /// [`RawH3::bidi`], or why not (the server may have closed the connection already).
+    pub async fn try_bidi(
+        &self,
+        bytes: &[u8],
+    ) -> Result<(quinn::SendStream, quinn::RecvStream), String> {
+        let open = async {
+            let (mut send, recv) = self.conn.open_bi().await.map_err(|e| e.to_string())?;
+            send.write_all(bytes).await.map_err(|e| e.to_string())?;
+            Ok((send, recv))
+        };
+        bounded(10, "a request stream", open).await
     }
 
     /// Sends `bytes` as a whole request and reads the whole response.

@@ -24,9 +24,16 @@
 //!   before SETTINGS (no H3_MISSING_SETTINGS within 2 s); a second SETTINGS, MAX_PUSH_ID
 //!   first, DATA and HEADERS on the control stream are closed right today.
 //! - `a_second_control_or_qpack_stream_is_a_stream_creation_error`: passes (guards it).
+//! - `an_unknown_unidirectional_stream_flood_is_refused_stream_by_stream`: passes (guards it):
+//!   5000 streams in about a second, each stopped with H3_STREAM_CREATION_ERROR, RSS +4..5 MiB.
+//! - `a_control_frame_flood_is_processed_or_ended_with_excessive_load`: passes (guards it):
+//!   4.5..5 million empty reserved frames and ~1 million MAX_PUSH_ID frames in 5 s each,
+//!   RSS +2 MiB.
+//!
+//! The QPACK rules are in limits_qpack.rs, the body idle timeout in limits_body.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, MutexGuard};
 use twinport_quinn::Http3Config;
@@ -353,4 +360,98 @@ async fn a_second_control_or_qpack_stream_is_a_stream_creation_error() {
         ],
     )
     .await;
+}
+
+// 6. Unidirectional streams of unknown types are refused one by one (RFC 9114 §6.2: STOP_SENDING
+// with H3_STREAM_CREATION_ERROR, nothing read or kept), so the client gets its stream credit
+// back; past a rate limit the server may end the connection with H3_EXCESSIVE_LOAD instead.
+
+/// How many unknown streams the flood opens at most.
+const UNKNOWN_STREAMS: usize = 5000;
+/// How many it must have been able to open unless the server ended it with H3_EXCESSIVE_LOAD:
+/// far more than the 16 the server allows at once.
+const UNKNOWN_STREAMS_OPENED: usize = 1000;
+
+#[tokio::test]
+async fn an_unknown_unidirectional_stream_flood_is_refused_stream_by_stream() {
+    let (_one, siege) = siege().await;
+    let attacker = RawH3::h3(siege.srv.addr).await;
+    let end = Instant::now() + FLOOD;
+    let mut refusals = Vec::new();
+    while Instant::now() < end && refusals.len() < UNKNOWN_STREAMS {
+        let left = end.saturating_duration_since(Instant::now());
+        let Ok(Ok(mut send)) = tokio::time::timeout(left, attacker.conn.open_uni()).await else {
+            break;
+        };
+        let mut bytes = Vec::new();
+        quic_varint(h3_reserved(refusals.len() as u64 % 1000), &mut bytes);
+        bytes.extend_from_slice(&[0u8; 1024]);
+        // Written, never finished: the server must not wait for the end. Like any QUIC peer,
+        // the attacker resets a stream once it is stopped (dropping it does), which gives the
+        // server's stream slot back.
+        refusals.push(tokio::spawn(async move {
+            let _ = tokio::time::timeout(REACTION, send.write_all(&bytes)).await;
+            stopped_within(&send, REACTION).await
+        }));
+    }
+    let opened = refusals.len();
+    let mut failures = Vec::new();
+    for (i, refusal) in refusals.into_iter().enumerate() {
+        match refusal.await.unwrap() {
+            Ended::Stopped(H3_STREAM_CREATION_ERROR) | Ended::Closed(H3_EXCESSIVE_LOAD) => {}
+            other => failures.push(format!("unknown stream {i}: {}", describe(&other))),
+        }
+    }
+    let excessive = attacker.ended(Duration::ZERO).await == Ended::Closed(H3_EXCESSIVE_LOAD);
+    if !excessive && opened < UNKNOWN_STREAMS_OPENED {
+        failures.push(format!(
+            "only {opened} unknown streams could be opened in {FLOOD:?}: the server keeps them"
+        ));
+    }
+    eprintln!("unknown streams: {opened} opened, excessive load: {excessive}");
+    failures.truncate(5);
+    attacker.close().await;
+    siege.end("unknown stream flood", RSS_LIMIT_KIB).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// 7. A flood of tiny control frames is processed with bounded memory, or the connection is
+// ended with H3_EXCESSIVE_LOAD (RFC 9114 §10.5).
+
+/// How much of a control-frame flood a server that processes it must have taken: twice the
+/// stream's flow-control window, so it must have read it.
+const CONTROL_FLOODED: u64 = 2 * 1024 * 1024;
+
+#[tokio::test]
+async fn a_control_frame_flood_is_processed_or_ended_with_excessive_load() {
+    let (_one, siege) = siege().await;
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut failures = Vec::new();
+    for (what, frame) in [
+        ("empty reserved frames", h3_frame(h3_reserved(0), &[])),
+        ("MAX_PUSH_ID frames", h3_varint_frame(H3_MAX_PUSH_ID, 7)),
+    ] {
+        let mut attacker = RawH3::connect_via(endpoint.clone(), siege.srv.addr).await;
+        let mut control = attacker.control_with_settings().await;
+        let chunk = frame.repeat(64 * 1024 / frame.len());
+        let pumped = pump(&mut control, &chunk, FLOOD).await;
+        let frames = pumped.bytes / frame.len() as u64;
+        eprintln!(
+            "{what}: {frames} frames, {:?}",
+            pumped.ended.as_ref().map(describe)
+        );
+        match pumped.ended {
+            Some(Ended::Closed(H3_EXCESSIVE_LOAD)) => {}
+            Some(other) => failures.push(format!("{what}: {}", describe(&other))),
+            None if pumped.bytes < CONTROL_FLOODED => failures.push(format!(
+                "{what}: only {frames} frames ({} KiB) taken in {FLOOD:?}",
+                pumped.bytes / 1024
+            )),
+            None => attacker.assert_serves(what).await,
+        }
+        attacker.control = Some(control);
+        attacker.close().await;
+    }
+    siege.end("control frame flood", RSS_LIMIT_KIB).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
