@@ -9,7 +9,13 @@
 //!   `jetstream_quic::Router` / `QuicHandler`). The server's ALPN preference is the
 //!   registration order; a client offering nothing registered is refused in the handshake.
 //! - [`QuicConfig`] and [`Http3Config`]: limits with safe defaults (idle timeout, stream
-//!   counts and windows, Retry under load, 64 KiB header sections, no GREASE, no 0-RTT).
+//!   counts and windows, Retry under load, 64 KiB header sections, 4 KiB SETTINGS, rates of
+//!   control frames and of streams opened and dropped, body idle and write-stall timeouts,
+//!   no GREASE, no 0-RTT).
+//!
+//! HTTP/3 is served by this crate's own layer directly on quinn (no h3 crate): a sans-IO
+//! codec for frames and QPACK (static table and Huffman only; no dynamic table is offered),
+//! and per-connection tasks that read each stream only as far as its consumer asks.
 //! - [`Builder::webtransport`] and [`WebTransportHandler`]: WebTransport sessions by path,
 //!   many per connection, beside ordinary requests ([`webtransport`]).
 //! - [`RecvBody`]: the request body, pulled from QUIC only as the handler reads it.
