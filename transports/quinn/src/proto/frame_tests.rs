@@ -1,6 +1,7 @@
 use super::*;
 use crate::codes::H3_SETTINGS_ERROR;
 use crate::proto::error::Scope;
+use bytes::BytesMut;
 
 const LIMITS: FrameLimits = FrameLimits {
     max_field_section: 1024,
@@ -157,6 +158,34 @@ fn headers_over_the_limit_fail_from_the_header_alone() {
         err(StreamKind::Request, &head(HEADERS, 1025)).code,
         H3_EXCESSIVE_LOAD
     );
+}
+
+#[test]
+fn a_partial_headers_payload_holds_what_came_not_what_was_declared() {
+    let mut d = FrameDecoder::new(StreamKind::Request, LIMITS);
+    let mut first = Bytes::from([head(HEADERS, 1000), vec![0; 10]].concat());
+    assert_eq!(d.decode(&mut first).unwrap(), None);
+    let State::Payload { buf, .. } = &d.state else {
+        panic!("{:?}", d.state)
+    };
+    assert!(
+        buf.capacity() < 100,
+        "{} reserved for 10 bytes",
+        buf.capacity()
+    );
+    for _ in 0..98 {
+        assert_eq!(d.decode(&mut Bytes::from_static(&[0; 10])).unwrap(), None);
+    }
+    let State::Payload { buf, .. } = &d.state else {
+        panic!()
+    };
+    assert!(
+        buf.capacity() <= 1000,
+        "{} reserved for a 1000-byte frame",
+        buf.capacity()
+    );
+    let frame = d.decode(&mut Bytes::from_static(&[0; 10])).unwrap();
+    assert_eq!(frame, Some(Frame::Headers(Bytes::from(vec![0; 1000]))));
 }
 
 #[test]
