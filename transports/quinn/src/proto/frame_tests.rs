@@ -377,3 +377,30 @@ fn encodes_goaway() {
         [Frame::GoAway(0), Frame::GoAway(16384)]
     );
 }
+
+#[test]
+fn control_frames_survive_every_split_point() {
+    let mut s = settings_frame();
+    s.extend(frame(0x1f * 2 + 0x21, &[1; 40]));
+    s.extend(frame(MAX_PUSH_ID, &[0x80, 0, 0x40, 0]));
+    s.extend(frame(GOAWAY, &[0xc0, 0, 0, 0, 0, 0, 0, 4]));
+    let (whole, e) = feed(StreamKind::Control, &[&s]);
+    assert_eq!(e, None);
+    assert_eq!(&whole[1..], &[Frame::MaxPushId(16384), Frame::GoAway(4)]);
+    for cut in 0..=s.len() {
+        let (a, b) = s.split_at(cut);
+        assert_eq!(
+            feed(StreamKind::Control, &[a, b]),
+            (whole.clone(), None),
+            "cut {cut}"
+        );
+    }
+    // SETTINGS of exactly the limit is fine, one byte more is not.
+    let mut at_limit = head(SETTINGS, 64);
+    at_limit.extend((0..32).flat_map(|i| [0x09 + i, 0]));
+    assert_eq!(feed(StreamKind::Control, &[&at_limit]).1, None);
+    assert_eq!(
+        err(StreamKind::Control, &head(SETTINGS, 65)).code,
+        H3_FRAME_ERROR
+    );
+}
