@@ -2,11 +2,15 @@
 //! every size a peer declares checked against a limit before anything is buffered, and the
 //! few frame encoders the server needs.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 
 use super::error::ProtoError;
 use super::settings::Settings;
 use super::varint;
+
+// `encode_goaway` is for the engine; until it is wired in only the tests use it.
+#[allow(unused_imports)]
+pub(crate) use super::frame_encode::{encode_frame_with, encode_goaway, encode_header};
 use crate::codes::{
     H3_EXCESSIVE_LOAD, H3_FRAME_ERROR, H3_FRAME_UNEXPECTED, H3_INTERNAL_ERROR, H3_MISSING_SETTINGS,
 };
@@ -89,7 +93,9 @@ enum State {
     /// Inside the payload of a frame we ignore: this many bytes left.
     Skip(u64),
     /// Inside a payload yielded whole: its type, length, and what arrived so far.
-    Payload { ty: u64, len: usize, buf: BytesMut },
+    /// The buffer grows as bytes come, doubling but never past `len`: a peer that declares
+    /// a large frame and sends a byte pins a byte, not the declared length.
+    Payload { ty: u64, len: usize, buf: Vec<u8> },
     /// After WEBTRANSPORT_STREAM: the stream is not framed any more.
     Raw,
     /// An error was returned; it is returned again.
@@ -213,12 +219,15 @@ impl FrameDecoder {
                         chunk.split_to(len)
                     } else {
                         let n = (len - buf.len()).min(chunk.len());
+                        if buf.capacity() - buf.len() < n {
+                            buf.reserve_exact(buf.len().max(n).min(len - buf.len()));
+                        }
                         buf.extend_from_slice(&chunk[..n]);
                         chunk.advance(n);
                         if buf.len() < len {
                             return Ok(None);
                         }
-                        std::mem::take(buf).freeze()
+                        Bytes::from(std::mem::take(buf))
                     };
                     self.state = State::Header;
                     return self.finish(ty, payload).map(Some);
@@ -366,7 +375,7 @@ impl FrameDecoder {
         State::Payload {
             ty,
             len,
-            buf: BytesMut::new(),
+            buf: Vec::new(),
         }
     }
 
@@ -397,53 +406,6 @@ impl FrameDecoder {
             }
         }
     }
-}
-
-/// Appends a frame header: type and payload length.
-pub(crate) fn encode_header(ty: u64, len: u64, out: &mut BytesMut) {
-    varint::encode(ty, out);
-    varint::encode(len, out);
-}
-
-/// Appends a whole frame of type `ty` whose payload `body` writes (at most `len_bound` bytes,
-/// reserved once), with the length in front.
-pub(crate) fn encode_frame_with(
-    ty: u64,
-    len_bound: usize,
-    out: &mut BytesMut,
-    body: impl FnOnce(&mut BytesMut),
-) {
-    out.reserve(len_bound + 2 * 8);
-    varint::encode(ty, out);
-    // Room for a two-byte length, the usual case; moved if the payload needs another size.
-    let at = out.len();
-    out.extend_from_slice(&[0, 0]);
-    body(out);
-    let len = out.len() - at - 2;
-    let size = varint::size(len as u64);
-    if size != 2 {
-        let end = out.len();
-        if size == 1 {
-            out.copy_within(at + 2..end, at + 1);
-            out.truncate(end - 1);
-        } else {
-            out.resize(end + size - 2, 0);
-            out.copy_within(at + 2..end, at + size);
-        }
-    }
-    let tag: u64 = match size {
-        1 => 0,
-        2 => 0x4000,
-        4 => 0x8000_0000,
-        _ => 0xc000_0000_0000_0000,
-    };
-    out[at..at + size].copy_from_slice(&((len as u64) | tag).to_be_bytes()[8 - size..]);
-}
-
-/// Appends a whole GOAWAY frame carrying `id` (RFC 9114 §7.2.6).
-pub(crate) fn encode_goaway(id: u64, out: &mut BytesMut) {
-    encode_header(GOAWAY, varint::size(id) as u64, out);
-    varint::encode(id, out);
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 use super::*;
 use crate::codes::H3_SETTINGS_ERROR;
 use crate::proto::error::Scope;
+use bytes::BytesMut;
 
 const LIMITS: FrameLimits = FrameLimits {
     max_field_section: 1024,
@@ -157,6 +158,34 @@ fn headers_over_the_limit_fail_from_the_header_alone() {
         err(StreamKind::Request, &head(HEADERS, 1025)).code,
         H3_EXCESSIVE_LOAD
     );
+}
+
+#[test]
+fn a_partial_headers_payload_holds_what_came_not_what_was_declared() {
+    let mut d = FrameDecoder::new(StreamKind::Request, LIMITS);
+    let mut first = Bytes::from([head(HEADERS, 1000), vec![0; 10]].concat());
+    assert_eq!(d.decode(&mut first).unwrap(), None);
+    let State::Payload { buf, .. } = &d.state else {
+        panic!("{:?}", d.state)
+    };
+    assert!(
+        buf.capacity() < 100,
+        "{} reserved for 10 bytes",
+        buf.capacity()
+    );
+    for _ in 0..98 {
+        assert_eq!(d.decode(&mut Bytes::from_static(&[0; 10])).unwrap(), None);
+    }
+    let State::Payload { buf, .. } = &d.state else {
+        panic!()
+    };
+    assert!(
+        buf.capacity() <= 1000,
+        "{} reserved for a 1000-byte frame",
+        buf.capacity()
+    );
+    let frame = d.decode(&mut Bytes::from_static(&[0; 10])).unwrap();
+    assert_eq!(frame, Some(Frame::Headers(Bytes::from(vec![0; 1000]))));
 }
 
 #[test]
@@ -346,5 +375,32 @@ fn encodes_goaway() {
     assert_eq!(
         feed(StreamKind::Control, &[&s]).0[1..],
         [Frame::GoAway(0), Frame::GoAway(16384)]
+    );
+}
+
+#[test]
+fn control_frames_survive_every_split_point() {
+    let mut s = settings_frame();
+    s.extend(frame(0x1f * 2 + 0x21, &[1; 40]));
+    s.extend(frame(MAX_PUSH_ID, &[0x80, 0, 0x40, 0]));
+    s.extend(frame(GOAWAY, &[0xc0, 0, 0, 0, 0, 0, 0, 4]));
+    let (whole, e) = feed(StreamKind::Control, &[&s]);
+    assert_eq!(e, None);
+    assert_eq!(&whole[1..], &[Frame::MaxPushId(16384), Frame::GoAway(4)]);
+    for cut in 0..=s.len() {
+        let (a, b) = s.split_at(cut);
+        assert_eq!(
+            feed(StreamKind::Control, &[a, b]),
+            (whole.clone(), None),
+            "cut {cut}"
+        );
+    }
+    // SETTINGS of exactly the limit is fine, one byte more is not.
+    let mut at_limit = head(SETTINGS, 64);
+    at_limit.extend((0..32).flat_map(|i| [0x09 + i, 0]));
+    assert_eq!(feed(StreamKind::Control, &[&at_limit]).1, None);
+    assert_eq!(
+        err(StreamKind::Control, &head(SETTINGS, 65)).code,
+        H3_FRAME_ERROR
     );
 }

@@ -335,3 +335,7 @@ pub(crate) fn encode_trailers(headers: &HeaderMap, out: &mut BytesMut) {
 #[cfg(test)]
 #[path = "message_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "message_encode_tests.rs"]
+mod encode_tests;

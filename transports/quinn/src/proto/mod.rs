@@ -5,6 +5,7 @@
 
 pub(crate) mod error;
 pub(crate) mod frame;
+mod frame_encode;
 pub(crate) mod message;
 pub(crate) mod qpack;
 pub(crate) mod settings;

@@ -29,6 +29,8 @@ const LEN: [u8; 257] = [
 ];
 
 const MAX_LEN: usize = 30;
+/// The fast path covers codes of up to this many bits: all but the rarest bytes.
+const FAST_BITS: u32 = 10;
 const EOS: u16 = 256;
 
 /// The canonical code's tables.
@@ -43,9 +45,9 @@ struct Tables {
     offset: [u16; MAX_LEN + 1],
     /// The symbols ordered by (length, symbol).
     symbols: [u16; 257],
-    /// For the top 8 bits of the input: `symbol | length << 9` of a code of at most 8 bits
-    /// there, or 0 when the code is longer.
-    fast: [u16; 256],
+    /// For the top `FAST_BITS` bits of the input: `symbol | length << 9` of a code that
+    /// short there, or 0 when the code is longer.
+    fast: [u16; 1 << FAST_BITS],
 }
 
 const fn build() -> Tables {
@@ -55,7 +57,7 @@ const fn build() -> Tables {
         count: [0; MAX_LEN + 1],
         offset: [0; MAX_LEN + 1],
         symbols: [0; 257],
-        fast: [0; 256],
+        fast: [0; 1 << FAST_BITS],
     };
     let mut s = 0;
     while s < 257 {
@@ -82,10 +84,10 @@ const fn build() -> Tables {
         l += 1;
     }
     let mut b = 0;
-    while b < 256 {
+    while b < 1 << FAST_BITS {
         let mut l = 1;
-        while l <= 8 {
-            let code = (b >> (8 - l)) as u32;
+        while l <= FAST_BITS as usize {
+            let code = (b >> (FAST_BITS as usize - l)) as u32;
             if t.count[l] > 0 && code < t.first[l] + t.count[l] {
                 let sym = t.symbols[t.offset[l] as usize + (code - t.first[l]) as usize];
                 t.fast[b] = sym | (l as u16) << 9;
@@ -107,14 +109,20 @@ pub(crate) struct InvalidHuffman;
 
 /// The symbol at the front of `window` (the next 32 bits of input, left-aligned) and its
 /// code length.
-#[inline]
+#[inline(always)]
 fn symbol(window: u32) -> (u16, u32) {
-    let t = &TABLES;
-    let fast = t.fast[(window >> 24) as usize];
+    let fast = TABLES.fast[(window >> (32 - FAST_BITS)) as usize];
     if fast != 0 {
         return (fast & 0x1ff, u32::from(fast >> 9));
     }
-    let mut l = 9;
+    long_symbol(window)
+}
+
+/// [`symbol`] for codes longer than `FAST_BITS`: the rare bytes, and the padding test.
+#[inline(never)]
+fn long_symbol(window: u32) -> (u16, u32) {
+    let t = &TABLES;
+    let mut l = FAST_BITS as usize + 1;
     loop {
         let code = window >> (32 - l);
         if code < t.first[l] + t.count[l] {
@@ -130,45 +138,73 @@ fn symbol(window: u32) -> (u16, u32) {
 /// Decodes `input` and appends the bytes to `out`.
 pub(crate) fn decode(input: &[u8], out: &mut BytesMut) -> Result<(), InvalidHuffman> {
     out.reserve(max_decoded_len(input.len()));
-    // The next `nbits` bits of input, left-aligned.
+    // Output gathered on the stack and appended in runs, not byte by byte.
+    let mut stage = [0u8; 64];
+    let mut staged = 0;
+    // The next `nbits` bits of input, left-aligned; the bits below them are the input's
+    // next bits too, or zero.
     let mut bits: u64 = 0;
     let mut nbits: u32 = 0;
-    let mut bytes = input.iter();
+    let mut rest = input;
     loop {
+        if let Some(word) = rest.first_chunk::<8>() {
+            // Eight bytes at once: as many whole bytes as fit count.
+            bits |= u64::from_be_bytes(*word) >> nbits;
+            let take = (64 - nbits) / 8;
+            rest = &rest[take as usize..];
+            nbits += take * 8;
+        }
         while nbits <= 56 {
-            match bytes.next() {
-                Some(&b) => {
-                    bits |= u64::from(b) << (56 - nbits);
-                    nbits += 8;
-                }
-                None => break,
-            }
-        }
-        if nbits == 0 {
-            return Ok(());
-        }
-        // Past the end, the window reads as ones: as the EOS prefix padding must be.
-        let mut window = (bits >> 32) as u32;
-        if nbits < 32 {
-            window |= u32::MAX >> nbits;
-        }
-        let (sym, len) = symbol(window);
-        if len > nbits {
-            // Only padding is left: at most 7 bits, all ones.
-            let ones = u32::MAX << (32 - nbits);
-            return if nbits <= 7 && window & ones == ones {
-                Ok(())
-            } else {
-                Err(InvalidHuffman)
+            let Some((&b, more)) = rest.split_first() else {
+                break;
             };
+            bits |= u64::from(b) << (56 - nbits);
+            nbits += 8;
+            rest = more;
         }
-        if sym == EOS {
+        if nbits < MAX_LEN as u32 {
+            break;
+        }
+        // With 30 bits or more, every symbol at the front is whole.
+        while nbits >= MAX_LEN as u32 {
+            let (sym, len) = symbol((bits >> 32) as u32);
+            if sym == EOS {
+                return Err(InvalidHuffman);
+            }
+            stage[staged] = sym as u8;
+            staged += 1;
+            if staged == stage.len() {
+                out.extend_from_slice(&stage);
+                staged = 0;
+            }
+            bits <<= len;
+            nbits -= len;
+        }
+    }
+    // The input is used up and fewer than 30 bits are left.
+    while nbits > 0 {
+        // Up to 7 ones are the EOS prefix padding: no code that short is all ones.
+        let ones = u64::MAX << (64 - nbits);
+        if nbits <= 7 && bits & ones == ones {
+            break;
+        }
+        // Past the end the window reads as ones, so a cut code or bad padding decodes as a
+        // code longer than what is left.
+        let (sym, len) = symbol((bits >> 32) as u32 | u32::MAX >> nbits);
+        if len > nbits {
             return Err(InvalidHuffman);
         }
-        out.extend_from_slice(&[sym as u8]);
+        stage[staged] = sym as u8;
+        staged += 1;
+        if staged == stage.len() {
+            out.extend_from_slice(&stage);
+            staged = 0;
+        }
         bits <<= len;
         nbits -= len;
     }
+    out.extend_from_slice(&stage[..staged]);
+    Ok(())
 }
 
 /// At most this many bytes decode from `n` bytes of Huffman code (the shortest code is 5 bits).
