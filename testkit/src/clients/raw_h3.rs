@@ -192,13 +192,14 @@ pub async fn read_to_end(recv: &mut quinn::RecvStream, wait: Duration) -> Ended 
 }
 
 /// Whether a response (the bytes of a request stream) is `200` with the body `body`: a
-/// HEADERS frame carrying status 200 (QPACK static index 25) and DATA frames adding up to
-/// `body`.
+/// HEADERS frame carrying status 200 (QPACK static index 25, or the literal "200") and DATA
+/// frames adding up to `body`.
 pub fn is_200_with(response: &[u8], body: &[u8]) -> bool {
     let frames = h3_frames(response);
-    let status_200 = frames
-        .first()
-        .is_some_and(|(ty, block)| *ty == crate::frames::H3_HEADERS && block.contains(&0xd9));
+    let status_200 = frames.first().is_some_and(|(ty, block)| {
+        *ty == crate::frames::H3_HEADERS
+            && (block.contains(&0xd9) || block.windows(3).any(|w| w == b"200"))
+    });
     let data: Vec<u8> = frames
         .iter()
         .filter(|(ty, _)| *ty == H3_DATA)
@@ -214,18 +215,36 @@ pub struct Pumped {
     pub bytes: u64,
     /// How the writing ended before the time was up, if it did.
     pub ended: Option<Ended>,
+    /// Whether the last chunk was written whole (the stream ends at a chunk's end, so a
+    /// chunk of whole frames leaves it at a frame boundary).
+    pub whole: bool,
 }
 
-/// Writes `chunk` on `send` again and again as fast as flow control allows, for `time` or
-/// until the stream or the connection fails.
+/// How long [`pump`] waits, once the time is up, to finish the chunk it is in.
+const FINISH_CHUNK: Duration = Duration::from_secs(10);
+
+/// Writes `chunk` on `send` again and again as fast as flow control allows, for `time` (and
+/// then to the end of the chunk it is in) or until the stream or the connection fails.
 pub async fn pump(send: &mut quinn::SendStream, chunk: &[u8], time: Duration) -> Pumped {
     let end = Instant::now() + time;
     let mut bytes = 0;
-    while Instant::now() < end {
+    let mut offset = 0;
+    loop {
         let left = end.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, send.write_all(chunk)).await {
+        if offset == 0 && left.is_zero() {
+            break;
+        }
+        let wait = if offset == 0 {
+            left
+        } else {
+            left.max(FINISH_CHUNK)
+        };
+        match tokio::time::timeout(wait, send.write(&chunk[offset..])).await {
             Err(_) => break,
-            Ok(Ok(())) => bytes += chunk.len() as u64,
+            Ok(Ok(n)) => {
+                bytes += n as u64;
+                offset = (offset + n) % chunk.len();
+            }
             Ok(Err(e)) => {
                 let ended = match e {
                     quinn::WriteError::Stopped(code) => Ended::Stopped(code.into_inner()),
@@ -235,11 +254,16 @@ pub async fn pump(send: &mut quinn::SendStream, chunk: &[u8], time: Duration) ->
                 return Pumped {
                     bytes,
                     ended: Some(ended),
+                    whole: offset == 0,
                 };
             }
         }
     }
-    Pumped { bytes, ended: None }
+    Pumped {
+        bytes,
+        ended: None,
+        whole: offset == 0,
+    }
 }
 
 /// Whether `ended` is the connection closed with `code`, for an assertion message.
