@@ -230,10 +230,13 @@ impl Responder {
                 }
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
-                        if self.full() && self.flush().await.is_err() {
-                            return false;
+                        // No empty trailer section: some QPACK decoders (ls-qpack) refuse one.
+                        if !trailers.is_empty() {
+                            if self.full() && self.flush().await.is_err() {
+                                return false;
+                            }
+                            self.trailers(&trailers);
                         }
-                        self.trailers(&trailers);
                         break;
                     }
                 }
