@@ -12,6 +12,7 @@ use http::{Request, Response, Version};
 use tower::{Layer, ServiceExt};
 use twinport::AltSvcLayer;
 use twinport_hyper::proxy::{parse_header, ParsedHeader};
+use twinport_quinn::fuzzing;
 use twinport_testkit::Rng;
 
 const ROUNDS: usize = 50_000;
@@ -110,6 +111,57 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>], dict: &[u8]) -> Vec<u8> {
         }
     }
     d
+}
+
+#[test]
+fn h3_frames_agree_whole_and_chunked() {
+    let seeds = seeds("h3_frames");
+    let mut rng = Rng::new(0x51_7cc1_b727_220a);
+    for s in &seeds {
+        let n = fuzzing::frames(false, s) + fuzzing::frames(true, s);
+        assert!(n > 0, "a seed gave no frame: {s:02x?}");
+    }
+    let mut decoded = 0;
+    for _ in 0..ROUNDS {
+        let d = mutate(
+            &mut rng,
+            &seeds,
+            b"\x00\x01\x03\x04\x07\x0d\x21\x40\x41\x80\xc0\xff",
+        );
+        decoded += usize::from(fuzzing::frames(false, &d) + fuzzing::frames(true, &d) > 1);
+    }
+    // Enough mutants are still streams of several frames for the agreement to mean something.
+    assert!(decoded > ROUNDS / 20, "only {decoded} mutants decoded");
+}
+
+#[test]
+fn h3_qpack_never_panics_and_trailers_round_trip() {
+    let seeds = seeds("h3_qpack");
+    let mut rng = Rng::new(0x2f69_6e64_6578_2e68);
+    let accepted = seeds
+        .iter()
+        .filter(|s| fuzzing::field_section(s).request)
+        .count();
+    // get_static, ls_qpack_request, connect, extended_connect.
+    assert_eq!(accepted, 4, "seed requests accepted");
+    let (mut requests, mut trailers) = (0, 0);
+    for _ in 0..ROUNDS {
+        let d = fuzzing::field_section(&mutate(
+            &mut rng,
+            &seeds,
+            b"\x00\x20\x3a\x50\x51\x5f\x80\xc0\xd1\xd7\xff/:abz",
+        ));
+        requests += usize::from(d.request);
+        trailers += usize::from(d.trailers);
+    }
+    assert!(
+        requests > ROUNDS / 100,
+        "only {requests} mutants were requests"
+    );
+    assert!(
+        trailers > ROUNDS / 100,
+        "only {trailers} mutants were trailers"
+    );
 }
 
 #[test]

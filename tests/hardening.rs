@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use twinport_hyper::HttpConfig;
-use twinport_quinn::{h3, Http3Config, QuicConfig};
+use twinport_quinn::{Http3Config, QuicConfig};
 use twinport_testkit::*;
 
 /// Attack: hundreds of HTTP/1.1 connections (over TLS) that send their headers a byte at a

@@ -141,3 +141,136 @@ pub fn h3_headers_frame(extra: &[(&str, &[u8])]) -> Vec<u8> {
     frame.extend_from_slice(&block);
     frame
 }
+
+/// HTTP/3 frame type DATA.
+pub const H3_DATA: u64 = 0x0;
+/// HTTP/3 frame type HEADERS.
+pub const H3_HEADERS: u64 = 0x1;
+/// HTTP/3 frame type SETTINGS.
+pub const H3_SETTINGS: u64 = 0x4;
+/// HTTP/3 frame type GOAWAY.
+pub const H3_GOAWAY: u64 = 0x7;
+/// HTTP/3 frame type MAX_PUSH_ID.
+pub const H3_MAX_PUSH_ID: u64 = 0xd;
+/// HTTP/3 unidirectional stream type: control.
+pub const H3_CONTROL_STREAM: u64 = 0x0;
+/// HTTP/3 unidirectional stream type: QPACK encoder.
+pub const QPACK_ENCODER_STREAM: u64 = 0x2;
+/// HTTP/3 unidirectional stream type: QPACK decoder.
+pub const QPACK_DECODER_STREAM: u64 = 0x3;
+
+/// The `n`th type reserved for greasing, `0x1f * n + 0x21` (RFC 9114 §7.2.8, §6.2.3): a
+/// frame or stream type every peer must ignore.
+pub fn h3_reserved(n: u64) -> u64 {
+    0x1f * n + 0x21
+}
+
+/// An HTTP/3 frame head: type and declared payload length.
+pub fn h3_frame_head(ty: u64, len: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    quic_varint(ty, &mut out);
+    quic_varint(len, &mut out);
+    out
+}
+
+/// A whole HTTP/3 frame.
+pub fn h3_frame(ty: u64, payload: &[u8]) -> Vec<u8> {
+    let mut out = h3_frame_head(ty, payload.len() as u64);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A SETTINGS frame of `(id, value)` pairs.
+pub fn h3_settings(pairs: &[(u64, u64)]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    for &(id, value) in pairs {
+        quic_varint(id, &mut payload);
+        quic_varint(value, &mut payload);
+    }
+    h3_frame(H3_SETTINGS, &payload)
+}
+
+/// A frame whose payload is the single varint `v` (GOAWAY, MAX_PUSH_ID, CANCEL_PUSH).
+pub fn h3_varint_frame(ty: u64, v: u64) -> Vec<u8> {
+    let mut payload = Vec::new();
+    quic_varint(v, &mut payload);
+    h3_frame(ty, &payload)
+}
+
+/// A HEADERS frame for `method https://localhost{path}` plus `extra` fields (QPACK, static
+/// name references and literals only, no Huffman).
+pub fn h3_request_frame(method: &str, path: &str, extra: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut block = vec![0x00, 0x00];
+    // Literals with static name references: :method (15), :scheme https (23, indexed),
+    // :path (1), :authority (0).
+    for (index, value) in [(15, method), (1, path), (0, "localhost")] {
+        prefix_int(0x50, 4, index, &mut block);
+        prefix_int(0, 7, value.len(), &mut block);
+        block.extend_from_slice(value.as_bytes());
+    }
+    block.push(0xc0 | 23);
+    for (name, value) in extra {
+        prefix_int(0x20, 3, name.len(), &mut block);
+        block.extend_from_slice(name.as_bytes());
+        prefix_int(0, 7, value.len(), &mut block);
+        block.extend_from_slice(value);
+    }
+    h3_frame(H3_HEADERS, &block)
+}
+
+/// Splits `buf` into HTTP/3 frames `(type, payload)`; a cut-off last frame is left out.
+pub fn h3_frames(buf: &[u8]) -> Vec<(u64, Vec<u8>)> {
+    let mut frames = Vec::new();
+    let mut rest = buf;
+    while let Some((ty, n)) = read_quic_varint(rest) {
+        let Some((len, m)) = read_quic_varint(&rest[n..]) else {
+            break;
+        };
+        let start = n + m;
+        let Some(end) = usize::try_from(len).ok().and_then(|l| start.checked_add(l)) else {
+            break;
+        };
+        if end > rest.len() {
+            break;
+        }
+        frames.push((ty, rest[start..end].to_vec()));
+        rest = &rest[end..];
+    }
+    frames
+}
+
+/// Reads a QUIC varint from the front of `buf`: the value and its length.
+pub fn read_quic_varint(buf: &[u8]) -> Option<(u64, usize)> {
+    let first = *buf.first()?;
+    let len = 1usize << (first >> 6);
+    let bytes = buf.get(..len)?;
+    let mut v = u64::from(first & 0x3f);
+    for b in &bytes[1..] {
+        v = v << 8 | u64::from(*b);
+    }
+    Some((v, len))
+}
+
+/// QPACK encoder instruction Set Dynamic Table Capacity (RFC 9204 §4.3.1).
+pub fn qpack_set_capacity(capacity: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    prefix_int(0x20, 5, capacity, &mut out);
+    out
+}
+
+/// QPACK encoder instruction Insert with Literal Name (RFC 9204 §4.3.3), no Huffman.
+pub fn qpack_insert_literal(name: &str, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    prefix_int(0x40, 5, name.len(), &mut out);
+    out.extend_from_slice(name.as_bytes());
+    prefix_int(0, 7, value.len(), &mut out);
+    out.extend_from_slice(value);
+    out
+}
+
+/// QPACK decoder instruction Section Acknowledgment for `stream_id` (RFC 9204 §4.4.1).
+pub fn qpack_section_ack(stream_id: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    prefix_int(0x80, 7, stream_id as usize, &mut out);
+    out
+}

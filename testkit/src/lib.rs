@@ -5,7 +5,8 @@
 //! - [`logs`]: [`init_tracing`] and the per-test capture [`Logs`]
 //! - [`peers`]: finding real peers ([`require`], [`python`]) and running them ([`run`])
 //! - [`clients`]: [`Hyper`] (HTTP/1.1, HTTP/2), [`H3`] (HTTP/3), bare QUIC, [`fetch`]
-//! - [`frames`]: raw HTTP/2, HTTP/3, HPACK / QPACK and QUIC varint builders
+//! - [`frames`]: raw HTTP/2, HTTP/3, HPACK / QPACK and QUIC varint builders; [`codes`]: the
+//!   HTTP/3 and QPACK error codes; [`RawH3`]: a raw HTTP/3 client that writes them
 //! - [`app`]: the apps the suites serve; [`server`]: the servers that serve them
 //! - [`browsers`]: headless [`Firefox`] and [`Chromium`] in fresh profiles, pages reporting
 //!   back through [`Reports`]
@@ -20,6 +21,7 @@
 pub mod app;
 pub mod browsers;
 pub mod clients;
+pub mod codes;
 pub mod frames;
 pub mod fs;
 pub mod logs;
@@ -36,6 +38,7 @@ pub use app::browser::{Reports, Served};
 pub use app::{hex, sha256_hex};
 pub use browsers::{shown, BrowserRun, Chromium, Firefox};
 pub use clients::*;
+pub use codes::*;
 pub use frames::*;
 pub use fs::{path_arg, workspace, TempDir};
 pub use logs::{init_tracing, Logs};
@@ -44,5 +47,5 @@ pub use pki::{Id, Mtls, PemFiles, Pki, CA_NAME};
 pub use relay::Relay;
 pub use rng::Rng;
 pub use server::*;
-pub use sys::{cpu_time, rss_kib};
+pub use sys::{cpu_time, rss_kib, RssWatch};
 pub use time::{bounded, eventually, within, LIMIT};

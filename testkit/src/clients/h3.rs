@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use http::{HeaderMap, Request, StatusCode};
 use tokio::task::JoinHandle;
-use twinport_quinn::{h3, quinn};
+use twinport_quinn::quinn;
 
 use super::quic::quic_connect;
 use crate::pki::{Id, Pki};

@@ -4,7 +4,9 @@
 mod h3;
 mod hyper;
 mod quic;
+mod raw_h3;
 mod tls;
+mod violation;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +21,11 @@ use twinport::BoxError;
 pub use self::h3::{read_reply, uri, Reply, SendRequest, H3};
 pub use self::hyper::Hyper;
 pub use self::quic::{quic_connect, quic_first_flight, quic_raw};
+pub use self::raw_h3::{
+    closed_with, describe, is_200_with, pump, read_to_end, stopped_within, Ended, Pumped, RawH3,
+};
 pub use self::tls::{local_port, tls_connect, tls_connect_killable, tls_over};
+pub use self::violation::{after_settings, check_violations, Violation};
 use crate::pki::Id;
 
 /// The request body of [`Hyper`] requests.
@@ -107,6 +113,35 @@ pub fn served_meanwhile(addr: SocketAddr, stop: Arc<AtomicBool>) -> JoinHandle<u
             rounds += 1;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        rounds
+    })
+}
+
+/// One HTTP/3 connection of the well-behaved client, kept open: `GET /ok` on it every 50 ms
+/// until `stop` is set (at least once), each within 10 s; returns how many rounds succeeded,
+/// panicking on the first failure.
+pub fn served_h3_meanwhile(addr: SocketAddr, stop: Arc<AtomicBool>) -> JoinHandle<usize> {
+    tokio::spawn(async move {
+        let mut client = H3::connect(addr, None)
+            .await
+            .unwrap_or_else(|e| panic!("the well-behaved HTTP/3 client: {e}"));
+        let mut rounds = 0;
+        loop {
+            let got = tokio::time::timeout(
+                Duration::from_secs(10),
+                client.request("GET", "/ok", Bytes::new()),
+            )
+            .await;
+            match got {
+                Ok(Ok((200, body))) if body == "ok" => rounds += 1,
+                other => panic!("a well-behaved HTTP/3 client was not served: {other:?}"),
+            }
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        client.close().await;
         rounds
     })
 }

@@ -3,20 +3,20 @@
 use std::fmt;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
-use bytes::{Buf, Bytes};
-use http::HeaderMap;
+use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use twinport::WriteStall;
 
-use crate::adapter;
+use crate::codes::{H3_MESSAGE_ERROR, H3_NO_ERROR_CODE, H3_REQUEST_INCOMPLETE};
 use crate::error::BodyError;
-
-type Stream = h3::server::RequestStream<adapter::RecvStream, Bytes>;
+use crate::proto::message;
+use crate::request::reader::{Event, ReadFail, RequestReader};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Data,
-    Trailers,
     Done,
 }
 
@@ -25,56 +25,102 @@ enum State {
 /// Data is pulled from the QUIC stream only when the body is polled, so QUIC flow control
 /// slows a client down when the handler reads slowly: nothing is read ahead beyond the stream's
 /// receive window. If the client resets the stream or the connection is lost, polling yields a
-/// [`BodyError`]. Dropping the body before its end asks the client to stop sending
-/// (`STOP_SENDING` with `H3_NO_ERROR`).
+/// [`BodyError`]; so does a client that sends nothing for
+/// [`Http3Config::body_idle_timeout`](crate::Http3Config::body_idle_timeout) while the body
+/// is waited on ([`BodyError::TimedOut`], the stream is stopped with `H3_REQUEST_INCOMPLETE`).
+/// Dropping the body before its end asks the client to stop sending (`STOP_SENDING` with
+/// `H3_NO_ERROR`).
 pub struct RecvBody {
-    stream: Option<Stream>,
+    reader: Option<RequestReader>,
     state: State,
     /// The request's `content-length`, which the data must match exactly.
     expected: Option<u64>,
     received: u64,
+    /// Fails a read that waited this long for the client.
+    idle: Option<WriteStall>,
 }
 
 impl RecvBody {
-    /// A body read from `stream`, which must carry exactly `content_length` bytes if set.
-    pub(crate) fn new(stream: Stream, content_length: Option<u64>) -> Self {
+    /// A body read from `reader`, which must carry exactly `content_length` bytes if set.
+    pub(crate) fn new(
+        reader: RequestReader,
+        content_length: Option<u64>,
+        idle: Option<Duration>,
+    ) -> Self {
         Self {
-            stream: Some(stream),
+            reader: Some(reader),
             state: State::Data,
             expected: content_length,
             received: 0,
+            idle: idle.map(WriteStall::new),
         }
     }
 
     /// A body with no data, for tests and for requests built by hand.
     pub fn empty() -> Self {
         Self {
-            stream: None,
+            reader: None,
             state: State::Done,
             expected: None,
             received: 0,
+            idle: None,
         }
     }
 
     /// RFC 9114 §4.1.2: a request whose DATA does not add up to its `content-length` is
-    /// malformed. hyper checks this on HTTP/1 and HTTP/2; h3 does not.
+    /// malformed.
     fn mismatch(&mut self) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let expected = self.expected.unwrap_or_default();
-        self.state = State::Done;
-        if let Some(stream) = self.stream.as_mut() {
-            stream.stop_sending(h3::error::Code::H3_MESSAGE_ERROR);
-        }
-        Poll::Ready(Some(Err(BodyError::Protocol {
-            reason: format!(
-                "the body does not match content-length {expected} ({} bytes or more)",
-                self.received
-            ),
-        })))
+        self.fail_with(
+            H3_MESSAGE_ERROR,
+            BodyError::Protocol {
+                reason: format!(
+                    "the body does not match content-length {expected} ({} bytes or more)",
+                    self.received
+                ),
+            },
+        )
     }
 
-    fn fail(&mut self, e: h3::error::StreamError) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    /// Ends the body with `error`, asking the client to stop with `code`.
+    fn fail_with(
+        &mut self,
+        code: u64,
+        error: BodyError,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         self.state = State::Done;
-        Poll::Ready(Some(Err(e.into())))
+        if let Some(reader) = self.reader.as_mut() {
+            reader.stop(code);
+        }
+        Poll::Ready(Some(Err(error)))
+    }
+
+    fn fail(&mut self, f: ReadFail) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        self.state = State::Done;
+        Poll::Ready(Some(Err(f.into())))
+    }
+
+    /// The stream's next event as it comes, for a WebTransport session's CONNECT stream
+    /// (capsules, no idle timer).
+    pub(crate) fn poll_capsules(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event, ReadFail>> {
+        match self.reader.as_mut() {
+            Some(reader) => reader.poll_event(cx),
+            None => Poll::Ready(Ok(Event::End)),
+        }
+    }
+
+    /// Reads the next event, under the idle timer.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event, Option<ReadFail>>> {
+        let Some(reader) = self.reader.as_mut() else {
+            return Poll::Ready(Ok(Event::End));
+        };
+        match self.idle.as_mut() {
+            None => reader.poll_event(cx).map_err(Some),
+            Some(idle) => match ready!(idle.poll_write(cx, |cx| reader.poll_event(cx))) {
+                Ok(event) => Poll::Ready(event.map_err(Some)),
+                Err(_) => Poll::Ready(Err(None)),
+            },
+        }
     }
 }
 
@@ -101,38 +147,52 @@ impl Body for RecvBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.get_mut();
-        loop {
-            let Some(stream) = this.stream.as_mut() else {
-                return Poll::Ready(None);
-            };
-            match this.state {
-                State::Data => match ready!(stream.poll_recv_data(cx)) {
-                    Ok(Some(mut buf)) => {
-                        if buf.has_remaining() {
-                            let data = buf.copy_to_bytes(buf.remaining());
-                            this.received = this.received.saturating_add(data.len() as u64);
-                            if this.expected.is_some_and(|n| this.received > n) {
-                                return this.mismatch();
-                            }
-                            return Poll::Ready(Some(Ok(Frame::data(data))));
-                        }
+        if this.state == State::Done {
+            return Poll::Ready(None);
+        }
+        let event = match ready!(this.poll_event(cx)) {
+            Ok(event) => event,
+            Err(Some(f)) => return this.fail(f),
+            Err(None) => {
+                let limit = this
+                    .idle
+                    .as_ref()
+                    .map(WriteStall::limit)
+                    .unwrap_or_default();
+                return this.fail_with(H3_REQUEST_INCOMPLETE, BodyError::TimedOut { after: limit });
+            }
+        };
+        match event {
+            Event::Data(data) => {
+                this.received = this.received.saturating_add(data.len() as u64);
+                if this.expected.is_some_and(|n| this.received > n) {
+                    return this.mismatch();
+                }
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Event::End => {
+                if this.expected.is_some_and(|n| this.received != n) {
+                    return this.mismatch();
+                }
+                this.state = State::Done;
+                Poll::Ready(None)
+            }
+            Event::Headers(block) => {
+                if this.expected.is_some_and(|n| this.received != n) {
+                    return this.mismatch();
+                }
+                this.state = State::Done;
+                let Some(reader) = this.reader.as_mut() else {
+                    return Poll::Ready(None);
+                };
+                let max = reader.ctx().config.max_field_section_size;
+                match message::decode_trailers(&block, max) {
+                    Ok(trailers) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+                    Err(e) => {
+                        let failed = reader.fail(e);
+                        this.fail(failed)
                     }
-                    Ok(None) => {
-                        if this.expected.is_some_and(|n| this.received != n) {
-                            return this.mismatch();
-                        }
-                        this.state = State::Trailers;
-                    }
-                    Err(e) => return this.fail(e),
-                },
-                State::Trailers => match ready!(stream.poll_recv_trailers(cx)) {
-                    Ok(trailers) => {
-                        this.state = State::Done;
-                        return Poll::Ready(trailers.map(|t: HeaderMap| Ok(Frame::trailers(t))));
-                    }
-                    Err(e) => return this.fail(e),
-                },
-                State::Done => return Poll::Ready(None),
+                }
             }
         }
     }
@@ -145,7 +205,6 @@ impl Body for RecvBody {
         match (self.state, self.expected) {
             (State::Done, _) => SizeHint::with_exact(0),
             (State::Data, Some(n)) => SizeHint::with_exact(n.saturating_sub(self.received)),
-            (State::Trailers, Some(_)) => SizeHint::with_exact(0),
             (_, None) => SizeHint::default(),
         }
     }
@@ -153,21 +212,16 @@ impl Body for RecvBody {
 
 impl Drop for RecvBody {
     fn drop(&mut self) {
-        if self.state == State::Done {
-            return;
-        }
-        let Some(stream) = self.stream.as_mut() else {
+        let Some(reader) = self.reader.as_mut() else {
             return;
         };
-        // A request without a body (a GET, say) has usually received its end by now, unread:
-        // one read that finds it spares the client a STOP_SENDING frame it does not need.
-        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-        if self.state == State::Data
-            && matches!(stream.poll_recv_data(&mut cx), Poll::Ready(Ok(None)))
-        {
+        // A request without a body (a GET, say), or one read to its trailers, has usually
+        // received its end by now, unread.
+        if reader.is_done_now() {
             return;
         }
-        // RFC 9114 §4.1.1: the response does not need the rest of the request.
-        stream.stop_sending(h3::error::Code::H3_NO_ERROR);
+        // RFC 9114 §4.1.1: the response does not need the rest of the request. (A stream
+        // stopped already, by a body error, keeps its first code.)
+        reader.stop(H3_NO_ERROR_CODE);
     }
 }

@@ -220,6 +220,10 @@ pub struct Http3Config {
     pub(crate) write_stall_timeout: Option<Duration>,
     pub(crate) max_webtransport_sessions: u32,
     pub(crate) max_webtransport_streams: u32,
+    pub(crate) max_settings_size: u64,
+    pub(crate) control_frame_rate: u32,
+    pub(crate) stream_churn_rate: u32,
+    pub(crate) body_idle_timeout: Option<Duration>,
 }
 
 impl Default for Http3Config {
@@ -232,13 +236,18 @@ impl Default for Http3Config {
             write_stall_timeout: Some(Duration::from_secs(30)),
             max_webtransport_sessions: 16,
             max_webtransport_streams: 64,
+            max_settings_size: 4 * 1024,
+            control_frame_rate: 100,
+            stream_churn_rate: 200,
+            body_idle_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
 
 impl Http3Config {
     /// The largest request header section accepted, in bytes as RFC 9114 §4.2.2 counts them
-    /// (default 64 KiB; h3's own default is unlimited). Larger ones get 431.
+    /// (default 64 KiB), announced in SETTINGS_MAX_FIELD_SECTION_SIZE. Larger ones get 431;
+    /// a HEADERS frame that declares more than this is refused before any of it is buffered.
     pub fn max_field_section_size(mut self, bytes: u64) -> Self {
         self.max_field_section_size = bytes;
         self
@@ -292,6 +301,47 @@ impl Http3Config {
     /// The QUIC stream limits of [`QuicConfig`] bound all sessions of a connection together.
     pub fn max_webtransport_streams(mut self, n: u32) -> Self {
         self.max_webtransport_streams = n;
+        self
+    }
+
+    /// The largest SETTINGS frame accepted from a client, in bytes (default 4 KiB). One that
+    /// declares more ends the connection with `H3_FRAME_ERROR` before any of it is buffered.
+    /// Every other frame but DATA has a bound too: HEADERS
+    /// [`max_field_section_size`](Self::max_field_section_size), GOAWAY and the push frames
+    /// one varint; unknown and reserved frames are skipped as they stream in.
+    pub fn max_settings_size(mut self, bytes: u64) -> Self {
+        self.max_settings_size = bytes;
+        self
+    }
+
+    /// How many frames a second a client may send on its control stream, in bursts of as
+    /// many (default 100; a well-behaved client sends a handful per connection). Each
+    /// 256 bytes of frames the server skips (unknown or reserved types) count as one; the
+    /// QPACK encoder and decoder streams have the same limit, in 256-byte units (with no
+    /// dynamic table there is next to nothing to say on them). A flood ends that client's
+    /// connection with `H3_EXCESSIVE_LOAD`; 0 disables the limit.
+    pub fn control_frame_rate(mut self, per_second: u32) -> Self {
+        self.control_frame_rate = per_second;
+        self
+    }
+
+    /// How many streams a second a client may open and drop without a request served, in
+    /// bursts of as many (default 200): requests it cancels (STOP_SENDING or a reset), request
+    /// streams that end, break or time out before their headers, unknown unidirectional
+    /// streams. Beyond it (a "rapid reset" flood), its connection is closed with
+    /// `H3_EXCESSIVE_LOAD`; 0 disables the limit.
+    pub fn stream_churn_rate(mut self, per_second: u32) -> Self {
+        self.stream_churn_rate = per_second;
+        self
+    }
+
+    /// How long a handler waiting on a request body waits for the client to send the next
+    /// bytes (default 30 s). Then the stream is stopped with `H3_REQUEST_INCOMPLETE` and the
+    /// body yields [`BodyError::TimedOut`](crate::BodyError::TimedOut). A handler that does
+    /// not read is not timed: QUIC flow control holds the client back meanwhile. `None` (or
+    /// zero) disables it.
+    pub fn body_idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.body_idle_timeout = timeout.into().filter(|d| !d.is_zero());
         self
     }
 }

@@ -74,26 +74,18 @@ pub enum BodyError {
         /// What closed it.
         reason: String,
     },
+    /// The client sent nothing for
+    /// [`Http3Config::body_idle_timeout`](crate::Http3Config::body_idle_timeout) while the
+    /// body was waited on; the stream was stopped with `H3_REQUEST_INCOMPLETE`.
+    #[error("the client sent no body data for {after:?}")]
+    TimedOut {
+        /// The limit.
+        after: std::time::Duration,
+    },
     /// The client broke the HTTP/3 protocol on this stream.
     #[error("HTTP/3 error on the request stream: {reason}")]
     Protocol {
         /// What was wrong.
         reason: String,
     },
-}
-
-impl From<h3::error::StreamError> for BodyError {
-    fn from(e: h3::error::StreamError) -> Self {
-        match e {
-            h3::error::StreamError::RemoteTerminate { code, .. } => {
-                Self::Reset { code: code.value() }
-            }
-            h3::error::StreamError::ConnectionError { 0: e, .. } => Self::ConnectionClosed {
-                reason: e.to_string(),
-            },
-            other => Self::Protocol {
-                reason: other.to_string(),
-            },
-        }
-    }
 }

@@ -9,7 +9,13 @@
 //!   `jetstream_quic::Router` / `QuicHandler`). The server's ALPN preference is the
 //!   registration order; a client offering nothing registered is refused in the handshake.
 //! - [`QuicConfig`] and [`Http3Config`]: limits with safe defaults (idle timeout, stream
-//!   counts and windows, Retry under load, 64 KiB header sections, no GREASE, no 0-RTT).
+//!   counts and windows, Retry under load, 64 KiB header sections, 4 KiB SETTINGS, rates of
+//!   control frames and of streams opened and dropped, body idle and write-stall timeouts,
+//!   no GREASE, no 0-RTT).
+//!
+//! HTTP/3 is served by this crate's own layer directly on quinn (no h3 crate): a sans-IO
+//! codec for frames and QPACK (static table and Huffman only; no dynamic table is offered),
+//! and per-connection tasks that read each stream only as far as its consumer asks.
 //! - [`Builder::webtransport`] and [`WebTransportHandler`]: WebTransport sessions by path,
 //!   many per connection, beside ordinary requests ([`webtransport`]).
 //! - [`RecvBody`]: the request body, pulled from QUIC only as the handler reads it.
@@ -50,14 +56,20 @@
 #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
 compile_error!("twinport-quinn needs a crypto provider: enable the `ring` or `aws-lc-rs` feature");
 
-mod adapter;
 pub mod body;
 mod codes;
 pub mod config;
+mod connection;
+mod control;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handler;
-mod http3;
+mod handshake;
 mod info;
+// The own HTTP/3 layer's sans-IO codec: frames, settings, QPACK, messages.
+mod proto;
+mod request;
 pub mod server;
 pub mod webtransport;
 
@@ -68,7 +80,5 @@ pub use crate::handler::{QuicConnection, QuicHandler};
 pub use crate::server::{Builder, Http3, H3_ALPN};
 pub use crate::webtransport::{WebTransportHandler, WebTransportSession};
 
-/// The h3 version this crate is built on.
-pub use h3;
 /// The quinn version this crate is built on, for raw QUIC handlers.
 pub use quinn;

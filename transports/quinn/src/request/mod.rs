@@ -1,0 +1,277 @@
+//! One request stream (RFC 9114 §4.1): its head within the header timeout, then the
+//! handler (or a WebTransport session) with the body and the response streamed both ways,
+//! cancelled when the client stops the stream.
+
+pub(crate) mod reader;
+pub(crate) mod respond;
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::{Method, Request, StatusCode};
+use tracing::Instrument;
+use twinport::request::{request_span, RequestGuard};
+use twinport::HttpService;
+
+use self::reader::{Event, ReadFail, RequestReader};
+use self::respond::Responder;
+use crate::body::RecvBody;
+use crate::codes::{
+    var, H3_EXCESSIVE_LOAD, H3_FRAME_UNEXPECTED, H3_NO_ERROR_CODE, H3_REQUEST_INCOMPLETE,
+    H3_REQUEST_REJECTED_CODE,
+};
+use crate::connection::acks::Stopped;
+use crate::connection::context::Ctx;
+use crate::connection::uni::{read_varint, read_varint_into};
+use crate::info;
+use crate::proto::error::ProtoError;
+use crate::proto::message::{self, RequestHead};
+use crate::webtransport;
+
+/// The frame type that opens a WebTransport bidirectional stream.
+const WEBTRANSPORT_STREAM: u64 = 0x41;
+
+/// What a new bidirectional stream is.
+enum Kind {
+    /// A request, with the bytes read to tell.
+    Request(quinn::RecvStream, Bytes),
+    /// A WebTransport stream for session `id`.
+    WebTransport(u64, quinn::RecvStream),
+}
+
+/// Serves one request stream.
+pub(crate) async fn serve<S>(
+    ctx: Arc<Ctx>,
+    service: S,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+) where
+    S: HttpService<RecvBody>,
+{
+    let mut responder = Responder::new(send, ctx.config.write_stall_timeout);
+    let timeout = ctx.config.request_header_timeout;
+    let started = tokio::time::timeout(timeout, async {
+        match classify(&ctx, recv).await? {
+            Kind::WebTransport(id, recv) => Some(Err((id, recv))),
+            Kind::Request(recv, prefix) => {
+                let reader = RequestReader::new(recv, prefix, ctx.clone());
+                start(&ctx, reader, &mut responder).await.map(Ok)
+            }
+        }
+    })
+    .await;
+    let (head, reader) = match started {
+        Ok(Some(Ok(started))) => started,
+        Ok(Some(Err((session, recv)))) => {
+            if let Some(wt) = ctx.wt.as_ref() {
+                wt.registry
+                    .deliver_bi(session, responder.into_stream(), recv);
+            }
+            return;
+        }
+        // Answered or refused already.
+        Ok(None) => return,
+        Err(_) => {
+            tracing::debug!(parent: &ctx.span, "request headers did not arrive in time");
+            responder.reset(H3_REQUEST_REJECTED_CODE);
+            ctx.churned();
+            return;
+        }
+    };
+    // Taken before anything is sent, so this task owns the wait for the acknowledgement.
+    let mut stopped: Option<Stopped> = Some(Box::pin(responder.stream().stopped()));
+    let id = reader.id();
+    let req = request(head, reader, &ctx);
+    let span = ctx.span.in_scope(|| request_span(&req, Some(id)));
+    let finished = serve_request(&ctx, service, req, responder, &mut stopped)
+        .instrument(span)
+        .await;
+    // Never let the connection close before the client has the whole response: the
+    // connection waits for the acknowledgement when it closes. Only for a finished
+    // stream: quinn frees a reset one without a word, so its future could wait forever.
+    if let (true, Some(stopped)) = (finished, stopped) {
+        ctx.acks.push(stopped);
+    }
+}
+
+/// With WebTransport, the first varint says whether a stream is a session's: read exactly
+/// that much, so a session gets its stream untouched. Without, every stream is a request.
+async fn classify(ctx: &Ctx, mut recv: quinn::RecvStream) -> Option<Kind> {
+    if ctx.wt.is_none() {
+        return Some(Kind::Request(recv, Bytes::new()));
+    }
+    let mut prefix = BytesMut::new();
+    match read_varint_into(&mut recv, &mut prefix).await {
+        Ok(Some(WEBTRANSPORT_STREAM)) => match read_varint(&mut recv).await {
+            Ok(Some(id)) => Some(Kind::WebTransport(id, recv)),
+            _ => {
+                let _ = recv.stop(var(H3_REQUEST_INCOMPLETE));
+                ctx.churned();
+                None
+            }
+        },
+        Ok(_) => Some(Kind::Request(recv, prefix.freeze())),
+        Err(_) => {
+            ctx.churned();
+            None
+        }
+    }
+}
+
+/// The request as the handler sees it, its body still on the stream.
+fn request(head: RequestHead, reader: RequestReader, ctx: &Ctx) -> Request<RecvBody> {
+    let body = RecvBody::new(reader, head.content_length, ctx.config.body_idle_timeout);
+    let mut req = Request::new(body);
+    *req.method_mut() = head.method;
+    *req.uri_mut() = head.uri;
+    *req.headers_mut() = head.headers;
+    *req.version_mut() = http::Version::HTTP_3;
+    if let Some(protocol) = head.protocol {
+        req.extensions_mut().insert(Protocol(protocol));
+    }
+    req
+}
+
+/// The `:protocol` of an extended CONNECT (RFC 9220).
+#[derive(Clone, Debug)]
+pub(crate) struct Protocol(pub(crate) Bytes);
+
+/// Reads up to the request head; answers malformed ones itself (`None`).
+async fn start(
+    ctx: &Arc<Ctx>,
+    mut reader: RequestReader,
+    responder: &mut Responder,
+) -> Option<(RequestHead, RequestReader)> {
+    let block = match reader.event().await {
+        Ok(Event::Headers(block)) => block,
+        Ok(Event::Data(_)) => {
+            // RFC 9114 §4.1: DATA before HEADERS.
+            ctx.fail(&ProtoError::connection(
+                H3_FRAME_UNEXPECTED,
+                "DATA before HEADERS",
+            ));
+            return None;
+        }
+        Ok(Event::End) => {
+            reader.stop(H3_REQUEST_INCOMPLETE);
+            responder.reset(H3_REQUEST_INCOMPLETE);
+            ctx.churned();
+            return None;
+        }
+        Err(ReadFail::Proto(e)) if e.code == H3_EXCESSIVE_LOAD && !e.is_connection() => {
+            tracing::debug!(parent: &ctx.span, "request header section over the limit");
+            responder
+                .status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+                .await;
+            return None;
+        }
+        Err(ReadFail::Proto(e)) => {
+            if !e.is_connection() {
+                responder.reset(e.code);
+                ctx.churned();
+            }
+            return None;
+        }
+        Err(_) => {
+            responder.reset(H3_REQUEST_INCOMPLETE);
+            ctx.churned();
+            return None;
+        }
+    };
+    match message::decode_request(&block, ctx.config.max_field_section_size) {
+        Ok(head) => Some((head, reader)),
+        Err(e) if e.is_connection() => {
+            ctx.fail(&e);
+            None
+        }
+        Err(e) => {
+            tracing::debug!(parent: &ctx.span, reason = e.reason, "malformed request");
+            let status = if e.code == H3_EXCESSIVE_LOAD {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            if responder.status(status).await && !reader.is_done_now() {
+                reader.stop(H3_NO_ERROR_CODE);
+            }
+            None
+        }
+    }
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Serves a request whose head has arrived. `stopped` is the stream's [`Stopped`] future;
+/// it is left `None` once it has resolved. True if the response stream was finished (not
+/// reset, not broken): only then is its acknowledgement worth waiting for.
+async fn serve_request<S>(
+    ctx: &Arc<Ctx>,
+    service: S,
+    req: Request<RecvBody>,
+    mut responder: Responder,
+    stopped: &mut Option<Stopped>,
+) -> bool
+where
+    S: HttpService<RecvBody>,
+{
+    let mut info = info::current(&ctx.info, &ctx.quic);
+    if let Some(handshake) = ctx.handshake.as_ref().filter(|h| !h.is_over()) {
+        if is_safe(req.method()) {
+            info = info.marked_early_data(true);
+        } else if !Box::pin(handshake.completed()).await {
+            // RFC 8470 §3 lets the server delay a request that is not safe to replay
+            // until the handshake completes, which a replayed ClientHello cannot do.
+            tracing::debug!("handshake failed under an early request");
+            return false;
+        }
+    }
+    if let Some(protocol) = req.extensions().get::<Protocol>() {
+        let is_wt = req.method() == Method::CONNECT && protocol.0.as_ref() == b"webtransport";
+        return match ctx.wt.as_ref() {
+            // Boxed: a session's state would otherwise enlarge every request's task.
+            Some(_) if is_wt => {
+                Box::pin(webtransport::serve::session(ctx, req, responder, info)).await
+            }
+            _ => {
+                tracing::debug!("extended CONNECT for a protocol not served");
+                responder.status(StatusCode::NOT_IMPLEMENTED).await
+            }
+        };
+    }
+    let head = req.method() == Method::HEAD;
+    let guard = RequestGuard::new(service, info);
+    // One response future, pinned once: a second call site would reserve room for a second
+    // one in this task's state, which is allocated (and copied) per request.
+    let mut responding = std::pin::pin!(async move {
+        let response = match guard.oneshot(req).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        responder.send(response, head).await
+    });
+    let Some(watch) = stopped.as_mut() else {
+        return responding.await;
+    };
+    tokio::select! {
+        // The response first: a handler that answers at once never registers the watch.
+        biased;
+        finished = &mut responding => finished,
+        result = watch => {
+            *stopped = None;
+            match result {
+                // Like hyper on RST_STREAM: a cancelled request drops its handler and body.
+                Ok(Some(_)) => {
+                    tracing::debug!("the client cancelled the request");
+                    ctx.churned();
+                    false
+                }
+                // The connection is lost: the handler's body reads and the response's
+                // writes fail, so it sees the error (and the connection task aborts what
+                // is left).
+                Ok(None) | Err(_) => responding.await,
+            }
+        }
+    }
+}

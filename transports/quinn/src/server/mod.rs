@@ -1,0 +1,275 @@
+//! [`Http3`]: the QUIC endpoint, its ALPN router, and the [`Transport`] that serves a tower
+//! service over HTTP/3.
+
+use std::fmt;
+use std::future::Future;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use twinport::{
+    server::BoxFuture, BoxError, DrainReport, HttpService, ServeContext, ServerTls, Shutdown,
+    Transport,
+};
+
+use self::accept::{connection, Handshaking, Shared};
+use crate::body::RecvBody;
+use crate::codes::H3_NO_ERROR;
+use crate::config::{AddressValidation, Http3Config, QuicConfig};
+use crate::error::Error;
+use crate::handler::QuicHandler;
+use crate::webtransport::Routes;
+
+/// The ALPN protocol of HTTP/3.
+pub const H3_ALPN: &[u8] = b"h3";
+
+/// How long the endpoint waits, after the last connection closed, for its close packets to
+/// be acknowledged.
+const IDLE_WAIT: Duration = Duration::from_millis(500);
+
+#[derive(Clone)]
+pub(crate) enum Route {
+    Http3,
+    Raw(Arc<dyn QuicHandler>),
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Http3 => f.write_str("Http3"),
+            Self::Raw(_) => f.write_str("Raw"),
+        }
+    }
+}
+
+mod accept;
+mod builder;
+
+pub use self::builder::Builder;
+
+/// A QUIC endpoint serving HTTP/3 for a tower service, and raw QUIC protocols by ALPN: the
+/// seed's `H3Service` and `jetstream_quic::Router` in one.
+///
+/// It implements [`Transport`], so a [`twinport::Server`] can run it beside a TCP transport
+/// (and advertise it with Alt-Svc); [`serve`](Self::serve) and
+/// [`serve_with_shutdown`](Self::serve_with_shutdown) run it alone. Every request carries
+/// the connection's [`ConnectionInfo`](twinport::ConnectionInfo) (transport QUIC, ALPN `h3`,
+/// SNI, the client's certificate, and the client's address as of that request).
+///
+/// ```no_run
+/// # async fn run(app: impl tower_service::Service<http::Request<twinport_quinn::RecvBody>, Response = http::Response<String>, Error = std::convert::Infallible, Future = std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>> + Clone + Send + 'static) -> Result<(), Box<dyn std::error::Error>> {
+/// let tls = twinport::ServerTls::from_pem_files("certs/server.pem", "certs/server.key")?;
+/// let http3 = twinport_quinn::Http3::bind("127.0.0.1:4433".parse()?, &tls)?;
+/// http3.serve(app).await?;
+/// # Ok(()) }
+/// ```
+pub struct Http3 {
+    socket: UdpSocket,
+    local_addr: SocketAddr,
+    server_config: quinn::ServerConfig,
+    routes: Vec<(Vec<u8>, Route)>,
+    quic: QuicConfig,
+    http3: Arc<Http3Config>,
+    webtransport: Arc<Routes>,
+    early_data: bool,
+    client_auth: bool,
+}
+
+impl fmt::Debug for Http3 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http3")
+            .field("local_addr", &self.local_addr)
+            .field(
+                "alpn",
+                &self
+                    .routes
+                    .iter()
+                    .map(|(a, _)| String::from_utf8_lossy(a))
+                    .collect::<Vec<_>>(),
+            )
+            .field("quic", &self.quic)
+            .field("http3", &self.http3)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Http3 {
+    /// HTTP/3 only, on `socket` (e.g. the UDP half of [`twinport::bind_same_port`]), with the
+    /// default settings.
+    pub fn new(socket: UdpSocket, tls: &ServerTls) -> Result<Self, Error> {
+        Self::builder(tls).http3().socket(socket)
+    }
+
+    /// HTTP/3 only, on a new UDP socket bound to `addr`, with the default settings.
+    pub fn bind(addr: SocketAddr, tls: &ServerTls) -> Result<Self, Error> {
+        Self::builder(tls).http3().bind(addr)
+    }
+
+    /// Starts building an endpoint that serves no protocol yet: add HTTP/3 with
+    /// [`Builder::http3`] and raw protocols with [`Builder::route`].
+    pub fn builder(tls: &ServerTls) -> Builder {
+        Builder {
+            tls: tls.clone(),
+            routes: Vec::new(),
+            quic: QuicConfig::default(),
+            http3: Http3Config::default(),
+            webtransport: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// The address the endpoint is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The ALPN protocols offered, in preference order.
+    pub fn alpn_protocols(&self) -> Vec<Vec<u8>> {
+        self.routes.iter().map(|(a, _)| a.clone()).collect()
+    }
+
+    /// Whether HTTP/3 is among them.
+    pub fn serves_http3(&self) -> bool {
+        self.routes.iter().any(|(_, r)| matches!(r, Route::Http3))
+    }
+
+    /// Serves `service` until the process ends or a fatal error occurs.
+    pub async fn serve<S>(self, service: S) -> Result<DrainReport, Error>
+    where
+        S: HttpService<RecvBody>,
+    {
+        self.run(service, ServeContext::new(Shutdown::never()))
+            .await
+    }
+
+    /// Serves `service` until `signal` completes, then stops accepting, sends GOAWAY, lets
+    /// in-flight requests finish for up to `grace`, and closes what is left.
+    pub async fn serve_with_shutdown<S, F>(
+        self,
+        service: S,
+        signal: F,
+        grace: Duration,
+    ) -> Result<DrainReport, Error>
+    where
+        S: HttpService<RecvBody>,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (shutdown, _watching) = Shutdown::on_signal(signal, grace);
+        self.run(service, ServeContext::new(shutdown)).await
+    }
+
+    async fn run<S>(self, service: S, ctx: ServeContext) -> Result<DrainReport, Error>
+    where
+        S: HttpService<RecvBody>,
+    {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::NoRuntime);
+        }
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(self.server_config.clone()),
+            self.socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(Error::Endpoint)?;
+        let shared = Arc::new(Shared {
+            local_addr: self.local_addr,
+            routes: self.routes,
+            http3: self.http3,
+            webtransport: self.webtransport,
+            handshake_timeout: self.quic.handshake_timeout,
+            max_bidi_streams: self.quic.max_bidi_streams,
+            early_data: self.early_data && !self.client_auth,
+            shutdown: ctx.shutdown.clone(),
+            handshaking: Arc::new(AtomicUsize::new(0)),
+        });
+        tracing::info!(addr = %self.local_addr, "QUIC endpoint listening");
+
+        let mut connections = JoinSet::new();
+        let deadline = loop {
+            tokio::select! {
+                deadline = ctx.shutdown.draining() => break deadline,
+                incoming = endpoint.accept() => {
+                    let Some(incoming) = incoming else {
+                        // Only closing the endpoint ends accept, and only this function does.
+                        return Ok(DrainReport::new(0));
+                    };
+                    if self.quic.max_connections.is_some_and(|max| ctx.connections.live() >= max) {
+                        tracing::debug!(remote = %incoming.remote_address(), "connection limit reached: refused");
+                        incoming.refuse();
+                        continue;
+                    }
+                    let validate = match self.quic.address_validation {
+                        AddressValidation::Always => true,
+                        AddressValidation::UnderLoad { pending_handshakes } => {
+                            shared.handshaking.load(Ordering::Relaxed) >= pending_handshakes
+                        }
+                    };
+                    if validate && !incoming.remote_address_validated() && incoming.may_retry() {
+                        if let Err(e) = incoming.retry() {
+                            tracing::debug!(error = %e, "could not send Retry");
+                        }
+                        continue;
+                    }
+                    let guard = ctx.connections.guard();
+                    // Counted from here, so a burst of attempts counts before any task runs.
+                    let counted = Handshaking::new(&shared.handshaking);
+                    connections.spawn(connection(incoming, shared.clone(), service.clone(), guard, counted));
+                }
+                Some(joined) = connections.join_next(), if !connections.is_empty() => {
+                    if let Err(e) = joined {
+                        if e.is_panic() {
+                            tracing::error!("a QUIC connection task panicked");
+                        }
+                    }
+                }
+            }
+        };
+
+        // Refuse new connections; the live ones see the shutdown and drain themselves.
+        endpoint.set_server_config(None);
+        tracing::info!(live = connections.len(), "QUIC endpoint draining");
+        let drained = tokio::time::timeout_at(deadline, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await
+        .is_ok();
+        let cut = if drained { 0 } else { connections.len() };
+        if cut > 0 {
+            tracing::warn!(
+                cut,
+                "grace period over: closing the remaining QUIC connections"
+            );
+        }
+        endpoint.close(H3_NO_ERROR, b"server shutting down");
+        connections.shutdown().await;
+        // Let the close packets go out (and be retransmitted if lost), within bounds.
+        let idle_until = deadline.max(Instant::now()) + IDLE_WAIT;
+        let _ = tokio::time::timeout_at(idle_until, endpoint.wait_idle()).await;
+        Ok(DrainReport::new(cut))
+    }
+}
+
+impl<S> Transport<S> for Http3
+where
+    S: HttpService<RecvBody>,
+{
+    fn name(&self) -> &'static str {
+        "quic"
+    }
+
+    fn local_addr(&self) -> Option<SocketAddr> {
+        Some(self.local_addr)
+    }
+
+    fn http3_port(&self) -> Option<u16> {
+        self.serves_http3().then_some(self.local_addr.port())
+    }
+
+    fn serve(self, service: S, ctx: ServeContext) -> BoxFuture<Result<DrainReport, BoxError>> {
+        Box::pin(async move { self.run(service, ctx).await.map_err(BoxError::from) })
+    }
+}

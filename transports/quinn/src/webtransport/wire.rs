@@ -1,0 +1,180 @@
+//! The wire format of WebTransport over HTTP/3 beyond frames: stream signals, capsules on
+//! the CONNECT stream (RFC 9297 §3.2), and the application error codes mapped into the
+//! HTTP/3 error space.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use quinn::VarInt;
+
+use super::session::CloseInfo;
+use crate::proto::varint;
+
+/// The HTTP/3 frame type that starts a WebTransport bidirectional stream.
+pub(crate) const BIDI_SIGNAL: u64 = 0x41;
+/// The unidirectional stream type of a WebTransport stream.
+pub(crate) const UNI_TYPE: u64 = 0x54;
+/// The capsule that closes a session, with a code and a reason.
+pub(crate) const CLOSE_CAPSULE: u64 = 0x2843;
+/// The capsule that asks the client to wrap the session up (the server is draining).
+pub(crate) const DRAIN_CAPSULE: u64 = 0x78ae;
+/// Resets streams of a session that is gone.
+pub(crate) const SESSION_GONE: u32 = 0x170d_7b68;
+/// Refuses streams for an unknown session or above the per-session limit.
+pub(crate) const STREAM_REJECTED: u32 = 0x3994_bd84;
+/// The longest close reason the draft allows, in bytes.
+pub(crate) const MAX_REASON: usize = 1024;
+
+/// Appends `v` (< 2^62) as a QUIC varint.
+pub(crate) fn put_varint(buf: &mut BytesMut, v: u64) {
+    varint::encode(v, buf);
+}
+
+/// Reads a QUIC varint from the front of `buf`, or `None` if it is incomplete.
+pub(crate) fn get_varint(buf: &mut impl Buf) -> Option<u64> {
+    let (v, n) = varint::decode(buf.chunk())?;
+    buf.advance(n);
+    Some(v)
+}
+
+pub(crate) fn code(v: u32) -> VarInt {
+    VarInt::from_u32(v)
+}
+
+/// The first HTTP/3 error code of the range WebTransport application codes map into.
+const APP_CODE_FIRST: u64 = 0x52e4_a40f_a8db;
+
+/// The HTTP/3 error code that carries WebTransport application error `code` in a stream reset
+/// or STOP_SENDING (the draft skips the reserved codes `0x1f * N + 0x21`).
+pub fn http3_error_code(code: u32) -> VarInt {
+    let code = u64::from(code);
+    // At most 0x52e4a40fa8db + 2^32 + 2^32/30: always a varint.
+    VarInt::from_u64(APP_CODE_FIRST + code + code / 0x1e).unwrap_or(VarInt::MAX)
+}
+
+/// The WebTransport application error code an HTTP/3 error code carries, if it is one
+/// (the inverse of [`http3_error_code`]), e.g. for a [`quinn::ReadError::Reset`] code.
+pub fn app_error_code(http3: VarInt) -> Option<u32> {
+    let shifted = http3.into_inner().checked_sub(APP_CODE_FIRST)?;
+    if shifted % 0x1f == 0x1e {
+        return None;
+    }
+    u32::try_from(shifted - shifted / 0x1f).ok()
+}
+
+/// Encodes a CLOSE_WEBTRANSPORT_SESSION capsule.
+pub(crate) fn close_capsule(close: &CloseInfo) -> Bytes {
+    let mut value = BytesMut::with_capacity(4 + close.reason.len());
+    value.put_u32(close.code);
+    value.extend_from_slice(close.reason.as_bytes());
+    let mut capsule = BytesMut::with_capacity(value.len() + 16);
+    put_varint(&mut capsule, CLOSE_CAPSULE);
+    put_varint(&mut capsule, value.len() as u64);
+    capsule.extend_from_slice(&value);
+    capsule.freeze()
+}
+
+/// Encodes a DRAIN_WEBTRANSPORT_SESSION capsule: the server is shutting down.
+pub(crate) fn drain_capsule() -> Bytes {
+    let mut capsule = BytesMut::with_capacity(4);
+    put_varint(&mut capsule, DRAIN_CAPSULE);
+    put_varint(&mut capsule, 0);
+    capsule.freeze()
+}
+
+/// Reads capsules from the CONNECT stream's data, looking for the client's close.
+#[derive(Default)]
+pub(crate) struct CapsuleReader {
+    buf: BytesMut,
+    /// Bytes of an uninteresting capsule still to skip.
+    skip: usize,
+}
+
+impl CapsuleReader {
+    /// Adds data; returns `Some` once a CLOSE_WEBTRANSPORT_SESSION capsule is complete. Other
+    /// capsules are skipped without being buffered; a close capsule longer than the draft
+    /// allows counts as a close without a reason.
+    pub(crate) fn push(&mut self, data: &[u8]) -> Option<CloseInfo> {
+        self.buf.extend_from_slice(data);
+        loop {
+            if self.skip > 0 {
+                let n = self.skip.min(self.buf.len());
+                self.buf.advance(n);
+                self.skip -= n;
+                if self.skip > 0 {
+                    return None;
+                }
+            }
+            let mut peek = &self.buf[..];
+            let kind = get_varint(&mut peek)?;
+            let len = get_varint(&mut peek)?;
+            let header = self.buf.len() - peek.len();
+            if kind != CLOSE_CAPSULE {
+                self.buf.advance(header);
+                self.skip = usize::try_from(len).unwrap_or(usize::MAX);
+                continue;
+            }
+            let len = usize::try_from(len).unwrap_or(usize::MAX);
+            if len > 4 + MAX_REASON {
+                return Some(CloseInfo::default());
+            }
+            if peek.len() < len {
+                return None;
+            }
+            let value = &peek[..len];
+            if len < 4 {
+                return Some(CloseInfo::default());
+            }
+            let code = u32::from_be_bytes([value[0], value[1], value[2], value[3]]);
+            let reason = String::from_utf8_lossy(&value[4..]).into_owned();
+            return Some(CloseInfo { code, reason });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capsules_parse_across_chunks() {
+        let close = CloseInfo {
+            code: 7,
+            reason: "bye".into(),
+        };
+        let encoded = close_capsule(&close);
+        let mut reader = CapsuleReader::default();
+        // An unknown capsule first, then the close capsule split in two.
+        assert_eq!(reader.push(&[0x29, 0x02, 0xaa, 0xbb]), None);
+        assert_eq!(reader.push(&encoded[..3]), None);
+        assert_eq!(reader.push(&encoded[3..]), Some(close));
+
+        // A large unknown capsule is skipped as it streams by, never buffered whole.
+        let mut reader = CapsuleReader::default();
+        assert_eq!(reader.push(&[0x29, 0x80, 0x01, 0x00, 0x00]), None);
+        for _ in 0..16 {
+            assert_eq!(reader.push(&[0u8; 4096]), None);
+            assert!(reader.buf.len() <= 4096);
+        }
+        assert_eq!(
+            reader.push(&encoded),
+            Some(CloseInfo {
+                code: 7,
+                reason: "bye".into()
+            })
+        );
+    }
+
+    #[test]
+    fn application_error_codes_map_both_ways() {
+        assert_eq!(http3_error_code(0).into_inner(), 0x52e4_a40f_a8db);
+        assert_eq!(http3_error_code(0x1e).into_inner(), 0x52e4_a40f_a8db + 0x1f);
+        for code in [0, 1, 0x1d, 0x1e, 0x1f, 1000, u32::MAX] {
+            assert_eq!(app_error_code(http3_error_code(code)), Some(code));
+        }
+        // Reserved (GREASE) codes inside the range and codes outside it carry none.
+        assert_eq!(
+            app_error_code(VarInt::from_u64(0x52e4_a40f_a8db + 0x1e).unwrap()),
+            None
+        );
+        assert_eq!(app_error_code(VarInt::from_u32(0x100)), None);
+    }
+}
