@@ -51,7 +51,8 @@ pub use crate::server::{
 pub use crate::service::HttpService;
 pub use crate::stall::WriteStall;
 pub use crate::tls::{
-    default_crypto_provider, CaRoots, ClientAuth, PemSource, ServerTls, TlsError,
+    default_crypto_provider, CaRoots, Certificates, CertificatesBuilder, ClientAuth, PemSource,
+    ReloadError, ServerTls, TlsError,
 };
 pub use crate::tls_info::{TlsInfo, TlsInfoBuilder};
 

@@ -6,6 +6,7 @@
 //! - [`peers`]: finding real peers ([`require`], [`python`]) and running them ([`run`])
 //! - [`clients`]: [`Hyper`] (HTTP/1.1, HTTP/2), [`H3`] (HTTP/3), bare QUIC, [`fetch`]
 //! - [`frames`]: raw HTTP/2, HTTP/3, HPACK / QPACK and QUIC varint builders
+//! - [`certs`]: which certificate curl, aioquic and h3 see for a name ([`Both`] serves both)
 //! - [`app`]: the apps the suites serve; [`server`]: the servers that serve them
 //! - [`relay`], [`sys`], [`rng`], [`fs`]: a UDP relay that can cut its client off, RSS and
 //!   CPU readings, one seeded generator, temporary directories
@@ -16,6 +17,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
+pub mod certs;
 pub mod clients;
 pub mod frames;
 pub mod fs;
@@ -30,6 +32,7 @@ pub mod time;
 
 pub use app::attack::{Live, Stats};
 pub use app::{hex, sha256_hex};
+pub use certs::{aioquic_seen, curl_seen, h3_seen, Both, Seen};
 pub use clients::*;
 pub use frames::*;
 pub use fs::{path_arg, workspace, TempDir};

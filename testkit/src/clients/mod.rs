@@ -4,6 +4,7 @@
 mod h3;
 mod hyper;
 mod quic;
+mod sni;
 mod tls;
 
 use std::net::SocketAddr;
@@ -18,7 +19,10 @@ use twinport::BoxError;
 
 pub use self::h3::{read_reply, uri, Reply, SendRequest, H3};
 pub use self::hyper::Hyper;
-pub use self::quic::{quic_connect, quic_first_flight, quic_raw};
+pub use self::quic::{quic_connect, quic_connect_as, quic_first_flight, quic_raw};
+pub use self::sni::{
+    normalize_serial, quic_serial, serial_hex, tls_connect_as, tls_connect_with, tls_serial,
+};
 pub use self::tls::{local_port, tls_connect, tls_connect_killable, tls_over};
 use crate::pki::Id;
 
