@@ -50,6 +50,8 @@ pub use crate::server::{
 };
 pub use crate::service::HttpService;
 pub use crate::stall::WriteStall;
+#[cfg(feature = "watch")]
+pub use crate::tls::CertWatcher;
 pub use crate::tls::{
     default_crypto_provider, CaRoots, Certificates, CertificatesBuilder, ClientAuth, PemSource,
     ReloadError, ServerTls, TlsError,

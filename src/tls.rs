@@ -42,10 +42,14 @@ mod entry;
 mod names;
 mod resolver;
 mod source;
+#[cfg(feature = "watch")]
+mod watch;
 
 pub use builder::CertificatesBuilder;
 pub use certificates::{Certificates, ReloadError};
 use source::CertSource;
+#[cfg(feature = "watch")]
+pub use watch::{CertWatcher, DEFAULT_DEBOUNCE};
 
 /// Where a certificate or key came from, for error messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
