@@ -17,6 +17,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "acme")]
+pub mod acme;
 pub mod alt_svc;
 mod bind;
 pub mod body;

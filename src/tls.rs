@@ -47,7 +47,15 @@ mod watch;
 
 pub use builder::CertificatesBuilder;
 pub use certificates::{Certificates, ReloadError};
+#[cfg(feature = "acme")]
+pub(crate) use entry::load_pem;
 use source::CertSource;
+
+/// Every name normalized (lower case, no trailing dot), or the first that is not one.
+#[cfg(feature = "acme")]
+pub(crate) fn normalize_names(names: &[String]) -> Result<Vec<String>, TlsError> {
+    entry::normalize_all(names)
+}
 #[cfg(feature = "watch")]
 pub use watch::{CertWatcher, DEFAULT_DEBOUNCE};
 

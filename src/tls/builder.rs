@@ -130,14 +130,14 @@ impl CertificatesBuilder {
     }
 
     /// Answers ACME TLS-ALPN-01 challenges (the `acme` feature sets this).
-    #[allow(dead_code)] // for the ACME client (next step)
+    #[cfg_attr(not(feature = "acme"), allow(dead_code))]
     pub(crate) fn tls_alpn_01(mut self, on: bool) -> Self {
         self.tls_alpn_01 = on;
         self
     }
 
     /// Starts empty without error: certificates will be [inserted](Certificates::insert).
-    #[allow(dead_code)] // for the ACME client (next step)
+    #[cfg_attr(not(feature = "acme"), allow(dead_code))]
     pub(crate) fn managed(mut self) -> Self {
         self.managed = true;
         self

@@ -251,7 +251,7 @@ impl Certificates {
     }
 
     /// Answers the TLS-ALPN-01 challenge for `name` with `key` (`None`: no longer).
-    #[allow(dead_code)] // for the ACME client (next step)
+    #[cfg_attr(not(feature = "acme"), allow(dead_code))]
     pub(crate) fn set_challenge(&self, name: &str, key: Option<Arc<CertifiedKey>>) {
         let mut challenges = self
             .inner

@@ -123,7 +123,7 @@ impl Entry {
 }
 
 /// Parses a PEM chain and key and checks that they belong together.
-pub(super) fn load_pem(
+pub(crate) fn load_pem(
     cert: &[u8],
     cert_src: PemSource,
     key: &[u8],

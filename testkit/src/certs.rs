@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use rustls::pki_types::pem::PemObject;
 use twinport::ServerTls;
 use twinport_hyper::Http;
-use twinport_quinn::Http3;
+use twinport_quinn::{quinn, Http3};
 
 use crate::clients::{normalize_serial, quic_serial, H3};
 use crate::fs::path_arg;
@@ -29,8 +30,13 @@ pub struct Both {
 impl Both {
     /// Serves the info app with `tls` on both transports.
     pub async fn serve(tls: &ServerTls) -> Self {
-        let http = Http::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let http = http.tls(tls).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve_on(listener, tls)
+    }
+
+    /// Like [`serve`](Self::serve) on this TCP listener (and UDP on its port).
+    pub fn serve_on(listener: tokio::net::TcpListener, tls: &ServerTls) -> Self {
+        let http = Http::new(listener).tls(tls).unwrap();
         let tcp = serve_http(http, Duration::from_secs(2));
         let addr = tcp.addr();
         let quic = serve_http3(Http3::bind(addr, tls).unwrap());
@@ -67,10 +73,23 @@ pub async fn curl_seen(
     ca: &Path,
     insecure: bool,
 ) -> Result<Seen, String> {
+    curl_seen_at(curl, h2, addr, name, ca, insecure, "/info").await
+}
+
+/// Like [`curl_seen`] for another path.
+pub async fn curl_seen_at(
+    curl: &Path,
+    h2: bool,
+    addr: SocketAddr,
+    name: Option<&str>,
+    ca: &Path,
+    insecure: bool,
+    path: &str,
+) -> Result<Seen, String> {
     let port = addr.port();
     let host = name.unwrap_or("127.0.0.1");
     let resolve = format!("{host}:{port}:127.0.0.1");
-    let url = format!("https://{host}:{port}/info");
+    let url = format!("https://{host}:{port}{path}");
     let mut args = vec![
         "-sS",
         "-o",
@@ -115,6 +134,17 @@ pub async fn aioquic_seen(
     server_name: &str,
     ca: &Path,
 ) -> Result<Seen, String> {
+    aioquic_seen_at(python, addr, server_name, ca, "/info").await
+}
+
+/// Like [`aioquic_seen`] for another path.
+pub async fn aioquic_seen_at(
+    python: &Path,
+    addr: SocketAddr,
+    server_name: &str,
+    ca: &Path,
+    path: &str,
+) -> Result<Seen, String> {
     let port = addr.port().to_string();
     let script = peer_script("h3_client.py");
     let args = [
@@ -127,7 +157,7 @@ pub async fn aioquic_seen(
         server_name,
         "--request",
         "GET",
-        "/info",
+        path,
     ];
     let out = run(python, &args).await;
     let json: serde_json::Value = serde_json::from_str(out.stdout.trim())
@@ -144,7 +174,33 @@ pub async fn aioquic_seen(
 
 /// The kit's h3 client fetching `/info` with `server_name` in the SNI, trusting the test CA.
 pub async fn h3_seen(addr: SocketAddr, server_name: &str) -> Result<Seen, String> {
-    let mut h3 = H3::connect_as(addr, Pki::get().quic_client(None), server_name).await?;
+    h3_seen_with(addr, server_name, Pki::get().quic_client(None)).await
+}
+
+/// A QUIC client configuration for HTTP/3 trusting only the CA certificates of this PEM.
+pub fn quic_client_trusting(ca_pem: &[u8]) -> quinn::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = twinport::default_crypto_provider().unwrap();
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    quinn::ClientConfig::new(std::sync::Arc::new(crypto))
+}
+
+/// Like [`h3_seen`] with a client configuration of its own ([`quic_client_trusting`]).
+pub async fn h3_seen_with(
+    addr: SocketAddr,
+    server_name: &str,
+    config: quinn::ClientConfig,
+) -> Result<Seen, String> {
+    let mut h3 = H3::connect_as(addr, config, server_name).await?;
     let serial = quic_serial(&h3.conn);
     let reply = h3.get("/info").await;
     h3.close().await;

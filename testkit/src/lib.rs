@@ -3,6 +3,7 @@
 //! - [`pki`]: one test CA with good and bad certificates, server and client TLS configs
 //! - [`time`]: [`within`] / [`bounded`] / [`eventually`], so that every await is bounded
 //! - [`logs`]: [`init_tracing`] and the per-test capture [`Logs`]
+//! - [`pebble`]: Pebble, the test ACME CA, with its DNS ([`Pebble::start`])
 //! - [`peers`]: finding real peers ([`require`], [`python`]) and running them ([`run`])
 //! - [`clients`]: [`Hyper`] (HTTP/1.1, HTTP/2), [`H3`] (HTTP/3), bare QUIC, [`fetch`]
 //! - [`frames`]: raw HTTP/2, HTTP/3, HPACK / QPACK and QUIC varint builders
@@ -22,6 +23,7 @@ pub mod clients;
 pub mod frames;
 pub mod fs;
 pub mod logs;
+pub mod pebble;
 pub mod peers;
 pub mod pki;
 pub mod relay;
@@ -32,11 +34,15 @@ pub mod time;
 
 pub use app::attack::{Live, Stats};
 pub use app::{hex, sha256_hex};
-pub use certs::{aioquic_seen, curl_seen, h3_seen, Both, Seen};
+pub use certs::{
+    aioquic_seen, aioquic_seen_at, curl_seen, curl_seen_at, h3_seen, h3_seen_with,
+    quic_client_trusting, Both, Seen,
+};
 pub use clients::*;
 pub use frames::*;
 pub use fs::{path_arg, workspace, TempDir};
 pub use logs::{init_tracing, Logs};
+pub use pebble::{free_port, Pebble, PebbleOpts};
 pub use peers::{find, missing, peer_script, python, require, require_any, run, Output};
 pub use pki::{Id, Mtls, PemFiles, Pki, CA_NAME};
 pub use relay::Relay;
