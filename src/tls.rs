@@ -5,6 +5,12 @@
 //! same thing on both. Certificates and keys are read from PEM; every error names the file and
 //! what was wrong with it.
 //!
+//! Beyond one certificate: [`Certificates`] chooses among several by SNI and reloads them
+//! ([`Certificates::reload`], and `Certificates::watch` with the `watch` feature);
+//! [`ServerTls::from_resolver`] and [`ServerTls::from_server_config`] take your own. Client
+//! authentication is one policy per `ServerTls`, the same on TCP and QUIC (quinn cannot
+//! choose a configuration after the ClientHello, quinn issue 2024).
+//!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use twinport::{CaRoots, ClientAuth, ServerTls};
