@@ -17,6 +17,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "acme")]
+pub mod acme;
 pub mod alt_svc;
 mod bind;
 pub mod body;
@@ -50,8 +52,11 @@ pub use crate::server::{
 };
 pub use crate::service::HttpService;
 pub use crate::stall::WriteStall;
+#[cfg(feature = "watch")]
+pub use crate::tls::CertWatcher;
 pub use crate::tls::{
-    default_crypto_provider, CaRoots, ClientAuth, PemSource, ServerTls, TlsError,
+    default_crypto_provider, CaRoots, Certificates, CertificatesBuilder, ClientAuth, PemSource,
+    ReloadError, ServerTls, TlsError,
 };
 pub use crate::tls_info::{TlsInfo, TlsInfoBuilder};
 

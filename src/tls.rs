@@ -5,6 +5,12 @@
 //! same thing on both. Certificates and keys are read from PEM; every error names the file and
 //! what was wrong with it.
 //!
+//! Beyond one certificate: [`Certificates`] chooses among several by SNI and reloads them
+//! ([`Certificates::reload`], and `Certificates::watch` with the `watch` feature);
+//! [`ServerTls::from_resolver`] and [`ServerTls::from_server_config`] take your own. Client
+//! authentication is one policy per `ServerTls`, the same on TCP and QUIC (quinn cannot
+//! choose a configuration after the ClientHello, quinn issue 2024).
+//!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use twinport::{CaRoots, ClientAuth, ServerTls};
@@ -29,11 +35,35 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
+use rustls::server::ResolvesServerCert;
 use rustls::server::{ServerConfig, WebPkiClientVerifier};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+mod builder;
+mod certificates;
+mod entry;
+mod names;
+mod resolver;
+mod source;
+#[cfg(feature = "watch")]
+mod watch;
+
+pub use builder::CertificatesBuilder;
+pub use certificates::{Certificates, ReloadError};
+#[cfg(feature = "acme")]
+pub(crate) use entry::load_pem;
+use source::CertSource;
+
+/// Every name normalized (lower case, no trailing dot), or the first that is not one.
+#[cfg(feature = "acme")]
+pub(crate) fn normalize_names(names: &[String]) -> Result<Vec<String>, TlsError> {
+    entry::normalize_all(names)
+}
+#[cfg(feature = "watch")]
+pub use watch::{CertWatcher, DEFAULT_DEBOUNCE};
 
 /// Where a certificate or key came from, for error messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,6 +150,70 @@ pub enum TlsError {
          with ServerTls::crypto_provider"
     )]
     NoCryptoProvider,
+    /// A certificate was registered for a name its subjectAltNames do not cover.
+    #[error(
+        "{cert}: the certificate does not cover {name:?} it is registered for (its DNS names: \
+         {sans:?})"
+    )]
+    NameNotCovered {
+        /// The certificate's source.
+        cert: PemSource,
+        /// The name it was registered for.
+        name: String,
+        /// The DNS names in its subjectAltName extension.
+        sans: Vec<String>,
+    },
+    /// A certificate registered under the names in it has none.
+    #[error(
+        "{0}: the certificate has no DNS names to be chosen by; register it for names or as the \
+         default"
+    )]
+    NoDnsNames(PemSource),
+    /// A name is not a host name or a `*.` wildcard of one.
+    #[error("{name:?} is not a host name (nor a '*.' wildcard of one): {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Two certificates are registered for the same name.
+    #[error("{name:?} is registered twice: for {first} and for {second}")]
+    DuplicateName {
+        /// The name.
+        name: String,
+        /// The certificate registered first.
+        first: PemSource,
+        /// The certificate registered second.
+        second: PemSource,
+    },
+    /// Two certificates are registered as the default.
+    #[error("two default certificates: {first} and {second}")]
+    DuplicateDefault {
+        /// The first.
+        first: PemSource,
+        /// The second.
+        second: PemSource,
+    },
+    /// A set of certificates has none.
+    #[error("no certificates: add at least one (or a default) before building")]
+    NoCertificates,
+    /// A leaf certificate could not be parsed.
+    #[error("{source_name}: cannot parse the certificate: {reason}")]
+    BadCertificate {
+        /// Where it came from.
+        source_name: PemSource,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// The file watcher could not be started.
+    #[error("cannot watch {path} for changes: {reason}")]
+    Watch {
+        /// The directory.
+        path: PathBuf,
+        /// The watcher's reason.
+        reason: String,
+    },
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -274,10 +368,40 @@ impl ClientAuth {
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until it is used"]
 pub struct ServerTls {
-    certified: Arc<CertifiedKey>,
+    certs: CertSource,
     client_auth: ClientAuth,
     provider: Arc<CryptoProvider>,
     early_data: bool,
+}
+
+/// The ALPN protocol of ACME's TLS-ALPN-01 challenge (RFC 8737).
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// A certificate chain and its key, checked to belong together.
+fn certified_key(
+    chain: Vec<CertificateDer<'static>>,
+    cert_src: PemSource,
+    key: PrivateKeyDer<'static>,
+    key_src: PemSource,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, TlsError> {
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|error| TlsError::InvalidKey {
+            source_name: key_src.clone(),
+            error,
+        })?;
+    let certified = CertifiedKey::new(chain, signing);
+    match certified.keys_match() {
+        Ok(()) => Ok(certified),
+        // Keys whose public half rustls cannot derive are not checked.
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(certified),
+        Err(_) => Err(TlsError::KeyMismatch {
+            cert: cert_src,
+            key: key_src,
+        }),
+    }
 }
 
 impl ServerTls {
@@ -340,31 +464,51 @@ impl ServerTls {
         key_src: PemSource,
         provider: Arc<CryptoProvider>,
     ) -> Result<Self, TlsError> {
-        let signing = provider
-            .key_provider
-            .load_private_key(key)
-            .map_err(|error| TlsError::InvalidKey {
-                source_name: key_src.clone(),
-                error,
-            })?;
-        let certified = CertifiedKey::new(chain, signing);
-        match certified.keys_match() {
-            Ok(()) => {}
-            // Keys whose public half rustls cannot derive are not checked.
-            Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
-            Err(_) => {
-                return Err(TlsError::KeyMismatch {
-                    cert: cert_src,
-                    key: key_src,
-                })
-            }
-        }
-        Ok(Self {
-            certified: Arc::new(certified),
+        let certified = certified_key(chain, cert_src, key, key_src, &provider)?;
+        Ok(Self::with_source(
+            CertSource::Single(Arc::new(certified)),
+            provider,
+        ))
+    }
+
+    fn with_source(certs: CertSource, provider: Arc<CryptoProvider>) -> Self {
+        Self {
+            certs,
             client_auth: ClientAuth::None,
             provider,
             early_data: false,
-        })
+        }
+    }
+
+    /// Serves the certificates of `certs`, chosen by SNI, reloaded when they are
+    /// ([`Certificates::reload`]); handshakes on every transport see a reload at once. The
+    /// crypto provider is the one `certs` loaded its keys with.
+    pub fn from_certificates(certs: &Certificates) -> Self {
+        Self::with_source(
+            CertSource::Certificates(certs.clone()),
+            certs.provider().clone(),
+        )
+    }
+
+    /// Serves the certificates your own resolver picks (a KMS-backed signer, another ACME
+    /// client, ...), on TCP and QUIC alike. Client authentication, ALPN and 0-RTT are still
+    /// set here.
+    pub fn from_resolver(resolver: Arc<dyn ResolvesServerCert>) -> Result<Self, TlsError> {
+        Ok(Self::with_source(
+            CertSource::Resolver(resolver),
+            default_crypto_provider()?,
+        ))
+    }
+
+    /// Uses a complete rustls configuration of your own on TCP and QUIC. twinport only sets
+    /// its ALPN list per transport (and, for QUIC, `max_early_data_size` from
+    /// [`early_data`](Self::early_data)); its certificate resolver, client-certificate
+    /// verifier, protocol versions and provider are yours ([`client_auth`](Self::client_auth)
+    /// and [`crypto_provider`](Self::crypto_provider) do not change them). QUIC needs it to
+    /// allow TLS 1.3 with a cipher suite QUIC can use.
+    pub fn from_server_config(config: Arc<ServerConfig>) -> Self {
+        let provider = config.crypto_provider().clone();
+        Self::with_source(CertSource::Config(config), provider)
     }
 
     /// Sets client authentication (mTLS); [`ClientAuth::None`] by default.
@@ -398,9 +542,15 @@ impl ServerTls {
         &self.client_auth
     }
 
-    /// The certificate chain, leaf first.
-    pub fn certificate_chain(&self) -> &[CertificateDer<'static>] {
-        &self.certified.cert
+    /// The certificate chain (leaf first) of a `ServerTls` made from one certificate;
+    /// `None` when certificates are chosen per handshake ([`from_certificates`],
+    /// [`from_resolver`], [`from_server_config`]).
+    ///
+    /// [`from_certificates`]: Self::from_certificates
+    /// [`from_resolver`]: Self::from_resolver
+    /// [`from_server_config`]: Self::from_server_config
+    pub fn certificate_chain(&self) -> Option<&[CertificateDer<'static>]> {
+        self.certs.single_chain()
     }
 
     /// The crypto provider in use.
@@ -413,6 +563,16 @@ impl ServerTls {
         versions: &[&'static rustls::SupportedProtocolVersion],
         alpn: Vec<Vec<u8>>,
     ) -> Result<ServerConfig, TlsError> {
+        let resolver: Arc<dyn ResolvesServerCert> = match &self.certs {
+            CertSource::Config(config) => {
+                let mut config = ServerConfig::clone(config);
+                config.alpn_protocols = alpn;
+                return Ok(config);
+            }
+            CertSource::Single(k) => Arc::new(SingleCertAndKey::from(k.clone())),
+            CertSource::Resolver(r) => r.clone(),
+            CertSource::Certificates(c) => c.resolver(),
+        };
         let builder = ServerConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(versions)?;
         let builder = match &self.client_auth {
@@ -428,8 +588,7 @@ impl ServerTls {
                 builder.with_client_cert_verifier(v.build()?)
             }
         };
-        let mut config =
-            builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(self.certified.clone())));
+        let mut config = builder.with_cert_resolver(resolver);
         config.alpn_protocols = alpn;
         Ok(config)
     }
@@ -443,7 +602,13 @@ impl ServerTls {
     ///
     /// 0-RTT stays off on TCP even with [`early_data`](Self::early_data): tokio-rustls does
     /// not hand early data to the HTTP server, so a client's 0-RTT request would hang.
-    pub fn tcp_config_with_alpn(&self, alpn: Vec<Vec<u8>>) -> Result<ServerConfig, TlsError> {
+    ///
+    /// When the certificates answer ACME TLS-ALPN-01 challenges, `acme-tls/1` is added at the
+    /// end of the list (a client offering only that protocol gets a challenge certificate).
+    pub fn tcp_config_with_alpn(&self, mut alpn: Vec<Vec<u8>>) -> Result<ServerConfig, TlsError> {
+        if self.certs.answers_tls_alpn_01() && !alpn.iter().any(|a| a == ACME_TLS_ALPN) {
+            alpn.push(ACME_TLS_ALPN.to_vec());
+        }
         let mut config = self.config(rustls::DEFAULT_VERSIONS, alpn)?;
         config.max_early_data_size = 0;
         Ok(config)

@@ -18,6 +18,7 @@
 //! welcome); `--mtls-required` refuses clients without one. Ctrl-C drains for 10 seconds.
 
 mod app;
+mod certs;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -30,17 +31,19 @@ use twinport::{ClientAuth, Server};
 use twinport_hyper::Http;
 use twinport_quinn::Http3;
 
-const USAGE: &str = "usage: serve [--addr HOST:PORT] [--mtls | --mtls-required]";
+const USAGE: &str = "usage: serve [--addr HOST:PORT] [--mtls | --mtls-required] (certificates: see examples/serve/certs.rs)";
 
 struct Args {
     addr: SocketAddr,
     mtls: Option<bool>,
+    certs: certs::CertArgs,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         addr: SocketAddr::from(([127, 0, 0, 1], 4433)),
         mtls: None,
+        certs: certs::CertArgs::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -55,7 +58,8 @@ fn parse_args() -> Result<Args, String> {
             }
             "--mtls" => args.mtls = Some(false),
             "--mtls-required" => args.mtls = Some(true),
-            "-h" | "--help" => return Err(USAGE.into()),
+            "-h" | "--help" => return Err(format!("{USAGE}\n  {}", certs::USAGE)),
+            other if args.certs.parse(other, &mut it)? => {}
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
@@ -85,7 +89,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let certs = DevCerts::ensure(root.join("certs"))?;
 
-    let mut tls = certs.server_tls()?;
+    let (mut tls, keep) = match args.certs.server_tls(args.addr).await? {
+        Some((tls, keep)) => (tls, Some(keep)),
+        None => (certs.server_tls()?, None),
+    };
     if let Some(required) = args.mtls {
         let roots = certs.ca_roots()?;
         tls = tls.client_auth(if required {
@@ -111,11 +118,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("listening on https://{addr} (HTTP/1.1, HTTP/2 over TLS; HTTP/3 over QUIC)");
     std::io::stdout().flush()?;
-    eprintln!(
-        "try: curl --cacert {} https://localhost:{}/whoami",
-        certs.ca_pem.display(),
-        addr.port()
-    );
+    if keep.is_none() {
+        eprintln!(
+            "try: curl --cacert {} https://localhost:{}/whoami",
+            certs.ca_pem.display(),
+            addr.port()
+        );
+    }
     match args.mtls {
         Some(true) => {
             eprintln!("mTLS required: clients must present a certificate signed by certs/ca.pem")

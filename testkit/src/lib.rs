@@ -3,10 +3,12 @@
 //! - [`pki`]: one test CA with good and bad certificates, server and client TLS configs
 //! - [`time`]: [`within`] / [`bounded`] / [`eventually`], so that every await is bounded
 //! - [`logs`]: [`init_tracing`] and the per-test capture [`Logs`]
+//! - [`pebble`]: Pebble, the test ACME CA, with its DNS ([`Pebble::start`])
 //! - [`peers`]: finding real peers ([`require`], [`python`]) and running them ([`run`])
 //! - [`clients`]: [`Hyper`] (HTTP/1.1, HTTP/2), [`H3`] (HTTP/3), bare QUIC, [`fetch`]
 //! - [`frames`]: raw HTTP/2, HTTP/3, HPACK / QPACK and QUIC varint builders; [`codes`]: the
 //!   HTTP/3 and QPACK error codes; [`RawH3`]: a raw HTTP/3 client that writes them
+//! - [`certs`]: which certificate curl, aioquic and h3 see for a name ([`Both`] serves both)
 //! - [`app`]: the apps the suites serve; [`server`]: the servers that serve them
 //! - [`browsers`]: headless [`Firefox`] and [`Chromium`] in fresh profiles, pages reporting
 //!   back through [`Reports`]
@@ -20,11 +22,13 @@
 
 pub mod app;
 pub mod browsers;
+pub mod certs;
 pub mod clients;
 pub mod codes;
 pub mod frames;
 pub mod fs;
 pub mod logs;
+pub mod pebble;
 pub mod peers;
 pub mod pki;
 pub mod relay;
@@ -37,11 +41,16 @@ pub use app::attack::{Live, Stats};
 pub use app::browser::{Reports, Served};
 pub use app::{hex, sha256_hex};
 pub use browsers::{shown, BrowserRun, Chromium, Firefox};
+pub use certs::{
+    aioquic_seen, aioquic_seen_at, curl_seen, curl_seen_at, h3_seen, h3_seen_with,
+    quic_client_trusting, Both, Seen,
+};
 pub use clients::*;
 pub use codes::*;
 pub use frames::*;
 pub use fs::{path_arg, workspace, TempDir};
 pub use logs::{init_tracing, Logs};
+pub use pebble::{free_port, Pebble, PebbleOpts};
 pub use peers::{find, missing, peer_script, python, require, require_any, run, Output};
 pub use pki::{Id, Mtls, PemFiles, Pki, CA_NAME};
 pub use relay::Relay;

@@ -62,6 +62,7 @@ impl Ca {
             sans,
             eku,
             expired: false,
+            serial: None,
         }
     }
 }
@@ -73,6 +74,7 @@ struct Leaf<'a> {
     sans: Vec<SanType>,
     eku: ExtendedKeyUsagePurpose,
     expired: bool,
+    serial: Option<Vec<u8>>,
 }
 
 impl Leaf<'_> {
@@ -87,6 +89,7 @@ impl Leaf<'_> {
         params.distinguished_name.push(DnType::CommonName, &self.cn);
         params.subject_alt_names = self.sans;
         params.extended_key_usages = vec![self.eku];
+        params.serial_number = self.serial.map(|s| rcgen::SerialNumber::from_slice(&s));
         if self.expired {
             params.not_before = date_time_ymd(2001, 1, 1);
             params.not_after = date_time_ymd(2002, 1, 1);
@@ -114,6 +117,7 @@ fn localhost() -> Vec<SanType> {
 
 /// The test CA and its certificates; see the [module docs](self).
 pub struct Pki {
+    ca: Ca,
     ca_der: CertificateDer<'static>,
     ca_pem: String,
     /// `localhost` and `127.0.0.1`, serverAuth.
@@ -157,8 +161,30 @@ impl Pki {
                 no_client_eku: ca
                     .leaf("server-only-client", localhost(), ServerAuth)
                     .sign(),
+                ca,
             }
         })
+    }
+
+    /// A server certificate of the test CA with common name `cn`, these names (DNS names,
+    /// `*.` wildcards, or IP addresses) and this serial number (big-endian bytes; give a
+    /// first byte below 0x80 so that [`crate::clients::serial_hex`] prints it as given).
+    pub fn issue_server(&self, cn: &str, names: &[&str], serial: &[u8]) -> Id {
+        let sans = names
+            .iter()
+            .map(|n| match n.parse() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => dns(n),
+            })
+            .collect();
+        let mut leaf = self.ca.leaf(cn, sans, ExtendedKeyUsagePurpose::ServerAuth);
+        leaf.serial = Some(serial.to_vec());
+        leaf.sign()
+    }
+
+    /// The test CA certificate, PEM.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
     }
 
     /// The test CA as the roots a server trusts for client certificates.

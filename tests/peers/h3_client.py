@@ -6,7 +6,7 @@ Usage:
                [--request METHOD PATH [BODY]]... [--trailer NAME:VALUE]... [--zero-rtt]
 
 Sends every request on one connection (concurrently), then prints one JSON object:
-  {"alpn": "h3", "local_port": N, "responses": [{"status": 200, "headers": {...},
+  {"alpn": "h3", "local_port": N, "peer_serial": "hex" (unless resumed), "responses": [{"status": 200, "headers": {...},
    "body": "...", "trailers": {...}}, ...]}
 or {"error": "..."} with exit status 1. Trailers given with --trailer follow every request body.
 
@@ -169,8 +169,12 @@ async def main():
             args.timeout,
         )
         alpn = client._quic.tls.alpn_negotiated
+        # A resumed session (--zero-rtt) sees no certificate.
+        peer_cert = client._quic.tls._peer_certificate
+        if peer_cert is not None:
+            extra["peer_serial"] = format(peer_cert.serial_number, "x")
         if args.zero_rtt:
-            extra = {
+            extra |= {
                 "resumed": client._quic.tls.session_resumed,
                 "early_data_accepted": client._quic.tls.early_data_accepted,
             }

@@ -9,7 +9,7 @@ use http::{HeaderMap, Request, StatusCode};
 use tokio::task::JoinHandle;
 use twinport_quinn::quinn;
 
-use super::quic::quic_connect;
+use super::quic::quic_connect_as;
 use crate::pki::{Id, Pki};
 use crate::time::{bounded, within};
 
@@ -39,7 +39,16 @@ impl H3 {
         addr: SocketAddr,
         config: quinn::ClientConfig,
     ) -> Result<Self, String> {
-        let (endpoint, conn) = quic_connect(addr, config)
+        Self::connect_as(addr, config, "localhost").await
+    }
+
+    /// An HTTP/3 connection asking for `server_name` in the SNI.
+    pub async fn connect_as(
+        addr: SocketAddr,
+        config: quinn::ClientConfig,
+        server_name: &str,
+    ) -> Result<Self, String> {
+        let (endpoint, conn) = quic_connect_as(addr, config, server_name)
             .await
             .map_err(|e| format!("QUIC handshake: {e}"))?;
         let (mut driver, send) = within(h3::client::new(h3_quinn::Connection::new(conn.clone())))

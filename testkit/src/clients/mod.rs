@@ -5,6 +5,7 @@ mod h3;
 mod hyper;
 mod quic;
 mod raw_h3;
+mod sni;
 mod tls;
 mod violation;
 
@@ -20,9 +21,12 @@ use twinport::BoxError;
 
 pub use self::h3::{read_reply, uri, Reply, SendRequest, H3};
 pub use self::hyper::Hyper;
-pub use self::quic::{quic_connect, quic_first_flight, quic_raw};
+pub use self::quic::{quic_connect, quic_connect_as, quic_first_flight, quic_raw};
 pub use self::raw_h3::{
     closed_with, describe, is_200_with, pump, read_to_end, stopped_within, Ended, Pumped, RawH3,
+};
+pub use self::sni::{
+    normalize_serial, quic_serial, serial_hex, tls_connect_as, tls_connect_with, tls_serial,
 };
 pub use self::tls::{local_port, tls_connect, tls_connect_killable, tls_over};
 pub use self::violation::{after_settings, check_violations, Violation};

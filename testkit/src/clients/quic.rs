@@ -15,8 +15,17 @@ pub async fn quic_connect(
     addr: SocketAddr,
     config: quinn::ClientConfig,
 ) -> Result<(quinn::Endpoint, quinn::Connection), quinn::ConnectionError> {
+    quic_connect_as(addr, config, "localhost").await
+}
+
+/// Like [`quic_connect`], asking for (and verifying) `server_name` in the SNI.
+pub async fn quic_connect_as(
+    addr: SocketAddr,
+    config: quinn::ClientConfig,
+    server_name: &str,
+) -> Result<(quinn::Endpoint, quinn::Connection), quinn::ConnectionError> {
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let connecting = endpoint.connect_with(config, addr, "localhost").unwrap();
+    let connecting = endpoint.connect_with(config, addr, server_name).unwrap();
     let conn = within(connecting).await?;
     Ok((endpoint, conn))
 }

@@ -124,6 +124,10 @@ where
             let (io, info) = inner.await?;
             let stream = handshake(acceptor, io, timeout).await?;
             let conn = stream.get_ref().1;
+            // An ACME TLS-ALPN-01 validation only needed the handshake (RFC 8737 §3).
+            if conn.alpn_protocol() == Some(twinport::tls::ACME_TLS_ALPN) {
+                return Err(AcceptError::refused("ACME TLS-ALPN-01 validation answered"));
+            }
             let mut info = info.tls(TlsInfo::from_connection(conn)?);
             if let Some(alpn) = conn.alpn_protocol() {
                 info = info.alpn(alpn.to_vec());

@@ -1,0 +1,212 @@
+//! Which certificate a server answers a name with, asked by real peers on every protocol:
+//! curl on HTTP/1.1 and HTTP/2, aioquic and h3 (the kit's [`H3`]) on HTTP/3. Each answer is
+//! the status of a full `GET /info` and the serial of the certificate the peer verified.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use twinport::ServerTls;
+use twinport_hyper::Http;
+use twinport_quinn::{quinn, Http3};
+
+use crate::clients::{normalize_serial, quic_serial, H3};
+use crate::fs::path_arg;
+use crate::peers::{peer_script, run};
+use crate::pki::Pki;
+use crate::server::{serve_http, serve_http3, Http3Server, HttpServer};
+
+/// TCP (HTTP/1.1, HTTP/2) and QUIC (HTTP/3) on the same port of 127.0.0.1, both with `tls`.
+pub struct Both {
+    /// The TCP side.
+    pub tcp: HttpServer,
+    /// The QUIC side.
+    pub quic: Http3Server,
+    /// The address of both.
+    pub addr: SocketAddr,
+}
+
+impl Both {
+    /// Serves the info app with `tls` on both transports.
+    pub async fn serve(tls: &ServerTls) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve_on(listener, tls)
+    }
+
+    /// Like [`serve`](Self::serve) on this TCP listener (and UDP on its port).
+    pub fn serve_on(listener: tokio::net::TcpListener, tls: &ServerTls) -> Self {
+        let http = Http::new(listener).tls(tls).unwrap();
+        let tcp = serve_http(http, Duration::from_secs(2));
+        let addr = tcp.addr();
+        let quic = serve_http3(Http3::bind(addr, tls).unwrap());
+        Self { tcp, quic, addr }
+    }
+
+    /// Stops both.
+    pub async fn stop(self) {
+        self.tcp.stop().await;
+        self.quic.stop(Duration::from_secs(1)).await;
+    }
+}
+
+/// A peer's answer: the HTTP status (0 if the exchange failed), the protocol it spoke and
+/// the serial number of the certificate it verified (normalized hex), or what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// The status of `GET /info`.
+    pub status: u16,
+    /// `1.1`, `2` or `3`.
+    pub version: String,
+    /// The certificate's serial.
+    pub serial: String,
+}
+
+/// curl (`--http1.1` or `--http2`) fetching `https://NAME:PORT/info`, `NAME` resolved to
+/// 127.0.0.1 (`None`: the IP address itself, so no SNI), verifying against `ca` unless
+/// `insecure`.
+pub async fn curl_seen(
+    curl: &Path,
+    h2: bool,
+    addr: SocketAddr,
+    name: Option<&str>,
+    ca: &Path,
+    insecure: bool,
+) -> Result<Seen, String> {
+    curl_seen_at(curl, h2, addr, name, ca, insecure, "/info").await
+}
+
+/// Like [`curl_seen`] for another path.
+pub async fn curl_seen_at(
+    curl: &Path,
+    h2: bool,
+    addr: SocketAddr,
+    name: Option<&str>,
+    ca: &Path,
+    insecure: bool,
+    path: &str,
+) -> Result<Seen, String> {
+    let port = addr.port();
+    let host = name.unwrap_or("127.0.0.1");
+    let resolve = format!("{host}:{port}:127.0.0.1");
+    let url = format!("https://{host}:{port}{path}");
+    let mut args = vec![
+        "-sS",
+        "-o",
+        "/dev/null",
+        "--max-time",
+        "10",
+        "--cacert",
+        path_arg(ca),
+        "--resolve",
+        &resolve,
+        "-w",
+        "%{http_code} %{http_version}\n%{certs}",
+    ];
+    args.push(if h2 { "--http2" } else { "--http1.1" });
+    if insecure {
+        args.push("-k");
+    }
+    args.push(&url);
+    let out = run(curl, &args).await;
+    if !out.success {
+        return Err(format!("curl {url}: {}", out.stderr.trim()));
+    }
+    let mut lines = out.stdout.lines();
+    let head = lines.next().unwrap_or_default();
+    let (status, version) = head.split_once(' ').unwrap_or_default();
+    let serial = lines
+        .find_map(|l| l.strip_prefix("Serial Number:"))
+        .map(normalize_serial)
+        .ok_or_else(|| format!("curl printed no certificate: {}", out.stdout))?;
+    Ok(Seen {
+        status: status.parse().unwrap_or(0),
+        version: version.to_owned(),
+        serial,
+    })
+}
+
+/// aioquic (`tests/peers/h3_client.py`) fetching `/info` over HTTP/3 from 127.0.0.1 with
+/// `server_name` in the SNI, verifying against `ca`.
+pub async fn aioquic_seen(
+    python: &Path,
+    addr: SocketAddr,
+    server_name: &str,
+    ca: &Path,
+) -> Result<Seen, String> {
+    aioquic_seen_at(python, addr, server_name, ca, "/info").await
+}
+
+/// Like [`aioquic_seen`] for another path.
+pub async fn aioquic_seen_at(
+    python: &Path,
+    addr: SocketAddr,
+    server_name: &str,
+    ca: &Path,
+    path: &str,
+) -> Result<Seen, String> {
+    let port = addr.port().to_string();
+    let script = peer_script("h3_client.py");
+    let args = [
+        path_arg(&script),
+        "--port",
+        &port,
+        "--ca",
+        path_arg(ca),
+        "--server-name",
+        server_name,
+        "--request",
+        "GET",
+        path,
+    ];
+    let out = run(python, &args).await;
+    let json: serde_json::Value = serde_json::from_str(out.stdout.trim())
+        .map_err(|e| format!("aioquic: {e}: {} {}", out.stdout, out.stderr))?;
+    if let Some(e) = json.get("error") {
+        return Err(format!("aioquic: {e}"));
+    }
+    Ok(Seen {
+        status: json["responses"][0]["status"].as_u64().unwrap_or(0) as u16,
+        version: "3".into(),
+        serial: normalize_serial(json["peer_serial"].as_str().unwrap_or_default()),
+    })
+}
+
+/// The kit's h3 client fetching `/info` with `server_name` in the SNI, trusting the test CA.
+pub async fn h3_seen(addr: SocketAddr, server_name: &str) -> Result<Seen, String> {
+    h3_seen_with(addr, server_name, Pki::get().quic_client(None)).await
+}
+
+/// A QUIC client configuration for HTTP/3 trusting only the CA certificates of this PEM.
+pub fn quic_client_trusting(ca_pem: &[u8]) -> quinn::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = twinport::default_crypto_provider().unwrap();
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    quinn::ClientConfig::new(std::sync::Arc::new(crypto))
+}
+
+/// Like [`h3_seen`] with a client configuration of its own ([`quic_client_trusting`]).
+pub async fn h3_seen_with(
+    addr: SocketAddr,
+    server_name: &str,
+    config: quinn::ClientConfig,
+) -> Result<Seen, String> {
+    let mut h3 = H3::connect_as(addr, config, server_name).await?;
+    let serial = quic_serial(&h3.conn);
+    let reply = h3.get("/info").await;
+    h3.close().await;
+    Ok(Seen {
+        status: reply.status.as_u16(),
+        version: "3".into(),
+        serial,
+    })
+}

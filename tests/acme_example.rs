@@ -1,0 +1,175 @@
+//! The example (`examples/serve`) run as a user runs it from the README: `--acme` against
+//! Pebble with TLS-ALPN-01 and with HTTP-01, and `--cert-dir` with the files replaced while
+//! it runs; curl (h1, h2) and aioquic (h3) check the certificate it serves.
+#![cfg(feature = "acme")]
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use twinport_testkit::*;
+
+/// The example's binary, built by `cargo test` next to this test's (`TWINPORT_EXAMPLE_BIN`
+/// names another: a target directory shared by several checkouts holds only the last
+/// `examples/serve` built, whichever checkout it came from).
+fn example_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("TWINPORT_EXAMPLE_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("serve")
+}
+
+/// Starts the example with `args`; returns once it printed its address.
+async fn start(args: &[&str]) -> (Child, SocketAddr) {
+    let mut child = Command::new(example_binary())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = bounded(60, "the example's first line", lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    let addr = line
+        .strip_prefix("listening on https://")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"));
+    (child, addr.parse().unwrap())
+}
+
+/// Polls with curl (HTTP/2) until `name` is served with a certificate `ca` verifies; its serial.
+async fn served_serial(
+    curl: &Path,
+    addr: SocketAddr,
+    name: &str,
+    ca: &Path,
+    not: Option<&str>,
+) -> String {
+    bounded(90, "the example serving the certificate", async {
+        loop {
+            if let Ok(seen) = curl_seen_at(curl, true, addr, Some(name), ca, false, "/whoami").await
+            {
+                if seen.status == 200 && Some(seen.serial.as_str()) != not {
+                    return seen.serial;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+}
+
+async fn all_protocols(
+    curl: &Path,
+    python: &Path,
+    addr: SocketAddr,
+    name: &str,
+    ca: &Path,
+    serial: &str,
+) {
+    for h2 in [false, true] {
+        let seen = curl_seen_at(curl, h2, addr, Some(name), ca, false, "/whoami")
+            .await
+            .unwrap();
+        assert_eq!(
+            (seen.status, seen.serial.as_str()),
+            (200, serial),
+            "curl h2={h2}"
+        );
+    }
+    let seen = aioquic_seen_at(python, addr, name, ca, "/whoami")
+        .await
+        .unwrap();
+    assert_eq!(
+        (seen.status, seen.serial.as_str()),
+        (200, serial),
+        "aioquic"
+    );
+}
+
+#[tokio::test]
+async fn the_example_obtains_its_certificate_from_pebble_by_tls_alpn_01_and_by_http_01() {
+    let (Some(curl), Some(python)) = (require("curl"), python("aioquic")) else {
+        return;
+    };
+    for http01 in [false, true] {
+        let (tls_port, http_port) = (free_port(), free_port());
+        let opts = PebbleOpts {
+            http_port,
+            tls_port,
+            validity_secs: None,
+            port: None,
+        };
+        let Some(pebble) = Pebble::start(opts).await else {
+            return;
+        };
+        let cache = TempDir::new("example-acme");
+        let name = if http01 {
+            "http.example.test"
+        } else {
+            "alpn.example.test"
+        };
+        let addr = format!("127.0.0.1:{tls_port}");
+        let http_port = http_port.to_string();
+        let mut args = vec![
+            "--addr",
+            &addr,
+            "--acme",
+            name,
+            "--acme-directory",
+            &pebble.directory,
+            "--acme-cache",
+            path_arg(cache.dir()),
+            "--acme-ca-root",
+            path_arg(&pebble.directory_ca),
+        ];
+        if http01 {
+            args.extend(["--acme-http-port", http_port.as_str()]);
+        }
+        let (child, addr) = start(&args).await;
+        let serial = served_serial(&curl, addr, name, &pebble.root, None).await;
+        all_protocols(&curl, &python, addr, name, &pebble.root, &serial).await;
+        drop(child);
+    }
+}
+
+#[tokio::test]
+async fn the_example_serves_a_cert_dir_and_reloads_it() {
+    let (Some(curl), Some(python)) = (require("curl"), python("aioquic")) else {
+        return;
+    };
+    let dir = TempDir::new("example-cert-dir");
+    let ca = dir.path("ca.pem");
+    std::fs::write(&ca, Pki::get().ca_pem()).unwrap();
+    let write = |serial: u8| {
+        let id = Pki::get().issue_server("example", &["dir.example.test"], &[0x60, serial]);
+        std::fs::write(dir.path(".server.pem"), &id.chain_pem).unwrap();
+        std::fs::write(dir.path(".server.key"), &id.key_pem).unwrap();
+        std::fs::rename(dir.path(".server.pem"), dir.path("server.pem")).unwrap();
+        std::fs::rename(dir.path(".server.key"), dir.path("server.key")).unwrap();
+    };
+    write(1);
+    let (child, addr) = start(&["--addr", "127.0.0.1:0", "--cert-dir", path_arg(dir.dir())]).await;
+    let first = served_serial(&curl, addr, "dir.example.test", &ca, None).await;
+    assert_eq!(first, "6001");
+    all_protocols(&curl, &python, addr, "dir.example.test", &ca, "6001").await;
+    write(2);
+    let second = served_serial(&curl, addr, "dir.example.test", &ca, Some("6001")).await;
+    assert_eq!(second, "6002");
+    all_protocols(&curl, &python, addr, "dir.example.test", &ca, "6002").await;
+    drop(child);
+}

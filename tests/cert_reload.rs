@@ -1,0 +1,348 @@
+//! Hot reload: certificate files replaced on disk (a rename, a broken write, Kubernetes'
+//! `..data` symlink swap) while HTTP/1.1, HTTP/2 and HTTP/3 clients run. New connections on
+//! every protocol get the new certificate (its serial checked), connections already open go
+//! on, no request fails, and a write that cannot be loaded keeps the old certificate.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use twinport::{Certificates, ServerTls};
+use twinport_testkit::*;
+
+const NAME: &str = "reload.test";
+/// A write that leaves the files unloadable.
+type BrokenWrite<'a> = Box<dyn Fn() + 'a>;
+
+const DEBOUNCE: Duration = Duration::from_millis(100);
+
+fn issue(serial: u8) -> Id {
+    Pki::get().issue_server("reload", &[NAME, "localhost"], &[0x30, serial])
+}
+
+/// Writes `id` as `cert.pem` / `key.pem` in `dir`, each by a rename (as most tools do).
+fn install(dir: &Path, id: &Id) {
+    for (name, data) in [("cert.pem", &id.chain_pem), ("key.pem", &id.key_pem)] {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, data).unwrap();
+        std::fs::rename(&tmp, dir.join(name)).unwrap();
+    }
+}
+
+/// What a client looping on new connections of one protocol saw.
+#[derive(Default)]
+struct Observed {
+    serials: Vec<String>,
+    failures: Vec<String>,
+}
+
+/// A new connection per round on `proto` (`GET /info`, which must answer 200), until `stop`.
+fn client_loop(
+    proto: Proto,
+    addr: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+) -> (Arc<Mutex<Observed>>, JoinHandle<()>) {
+    let seen = Arc::new(Mutex::new(Observed::default()));
+    let out = seen.clone();
+    let task = tokio::spawn(async move {
+        while !stop.load(Ordering::SeqCst) {
+            let got = match proto {
+                Proto::H3 => h3_seen(addr, NAME).await.and_then(|s| {
+                    if s.status == 200 {
+                        Ok(s.serial)
+                    } else {
+                        Err(format!("status {}", s.status))
+                    }
+                }),
+                Proto::H1 | Proto::H2 => one_tcp(addr, proto == Proto::H2).await,
+            };
+            {
+                let mut seen = out.lock().unwrap();
+                match got {
+                    Ok(serial) => seen.serials.push(serial),
+                    Err(e) => seen.failures.push(e),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    (seen, task)
+}
+
+async fn one_tcp(addr: std::net::SocketAddr, h2: bool) -> Result<String, String> {
+    let alpn: &[&[u8]] = if h2 { &[b"h2"] } else { &[b"http/1.1"] };
+    let io = tls_connect_as(addr, Some(NAME), alpn, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let serial = tls_serial(&io);
+    let (mut client, _task) = Hyper::handshake(io, h2).await.map_err(|e| e.to_string())?;
+    let resp = client
+        .send(client.request("GET", "/info", empty()))
+        .await
+        .map_err(|e| e.to_string())?;
+    if resp.status() != 200 {
+        return Err(format!("status {}", resp.status()));
+    }
+    Ok(serial)
+}
+
+fn last(seen: &Mutex<Observed>) -> Option<String> {
+    seen.lock().unwrap().serials.last().cloned()
+}
+
+/// curl (h1, h2) and aioquic (h3) on new connections all see `serial`.
+async fn real_peers_see(addr: std::net::SocketAddr, ca: &Path, serial: &str) {
+    let (Some(curl), Some(python)) = (require("curl"), python("aioquic")) else {
+        return;
+    };
+    for h2 in [false, true] {
+        let seen = curl_seen(&curl, h2, addr, Some(NAME), ca, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            (seen.status, seen.serial.as_str()),
+            (200, serial),
+            "curl h2={h2}"
+        );
+    }
+    let seen = aioquic_seen(&python, addr, NAME, ca).await.unwrap();
+    assert_eq!(
+        (seen.status, seen.serial.as_str()),
+        (200, serial),
+        "aioquic"
+    );
+}
+
+#[tokio::test]
+async fn files_swapped_while_h1_h2_h3_clients_run_serve_the_new_certificate_without_a_failed_request(
+) {
+    let dir = TempDir::new("reload-swap");
+    std::fs::write(dir.path("ca.pem"), Pki::get().ca_pem()).unwrap();
+    let (old, new) = (issue(1), issue(2));
+    install(dir.dir(), &old);
+    let certs = Certificates::builder()
+        .pem_files(dir.path("cert.pem"), dir.path("key.pem"))
+        .build()
+        .unwrap();
+    let _watcher = certs.watch_with(DEBOUNCE).unwrap();
+    let both = Both::serve(&ServerTls::from_certificates(&certs)).await;
+    real_peers_see(both.addr, &dir.path("ca.pem"), "3001").await;
+
+    // Connections opened before the swap, used again after it.
+    let (mut h1, _t1) = Hyper::handshake(
+        tls_connect_as(both.addr, Some(NAME), &[b"http/1.1"], None)
+            .await
+            .unwrap(),
+        false,
+    )
+    .await
+    .unwrap();
+    let (mut h2, _t2) = Hyper::handshake(
+        tls_connect_as(both.addr, Some(NAME), &[b"h2"], None)
+            .await
+            .unwrap(),
+        true,
+    )
+    .await
+    .unwrap();
+    let mut h3 = H3::connect_as(both.addr, Pki::get().quic_client(None), NAME)
+        .await
+        .unwrap();
+    let h3_serial = quic_serial(&h3.conn);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let loops: Vec<_> = [Proto::H1, Proto::H2, Proto::H3]
+        .into_iter()
+        .map(|p| (p, client_loop(p, both.addr, stop.clone())))
+        .collect();
+    for (p, (seen, _)) in &loops {
+        eventually(&format!("{p:?} served the old certificate"), || {
+            last(seen).as_deref() == Some("3001")
+        })
+        .await;
+    }
+
+    install(dir.dir(), &new);
+    for (p, (seen, _)) in &loops {
+        eventually(
+            &format!("{p:?} new connections get the new certificate"),
+            || last(seen).as_deref() == Some("3002"),
+        )
+        .await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for (p, (seen, task)) in loops {
+        within(task).await.unwrap();
+        let seen = seen.lock().unwrap();
+        assert!(
+            seen.failures.is_empty(),
+            "{p:?}: requests failed: {:?}",
+            seen.failures
+        );
+        // Old until the swap, new after it, never back.
+        let first_new = seen.serials.iter().position(|s| s == "3002").unwrap();
+        assert!(
+            seen.serials[..first_new].iter().all(|s| s == "3001"),
+            "{p:?}: {:?}",
+            seen.serials
+        );
+        assert!(
+            seen.serials[first_new..].iter().all(|s| s == "3002"),
+            "{p:?}: {:?}",
+            seen.serials
+        );
+    }
+    real_peers_see(both.addr, &dir.path("ca.pem"), "3002").await;
+
+    // The connections open before the swap are untouched: still served, on their certificate.
+    assert_eq!(h1.get_json("/info").await["version"], "HTTP/1.1");
+    assert_eq!(h2.get_json("/info").await["version"], "HTTP/2.0");
+    assert_eq!(h3.get("/info").await.status, 200);
+    assert_eq!(h3_serial, "3001");
+    h3.close().await;
+    both.stop().await;
+}
+
+#[tokio::test]
+async fn a_broken_write_keeps_the_old_certificate_and_logs_why_and_a_good_write_recovers() {
+    let logs = Logs::capture();
+    let dir = TempDir::new("reload-broken");
+    std::fs::write(dir.path("ca.pem"), Pki::get().ca_pem()).unwrap();
+    let (old, new, other) = (issue(3), issue(4), issue(5));
+    install(dir.dir(), &old);
+    let certs = Certificates::builder()
+        .pem_files(dir.path("cert.pem"), dir.path("key.pem"))
+        .build()
+        .unwrap();
+    let _watcher = certs.watch_with(DEBOUNCE).unwrap();
+    let both = Both::serve(&ServerTls::from_certificates(&certs)).await;
+    let cert_file = dir.path("cert.pem").display().to_string();
+    let key_file = dir.path("key.pem").display().to_string();
+
+    let broken: [(&str, BrokenWrite<'_>, &str, &str); 3] = [
+        (
+            "bad PEM",
+            Box::new(|| {
+                std::fs::write(
+                    dir.path("cert.pem"),
+                    "-----BEGIN CERTIFICATE-----\n%%%\n-----END CERTIFICATE-----\n",
+                )
+                .unwrap()
+            }),
+            &cert_file,
+            "invalid PEM",
+        ),
+        (
+            "a key that does not match",
+            Box::new(|| std::fs::write(dir.path("cert.pem"), &other.chain_pem).unwrap()),
+            &key_file,
+            "does not match",
+        ),
+        (
+            "a missing file",
+            Box::new(|| std::fs::remove_file(dir.path("cert.pem")).unwrap()),
+            &cert_file,
+            "file not found",
+        ),
+    ];
+    for (what, write, file, reason) in broken {
+        logs.clear();
+        write();
+        eventually(&format!("{what}: a warning naming {file}"), || {
+            logs.lines_at("WARN")
+                .iter()
+                .any(|l| l.contains(file) && l.contains(reason) && l.contains("still serving"))
+        })
+        .await;
+        let err = certs.reload().unwrap_err().to_string();
+        assert!(err.contains(file) && err.contains(reason), "{what}: {err}");
+        for proto in [Proto::H1, Proto::H2] {
+            assert_eq!(
+                one_tcp(both.addr, proto == Proto::H2).await.unwrap(),
+                "3003",
+                "{what}: {proto:?}"
+            );
+        }
+        assert_eq!(
+            h3_seen(both.addr, NAME).await.unwrap().serial,
+            "3003",
+            "{what}: h3"
+        );
+    }
+
+    install(dir.dir(), &new);
+    eventually("the good write is picked up", || {
+        certs
+            .lookup(Some(NAME))
+            .is_some_and(|k| serial_hex(&k.cert[0]) == "3004")
+    })
+    .await;
+    for proto in [Proto::H1, Proto::H2] {
+        assert_eq!(
+            one_tcp(both.addr, proto == Proto::H2).await.unwrap(),
+            "3004"
+        );
+    }
+    assert_eq!(h3_seen(both.addr, NAME).await.unwrap().serial, "3004");
+    real_peers_see(both.addr, &dir.path("ca.pem"), "3004").await;
+    assert!(
+        logs.text().contains("certificate reloaded"),
+        "{}",
+        logs.text()
+    );
+    both.stop().await;
+}
+
+#[tokio::test]
+async fn a_kubernetes_style_symlink_swap_is_picked_up() {
+    use std::os::unix::fs::symlink;
+    let dir = TempDir::new("reload-k8s");
+    std::fs::write(dir.path("ca.pem"), Pki::get().ca_pem()).unwrap();
+    let mount = dir.path("secret");
+    // What the kubelet makes: ..TIMESTAMP/{tls.crt,tls.key}, ..data -> ..TIMESTAMP, and
+    // tls.crt -> ..data/tls.crt, tls.key -> ..data/tls.key.
+    let version = |name: &str, id: &Id| {
+        let v = mount.join(name);
+        std::fs::create_dir_all(&v).unwrap();
+        std::fs::write(v.join("tls.crt"), &id.chain_pem).unwrap();
+        std::fs::write(v.join("tls.key"), &id.key_pem).unwrap();
+    };
+    version("..2026_12_01_10_00_00.1", &issue(6));
+    symlink("..2026_12_01_10_00_00.1", mount.join("..data")).unwrap();
+    symlink("..data/tls.crt", mount.join("tls.crt")).unwrap();
+    symlink("..data/tls.key", mount.join("tls.key")).unwrap();
+
+    let certs = Certificates::builder()
+        .pem_files(mount.join("tls.crt"), mount.join("tls.key"))
+        .build()
+        .unwrap();
+    let _watcher = certs.watch_with(DEBOUNCE).unwrap();
+    let both = Both::serve(&ServerTls::from_certificates(&certs)).await;
+    assert_eq!(h3_seen(both.addr, NAME).await.unwrap().serial, "3006");
+
+    // The update: a new version directory, a ..data_tmp symlink renamed over ..data (atomic),
+    // then the old version removed.
+    version("..2026_12_01_11_00_00.2", &issue(7));
+    symlink("..2026_12_01_11_00_00.2", mount.join("..data_tmp")).unwrap();
+    std::fs::rename(mount.join("..data_tmp"), mount.join("..data")).unwrap();
+    std::fs::remove_dir_all(mount.join("..2026_12_01_10_00_00.1")).unwrap();
+
+    eventually("the swapped secret is served", || {
+        certs
+            .lookup(Some(NAME))
+            .is_some_and(|k| serial_hex(&k.cert[0]) == "3007")
+    })
+    .await;
+    for proto in [Proto::H1, Proto::H2] {
+        assert_eq!(
+            one_tcp(both.addr, proto == Proto::H2).await.unwrap(),
+            "3007"
+        );
+    }
+    assert_eq!(h3_seen(both.addr, NAME).await.unwrap().serial, "3007");
+    real_peers_see(both.addr, &dir.path("ca.pem"), "3007").await;
+    both.stop().await;
+}
