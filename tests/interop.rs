@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use twinport_testkit::{
-    missing, path_arg, python, require, require_any, run, start_example, start_example_with,
-    within, Mtls, PemFiles, Pki, TempDir,
+    missing, path_arg, python, require, run, shown, start_example, start_example_with, within,
+    Chromium, Mtls, PemFiles, Pki, TempDir,
 };
 
 /// `curl` fetching `url`: the JSON body, the response headers and curl's local port.
@@ -271,29 +271,6 @@ async fn run_example_binary(bin: &Path) -> (tokio::process::Child, String) {
     (child, addr)
 }
 
-async fn chromium_dom(chromium: &Path, url: &str, extra: &[&str]) -> String {
-    let profile = TempDir::new("chromium");
-    let user_dir = format!("--user-data-dir={}", profile.dir().display());
-    let spki = certs_spki();
-    let spki_flag = format!("--ignore-certificate-errors-spki-list={spki}");
-    let mut args = vec![
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        &user_dir,
-        &spki_flag,
-        "--virtual-time-budget=10000",
-        "--dump-dom",
-    ];
-    args.extend_from_slice(extra);
-    args.push(url);
-    run(chromium, &args).await.stdout
-}
-
 fn certs_spki() -> String {
     // The example serves the workspace's certs/; they exist once it has started.
     let spki = twinport_testkit::workspace().join("certs/server.spki");
@@ -305,15 +282,6 @@ fn certs_spki() -> String {
 
 fn shown_protocol(dom: &str) -> Option<&str> {
     shown(dom, "protocol")
-}
-
-/// The text of the page element with this id, up to its first child element.
-fn shown<'a>(dom: &'a str, id: &str) -> Option<&'a str> {
-    let start = dom.find(&format!("id=\"{id}\""))?;
-    let rest = &dom[start..];
-    let open = rest.find('>')? + 1;
-    let close = rest[open..].find('<')?;
-    Some(&rest[open..open + close])
 }
 
 #[tokio::test]
@@ -340,12 +308,13 @@ async fn the_example_serves_chromium_over_http3_when_forced_and_http2_otherwise(
         assert_eq!(info["protocol"], "HTTP/2");
     }
 
-    if let Some(chromium) = require_any(&["chromium", "chromium-browser"]) {
+    if let Some(chromium) = Chromium::require() {
         let url = format!("https://{addr}/");
         let forced = format!("--origin-to-force-quic-on={addr}");
-        let dom = chromium_dom(&chromium, &url, &["--enable-quic", &forced]).await;
+        let spki = certs_spki();
+        let dom = chromium.dom(&url, &spki, &["--enable-quic", &forced]).await;
         assert_eq!(shown_protocol(&dom), Some("HTTP/3"), "{dom}");
-        let dom = chromium_dom(&chromium, &url, &[]).await;
+        let dom = chromium.dom(&url, &spki, &[]).await;
         assert_eq!(shown_protocol(&dom), Some("HTTP/2"), "{dom}");
     }
     let _ = child.kill().await;
@@ -354,7 +323,7 @@ async fn the_example_serves_chromium_over_http3_when_forced_and_http2_otherwise(
 #[tokio::test]
 async fn chromium_runs_the_pages_webtransport_echo_against_the_example() {
     let Some(bin) = example_binary() else { return };
-    let Some(chromium) = require_any(&["chromium", "chromium-browser"]) else {
+    let Some(chromium) = Chromium::require() else {
         return;
     };
     let (mut child, addr) = run_example_binary(&bin).await;
@@ -366,7 +335,9 @@ async fn chromium_runs_the_pages_webtransport_echo_against_the_example() {
     // on the datagram echo before it arrives: allow three page loads.
     let mut dom = String::new();
     for _ in 0..3 {
-        dom = chromium_dom(&chromium, &url, &["--enable-quic", &forced]).await;
+        dom = chromium
+            .dom(&url, &certs_spki(), &["--enable-quic", &forced])
+            .await;
         if shown(&dom, "wt-status") == Some("done")
             && shown(&dom, "wt-datagram") == Some("hello datagram")
         {

@@ -8,6 +8,8 @@
 //! - [`frames`]: raw HTTP/2, HTTP/3, HPACK / QPACK and QUIC varint builders; [`codes`]: the
 //!   HTTP/3 and QPACK error codes; [`RawH3`]: a raw HTTP/3 client that writes them
 //! - [`app`]: the apps the suites serve; [`server`]: the servers that serve them
+//! - [`browsers`]: headless [`Firefox`] and [`Chromium`] in fresh profiles, pages reporting
+//!   back through [`Reports`]
 //! - [`relay`], [`sys`], [`rng`], [`fs`]: a UDP relay that can cut its client off, RSS and
 //!   CPU readings, one seeded generator, temporary directories
 //!
@@ -17,6 +19,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
+pub mod browsers;
 pub mod clients;
 pub mod codes;
 pub mod frames;
@@ -31,7 +34,9 @@ pub mod sys;
 pub mod time;
 
 pub use app::attack::{Live, Stats};
+pub use app::browser::{Reports, Served};
 pub use app::{hex, sha256_hex};
+pub use browsers::{shown, BrowserRun, Chromium, Firefox};
 pub use clients::*;
 pub use codes::*;
 pub use frames::*;

@@ -225,6 +225,12 @@ impl Pki {
         config
     }
 
+    /// The SHA-256 of the server certificate's key (SPKI), base64: what Chromium's
+    /// `--ignore-certificate-errors-spki-list` takes.
+    pub fn server_spki(&self) -> String {
+        twinport::dev_certs::spki_sha256_base64(&self.server.chain[0]).unwrap()
+    }
+
     /// Writes the CA and every identity as PEM files into a fresh directory, removed when
     /// the returned [`PemFiles`] is dropped.
     pub fn write_files(&self) -> PemFiles {

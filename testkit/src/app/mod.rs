@@ -1,8 +1,10 @@
 //! The applications the suites serve: [`info`] (what the handler saw, bodies, trailers,
-//! panics), [`attack`] (the hardening target, counting its live handlers) and [`example`]
-//! (the example server's own app).
+//! panics), [`attack`] (the hardening target, counting its live handlers), [`example`]
+//! (the example server's own app) and [`browser`] (pages that report back, for the browser
+//! suites).
 
 pub mod attack;
+pub mod browser;
 pub mod example;
 pub mod info;
 

@@ -1,5 +1,5 @@
-//! The example's app (with its WebTransport echo on `/wt/echo`) on HTTP/1.1 + HTTP/2 (TLS)
-//! and HTTP/3, one port.
+//! The example's app (with its WebTransport echo on `/wt/echo`, and the browser pages of
+//! [`browser`](crate::app::browser)) on HTTP/1.1 + HTTP/2 (TLS) and HTTP/3, one port.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use twinport::{DrainReport, Server, ServerError, ServerHandle};
 use twinport_hyper::{Http, ProxyMode};
 use twinport_quinn::Http3;
 
+use crate::app::browser::Reports;
 use crate::app::example::{app, wt_echo_handler};
 use crate::logs::init_tracing;
 use crate::pki::{Mtls, Pki};
@@ -22,6 +23,8 @@ pub struct Example {
     pub handle: ServerHandle,
     /// The task serving it.
     pub task: JoinHandle<Result<DrainReport, ServerError>>,
+    /// What its `/kit/` pages reported, and the version of every request it served.
+    pub reports: Reports,
 }
 
 impl Example {
@@ -53,15 +56,22 @@ pub fn start_example_with(mtls: Mtls, proxy: Option<ProxyMode>) -> Example {
         .webtransport("/wt/echo", wt_echo_handler())
         .socket(udp)
         .expect("quic");
+    let reports = Reports::new();
+    let app = reports.wrap(app());
     let server = match proxy {
-        Some(mode) => Server::new(app())
+        Some(mode) => Server::new(app)
             .transport(http.proxy_protocol(mode).tls(&tls).expect("tls"))
             .transport(http3),
-        None => Server::new(app())
+        None => Server::new(app)
             .transport(http.tls(&tls).expect("tls"))
             .transport(http3),
     };
     let handle = server.handle();
     let task = tokio::spawn(server.serve());
-    Example { addr, handle, task }
+    Example {
+        addr,
+        handle,
+        task,
+        reports,
+    }
 }

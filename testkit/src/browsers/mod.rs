@@ -1,0 +1,25 @@
+//! Browsers as test peers, without a browser driver: headless [`Firefox`] and [`Chromium`],
+//! each in a fresh profile, one browser at a time per test process (two on a 2-core machine
+//! starve each other's pages). The kit's pages ([`browser`](crate::app::browser)) POST what
+//! they saw to the server; [`BrowserRun::report`] waits for that, and the browser's whole
+//! process group is killed on every path.
+//!
+//! - Firefox trusts the test CA through its profile's NSS database (`certutil`, from
+//!   libnss3-tools), its `user.js` turns off everything that would reach for the internet
+//!   (first-run pages, telemetry, updates, safe browsing, captive portal detection, remote
+//!   settings...), and nothing forces QUIC: it moves to HTTP/3 through Alt-Svc on its own.
+//! - Chromium trusts the server by its key (`--ignore-certificate-errors-spki-list`); it can
+//!   also hand back the page's DOM ([`Chromium::dom`], [`shown`]).
+
+mod chromium;
+mod firefox;
+mod run;
+
+pub use chromium::{shown, Chromium};
+pub use firefox::Firefox;
+pub use run::BrowserRun;
+
+use tokio::sync::Mutex;
+
+/// Held while a browser runs: one at a time per test process.
+static ONE_BROWSER: Mutex<()> = Mutex::const_new(());

@@ -1,0 +1,81 @@
+#![allow(clippy::unwrap_used)]
+//! Headless Chromium against the example's app on the kit's server, running the kit's
+//! WebTransport page (`testkit/src/app/browser.rs`), which POSTs what it saw back to the
+//! server. (Chromium against the example binary and the example's own page: tests/interop.rs.)
+//! A missing Chromium is skipped with a printed reason, unless TWINPORT_REQUIRE_PEERS=1.
+
+use serde_json::Value;
+use twinport_testkit::{start_example, Chromium, Mtls, Pki};
+
+/// The kit's WebTransport page in Chromium with `extra` flags: the page's report, and the
+/// WebTransport draft Chromium's net-log says it negotiated.
+async fn webtransport_report(chromium: &Chromium, extra: &[&str]) -> (Value, Option<String>) {
+    let server = start_example(Mtls::Off);
+    let addr = server.addr;
+    let url = format!("https://{addr}/kit/wt.html");
+    let forced = format!("--origin-to-force-quic-on={addr}");
+    let mut flags = vec!["--enable-quic", forced.as_str()];
+    flags.extend_from_slice(extra);
+    let mut run = chromium.open(&url, &Pki::get().server_spki(), &flags).await;
+    let report = run.report(&server.reports, "wt").await;
+    let netlog = std::fs::read_to_string(run.profile_path("netlog.json")).unwrap_or_default();
+    run.close().await;
+    server.stop().await;
+    (report, negotiated_draft(&netlog))
+}
+
+/// The `webtransport_http3_version` of the net-log's QUIC_SESSION_WEBTRANSPORT_SESSION_READY.
+fn negotiated_draft(netlog: &str) -> Option<String> {
+    let key = "\"webtransport_http3_version\":\"";
+    let start = netlog.find(key)? + key.len();
+    let end = netlog[start..].find('"')?;
+    Some(netlog[start..start + end].to_owned())
+}
+
+fn assert_echoes(report: &Value) {
+    assert!(report["error"].is_null(), "{report}");
+    assert_eq!(report["bidi"], "hello bidi", "{report}");
+    assert_eq!(report["uni"], "hello uni", "{report}");
+    assert_eq!(report["datagram"], "hello datagram", "{report}");
+    assert_eq!(report["whoami"]["protocol"], "HTTP/3", "{report}");
+    assert_eq!(report["whoami"]["transport"], "quic", "{report}");
+}
+
+#[tokio::test]
+async fn chromium_runs_a_draft02_session_against_the_example() {
+    let Some(chromium) = Chromium::require() else {
+        return;
+    };
+    let (report, draft) = webtransport_report(&chromium, &[]).await;
+    assert_echoes(&report);
+    assert_eq!(draft.as_deref(), Some("draft-02"), "{report}");
+}
+
+#[tokio::test]
+#[ignore = "twinport-quinn sends STOP_SENDING on the CONNECT stream with its \
+            CLOSE_WEBTRANSPORT_SESSION capsule and FIN; Chromium then rejects `closed` with \
+            'Connection lost.' (against a server sending capsule + FIN alone it resolves with \
+            the code): to be fixed in the HTTP/3 layer, see docs/webtransport-drafts.md"]
+async fn chromium_sees_the_servers_close_code_and_reason() {
+    let Some(chromium) = Chromium::require() else {
+        return;
+    };
+    let (report, _) = webtransport_report(&chromium, &[]).await;
+    // The server closed the session with code 4242; the page saw the code and the reason.
+    assert_eq!(report["closed"]["closeCode"], 4242, "{report}");
+    assert_eq!(report["closed"]["reason"], "closed on request", "{report}");
+}
+
+#[tokio::test]
+#[ignore = "twinport-quinn sends only draft-02's SETTINGS (h3 0.0.8): Chromium negotiates \
+            draft-07 only when the server also sends 0xc671706a (with 0x33 and 0x8); to be \
+            turned on with the HTTP/3 layer, see docs/webtransport-drafts.md"]
+async fn chromium_negotiates_draft07_when_the_server_offers_it() {
+    let Some(chromium) = Chromium::require() else {
+        return;
+    };
+    let flag = "--enable-features=EnableWebTransportDraft07";
+    let (report, draft) = webtransport_report(&chromium, &[flag]).await;
+    assert_echoes(&report);
+    assert_eq!(draft.as_deref(), Some("draft-07"), "{report}");
+}

@@ -1,0 +1,109 @@
+#![allow(clippy::unwrap_used)]
+//! Headless Firefox against the example's app (the kit's server, with the pages of
+//! `testkit/src/app/browser.rs`): it trusts the test CA through its profile, nothing forces
+//! QUIC, and the pages POST what they saw back to the server. A missing Firefox or certutil is
+//! skipped with a printed reason, unless TWINPORT_REQUIRE_PEERS=1 (as .ci/run sets).
+
+use http::Version;
+use serde_json::Value;
+use twinport_testkit::{start_example, Firefox, Mtls, Pki};
+
+#[tokio::test]
+async fn firefox_starts_on_http2_and_moves_to_http3_through_alt_svc() {
+    let Some(firefox) = Firefox::require() else {
+        return;
+    };
+    let files = Pki::get().write_files();
+    let server = start_example(Mtls::Off);
+    let port = server.addr.port();
+    let url = format!("https://localhost:{port}/kit/altsvc.html");
+    let mut run = firefox.open(&url, &files.ca()).await;
+    let report = run.report(&server.reports, "altsvc").await;
+    run.close().await;
+
+    assert!(report["error"].is_null(), "{report}");
+    let seen = report["seen"].as_array().unwrap();
+    let said: Vec<&str> = seen
+        .iter()
+        .map(|s| s["server_saw"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(
+        said.last().copied(),
+        Some("HTTP/3"),
+        "never HTTP/3: {report}"
+    );
+    // The browser agrees: the page came over HTTP/2, the last fetch over HTTP/3.
+    assert_eq!(report["page_next_hop"], "h2", "{report}");
+    let hops = report["fetch_next_hop"].as_array().unwrap();
+    assert_eq!(hops.last().and_then(Value::as_str), Some("h3"), "{report}");
+    // What the server saw: the first request (the page) on HTTP/2 (its answer carries the
+    // Alt-Svc that the curl tests of tests/interop.rs check)...
+    let served = server.reports.served();
+    assert_eq!(served[0].path, "/kit/altsvc.html", "{served:?}");
+    assert_eq!(served[0].version, Version::HTTP_2, "{served:?}");
+    // ...and the later ones on HTTP/3: the fetch that ended the loop, and the report.
+    let fetched: Vec<Version> = served
+        .iter()
+        .filter(|s| s.path == "/whoami")
+        .map(|s| s.version)
+        .collect();
+    assert_eq!(fetched.last(), Some(&Version::HTTP_3), "{served:?}");
+    let posted = served.iter().find(|s| s.path == "/kit/report");
+    assert_eq!(
+        posted.map(|s| s.version),
+        Some(Version::HTTP_3),
+        "{served:?}"
+    );
+    server.stop().await;
+}
+
+/// Runs the kit's WebTransport page in Firefox against the example; its report.
+async fn webtransport_report(firefox: &Firefox) -> Value {
+    let files = Pki::get().write_files();
+    let server = start_example(Mtls::Off);
+    let url = format!("https://localhost:{}/kit/wt.html", server.addr.port());
+    let mut run = firefox.open(&url, &files.ca()).await;
+    let mut report = run.report(&server.reports, "wt").await;
+    run.close().await;
+    report["server_addr"] = server.addr.to_string().into();
+    server.stop().await;
+    report
+}
+
+#[tokio::test]
+async fn firefox_runs_a_webtransport_session_against_the_example() {
+    let Some(firefox) = Firefox::require() else {
+        return;
+    };
+    let report = webtransport_report(&firefox).await;
+    assert!(report["error"].is_null(), "{report}");
+    assert_eq!(report["bidi"], "hello bidi", "{report}");
+    assert_eq!(report["uni"], "hello uni", "{report}");
+    assert_eq!(report["datagram"], "hello datagram", "{report}");
+    // The session's ConnectionInfo, as the handler saw it.
+    let whoami = &report["whoami"];
+    assert_eq!(whoami["protocol"], "HTTP/3", "{report}");
+    assert_eq!(whoami["alpn"], "h3", "{report}");
+    assert_eq!(whoami["transport"], "quic", "{report}");
+    assert_eq!(whoami["sni"], "localhost", "{report}");
+    assert_eq!(whoami["tls_version"], "TLSv1.3", "{report}");
+    assert_eq!(whoami["local_addr"], report["server_addr"], "{report}");
+    // The session ended when the server closed it (how cleanly: the next test).
+    assert!(!report["closed"].is_string(), "{report}");
+}
+
+#[tokio::test]
+#[ignore = "twinport-quinn sends STOP_SENDING on the CONNECT stream ahead of its \
+            CLOSE_WEBTRANSPORT_SESSION capsule and FIN; Firefox then takes the close for an unclean \
+            one (MOZ_LOG=WebTransport:5: cleanly=0, code 0) and rejects `closed` (against a \
+            server sending capsule + FIN alone it resolves with the code): to be fixed in the \
+            HTTP/3 layer, see docs/webtransport-drafts.md"]
+async fn firefox_sees_the_servers_close_code_and_reason() {
+    let Some(firefox) = Firefox::require() else {
+        return;
+    };
+    let report = webtransport_report(&firefox).await;
+    // The server closed the session with code 4242; the page saw the code and the reason.
+    assert_eq!(report["closed"]["closeCode"], 4242, "{report}");
+    assert_eq!(report["closed"]["reason"], "closed on request", "{report}");
+}
