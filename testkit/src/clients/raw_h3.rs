@@ -154,9 +154,19 @@ impl RawH3 {
     }
 
     /// Closes the connection and waits (briefly) for the endpoint to go idle.
+    ///
+    /// After a flood the server's socket may have dropped the one CONNECTION_CLOSE packet;
+    /// the endpoint is kept for a few seconds more (in a task of its own) so that the server's
+    /// next packets are answered (by a CONNECTION_CLOSE or a stateless reset) and it does not
+    /// wait out the idle timeout.
     pub async fn close(self) {
         self.conn.close(0u32.into(), b"done");
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        let endpoint = self.endpoint;
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(endpoint);
+        });
     }
 }
 

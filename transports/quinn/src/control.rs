@@ -42,15 +42,17 @@ const DRAFTS: &[Draft] = &[
             out.push((ids::WEBTRANSPORT_MAX_SESSIONS_H3_CRATE, max));
         },
     },
-    // draft-07 §8.2 up to -08: SETTINGS_WEBTRANSPORT_MAX_SESSIONS.
+    // draft-07 to -12: SETTINGS_WEBTRANSPORT_MAX_SESSIONS (Chromium negotiates draft-07 with
+    // it, see docs/webtransport-drafts.md).
     Draft {
         name: "draft-07",
         settings: |max, out| out.push((ids::WEBTRANSPORT_MAX_SESSIONS, max)),
     },
-    // draft-09 and later (e.g. -14 §9.2): SETTINGS_WT_MAX_SESSIONS.
+    // draft-13 and -14: SETTINGS_WT_MAX_SESSIONS. At 1: those drafts turn WebTransport flow
+    // control on when both sides send more than 1, and the session does not speak it yet.
     Draft {
-        name: "draft-09",
-        settings: |max, out| out.push((ids::WT_MAX_SESSIONS, max)),
+        name: "draft-13",
+        settings: |_, out| out.push((ids::WT_MAX_SESSIONS, 1)),
     },
 ];
 

@@ -30,6 +30,11 @@
 //!   ~1.6 million empty reserved frames and ~450 000 MAX_PUSH_ID frames in 3 s each, then the
 //!   SETTINGS after them closes with H3_FRAME_UNEXPECTED; RSS +2 MiB.
 //!
+//!
+//! On twinport's own HTTP/3 layer (main at 949a005, the h3-engine merge): all pass, in ~30 s;
+//! the reserved-frame floods move ~170 MiB in 5 s with RSS +4..5 MiB, the unknown-stream and
+//! control-frame floods end with H3_EXCESSIVE_LOAD (its stream churn / frame rate limits).
+//!
 //! The QPACK rules are in limits_qpack.rs, the body idle timeout in limits_body.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

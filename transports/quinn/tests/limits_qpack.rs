@@ -17,6 +17,8 @@
 //! - `the_decoder_stream_has_nothing_to_acknowledge`: FAIL, Section Acknowledgment and Insert
 //!   Count Increment: no close within 2 s.
 //! - `what_a_client_without_a_dynamic_table_sends_is_fine`: passes (guards it).
+//!
+//! On twinport's own HTTP/3 layer (main at 949a005): all pass, in ~5 s.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;

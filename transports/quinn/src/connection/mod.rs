@@ -94,8 +94,14 @@ where
     };
     let mut draining = false;
     let mut accepting = true;
-    // Made once: the signal is polled on every turn of the loop.
+    let mut uni_open = true;
+    // Made once (and the accept futures again only once they complete): they are polled on
+    // every turn of the loop.
     let mut drain_signal = std::pin::pin!(ctx.shutdown.draining());
+    let quic = ctx.quic.clone();
+    let mut accept_bi = std::pin::pin!(quic.accept_bi());
+    let mut accept_uni = std::pin::pin!(quic.accept_uni());
+    let mut going_away = std::pin::pin!(ctx.peer.going_away.notified());
     'serve: loop {
         let mut send_goaway = false;
         while !((draining || !accepting) && requests.is_empty()) {
@@ -105,8 +111,9 @@ where
                     send_goaway = true;
                     break;
                 }
-                accepted = ctx.quic.accept_bi(), if accepting => match accepted {
+                accepted = &mut accept_bi, if accepting => match accepted {
                     Ok((mut send, mut recv)) => {
+                        accept_bi.set(quic.accept_bi());
                         if !admission.admit(send.id().into()) {
                             // Above the GOAWAY id: not processed, so the client may retry it
                             // elsewhere.
@@ -127,12 +134,15 @@ where
                         accepting = false;
                     }
                 },
-                accepted = ctx.quic.accept_uni(), if accepting => {
-                    if let Ok(recv) = accepted {
+                accepted = &mut accept_uni, if accepting && uni_open => match accepted {
+                    Ok(recv) => {
+                        accept_uni.set(quic.accept_uni());
                         uni.spawn(uni::serve(ctx.clone(), recv));
                     }
-                }
-                _ = ctx.peer.going_away.notified(), if accepting => {
+                    // The connection is gone; accept_bi says so too.
+                    Err(_) => uni_open = false,
+                },
+                _ = &mut going_away, if accepting => {
                     // The client is done: serve what is in flight, then close.
                     accepting = false;
                 }

@@ -159,10 +159,4 @@ impl RequestReader {
         let read = std::pin::pin!(self.recv.read_chunk(usize::MAX, true)).poll(&mut cx);
         matches!(read, Poll::Ready(Ok(None)))
     }
-
-    /// The stream, for a WebTransport session or a stream handed elsewhere.
-    #[allow(dead_code)]
-    pub(crate) fn into_inner(self) -> quinn::RecvStream {
-        self.recv
-    }
 }

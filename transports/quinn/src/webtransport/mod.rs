@@ -2,8 +2,8 @@
 //! speak): sessions handed to a [`WebTransportHandler`] registered by path with
 //! [`Builder::webtransport`](crate::Builder::webtransport), beside ordinary requests on the
 //! same connection. The server's SETTINGS announce draft-02 (SETTINGS_ENABLE_WEBTRANSPORT)
-//! and the session limits of the later drafts (-07, -09 and on); sessions speak the wire
-//! format those drafts share (stream signals 0x41/0x54, the close and drain capsules,
+//! and the session limits of the later drafts (-07 to -12, and -13/-14 at one session, which
+//! keeps their flow control off); sessions speak the wire format those drafts share (stream signals 0x41/0x54, the close and drain capsules,
 //! datagrams by quarter stream id). Choosing a draft per session is for a later release.
 //!
 //! A client opens a session with an extended CONNECT (`:protocol webtransport`) to a

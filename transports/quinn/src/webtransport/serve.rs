@@ -110,6 +110,8 @@ pub(crate) async fn session(
     let mut capsules = CapsuleReader::default();
     let mut close_open = true;
     let mut drained = false;
+    // Whether the client's side of the CONNECT stream is still open.
+    let mut reading = true;
     let close = loop {
         tokio::select! {
             // Drain first: a handler that ends because the server drains must not beat the
@@ -146,10 +148,12 @@ pub(crate) async fn session(
                 }
                 Ok(Event::End) | Ok(Event::Headers(_)) => {
                     tracing::debug!("client ended the session");
+                    reading = false;
                     break None;
                 }
                 Err(e) => {
                     tracing::debug!(error = ?e, "session stream failed");
+                    reading = false;
                     break None;
                 }
             },
@@ -162,7 +166,16 @@ pub(crate) async fn session(
         if let Some(close) = close {
             responder.data(close_capsule(&close));
         }
-        responder.finish().await
+        let finished = responder.finish().await;
+        // Let the client end its side before the stream is dropped: a STOP_SENDING that
+        // overtakes the capsule and the FIN makes browsers take the close for an unclean one.
+        while reading {
+            match poll_fn(|cx| body.poll_capsules(cx)).await {
+                Ok(Event::Data(_)) => {}
+                _ => reading = false,
+            }
+        }
+        finished
     })
     .await
     .unwrap_or(false);
