@@ -380,3 +380,25 @@ async fn chromium_runs_the_pages_webtransport_echo_against_the_example() {
     assert_eq!(shown_protocol(&dom), Some("HTTP/3"), "{dom}");
     let _ = child.kill().await;
 }
+
+/// The example's WebSocket echo `/ws` (axum's `WebSocketUpgrade` on `any`) from Chromium's
+/// page JavaScript: over HTTP/2 (RFC 8441: Chromium opens it on the page's HTTP/2 connection,
+/// since the server enables extended CONNECT) and, with HTTP/2 disabled, over HTTP/1.1. The
+/// server's first message names the HTTP version that carried the socket.
+#[tokio::test]
+async fn chromium_opens_the_examples_websocket_over_http2_and_http1() {
+    let Some(bin) = example_binary() else { return };
+    let Some(chromium) = require_any(&["chromium", "chromium-browser"]) else {
+        return;
+    };
+    let (mut child, addr) = run_example_binary(&bin).await;
+    let url = format!("https://{addr}/?ws=1");
+    for (extra, want) in [(None, "HTTP/2"), (Some("--disable-http2"), "HTTP/1.1")] {
+        let dom = chromium_dom(&chromium, &url, extra.as_slice()).await;
+        assert_eq!(shown_protocol(&dom), Some(want), "{dom}");
+        assert_eq!(shown(&dom, "ws-status"), Some("done"), "{dom}");
+        assert_eq!(shown(&dom, "ws-protocol"), Some(want), "{dom}");
+        assert_eq!(shown(&dom, "ws-echo"), Some("hello websocket"), "{dom}");
+    }
+    let _ = child.kill().await;
+}

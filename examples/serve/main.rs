@@ -7,6 +7,9 @@
 //!
 //! - `GET /` — a small page showing which protocol served it (examples/app/dist)
 //! - `GET /whoami` — this request's ConnectionInfo and HTTP version, as JSON
+//! - `GET /peer` — the client's address, from axum's own `ConnectInfo<SocketAddr>`
+//! - `/ws` — a WebSocket echo (axum's `WebSocketUpgrade`) over HTTP/1.1 and HTTP/2; its first
+//!   message names the HTTP version that carried it (the page's `?ws=1` runs it on load)
 //! - `POST /echo` — streams the request body back
 //! - `GET /bytes/{n}` — streams n bytes
 //! - WebTransport `/wt/echo` — echoes bidirectional streams, unidirectional streams (on a new
