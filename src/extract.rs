@@ -187,6 +187,9 @@ mod axum_impl {
     /// Rejection of the [`ConnectionInfo`] extractor: the request was not served by twinport.
     ///
     /// Answers 500 Internal Server Error: it is a server set-up mistake, not the client's.
+    // Repeated from the module so that docs of a crate re-exporting it (`twinport`) say
+    // which feature it needs.
+    #[cfg(feature = "axum")]
     #[derive(Debug, Clone, Copy, Default, thiserror::Error)]
     #[error("{MISSING}")]
     #[non_exhaustive]
@@ -233,6 +236,9 @@ mod axum_impl {
     /// }
     /// let _app: axum::Router = axum::Router::new().route("/", axum::routing::get(hello));
     /// ```
+    // Repeated from the module so that docs of a crate re-exporting it (`twinport`) say
+    // which feature it needs.
+    #[cfg(feature = "axum")]
     #[derive(Clone, Debug)]
     pub struct ClientCert(ConnectionInfo);
 
@@ -261,6 +267,9 @@ mod axum_impl {
     }
 
     /// Rejection of the [`ClientCert`] extractor.
+    // Repeated from the module so that docs of a crate re-exporting it (`twinport`) say
+    // which feature it needs.
+    #[cfg(feature = "axum")]
     #[derive(Debug, Clone, Copy, thiserror::Error)]
     #[non_exhaustive]
     pub enum ClientCertRejection {

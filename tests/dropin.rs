@@ -1,10 +1,12 @@
 #![allow(clippy::unwrap_used)]
-//! An existing axum app moved to twinport unchanged: axum's own `ConnectInfo<SocketAddr>` on
-//! every protocol (and on QUIC, the address after a migration), and the mistakes twinport
-//! refuses rather than serving wrongly (plaintext beside HTTP/3, a privileged port without
-//! the right). The WebSocket route of the example, over HTTP/1.1 and HTTP/2 from Chromium,
-//! is in tests/interop.rs.
+//! An existing axum app moved to twinport unchanged: `twinport::serve`, the one call, on all
+//! three protocols; axum's own `ConnectInfo<SocketAddr>` on every protocol (and on QUIC, the
+//! address after a migration); and the mistakes twinport refuses rather than serving wrongly
+//! (plaintext beside HTTP/3, a privileged port without the right). The example's WebSocket
+//! route over HTTP/1.1 and HTTP/2 from Chromium, and its exit on SIGTERM, are in
+//! tests/interop.rs.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 
 use axum::extract::ws::WebSocketUpgrade;
@@ -14,10 +16,68 @@ use http_body_util::BodyExt;
 use twinport::{Server, ServerError};
 use twinport_hyper::Http;
 use twinport_quinn::Http3;
+use twinport_testkit::app::example;
 use twinport_testkit::{
     empty, init_tracing, local_port, path_arg, require, run, start_example, tls_connect, within,
     Hyper, Logs, Mtls, Pki, H3,
 };
+
+/// The README's one call: HTTP/1.1 and HTTP/2 (with Alt-Svc naming the port) and HTTP/3 on
+/// the port `serve` bound, the app's axum `ConnectInfo` on each, and a graceful stop.
+#[tokio::test]
+async fn serve_is_one_call_for_all_three_protocols() {
+    init_tracing();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = twinport::serve("127.0.0.1:0", example::app(), Pki::get().server_tls())
+        .with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+    let addr = serving.local_addr().expect("bound when serve was called");
+    let task = tokio::spawn(serving.into_future());
+
+    for h2 in [false, true] {
+        let alpn: &[u8] = if h2 { b"h2" } else { b"http/1.1" };
+        let tls = tls_connect(addr, &[alpn], None).await.unwrap();
+        let client_port = local_port(&tls);
+        let (mut client, _conn) = Hyper::handshake(tls, h2).await.unwrap();
+        let res = client
+            .send(client.request("GET", "/peer", empty()))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let alt_svc = res.headers()["alt-svc"].to_str().unwrap().to_owned();
+        assert_eq!(alt_svc, format!("h3=\":{}\"; ma=86400", addr.port()));
+        let body = within(res.into_body().collect()).await.unwrap().to_bytes();
+        assert_eq!(body, format!("127.0.0.1:{client_port}"));
+    }
+    let mut h3 = H3::connect(addr, None).await.unwrap();
+    let reply = h3.get("/peer").await;
+    assert_eq!(reply.text(), format!("127.0.0.1:{}", h3.local_port()));
+    assert!(
+        !reply.headers.contains_key("alt-svc"),
+        "not on HTTP/3 itself"
+    );
+    h3.close().await;
+
+    stop.send(()).unwrap();
+    let report = within(task).await.unwrap().unwrap();
+    assert_eq!(report.cut, 0);
+}
+
+/// `serve` on a port that is taken: the error, when awaited, names the address.
+#[tokio::test]
+async fn serve_on_a_taken_port_says_which() {
+    let (tcp, _udp) = twinport::bind_same_port("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let serving = twinport::serve(addr, example::app(), Pki::get().server_tls());
+    assert_eq!(serving.local_addr(), None);
+    let err = within(serving.into_future()).await.unwrap_err();
+    assert!(matches!(err, twinport::ServeError::Io(_)), "{err:?}");
+    assert!(
+        err.to_string().contains(&format!("cannot bind TCP {addr}")),
+        "{err}"
+    );
+}
 
 /// `/peer` answers axum's `ConnectInfo<SocketAddr>`: over HTTP/1.1 and HTTP/2 (curl, an
 /// independent client, telling its own port) and HTTP/3 (h3), where a client that moves to a

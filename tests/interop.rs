@@ -402,3 +402,40 @@ async fn chromium_opens_the_examples_websocket_over_http2_and_http1() {
     }
     let _ = child.kill().await;
 }
+
+/// The example serves with `twinport::serve`, which shuts down on SIGTERM (what `docker stop`
+/// and systemd send): it drains and exits successfully, saying so.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_example_drains_and_exits_on_sigterm() {
+    let Some(bin) = example_binary() else { return };
+    let Some(kill) = require("kill") else { return };
+    let mut child = tokio::process::Command::new(&bin)
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting the example");
+    use tokio::io::AsyncBufReadExt;
+    let stdout = child.stdout.take().expect("stdout");
+    let first = within(tokio::io::BufReader::new(stdout).lines().next_line())
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(first.starts_with("listening on https://"), "{first:?}");
+    // Once it answers, it is serving (and listening for signals).
+    let addr = first
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("https://"))
+        .unwrap_or_default();
+    let Some(curl) = require("curl") else { return };
+    let peer = run(&curl, &["-sSk", &format!("https://{addr}/peer")]).await;
+    assert!(peer.stdout.starts_with("127.0.0.1:"), "{peer:?}");
+    let pid = child.id().expect("running").to_string();
+    assert!(run(&kill, &["-TERM", &pid]).await.success);
+    let out = within(child.wait_with_output()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(stderr.contains("stopped; 0 connection(s) cut"), "{stderr}");
+}

@@ -122,6 +122,16 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Features
+//!
+//! | feature | default | what it turns on |
+//! | --- | --- | --- |
+//! | `ring` | yes | the ring crypto provider for rustls |
+//! | `aws-lc-rs` | no | the aws-lc-rs crypto provider for rustls |
+//!
+//! Users of the `twinport` crate get this one as `twinport::hyper` (feature `hyper`, on by
+//! default).
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
