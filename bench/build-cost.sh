@@ -37,8 +37,8 @@ for app in "${apps[@]}"; do
   # CPU time of the finished children (cargo, rustc, build scripts, the linker), in clock ticks.
   times_after=$(awk '{print $14+$15+$16+$17}' /proc/$$/stat)
   ticks=$(getconf CLK_TCK)
-  wall=$(echo "$end - $start" | bc)
-  cpu=$(echo "scale=1; ($times_after - $times_before) / $ticks" | bc)
+  wall=$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')
+  cpu=$(awk -v a="$times_before" -v b="$times_after" -v t="$ticks" 'BEGIN { print (b - a) / t }')
   crates=$(grep -c '^ *Compiling ' "$log")
   tree=$(cargo tree --locked --manifest-path "$manifest" -e normal,build --prefix none 2>/dev/null \
     | sed 's/ (\*)$//; s/ (proc-macro)$//' | sort -u | wc -l)
