@@ -17,9 +17,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::routing::get;
+use twinport::hyper::{AcceptError, Acceptor, DefaultAcceptor, Http};
 use twinport::server::BoxFuture;
 use twinport::{ConnectionInfo, ConnectionInfoBuilder};
-use twinport_hyper::{AcceptError, Acceptor, DefaultAcceptor, Http};
 
 /// Refuses connections from the listed addresses; passes the others to `inner`.
 #[derive(Clone)]

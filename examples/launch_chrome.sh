@@ -11,7 +11,7 @@ addr="${1:-127.0.0.1:4433}"
 certs="$here/certs"
 
 if [ ! -f "$certs/server.pem" ]; then
-  (cd "$here" && cargo run -q --example gen-certs)
+  (cd "$here" && cargo dev-certs)
 fi
 # The SPKI hash: the base64 SHA-256 of the server key's SubjectPublicKeyInfo.
 if [ -f "$certs/server.spki" ]; then

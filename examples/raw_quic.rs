@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use twinport::dev_certs::DevCerts;
+use twinport::quinn::{quinn, Http3, QuicConnection};
 use twinport::BoxError;
-use twinport_quinn::{quinn, Http3, QuicConnection};
 
 /// Echoes each bidirectional stream back; the handler sees the connection's ConnectionInfo.
 async fn echo(conn: QuicConnection) -> Result<(), BoxError> {

@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Full};
 use tower::ServiceBuilder;
 use twinport::body::{Body, BoxRequestBodyLayer};
 use twinport::dev_certs::DevCerts;
-use twinport::{ConnectionInfoExt, Server};
+use twinport::ConnectionInfoExt;
 
 async fn handle(
     req: http::Request<Body>,
@@ -57,17 +57,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(BoxRequestBodyLayer::new())
         .service_fn(handle);
 
-    let (tcp, udp) = twinport::bind_same_port("127.0.0.1:0".parse()?)?;
-    println!("listening on https://{}", tcp.local_addr()?);
-    Server::new(service)
-        .transport(twinport_hyper::Http::from_std(tcp)?.tls(&tls)?)
-        .transport(twinport_quinn::Http3::new(udp, &tls)?)
-        .with_graceful_shutdown(
-            async {
-                let _ = tokio::signal::ctrl_c().await;
-            },
-            Duration::from_secs(5),
-        )
+    let sockets = twinport::bind_same_port("127.0.0.1:0".parse()?)?;
+    println!("listening on https://{}", sockets.0.local_addr()?);
+    twinport::serve(sockets, service, tls)
+        .grace_period(Duration::from_secs(5))
         .await?;
     Ok(())
 }

@@ -32,7 +32,7 @@ pub fn bind_same_port(
             Err(e) => {
                 return Err(io::Error::new(
                     e.kind(),
-                    format!("bound TCP {addr} but not UDP port {port}: {e}"),
+                    format!("bound TCP {addr}, but {e}"),
                 ))
             }
         }
@@ -59,15 +59,52 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     socket.set_reuse_address(true)?;
     socket
         .bind(&addr.into())
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind TCP {addr}: {e}")))?;
+        .map_err(|e| bind_error("TCP", addr, e))?;
     socket.listen(1024)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
 }
 
+/// The error of binding `addr` (`protocol`: `TCP`, `UDP`) that failed with `e`, saying
+/// which address and, for a permission error on a port below 1024, what gives the right
+/// (on Linux: the `CAP_NET_BIND_SERVICE` capability). For transports that bind sockets
+/// themselves.
+///
+/// ```
+/// use std::io;
+/// let e = io::Error::from(io::ErrorKind::PermissionDenied);
+/// let e = twinport::server::bind_error("TCP", "0.0.0.0:443".parse().unwrap(), e);
+/// assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+/// assert!(e.to_string().starts_with("cannot bind TCP 0.0.0.0:443: permission denied"));
+/// # #[cfg(target_os = "linux")]
+/// assert!(e.to_string().contains("CAP_NET_BIND_SERVICE"));
+/// ```
+pub fn bind_error(protocol: &str, addr: SocketAddr, e: io::Error) -> io::Error {
+    let hint = privileged_hint(&e, addr.port());
+    io::Error::new(
+        e.kind(),
+        format!("cannot bind {protocol} {addr}: {e}{hint}"),
+    )
+}
+
+fn privileged_hint(e: &io::Error, port: u16) -> &'static str {
+    if e.kind() != io::ErrorKind::PermissionDenied || port == 0 || port >= 1024 {
+        ""
+    } else if cfg!(target_os = "linux") {
+        " (ports below 1024 need the CAP_NET_BIND_SERVICE capability: run \
+         `sudo setcap cap_net_bind_service=+ep BINARY`, or set \
+         AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd unit, or bind a port \
+         of 1024 or above)"
+    } else {
+        " (ports below 1024 need elevated privileges; or bind a port of 1024 or above)"
+    }
+}
+
 fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let socket = socket_for(addr, socket2::Type::DGRAM, socket2::Protocol::UDP)?;
-    socket.bind(&addr.into())?;
+    socket
+        .bind(&addr.into())
+        .map_err(|e| bind_error("UDP", addr, e))?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
 }

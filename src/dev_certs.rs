@@ -114,10 +114,24 @@ impl DevCerts {
         ]
     }
 
-    /// Generates the certificates in `dir` unless all files are already there.
+    /// The files holding private keys: written readable by their owner only (0600).
+    fn private(&self) -> [&PathBuf; 4] {
+        [
+            &self.ca_key,
+            &self.server_key,
+            &self.client_key,
+            &self.client_p12,
+        ]
+    }
+
+    /// Generates the certificates in `dir` unless all files are already there. Private keys
+    /// found readable by others (written by an older version) are made owner-only.
     pub fn ensure(dir: impl AsRef<Path>) -> Result<Self, DevCertsError> {
         let certs = Self::paths(dir);
         if certs.all().iter().all(|p| p.exists()) {
+            for path in certs.private() {
+                owner_only(path)?;
+            }
             return Ok(certs);
         }
         Self::generate(certs.dir)
@@ -188,10 +202,7 @@ impl DevCerts {
             (&certs.client_p12, p12),
         ];
         for (path, data) in files {
-            std::fs::write(path, data).map_err(|source| DevCertsError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            write(path, &data, certs.private().contains(&path))?;
         }
         Ok(certs)
     }
@@ -223,6 +234,52 @@ pub fn spki_sha256_base64(cert_der: &[u8]) -> Result<String, String> {
     let (_, cert) = X509Certificate::from_der(cert_der).map_err(|e| e.to_string())?;
     let digest = Sha256::digest(cert.tbs_certificate.subject_pki.raw);
     Ok(base64::engine::general_purpose::STANDARD.encode(digest))
+}
+
+/// Writes `data` to `path`; a `private` file is readable by its owner only (0600 on Unix),
+/// from the moment it is created.
+fn write(path: &Path, data: &[u8], private: bool) -> Result<(), DevCertsError> {
+    use std::io::Write;
+    let io_err = |source| DevCertsError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(io_err)?;
+    if private {
+        // The mode only applies to a new file: an old one keeps its own.
+        owner_only(path)?;
+    }
+    file.write_all(data).map_err(io_err)
+}
+
+/// Makes `path` readable and writable by its owner only (Unix; elsewhere a no-op).
+fn owner_only(path: &Path) -> Result<(), DevCertsError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let io_err = |source| DevCertsError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mode = std::fs::metadata(path)
+            .map_err(io_err)?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(io_err)?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn pkcs12(key: &KeyPair, cert: &[u8], ca: &[u8]) -> Result<Vec<u8>, DevCertsError> {
@@ -281,6 +338,30 @@ mod tests {
         )
         .unwrap();
         assert!(store.private_key_chain().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_keys_are_owner_only_and_certificates_readable() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = std::env::temp_dir().join(format!("twinport-devkeys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let certs = DevCerts::generate(&dir).unwrap();
+        for key in certs.private() {
+            assert_eq!(mode(key), 0o600, "{}", key.display());
+        }
+
+        // Keys an older version left world-readable: ensure tightens them.
+        std::fs::set_permissions(&certs.ca_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        DevCerts::ensure(&dir).unwrap();
+        assert_eq!(mode(&certs.ca_key), 0o600);
+        // And regenerating over them too.
+        std::fs::set_permissions(&certs.server_key, std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        DevCerts::generate(&dir).unwrap();
+        assert_eq!(mode(&certs.server_key), 0o600);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

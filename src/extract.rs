@@ -2,8 +2,13 @@
 //!
 //! On a plain tower service, [`ConnectionInfoExt`] reads it from an `http::Request` or its
 //! `Parts`. With the `axum` feature (on by default), `ConnectionInfo`, `Option<ConnectionInfo>`
-//! and [`ClientCert`] are extractors. [`AddConnectionInfoLayer`] stamps one on every request:
-//! transports use it, and so can handler tests.
+//! and [`ClientCert`] are extractors, and every request also carries axum's own
+//! [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo) — the client's address as
+//! [`ConnectionInfo::remote_addr`] gives it (on QUIC, as of this request; behind a PROXY
+//! protocol balancer, the client it reported) — so apps written for axum's
+//! `into_make_service_with_connect_info::<SocketAddr>()` work unchanged.
+//! [`AddConnectionInfoLayer`] stamps one on every request: transports use it, and so can
+//! handler tests.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -141,9 +146,23 @@ where
 
     #[inline]
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        req.extensions_mut().insert(self.info.clone());
+        stamp(req.extensions_mut(), self.info.clone());
         self.inner.call(req)
     }
+}
+
+/// Puts `info` in a request's extensions, as every transport does (through
+/// [`RequestGuard`](crate::request::RequestGuard)) and [`AddConnectionInfo`]: the
+/// [`ConnectionInfo`] itself and, with the `axum` feature, axum's
+/// `ConnectInfo<SocketAddr>` holding [`ConnectionInfo::remote_addr`] (when there is one), so
+/// that handlers written for `into_make_service_with_connect_info::<SocketAddr>()` work
+/// unchanged.
+pub(crate) fn stamp(extensions: &mut Extensions, info: ConnectionInfo) {
+    #[cfg(feature = "axum")]
+    if let Some(addr) = info.remote_addr() {
+        extensions.insert(axum::extract::ConnectInfo(addr));
+    }
+    extensions.insert(info);
 }
 
 #[cfg(feature = "axum")]
@@ -168,6 +187,9 @@ mod axum_impl {
     /// Rejection of the [`ConnectionInfo`] extractor: the request was not served by twinport.
     ///
     /// Answers 500 Internal Server Error: it is a server set-up mistake, not the client's.
+    // Repeated from the module so that docs of a crate re-exporting it (`twinport`) say
+    // which feature it needs.
+    #[cfg(feature = "axum")]
     #[derive(Debug, Clone, Copy, Default, thiserror::Error)]
     #[error("{MISSING}")]
     #[non_exhaustive]
@@ -214,6 +236,9 @@ mod axum_impl {
     /// }
     /// let _app: axum::Router = axum::Router::new().route("/", axum::routing::get(hello));
     /// ```
+    // Repeated from the module so that docs of a crate re-exporting it (`twinport`) say
+    // which feature it needs.
+    #[cfg(feature = "axum")]
     #[derive(Clone, Debug)]
     pub struct ClientCert(ConnectionInfo);
 
@@ -242,6 +267,9 @@ mod axum_impl {
     }
 
     /// Rejection of the [`ClientCert`] extractor.
+    // Repeated from the module so that docs of a crate re-exporting it (`twinport`) say
+    // which feature it needs.
+    #[cfg(feature = "axum")]
     #[derive(Debug, Clone, Copy, thiserror::Error)]
     #[non_exhaustive]
     pub enum ClientCertRejection {

@@ -1,18 +1,33 @@
-//! Serve one tower `Service` over HTTP/1.1 and HTTP/2 (TCP + TLS) and HTTP/3 (QUIC) on the
-//! same port, and give every request one [`ConnectionInfo`], whatever protocol carried it.
+//! The core of twinport: serve one tower `Service` over HTTP/1.1 and HTTP/2 (TCP + TLS) and
+//! HTTP/3 (QUIC) on the same port, and give every request one [`ConnectionInfo`], whatever
+//! protocol carried it.
 //!
-//! This crate is the core that the transports build on:
+//! **Depend on the `twinport` crate instead**: it re-exports everything here (as
+//! `twinport::...`, the paths these docs use) together with the transports and the one-call
+//! `twinport::serve`. This crate is what the transports build on:
 //!
 //! - [`ConnectionInfo`]: addresses, ALPN, TLS and the client's verified certificate, stamped
 //!   on each request; read it with [`ConnectionInfoExt`] or, with axum, as an extractor
-//!   (and [`ClientCert`] for the certificate alone).
+//!   (and [`ClientCert`] for the certificate alone). With axum, axum's own
+//!   `ConnectInfo<SocketAddr>` is on every request too ([`extract`]).
 //! - [`AltSvcLayer`]: advertise HTTP/3 to HTTP/1.1 and HTTP/2 clients.
 //! - [`ServerTls`] and [`ClientAuth`]: one TLS configuration, the same mTLS on TCP and QUIC.
 //! - [`Server`] and [`Transport`]: one service, several transports, one graceful shutdown;
 //!   [`bind_same_port`] binds TCP and UDP on one port.
+//! - [`request`]: the request guard every transport calls the service through.
 //!
 //! The transports are separate crates: `twinport-hyper` (HTTP/1.1 and HTTP/2 over TCP, TLS,
 //! PROXY protocol and Unix sockets) and `twinport-quinn` (HTTP/3 and raw QUIC protocols).
+//!
+//! # Features
+//!
+//! | feature | default | what it turns on |
+//! | --- | --- | --- |
+//! | `axum` | yes | axum extractors for [`ConnectionInfo`] and [`ClientCert`]; axum's `ConnectInfo<SocketAddr>` on every request (depends on axum without its default features, plus its `tokio` feature, where `ConnectInfo` lives) |
+//! | `ring` | yes | the ring crypto provider for rustls |
+//! | `aws-lc-rs` | no | the aws-lc-rs crypto provider for rustls |
+//! | `serde` | no | `serde::Serialize` for [`ConnectionInfo`] and its parts |
+//! | `dev-certs` | no | [`dev_certs`]: development certificates (rcgen), and the `twinport-dev-certs` binary |
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -19,12 +19,24 @@
 //! # }
 //! ```
 //!
+//! A server without a transport cannot be served: [`Server::new`] makes a
+//! `Server<S, NoTransport>`, which has no `serve` method; the first
+//! [`transport`](Server::transport) makes it a `Server<S, WithTransports>`. So this does not
+//! compile:
+//!
+//! ```compile_fail
+//! # async fn run(app: axum::Router) {
+//! let _ = twinport::Server::new(app).serve().await; // no transport: no `serve`
+//! # }
+//! ```
+//!
 //! The pieces it is made of are re-exported here: [`Transport`] and what it is given
 //! ([`ServeContext`]) and returns ([`DrainReport`]), the [`Shutdown`] signal, the
 //! [`ConnectionGauge`], and [`bind_same_port`].
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -32,7 +44,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::HeaderValue;
 
 use crate::alt_svc::{AltSvc, AltSvcLayer};
-pub use crate::bind::bind_same_port;
+pub use crate::bind::{bind_error, bind_same_port};
 pub use crate::gauge::{ConnectionGauge, ConnectionGuard};
 pub use crate::shutdown::{deadline_after, Shutdown, ShutdownTrigger, SignalGuard};
 pub use crate::transport::{BoxError, BoxFuture, DrainReport, ServeContext, Transport};
@@ -41,9 +53,20 @@ pub use crate::transport::{BoxError, BoxFuture, DrainReport, ServeContext, Trans
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServerError {
-    /// [`Server::transport`] was never called.
-    #[error("no transport to serve on: add one with Server::transport")]
-    NoTransports,
+    /// A transport serves plaintext HTTP (no TLS) beside HTTP/3 while the server advertises
+    /// HTTP/3 automatically: HTTP/3 needs an `https://` origin, so that is a forgotten
+    /// `.tls(..)`. Behind a proxy that terminates TLS in front of the plaintext transport,
+    /// say so with [`Server::alt_svc_port`] (or turn Alt-Svc off with [`Server::alt_svc`]).
+    #[error(
+        "the {name} transport serves plaintext HTTP beside HTTP/3, but HTTP/3 needs an https \
+         origin: add TLS to it (twinport-hyper: Http::tls), or, if a proxy in front of it \
+         terminates TLS, name the UDP port to advertise with Server::alt_svc_port (or turn \
+         Alt-Svc off with Server::alt_svc(false))"
+    )]
+    PlaintextBesideHttp3 {
+        /// The plaintext transport's name.
+        name: &'static str,
+    },
     /// A transport failed; the others were shut down.
     #[error("the {name} transport failed: {source}")]
     Transport {
@@ -70,21 +93,34 @@ struct Registered<S> {
     name: &'static str,
     local_addr: Option<SocketAddr>,
     http3_port: Option<u16>,
+    uses_tls: Option<bool>,
     gauge: ConnectionGauge,
     serve: ServeFn<S>,
 }
 
-/// One service on several transports; see the [module docs](self).
+/// One service on several transports; see the [module docs](self). `T` says whether a
+/// transport was added yet ([`NoTransport`], [`WithTransports`]): only a server with one can
+/// be served.
 #[must_use = "a builder does nothing until it is used"]
-pub struct Server<S> {
+pub struct Server<S, T = WithTransports> {
     service: S,
     transports: Vec<Registered<S>>,
     alt_svc: AltSvcMode,
     trigger: ShutdownTrigger,
     shutdown: Shutdown,
+    state: PhantomData<T>,
 }
 
-impl<S> fmt::Debug for Server<S> {
+/// The state of a [`Server`] that has no transport yet: add one with
+/// [`Server::transport`].
+#[derive(Debug)]
+pub enum NoTransport {}
+
+/// The state of a [`Server`] with at least one transport: it can be served.
+#[derive(Debug)]
+pub enum WithTransports {}
+
+impl<S, T> fmt::Debug for Server<S, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field(
@@ -125,7 +161,7 @@ impl ServerHandle {
     }
 }
 
-impl<S: Clone + Send + 'static> Server<S> {
+impl<S: Clone + Send + 'static> Server<S, NoTransport> {
     /// A server for `service`; add transports with [`transport`](Self::transport).
     pub fn new(service: S) -> Self {
         let (trigger, shutdown) = Shutdown::pair();
@@ -135,20 +171,31 @@ impl<S: Clone + Send + 'static> Server<S> {
             alt_svc: AltSvcMode::Auto,
             trigger,
             shutdown,
+            state: PhantomData,
         }
     }
+}
 
+impl<S: Clone + Send + 'static, T> Server<S, T> {
     /// Serves on `transport` too.
-    pub fn transport<T: Transport<AltSvc<S>>>(mut self, transport: T) -> Self {
-        let gauge = ConnectionGauge::new();
-        self.transports.push(Registered {
+    pub fn transport<X: Transport<AltSvc<S>>>(self, transport: X) -> Server<S, WithTransports> {
+        let mut transports = self.transports;
+        transports.push(Registered {
             name: transport.name(),
             local_addr: transport.local_addr(),
             http3_port: transport.http3_port(),
-            gauge,
+            uses_tls: transport.uses_tls(),
+            gauge: ConnectionGauge::new(),
             serve: Box::new(move |svc, ctx| transport.serve(svc, ctx)),
         });
-        self
+        Server {
+            service: self.service,
+            transports,
+            alt_svc: self.alt_svc,
+            trigger: self.trigger,
+            shutdown: self.shutdown,
+            state: PhantomData,
+        }
     }
 
     /// Switches automatic `Alt-Svc` on (the default) or off.
@@ -168,18 +215,6 @@ impl<S: Clone + Send + 'static> Server<S> {
         self
     }
 
-    /// A handle to shut the server down and read its addresses and connection counts.
-    pub fn handle(&self) -> ServerHandle {
-        ServerHandle {
-            trigger: self.trigger.clone(),
-            transports: self
-                .transports
-                .iter()
-                .map(|t| (t.name, t.local_addr, t.gauge.clone()))
-                .collect(),
-        }
-    }
-
     fn alt_svc_value(&self) -> Option<HeaderValue> {
         let port = match self.alt_svc {
             AltSvcMode::Off => return None,
@@ -196,12 +231,37 @@ impl<S: Clone + Send + 'static> Server<S> {
         Some(AltSvcLayer::new(port).value().clone())
     }
 
-    /// Serves until a transport fails or [`ServerHandle::shutdown`] is called.
-    pub async fn serve(self) -> Result<DrainReport, ServerError> {
-        let alt = self.alt_svc_value();
-        if self.transports.is_empty() {
-            return Err(ServerError::NoTransports);
+    /// The mistakes a server refuses to start with.
+    fn check(&self) -> Result<(), ServerError> {
+        let http3 = self.transports.iter().any(|t| t.http3_port.is_some());
+        if http3 && matches!(self.alt_svc, AltSvcMode::Auto) {
+            if let Some(t) = self.transports.iter().find(|t| t.uses_tls == Some(false)) {
+                return Err(ServerError::PlaintextBesideHttp3 { name: t.name });
+            }
         }
+        Ok(())
+    }
+}
+
+impl<S: Clone + Send + 'static> Server<S, WithTransports> {
+    /// A handle to shut the server down and read its addresses and connection counts.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            trigger: self.trigger.clone(),
+            transports: self
+                .transports
+                .iter()
+                .map(|t| (t.name, t.local_addr, t.gauge.clone()))
+                .collect(),
+        }
+    }
+
+    /// Serves until a transport fails or [`ServerHandle::shutdown`] is called. Refuses to
+    /// start ([`ServerError::PlaintextBesideHttp3`]) when a transport serves plaintext beside
+    /// HTTP/3 while Alt-Svc is automatic.
+    pub async fn serve(self) -> Result<DrainReport, ServerError> {
+        self.check()?;
+        let alt = self.alt_svc_value();
         let mut running: FuturesUnordered<_> = self
             .transports
             .into_iter()
@@ -254,179 +314,4 @@ impl<S: Clone + Send + 'static> Server<S> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::*;
-
-    /// A transport that calls the service once with a request of `version`, records the
-    /// response's alt-svc header, then waits for shutdown (or fails, if told to).
-    struct Probe {
-        name: &'static str,
-        h3_port: Option<u16>,
-        version: http::Version,
-        seen: Seen,
-        fail: bool,
-    }
-
-    impl<S: crate::HttpService<()>> Transport<S> for Probe {
-        fn name(&self) -> &'static str {
-            self.name
-        }
-        fn local_addr(&self) -> Option<SocketAddr> {
-            None
-        }
-        fn http3_port(&self) -> Option<u16> {
-            self.h3_port
-        }
-        fn serve(
-            self,
-            mut service: S,
-            ctx: ServeContext,
-        ) -> BoxFuture<Result<DrainReport, BoxError>> {
-            Box::pin(async move {
-                let _guard = ctx.connections.guard();
-                let mut req = http::Request::new(());
-                *req.version_mut() = self.version;
-                let res = service.call(req).await.map_err(|_| "service failed")?;
-                let alt = res
-                    .headers()
-                    .get(http::header::ALT_SVC)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                self.seen.lock().unwrap().push((self.name, alt));
-                if self.fail {
-                    return Err("bind failed: port taken".into());
-                }
-                ctx.shutdown.draining().await;
-                Ok(DrainReport::new(1))
-            })
-        }
-    }
-
-    fn app() -> impl crate::HttpService<()> {
-        tower::service_fn(|_req: http::Request<()>| {
-            std::future::ready(Ok::<_, std::convert::Infallible>(http::Response::new(
-                String::new(),
-            )))
-        })
-    }
-
-    type Seen = Arc<std::sync::Mutex<Vec<(&'static str, Option<String>)>>>;
-
-    fn probe(name: &'static str, h3: Option<u16>, seen: &Seen, fail: bool) -> Probe {
-        let version = if h3.is_some() {
-            http::Version::HTTP_3
-        } else {
-            http::Version::HTTP_2
-        };
-        Probe {
-            name,
-            h3_port: h3,
-            version,
-            seen: seen.clone(),
-            fail,
-        }
-    }
-
-    #[tokio::test]
-    async fn alt_svc_advertises_the_http3_port_to_tcp_only() {
-        let seen = Seen::default();
-        let server = Server::new(app())
-            .transport(probe("tcp", None, &seen, false))
-            .transport(probe("quic", Some(7443), &seen, false));
-        let handle = server.handle();
-        let task = tokio::spawn(server.serve());
-        while seen.lock().unwrap().len() < 2 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert_eq!(handle.connections(), [("tcp", 1), ("quic", 1)]);
-        handle.shutdown(Duration::from_secs(1));
-        let report = tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        assert_eq!(report.cut, 2);
-        let mut seen = seen.lock().unwrap().clone();
-        seen.sort();
-        assert_eq!(
-            seen,
-            [
-                ("quic", None),
-                ("tcp", Some("h3=\":7443\"; ma=86400".to_string()))
-            ]
-        );
-    }
-
-    #[tokio::test]
-    async fn alt_svc_off_and_overridden() {
-        for (server_fn, want) in [
-            (false, None),
-            (true, Some("h3=\":443\"; ma=86400".to_string())),
-        ] {
-            let seen = Seen::default();
-            let mut server = Server::new(app())
-                .transport(probe("tcp", None, &seen, false))
-                .transport(probe("quic", Some(7443), &seen, false));
-            server = if server_fn {
-                server.alt_svc_port(443)
-            } else {
-                server.alt_svc(false)
-            };
-            let handle = server.handle();
-            let task = tokio::spawn(server.serve());
-            while seen.lock().unwrap().len() < 2 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            handle.shutdown(Duration::ZERO);
-            tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
-            let tcp = seen.lock().unwrap().iter().find(|s| s.0 == "tcp").cloned();
-            assert_eq!(tcp, Some(("tcp", want)));
-        }
-    }
-
-    #[tokio::test]
-    async fn a_failing_transport_stops_the_others_and_is_named() {
-        let seen = Seen::default();
-        let server = Server::new(app())
-            .transport(probe("tcp", None, &seen, false))
-            .transport(probe("quic", Some(1), &seen, true));
-        let err = tokio::time::timeout(Duration::from_secs(5), server.serve())
-            .await
-            .unwrap()
-            .unwrap_err();
-        assert!(
-            matches!(err, ServerError::Transport { name: "quic", .. }),
-            "{err}"
-        );
-        assert!(
-            err.to_string().contains("quic") && err.to_string().contains("port taken"),
-            "{err}"
-        );
-
-        let err = Server::new(app()).serve().await.unwrap_err();
-        assert!(matches!(err, ServerError::NoTransports));
-    }
-
-    #[tokio::test]
-    async fn graceful_shutdown_future_drains() {
-        let seen = Seen::default();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = Server::new(app()).transport(probe("tcp", None, &seen, false));
-        let task = tokio::spawn(
-            server.with_graceful_shutdown(async { rx.await.unwrap_or(()) }, Duration::from_secs(1)),
-        );
-        tx.send(()).unwrap();
-        let report = tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        assert_eq!(report.cut, 1);
-    }
-}
+mod tests;

@@ -64,6 +64,15 @@ pub trait Transport<S>: Send + 'static {
         None
     }
 
+    /// Whether its connections use TLS: `Some(false)` for plaintext HTTP (an `http://`
+    /// origin), `None` (the default) when it cannot tell. A [`Server`](crate::Server) refuses
+    /// to start a plaintext transport beside HTTP/3 while it advertises HTTP/3 automatically:
+    /// HTTP/3 needs an `https://` origin, so the Alt-Svc it would send there is a mistake
+    /// (see [`ServerError::PlaintextBesideHttp3`](crate::ServerError::PlaintextBesideHttp3)).
+    fn uses_tls(&self) -> Option<bool> {
+        None
+    }
+
     /// Serves `service` until `ctx.shutdown` fires and in-flight work has drained (or the
     /// deadline passed), or a fatal error occurs.
     fn serve(self, service: S, ctx: ServeContext) -> BoxFuture<Result<DrainReport, BoxError>>;

@@ -351,3 +351,62 @@ async fn chromium_runs_the_pages_webtransport_echo_against_the_example() {
     assert_eq!(shown_protocol(&dom), Some("HTTP/3"), "{dom}");
     let _ = child.kill().await;
 }
+
+/// The example's WebSocket echo `/ws` (axum's `WebSocketUpgrade` on `any`) from Chromium's
+/// page JavaScript: over HTTP/2 (RFC 8441: Chromium opens it on the page's HTTP/2 connection,
+/// since the server enables extended CONNECT) and, with HTTP/2 disabled, over HTTP/1.1. The
+/// server's first message names the HTTP version that carried the socket.
+#[tokio::test]
+async fn chromium_opens_the_examples_websocket_over_http2_and_http1() {
+    let Some(bin) = example_binary() else { return };
+    let Some(chromium) = require_any(&["chromium", "chromium-browser"]) else {
+        return;
+    };
+    let (mut child, addr) = run_example_binary(&bin).await;
+    let url = format!("https://{addr}/?ws=1");
+    for (extra, want) in [(None, "HTTP/2"), (Some("--disable-http2"), "HTTP/1.1")] {
+        let dom = chromium_dom(&chromium, &url, extra.as_slice()).await;
+        assert_eq!(shown_protocol(&dom), Some(want), "{dom}");
+        assert_eq!(shown(&dom, "ws-status"), Some("done"), "{dom}");
+        assert_eq!(shown(&dom, "ws-protocol"), Some(want), "{dom}");
+        assert_eq!(shown(&dom, "ws-echo"), Some("hello websocket"), "{dom}");
+    }
+    let _ = child.kill().await;
+}
+
+/// The example serves with `twinport::serve`, which shuts down on SIGTERM (what `docker stop`
+/// and systemd send): it drains and exits successfully, saying so.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_example_drains_and_exits_on_sigterm() {
+    let Some(bin) = example_binary() else { return };
+    let Some(kill) = require("kill") else { return };
+    let mut child = tokio::process::Command::new(&bin)
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting the example");
+    use tokio::io::AsyncBufReadExt;
+    let stdout = child.stdout.take().expect("stdout");
+    let first = within(tokio::io::BufReader::new(stdout).lines().next_line())
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(first.starts_with("listening on https://"), "{first:?}");
+    // Once it answers, it is serving (and listening for signals).
+    let addr = first
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("https://"))
+        .unwrap_or_default();
+    let Some(curl) = require("curl") else { return };
+    let peer = run(&curl, &["-sSk", &format!("https://{addr}/peer")]).await;
+    assert!(peer.stdout.starts_with("127.0.0.1:"), "{peer:?}");
+    let pid = child.id().expect("running").to_string();
+    assert!(run(&kill, &["-TERM", &pid]).await.success);
+    let out = within(child.wait_with_output()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(stderr.contains("stopped; 0 connection(s) cut"), "{stderr}");
+}

@@ -2,11 +2,14 @@
 
 use std::path::Path;
 
+use std::net::SocketAddr;
+
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, Request};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path as UrlPath, Request};
 use axum::http::{header, HeaderValue, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use futures_util::stream;
@@ -24,13 +27,49 @@ const CHUNK: usize = 64 * 1024;
 /// What `/bytes/{n}` sends, a chunk at a time.
 static FILL: [u8; CHUNK] = [b'x'; CHUNK];
 
-/// The routes: `/whoami`, `/echo`, `/bytes/{n}` and the static page in `dist`.
+/// The routes: `/whoami`, `/peer`, `/echo`, `/bytes/{n}`, the WebSocket echo `/ws` and the
+/// static page in `dist`.
 pub fn router(dist: &Path) -> Router {
     Router::new()
         .route("/whoami", get(whoami))
+        .route("/peer", get(peer))
         .route("/echo", post(echo))
         .route("/bytes/{n}", get(bytes))
+        // `any`, not `get`: over HTTP/2 a WebSocket opens with CONNECT (RFC 8441).
+        .route("/ws", any(ws))
         .fallback_service(ServeDir::new(dist))
+}
+
+/// axum's own `ConnectInfo`, as apps written for `into_make_service_with_connect_info` use it.
+async fn peer(ConnectInfo(addr): ConnectInfo<SocketAddr>) -> String {
+    addr.to_string()
+}
+
+/// A WebSocket echo: first a text message naming the HTTP version that carried the socket
+/// (`HTTP/1.1` or `HTTP/2`), then every message back as it came.
+async fn ws(upgrade: WebSocketUpgrade, version: Version) -> Response {
+    upgrade.on_upgrade(move |socket| ws_echo(socket, version))
+}
+
+async fn ws_echo(mut socket: WebSocket, version: Version) {
+    if socket
+        .send(Message::Text(protocol(version).into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    while let Some(Ok(msg)) = socket.recv().await {
+        let echo = match msg {
+            Message::Text(_) | Message::Binary(_) => msg,
+            Message::Close(_) => return,
+            // axum answers pings itself.
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        if socket.send(echo).await.is_err() {
+            return;
+        }
+    }
 }
 
 fn protocol(v: Version) -> &'static str {

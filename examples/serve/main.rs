@@ -7,6 +7,9 @@
 //!
 //! - `GET /` — a small page showing which protocol served it (examples/app/dist)
 //! - `GET /whoami` — this request's ConnectionInfo and HTTP version, as JSON
+//! - `GET /peer` — the client's address, from axum's own `ConnectInfo<SocketAddr>`
+//! - `/ws` — a WebSocket echo (axum's `WebSocketUpgrade`) over HTTP/1.1 and HTTP/2; its first
+//!   message names the HTTP version that carried it (the page's `?ws=1` runs it on load)
 //! - `POST /echo` — streams the request body back
 //! - `GET /bytes/{n}` — streams n bytes
 //! - WebTransport `/wt/echo` — echoes bidirectional streams, unidirectional streams (on a new
@@ -15,7 +18,12 @@
 //!   (or `/?wt=1`, which runs it on load)
 //!
 //! `--mtls` asks for client certificates (verified against certs/ca.pem, anonymous clients
-//! welcome); `--mtls-required` refuses clients without one. Ctrl-C drains for 10 seconds.
+//! welcome); `--mtls-required` refuses clients without one. Ctrl-C or SIGTERM drains for 10
+//! seconds.
+//!
+//! It serves with `twinport::serve`, the one call of the README's quick start, on sockets it
+//! binds first (so that it can print a port-0 address), with WebTransport added to the HTTP/3
+//! endpoint.
 
 mod app;
 mod certs;
@@ -24,12 +32,9 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use twinport::dev_certs::DevCerts;
-use twinport::{ClientAuth, Server};
-use twinport_hyper::Http;
-use twinport_quinn::Http3;
+use twinport::ClientAuth;
 
 const USAGE: &str = "usage: serve [--addr HOST:PORT] [--mtls | --mtls-required] (certificates: see examples/serve/certs.rs)";
 
@@ -105,16 +110,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let app = app::router(&root.join("examples/app/dist"))
         .layer(tower_http::trace::TraceLayer::new_for_http());
 
-    let (tcp, udp) = twinport::bind_same_port(args.addr)?;
-    let addr = tcp.local_addr()?;
-    let server = Server::new(app)
-        .transport(Http::from_std(tcp)?.tls(&tls)?)
-        .transport(
-            Http3::builder(&tls)
-                .http3()
-                .webtransport("/wt/echo", app::wt_echo_handler())
-                .socket(udp)?,
-        );
+    let sockets = twinport::bind_same_port(args.addr)?;
+    let addr = sockets.0.local_addr()?;
+    let serving = twinport::serve(sockets, app, tls)
+        .http3(|h3| h3.webtransport("/wt/echo", app::wt_echo_handler()));
 
     println!("listening on https://{addr} (HTTP/1.1, HTTP/2 over TLS; HTTP/3 over QUIC)");
     std::io::stdout().flush()?;
@@ -135,12 +134,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         None => {}
     }
 
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let report = server
-        .with_graceful_shutdown(shutdown, Duration::from_secs(10))
-        .await?;
+    let report = serving.await?;
     eprintln!("stopped; {} connection(s) cut at the deadline", report.cut);
     Ok(())
 }

@@ -51,6 +51,6 @@ impl<S> RequestGuard<S> {
 }
 
 fn stamp<B>(mut req: Request<B>, info: ConnectionInfo) -> Request<B> {
-    req.extensions_mut().insert(info);
+    crate::extract::stamp(req.extensions_mut(), info);
     req
 }

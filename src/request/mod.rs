@@ -3,7 +3,8 @@
 //! Whatever carried a request (HTTP/1.1, HTTP/2, HTTP/3), the transport hands it to the
 //! service through a [`RequestGuard`], which
 //!
-//! - stamps the connection's [`ConnectionInfo`](crate::ConnectionInfo) into its extensions,
+//! - stamps the connection's [`ConnectionInfo`](crate::ConnectionInfo) into its extensions
+//!   (and, with the `axum` feature, axum's `ConnectInfo<SocketAddr>`: see [`extract`](crate::extract)),
 //! - runs the service inside the request's `req` tracing span, a child of the connection's
 //!   `conn` span (both made by this module: [`connection_span`], [`request_span`]),
 //! - answers `500` (with `content-length: 0`) when the service fails or panics, so one bad

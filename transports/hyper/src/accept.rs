@@ -36,6 +36,15 @@ pub trait Acceptor<I>: Clone + Send + 'static {
 
     /// Does this step for one connection.
     fn accept(&self, io: I, info: ConnectionInfoBuilder) -> Self::Future;
+
+    /// Whether the connections this chain readies are encrypted: `Some(true)` when it does
+    /// TLS, `Some(false)` when it is known not to, `None` (the default) when it cannot tell.
+    /// An acceptor that wraps another answers for the inner one unless it adds TLS itself.
+    /// [`Http`](crate::Http) reports it as [`Transport::uses_tls`](twinport::Transport::uses_tls),
+    /// so that a `twinport::Server` refuses plaintext beside HTTP/3.
+    fn uses_tls(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// The acceptor that changes nothing: the innermost step of every chain.
@@ -59,6 +68,10 @@ where
 
     fn accept(&self, io: I, info: ConnectionInfoBuilder) -> Self::Future {
         ready(Ok((io, info)))
+    }
+
+    fn uses_tls(&self) -> Option<bool> {
+        Some(false)
     }
 }
 

@@ -41,6 +41,7 @@ pub struct HttpConfig {
     pub(crate) max_header_list_size: u32,
     pub(crate) http2_max_pending_accept_reset_streams: usize,
     pub(crate) http2_max_local_error_reset_streams: usize,
+    pub(crate) http2_websockets: bool,
 }
 
 impl Default for HttpConfig {
@@ -57,6 +58,7 @@ impl Default for HttpConfig {
             max_header_list_size: 32 * 1024,
             http2_max_pending_accept_reset_streams: 20,
             http2_max_local_error_reset_streams: 256,
+            http2_websockets: true,
         }
     }
 }
@@ -167,6 +169,20 @@ impl HttpConfig {
         self
     }
 
+    /// Whether HTTP/2 clients may open WebSockets (RFC 8441 extended CONNECT: the server
+    /// sends `SETTINGS_ENABLE_CONNECT_PROTOCOL`), as `axum::serve` allows them. axum's
+    /// `WebSocketUpgrade` serves them on a route that accepts `CONNECT` as well as `GET`:
+    /// `.route("/ws", any(handler))`. Default: on.
+    ///
+    /// Browsers then open every `wss://` WebSocket to the origin on its HTTP/2 connection, and
+    /// do not fall back to HTTP/1.1: a route written `get(handler)` answers them `405`
+    /// (logged as a warning naming the path). Route it with `any`, or turn this off and
+    /// browsers open their WebSockets over HTTP/1.1 as before.
+    pub fn http2_websockets(mut self, enabled: bool) -> Self {
+        self.http2_websockets = enabled;
+        self
+    }
+
     pub(crate) fn http1(&self) -> hyper::server::conn::http1::Builder {
         let mut b = hyper::server::conn::http1::Builder::new();
         // hyper's header read timeout does nothing without a timer.
@@ -187,6 +203,9 @@ impl HttpConfig {
 
     pub(crate) fn http2(&self) -> hyper::server::conn::http2::Builder<TokioExecutor> {
         let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        if self.http2_websockets {
+            b.enable_connect_protocol();
+        }
         b.timer(TokioTimer::new())
             .max_concurrent_streams(self.http2_max_concurrent_streams)
             .max_header_list_size(self.max_header_list_size)
@@ -204,6 +223,9 @@ impl HttpConfig {
             .max_buf_size(self.http1_max_buf_size());
         if self.http1_max_headers != HYPER_MAX_HEADERS {
             b.http1().max_headers(self.http1_max_headers);
+        }
+        if self.http2_websockets {
+            b.http2().enable_connect_protocol();
         }
         b.http2()
             .timer(TokioTimer::new())

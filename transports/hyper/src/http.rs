@@ -63,7 +63,10 @@ impl<L: Listener> Http<DefaultAcceptor, L> {
 impl Http<DefaultAcceptor, tokio::net::TcpListener> {
     /// Binds a TCP listener on `addr`.
     pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
-        Ok(Self::new(tokio::net::TcpListener::bind(addr).await?))
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| twinport::server::bind_error("TCP", addr, e))?;
+        Ok(Self::new(listener))
     }
 
     /// Serves connections from a std listener, such as the TCP half of
@@ -284,6 +287,10 @@ where
 
     fn local_addr(&self) -> Option<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    fn uses_tls(&self) -> Option<bool> {
+        self.acceptor.uses_tls()
     }
 
     fn serve(self, service: S, ctx: ServeContext) -> BoxFuture<Result<DrainReport, BoxError>> {

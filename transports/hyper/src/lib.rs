@@ -9,7 +9,9 @@
 //!
 //! - with TLS, ALPN decides: `h2` → HTTP/2 only, `http/1.1` or none → HTTP/1.1 only;
 //! - without TLS, the first bytes decide: HTTP/1.1, or HTTP/2 with prior knowledge (h2c);
-//! - HTTP/1.1 upgrades (WebSocket) work;
+//! - WebSockets work over HTTP/1.1 (upgrades) and HTTP/2 (RFC 8441 extended CONNECT, see
+//!   [`HttpConfig::http2_websockets`]): axum's `WebSocketUpgrade` on a route written
+//!   `any(handler)` serves both;
 //! - a handler that panics gets its request a `500`; the connection stays up;
 //! - [`HttpConfig`] holds the timeouts and limits, with safe defaults;
 //! - graceful shutdown: stop accepting, `GOAWAY` / `Connection: close`, wait for requests in
@@ -120,6 +122,16 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Features
+//!
+//! | feature | default | what it turns on |
+//! | --- | --- | --- |
+//! | `ring` | yes | the ring crypto provider for rustls |
+//! | `aws-lc-rs` | no | the aws-lc-rs crypto provider for rustls |
+//!
+//! Users of the `twinport` crate get this one as `twinport::hyper` (feature `hyper`, on by
+//! default).
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

@@ -135,6 +135,10 @@ where
     type Io = ProxyStream<A::Io>;
     type Future = BoxFuture<Result<(Self::Io, ConnectionInfoBuilder), AcceptError>>;
 
+    fn uses_tls(&self) -> Option<bool> {
+        self.inner.uses_tls()
+    }
+
     fn accept(&self, io: I, info: ConnectionInfoBuilder) -> Self::Future {
         let inner = self.inner.accept(io, info);
         let (mode, timeout) = (self.mode, self.header_timeout);

@@ -116,6 +116,10 @@ where
     type Io = TlsStream<A::Io>;
     type Future = BoxFuture<Result<(Self::Io, ConnectionInfoBuilder), AcceptError>>;
 
+    fn uses_tls(&self) -> Option<bool> {
+        Some(true)
+    }
+
     fn accept(&self, io: I, info: ConnectionInfoBuilder) -> Self::Future {
         let inner = self.inner.accept(io, info);
         let acceptor = tokio_rustls::TlsAcceptor::from(self.config.clone());

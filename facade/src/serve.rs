@@ -1,0 +1,203 @@
+//! [`serve`]: HTTP/1.1, HTTP/2 and HTTP/3 on one port in one call, shut down gracefully on
+//! Ctrl-C or SIGTERM.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::time::Duration;
+
+use twinport_core::alt_svc::AltSvc;
+use twinport_core::server::BoxFuture;
+use twinport_core::{BoxError, DrainReport, Server, ServerError, ServerTls, TlsError, Transport};
+use twinport_hyper::{Http, HttpConfig, TlsAcceptor};
+use twinport_quinn::{Builder, Http3};
+
+use crate::addr::ServeAddr;
+
+/// How long [`serve`] lets requests in flight finish after the shutdown signal, unless
+/// [`Serve::grace_period`] says otherwise: 10 seconds.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves `service` over HTTP/1.1 and HTTP/2 (TCP + TLS) and HTTP/3 (QUIC) on the same port
+/// of `addr`, until Ctrl-C or SIGTERM ([`shutdown_signal`](crate::shutdown_signal)), then
+/// drains for [`DEFAULT_GRACE`]. HTTP/1.1 and HTTP/2 responses advertise HTTP/3 (Alt-Svc).
+///
+/// ```no_run
+/// use axum::{routing::get, Router};
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let app = Router::new().route("/", get(|| async { "hello over h1, h2 and h3" }));
+///     let tls = twinport::ServerTls::from_pem_files("cert.pem", "key.pem")?;
+///     twinport::serve("0.0.0.0:443", app, tls).await?;
+///     Ok(())
+/// }
+/// ```
+///
+/// The sockets are bound when `serve` is called (`addr` is any [`ServeAddr`]: `"[::]:443"`,
+/// a `SocketAddr`, or a TCP listener and UDP socket of your own), so
+/// [`local_addr`](Serve::local_addr) tells a port-0 address before serving starts; errors
+/// (binding, TLS, QUIC) come when it is awaited. [`Serve`]'s methods change the signal, the
+/// grace period, the HTTP/1.1 + HTTP/2 limits and the HTTP/3 endpoint (WebTransport, raw QUIC
+/// protocols); for everything else (PROXY protocol, Unix sockets, your own acceptors, more
+/// transports) use [`Server`] with the transports.
+pub fn serve<S>(addr: impl ServeAddr, service: S, tls: ServerTls) -> Serve<S> {
+    Serve {
+        sockets: addr.bind(),
+        service,
+        tls,
+        signal: None,
+        grace: DEFAULT_GRACE,
+        http_config: None,
+        http3: None,
+    }
+}
+
+type Http3Setup = Box<dyn FnOnce(Builder) -> Builder + Send>;
+
+/// What [`serve`] returns: await it to serve (it implements [`IntoFuture`]), or change it
+/// first.
+#[must_use = "nothing is served until it is awaited"]
+pub struct Serve<S> {
+    sockets: io::Result<(TcpListener, UdpSocket)>,
+    service: S,
+    tls: ServerTls,
+    signal: Option<BoxFuture<()>>,
+    grace: Duration,
+    http_config: Option<HttpConfig>,
+    http3: Option<Http3Setup>,
+}
+
+impl<S> fmt::Debug for Serve<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Serve")
+            .field("local_addr", &self.local_addr())
+            .field("grace", &self.grace)
+            .field("http_config", &self.http_config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Serve<S> {
+    /// The address it serves on (TCP and UDP), unless binding failed.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        let (tcp, _) = self.sockets.as_ref().ok()?;
+        tcp.local_addr().ok()
+    }
+
+    /// Shuts down when `signal` completes instead of on Ctrl-C or SIGTERM (as
+    /// `axum::serve(..).with_graceful_shutdown(signal)` does).
+    pub fn with_graceful_shutdown<F>(mut self, signal: F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.signal = Some(Box::pin(signal));
+        self
+    }
+
+    /// How long requests in flight may take to finish once the signal came, after which
+    /// the connections still open are closed. Default: [`DEFAULT_GRACE`].
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The timeouts and limits of HTTP/1.1 and HTTP/2, instead of the defaults.
+    pub fn http_config(mut self, config: HttpConfig) -> Self {
+        self.http_config = Some(config);
+        self
+    }
+
+    /// Sets up the HTTP/3 endpoint further: `setup` gets twinport-quinn's [`Builder`] with
+    /// HTTP/3 added, and may add WebTransport, raw QUIC protocols or other limits.
+    ///
+    /// ```no_run
+    /// # async fn run(app: axum::Router, tls: twinport::ServerTls) -> Result<(), twinport::ServeError> {
+    /// use twinport::quinn::webtransport::WebTransportSession;
+    ///
+    /// async fn echo(session: WebTransportSession) -> Result<(), twinport::BoxError> {
+    ///     while let Some((mut send, mut recv)) = session.accept_bi().await {
+    ///         send.write_all(&recv.read_to_end(1 << 16).await?).await?;
+    ///         send.finish()?;
+    ///     }
+    ///     Ok(())
+    /// }
+    ///
+    /// twinport::serve("0.0.0.0:443", app, tls)
+    ///     .http3(|h3| h3.webtransport("/wt/echo", echo))
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn http3(mut self, setup: impl FnOnce(Builder) -> Builder + Send + 'static) -> Self {
+        self.http3 = Some(Box::new(setup));
+        self
+    }
+}
+
+impl<S> Serve<S>
+where
+    S: Clone + Send + 'static,
+    Http<TlsAcceptor>: Transport<AltSvc<S>>,
+    Http3: Transport<AltSvc<S>>,
+{
+    async fn run(self) -> Result<DrainReport, ServeError> {
+        // Listening for Ctrl-C and SIGTERM first, so that one sent as soon as serving starts
+        // is not lost (and never installed when the caller brought a signal of its own).
+        let signal = match self.signal {
+            Some(signal) => signal,
+            None => Box::pin(crate::shutdown_signal()),
+        };
+        let (tcp, udp) = self.sockets.map_err(ServeError::Io)?;
+        let mut http = Http::from_std(tcp).map_err(ServeError::Io)?;
+        if let Some(config) = self.http_config {
+            http = http.config(config);
+        }
+        let http = http.tls(&self.tls)?;
+        let mut h3 = Http3::builder(&self.tls).http3();
+        if let Some(setup) = self.http3 {
+            h3 = setup(h3);
+        }
+        let h3 = h3.socket(udp).map_err(|e| ServeError::Http3(e.into()))?;
+        let report = Server::new(self.service)
+            .transport(http)
+            .transport(h3)
+            .with_graceful_shutdown(signal, self.grace)
+            .await?;
+        Ok(report)
+    }
+}
+
+impl<S> IntoFuture for Serve<S>
+where
+    S: Clone + Send + 'static,
+    Http<TlsAcceptor>: Transport<AltSvc<S>>,
+    Http3: Transport<AltSvc<S>>,
+{
+    type Output = Result<DrainReport, ServeError>;
+    type IntoFuture = BoxFuture<Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// Why [`serve`] could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Binding the address failed (it says which, and for a port below 1024 what gives the
+    /// right), or serving was started outside a tokio runtime.
+    #[error(transparent)]
+    Io(io::Error),
+    /// The TLS configuration cannot serve HTTP/1.1 and HTTP/2.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The HTTP/3 endpoint could not be set up.
+    #[error("HTTP/3: {0}")]
+    Http3(#[source] BoxError),
+    /// A transport failed while serving.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
