@@ -359,13 +359,14 @@ async fn chromium_runs_the_pages_webtransport_echo_against_the_example() {
 #[tokio::test]
 async fn chromium_opens_the_examples_websocket_over_http2_and_http1() {
     let Some(bin) = example_binary() else { return };
-    let Some(chromium) = require_any(&["chromium", "chromium-browser"]) else {
+    let Some(chromium) = Chromium::require() else {
         return;
     };
     let (mut child, addr) = run_example_binary(&bin).await;
     let url = format!("https://{addr}/?ws=1");
+    let spki = certs_spki();
     for (extra, want) in [(None, "HTTP/2"), (Some("--disable-http2"), "HTTP/1.1")] {
-        let dom = chromium_dom(&chromium, &url, extra.as_slice()).await;
+        let dom = chromium.dom(&url, &spki, extra.as_slice()).await;
         assert_eq!(shown_protocol(&dom), Some(want), "{dom}");
         assert_eq!(shown(&dom, "ws-status"), Some("done"), "{dom}");
         assert_eq!(shown(&dom, "ws-protocol"), Some(want), "{dom}");
