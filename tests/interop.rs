@@ -141,6 +141,43 @@ async fn h2load_short_run_has_no_failures() {
     server.stop().await;
 }
 
+/// oha (built with `--features http3`) as an HTTP/3 load generator: 2,000 requests on 10
+/// connections × 10 streams, every one answered 200.
+#[tokio::test]
+async fn oha_http3_short_run_has_no_failures() {
+    let Some(oha) = require("oha") else {
+        return;
+    };
+    let server = start_example(Mtls::Off);
+    let url = format!("https://127.0.0.1:{}/whoami", server.addr.port());
+    let args = [
+        "--no-tui",
+        "--insecure",
+        "--output-format",
+        "json",
+        "--http-version",
+        "3",
+        "-n",
+        "2000",
+        "-c",
+        "10",
+        "-p",
+        "10",
+        &url,
+    ];
+    let out = run(&oha, &args).await;
+    assert!(out.success, "{}{}", out.stdout, out.stderr);
+    let report: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+    assert_eq!(
+        report["statusCodeDistribution"]["200"], 2000,
+        "{}",
+        out.stdout
+    );
+    assert_eq!(report["summary"]["successRate"], 1.0, "{}", out.stdout);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn niquests_moves_from_http2_to_http3_through_alt_svc() {
     let Some(py) = python("niquests") else { return };
