@@ -49,13 +49,13 @@ async fn chromium_runs_a_draft02_session_against_the_example() {
     let (report, draft) = webtransport_report(&chromium, &[]).await;
     assert_echoes(&report);
     assert_eq!(draft.as_deref(), Some("draft-02"), "{report}");
+    assert_eq!(
+        report["whoami"]["webtransport_draft"], "draft-02",
+        "{report}"
+    );
 }
 
 #[tokio::test]
-#[ignore = "twinport-quinn sends STOP_SENDING on the CONNECT stream with its \
-            CLOSE_WEBTRANSPORT_SESSION capsule and FIN; Chromium then rejects `closed` with \
-            'Connection lost.' (against a server sending capsule + FIN alone it resolves with \
-            the code): to be fixed in the HTTP/3 layer, see docs/webtransport-drafts.md"]
 async fn chromium_sees_the_servers_close_code_and_reason() {
     let Some(chromium) = Chromium::require() else {
         return;
@@ -67,9 +67,6 @@ async fn chromium_sees_the_servers_close_code_and_reason() {
 }
 
 #[tokio::test]
-#[ignore = "twinport-quinn sends only draft-02's SETTINGS (h3 0.0.8): Chromium negotiates \
-            draft-07 only when the server also sends 0xc671706a (with 0x33 and 0x8); to be \
-            turned on with the HTTP/3 layer, see docs/webtransport-drafts.md"]
 async fn chromium_negotiates_draft07_when_the_server_offers_it() {
     let Some(chromium) = Chromium::require() else {
         return;
@@ -78,4 +75,9 @@ async fn chromium_negotiates_draft07_when_the_server_offers_it() {
     let (report, draft) = webtransport_report(&chromium, &[flag]).await;
     assert_echoes(&report);
     assert_eq!(draft.as_deref(), Some("draft-07"), "{report}");
+    // The server's session says so too.
+    assert_eq!(
+        report["whoami"]["webtransport_draft"], "draft-07",
+        "{report}"
+    );
 }

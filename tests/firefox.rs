@@ -88,16 +88,12 @@ async fn firefox_runs_a_webtransport_session_against_the_example() {
     assert_eq!(whoami["sni"], "localhost", "{report}");
     assert_eq!(whoami["tls_version"], "TLSv1.3", "{report}");
     assert_eq!(whoami["local_addr"], report["server_addr"], "{report}");
+    assert_eq!(whoami["webtransport_draft"], "draft-02", "{report}");
     // The session ended when the server closed it (how cleanly: the next test).
     assert!(!report["closed"].is_string(), "{report}");
 }
 
 #[tokio::test]
-#[ignore = "twinport-quinn sends STOP_SENDING on the CONNECT stream ahead of its \
-            CLOSE_WEBTRANSPORT_SESSION capsule and FIN; Firefox then takes the close for an unclean \
-            one (MOZ_LOG=WebTransport:5: cleanly=0, code 0) and rejects `closed` (against a \
-            server sending capsule + FIN alone it resolves with the code): to be fixed in the \
-            HTTP/3 layer, see docs/webtransport-drafts.md"]
 async fn firefox_sees_the_servers_close_code_and_reason() {
     let Some(firefox) = Firefox::require() else {
         return;

@@ -5,6 +5,7 @@ mod h3;
 mod hyper;
 mod quic;
 mod raw_h3;
+mod raw_wt;
 mod tls;
 mod violation;
 
@@ -24,6 +25,7 @@ pub use self::quic::{quic_connect, quic_first_flight, quic_raw};
 pub use self::raw_h3::{
     closed_with, describe, is_200_with, pump, read_to_end, stopped_within, Ended, Pumped, RawH3,
 };
+pub use self::raw_wt::{RawSession, WT_DRAFT02, WT_DRAFT07};
 pub use self::tls::{local_port, tls_connect, tls_connect_killable, tls_over};
 pub use self::violation::{after_settings, check_violations, Violation};
 use crate::pki::Id;
