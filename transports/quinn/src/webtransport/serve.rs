@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
+use tracing::Instrument;
 use twinport::ConnectionInfo;
 
 use super::draft::WebTransportDraft;
@@ -129,7 +130,9 @@ pub(crate) async fn session(
         inbox,
         close_tx,
     );
-    let mut handled = AssertUnwindSafe(handler.handle(session)).catch_unwind();
+    // The handler's own logs name the session and its draft.
+    let span = tracing::debug_span!("webtransport", session = id, %draft);
+    let mut handled = AssertUnwindSafe(handler.handle(session).instrument(span)).catch_unwind();
     let mut capsules = CapsuleReader::default();
     let mut close_open = true;
     let mut drained = false;
