@@ -49,6 +49,10 @@ async fn chromium_runs_a_draft02_session_against_the_example() {
     let (report, draft) = webtransport_report(&chromium, &[]).await;
     assert_echoes(&report);
     assert_eq!(draft.as_deref(), Some("draft-02"), "{report}");
+    assert_eq!(
+        report["whoami"]["webtransport_draft"], "draft-02",
+        "{report}"
+    );
 }
 
 #[tokio::test]
@@ -71,4 +75,9 @@ async fn chromium_negotiates_draft07_when_the_server_offers_it() {
     let (report, draft) = webtransport_report(&chromium, &[flag]).await;
     assert_echoes(&report);
     assert_eq!(draft.as_deref(), Some("draft-07"), "{report}");
+    // The server's session says so too.
+    assert_eq!(
+        report["whoami"]["webtransport_draft"], "draft-07",
+        "{report}"
+    );
 }

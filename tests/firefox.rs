@@ -88,6 +88,7 @@ async fn firefox_runs_a_webtransport_session_against_the_example() {
     assert_eq!(whoami["sni"], "localhost", "{report}");
     assert_eq!(whoami["tls_version"], "TLSv1.3", "{report}");
     assert_eq!(whoami["local_addr"], report["server_addr"], "{report}");
+    assert_eq!(whoami["webtransport_draft"], "draft-02", "{report}");
     // The session ended when the server closed it (how cleanly: the next test).
     assert!(!report["closed"].is_string(), "{report}");
 }

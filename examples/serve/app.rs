@@ -160,7 +160,7 @@ pub fn wt_echo_handler() -> impl WebTransportHandler {
 }
 
 /// `/wt/echo`: every bidirectional stream is echoed on itself (one that says `whoami` gets
-/// the session's ConnectionInfo as JSON instead, one that says `close` closes the session with
+/// the session's ConnectionInfo and WebTransport draft as JSON instead, one that says `close` closes the session with
 /// code 4242), every unidirectional stream on a new
 /// unidirectional stream from the server, every datagram as a datagram.
 pub async fn wt_echo(session: WebTransportSession) -> Result<(), BoxError> {
@@ -207,7 +207,9 @@ async fn echo_bi(
     let data = recv.read_to_end(MAX_ECHO).await?;
     match &data[..] {
         b"whoami" => {
-            let whoami = whoami_json(Version::HTTP_3, Some(session.connection_info()));
+            let mut whoami = whoami_json(Version::HTTP_3, Some(session.connection_info()));
+            // The WebTransport draft the client's SETTINGS picked.
+            whoami["webtransport_draft"] = session.draft().as_str().into();
             send.write_all(whoami.to_string().as_bytes()).await?;
         }
         b"close" => {

@@ -5,6 +5,7 @@ mod h3;
 mod hyper;
 mod quic;
 mod raw_h3;
+mod raw_wt;
 mod sni;
 mod tls;
 mod violation;
@@ -25,6 +26,7 @@ pub use self::quic::{quic_connect, quic_connect_as, quic_first_flight, quic_raw}
 pub use self::raw_h3::{
     closed_with, describe, is_200_with, pump, read_to_end, stopped_within, Ended, Pumped, RawH3,
 };
+pub use self::raw_wt::{RawSession, WT_DRAFT02, WT_DRAFT07};
 pub use self::sni::{
     normalize_serial, quic_serial, serial_hex, tls_connect_as, tls_connect_with, tls_serial,
 };

@@ -22,42 +22,12 @@ const CONTROL_STREAM: u64 = 0x00;
 /// Bytes of a QPACK stream that count as one instruction against the rate limit.
 pub(crate) const BYTES_PER_FRAME: usize = 256;
 
-/// The SETTINGS of one WebTransport draft the server announces.
-struct Draft {
-    /// Which draft.
-    name: &'static str,
-    /// Adds its settings, given the session limit.
-    settings: fn(u64, &mut Vec<(u64, u64)>),
-}
-
-/// The WebTransport drafts announced, oldest first. Adding one is adding an entry (and, for
-/// a draft whose wire format differs, teaching the session to speak it).
-const DRAFTS: &[Draft] = &[
-    // draft-ietf-webtrans-http3-02 §3.1: SETTINGS_ENABLE_WEBTRANSPORT, the draft Chromium and
-    // aioquic speak; 0x2b603743 is the session limit h3 0.0.8 announced beside it.
-    Draft {
-        name: "draft-02",
-        settings: |max, out| {
-            out.push((ids::ENABLE_WEBTRANSPORT, 1));
-            out.push((ids::WEBTRANSPORT_MAX_SESSIONS_H3_CRATE, max));
-        },
-    },
-    // draft-07 to -12: SETTINGS_WEBTRANSPORT_MAX_SESSIONS (Chromium negotiates draft-07 with
-    // it, see docs/webtransport-drafts.md).
-    Draft {
-        name: "draft-07",
-        settings: |max, out| out.push((ids::WEBTRANSPORT_MAX_SESSIONS, max)),
-    },
-    // draft-13 and -14: SETTINGS_WT_MAX_SESSIONS. At 1: those drafts turn WebTransport flow
-    // control on when both sides send more than 1, and the session does not speak it yet.
-    Draft {
-        name: "draft-13",
-        settings: |_, out| out.push((ids::WT_MAX_SESSIONS, 1)),
-    },
-];
-
 /// The server's SETTINGS: no dynamic QPACK table, the header-section limit, and with
-/// WebTransport extended CONNECT, HTTP/3 datagrams and each draft's codepoints.
+/// WebTransport extended CONNECT, HTTP/3 datagrams and the codepoints of the two drafts the
+/// server speaks: draft-02's SETTINGS_ENABLE_WEBTRANSPORT and draft-07's
+/// SETTINGS_WEBTRANSPORT_MAX_SESSIONS (the client's SETTINGS pick one, see
+/// [`WebTransportDraft`](crate::webtransport::WebTransportDraft)). Draft-13 and later are
+/// not offered: they require RESET_STREAM_AT, which quinn does not implement.
 pub(crate) fn server_settings(config: &Http3Config, webtransport: bool) -> Vec<(u64, u64)> {
     let mut pairs = vec![
         (ids::QPACK_MAX_TABLE_CAPACITY, 0),
@@ -67,11 +37,9 @@ pub(crate) fn server_settings(config: &Http3Config, webtransport: bool) -> Vec<(
     if webtransport {
         pairs.push((ids::ENABLE_CONNECT_PROTOCOL, 1));
         pairs.push((ids::H3_DATAGRAM, 1));
+        pairs.push((ids::ENABLE_WEBTRANSPORT, 1));
         let max = u64::from(config.max_webtransport_sessions);
-        for draft in DRAFTS {
-            tracing::trace!(draft = draft.name, "announcing WebTransport");
-            (draft.settings)(max, &mut pairs);
-        }
+        pairs.push((ids::WEBTRANSPORT_MAX_SESSIONS, max));
     }
     pairs
 }
@@ -214,7 +182,9 @@ fn on_frame(ctx: &Ctx, frame: Frame, push_limit: &mut Option<u64>) -> Result<(),
     match frame {
         Frame::Settings(settings) => {
             tracing::debug!(parent: &ctx.span, settings = ?settings.iter().collect::<Vec<_>>(), "client SETTINGS");
-            check_settings(&settings)
+            check_settings(&settings)?;
+            ctx.peer.settings.send_replace(Some(settings));
+            Ok(())
         }
         Frame::GoAway(id) => {
             // RFC 9114 §5.2: a later GOAWAY never raises the id.
@@ -279,6 +249,11 @@ mod tests {
             ids::ENABLE_WEBTRANSPORT,
         ] {
             assert!(wt.contains(&(id, 1)), "{id:#x}");
+        }
+        assert!(wt.contains(&(ids::WEBTRANSPORT_MAX_SESSIONS, 16)));
+        // Nothing of the drafts the server does not speak (nor h3 0.0.8's 0x2b603743).
+        for id in [0x2b60_3743, 0x14e9_cd29, 0x2c7c_f000] {
+            assert!(!wt.iter().any(|&(i, _)| i == id), "{id:#x}");
         }
     }
 

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use twinport::{ConnectionInfo, Shutdown};
 
 use super::acks::Acks;
@@ -14,6 +14,7 @@ use crate::config::Http3Config;
 use crate::handshake::Handshake;
 use crate::proto::error::ProtoError;
 use crate::proto::frame::{FrameDecoder, FrameLimits, StreamKind};
+use crate::proto::settings::Settings;
 use crate::webtransport::registry::Registry;
 use crate::webtransport::Routes;
 
@@ -51,6 +52,8 @@ pub(crate) struct Peer {
     pub(crate) goaway: AtomicU64,
     /// Woken when it sends GOAWAY: no new requests are accepted.
     pub(crate) going_away: Notify,
+    /// Its SETTINGS, once they have come (WebTransport waits for them).
+    pub(crate) settings: watch::Sender<Option<Settings>>,
 }
 
 /// What [`Ctx::new`] is made from.
@@ -90,6 +93,7 @@ impl Ctx {
                 decoder: AtomicBool::new(false),
                 goaway: AtomicU64::new(u64::MAX),
                 going_away: Notify::new(),
+                settings: watch::Sender::new(None),
             },
         }
     }
@@ -125,6 +129,16 @@ impl Ctx {
             "streams opened and dropped too fast",
         ));
         false
+    }
+
+    /// The client's SETTINGS, waited for at most `wait`; `None` if they did not come.
+    pub(crate) async fn client_settings(&self, wait: std::time::Duration) -> Option<Settings> {
+        let mut settings = self.peer.settings.subscribe();
+        let arrived = tokio::time::timeout(wait, settings.wait_for(Option::is_some)).await;
+        match arrived {
+            Ok(Ok(current)) => current.clone(),
+            _ => None,
+        }
     }
 
     /// Claims one of the client's singleton streams; false if it had one already.

@@ -72,10 +72,9 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut recv: quinn::RecvStream) {
 
 /// Hands a WebTransport stream to its session once its session id has come.
 async fn webtransport(ctx: &Ctx, mut recv: quinn::RecvStream) {
-    let Some(wt) = ctx.wt.as_ref() else { return };
     let header_timeout = ctx.config.request_header_timeout;
     match tokio::time::timeout(header_timeout, read_varint(&mut recv)).await {
-        Ok(Ok(Some(session))) => wt.registry.deliver_uni(session, recv),
+        Ok(Ok(Some(session))) => crate::webtransport::deliver_uni(ctx, session, recv).await,
         _ => {
             let _ = recv.stop(var(H3_REQUEST_INCOMPLETE));
             ctx.churned();

@@ -16,15 +16,14 @@ pub(crate) const QPACK_BLOCKED_STREAMS: u64 = 0x7;
 pub(crate) const ENABLE_CONNECT_PROTOCOL: u64 = 0x8;
 /// SETTINGS_H3_DATAGRAM (RFC 9297 §2.1.1).
 pub(crate) const H3_DATAGRAM: u64 = 0x33;
-/// SETTINGS_ENABLE_WEBTRANSPORT (draft-ietf-webtrans-http3-02 §8.2; what Chromium and the
-/// h3 crate still send).
+/// SETTINGS_ENABLE_WEBTRANSPORT (draft-ietf-webtrans-http3-02 §3.1: Firefox, aioquic,
+/// Chromium by default).
 pub(crate) const ENABLE_WEBTRANSPORT: u64 = 0x2b60_3742;
-/// SETTINGS_WEBTRANSPORT_MAX_SESSIONS as the h3 crate 0.0.8 numbers it (its
-/// `WEBTRANSPORT_MAX_SESSIONS`, from the drafts before -07).
-pub(crate) const WEBTRANSPORT_MAX_SESSIONS_H3_CRATE: u64 = 0x2b60_3743;
-/// SETTINGS_WEBTRANSPORT_MAX_SESSIONS (draft-ietf-webtrans-http3-07 §8.2 up to -08).
+/// SETTINGS_WEBTRANSPORT_MAX_SESSIONS (draft-ietf-webtrans-http3-07 §8.2, reused up to -12:
+/// Chromium with EnableWebTransportDraft07, the wtransport crate).
 pub(crate) const WEBTRANSPORT_MAX_SESSIONS: u64 = 0xc671_706a;
-/// SETTINGS_WT_MAX_SESSIONS (draft-ietf-webtrans-http3-09 and later, e.g. -14 §9.2).
+/// SETTINGS_WT_MAX_SESSIONS (draft-13/14, not offered: those drafts need RESET_STREAM_AT).
+#[cfg(test)]
 pub(crate) const WT_MAX_SESSIONS: u64 = 0x14e9_cd29;
 
 /// A peer's settings: validated (id, value) pairs, in the order they came.

@@ -63,10 +63,7 @@ pub(crate) async fn serve<S>(
     let (head, reader) = match started {
         Ok(Some(Ok(started))) => started,
         Ok(Some(Err((session, recv)))) => {
-            if let Some(wt) = ctx.wt.as_ref() {
-                wt.registry
-                    .deliver_bi(session, responder.into_stream(), recv);
-            }
+            webtransport::deliver_bi(&ctx, session, responder.into_stream(), recv).await;
             return;
         }
         // Answered or refused already.

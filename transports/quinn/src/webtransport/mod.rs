@@ -1,10 +1,20 @@
-//! WebTransport over HTTP/3 (draft-ietf-webtrans-http3-02, the version Chromium and aioquic
-//! speak): sessions handed to a [`WebTransportHandler`] registered by path with
+//! WebTransport over HTTP/3 (draft-ietf-webtrans-http3, drafts 02 and 07): sessions handed to
+//! a [`WebTransportHandler`] registered by path with
 //! [`Builder::webtransport`](crate::Builder::webtransport), beside ordinary requests on the
-//! same connection. The server's SETTINGS announce draft-02 (SETTINGS_ENABLE_WEBTRANSPORT)
-//! and the session limits of the later drafts (-07 to -12, and -13/-14 at one session, which
-//! keeps their flow control off); sessions speak the wire format those drafts share (stream signals 0x41/0x54, the close and drain capsules,
-//! datagrams by quarter stream id). Choosing a draft per session is for a later release.
+//! same connection. The server's SETTINGS offer draft-02 (SETTINGS_ENABLE_WEBTRANSPORT, what
+//! Firefox, aioquic and Chromium by default speak) and draft-07
+//! (SETTINGS_WEBTRANSPORT_MAX_SESSIONS, what Chromium with `EnableWebTransportDraft07` and the
+//! `wtransport` crate speak); the client's SETTINGS pick the highest both offer
+//! ([`WebTransportDraft`], [`WebTransportSession::draft`]), and no WebTransport request or
+//! stream is processed before they arrive. A client whose SETTINGS enable neither gets `400`.
+//! Draft-13 and later are not offered: they need RESET_STREAM_AT, which quinn does not have.
+//! Both drafts share the wire format spoken here (stream signals 0x41/0x54 at the start of a
+//! stream, the close and drain capsules, datagrams by quarter stream id, 32-bit application
+//! error codes — draft-02 clients know only 0..=255).
+//!
+//! WebSockets over HTTP/3 (RFC 9220, extended CONNECT with `:protocol websocket`) are not
+//! served: such a CONNECT gets `501`. axum's `WebSocketUpgrade` cannot run over HTTP/3 here,
+//! as it needs hyper's `hyper::upgrade::OnUpgrade`, which only hyper can create.
 //!
 //! A client opens a session with an extended CONNECT (`:protocol webtransport`) to a
 //! registered path; any other path gets `404` and no session. The handler receives a
@@ -19,7 +29,10 @@
 //! When the session ends — the handler returns or calls [`WebTransportSession::close`], the
 //! client closes it, or the connection drops — the handler's future is dropped, the streams it
 //! still holds are reset with `WEBTRANSPORT_SESSION_GONE`, and streams or datagrams arriving
-//! for the session afterwards are refused.
+//! for the session afterwards are refused. A close by the server is the
+//! CLOSE_WEBTRANSPORT_SESSION capsule, then the end of the CONNECT stream; the server reads
+//! on (discarding) until the client ends its side or a few seconds pass, so that the client
+//! sees a clean close with the code and reason.
 //!
 //! ```
 //! use twinport_quinn::webtransport::WebTransportSession;
@@ -46,6 +59,7 @@
 //! The server reads the first bytes of each new stream and hands WebTransport streams to their
 //! session by id; a per-connection task routes datagrams by their quarter stream id.
 
+mod draft;
 pub(crate) mod registry;
 pub(crate) mod serve;
 pub(crate) mod session;
@@ -59,9 +73,33 @@ use futures_util::future::BoxFuture;
 use http::request::Parts;
 use twinport::BoxError;
 
+use crate::connection::context::Ctx;
+
+pub use self::draft::WebTransportDraft;
 pub use self::session::{CloseInfo, SessionError, WebTransportSession};
 pub use self::stream::{RecvStream, SendStream};
 pub use self::wire::{app_error_code, http3_error_code};
+
+/// Hands a bidirectional stream the client opened to session `id`, once the client's
+/// SETTINGS have come (the drafts: no WebTransport stream is processed before them; a
+/// session cannot exist before them either, so a stream whose SETTINGS never come is refused).
+pub(crate) async fn deliver_bi(
+    ctx: &Ctx,
+    id: u64,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+) {
+    let Some(wt) = ctx.wt.as_ref() else { return };
+    let _ = ctx.client_settings(ctx.config.request_header_timeout).await;
+    wt.registry.deliver_bi(id, send, recv);
+}
+
+/// [`deliver_bi`] for a unidirectional stream.
+pub(crate) async fn deliver_uni(ctx: &Ctx, id: u64, recv: quinn::RecvStream) {
+    let Some(wt) = ctx.wt.as_ref() else { return };
+    let _ = ctx.client_settings(ctx.config.request_header_timeout).await;
+    wt.registry.deliver_uni(id, recv);
+}
 
 /// The registered handlers, by path.
 pub(crate) type Routes = Vec<(String, Arc<dyn WebTransportHandler>)>;

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
+use tracing::Instrument;
 use twinport::ConnectionInfo;
 
+use super::draft::WebTransportDraft;
 use super::offered_protocols;
 use super::session::{CloseInfo, SessionParts, WebTransportSession};
 use super::wire::{close_capsule, drain_capsule, CapsuleReader};
@@ -18,8 +20,12 @@ use crate::connection::context::Ctx;
 use crate::request::reader::Event;
 use crate::request::respond::Responder;
 
-/// How long closing a session may wait for the client to take the close capsule.
+/// How long closing a session may wait for the client to take the close capsule, and then
+/// for the client to end its side of the CONNECT stream.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// How much a client may send on the CONNECT stream after the session is closed before the
+/// server stops reading it.
+const CLOSE_READ_LIMIT: usize = 64 * 1024;
 
 /// Answers an extended CONNECT for WebTransport and runs the session until either side
 /// closes it or the connection drops. True if the CONNECT stream was finished.
@@ -42,6 +48,21 @@ pub(crate) async fn session(
         tracing::debug!(path, "no WebTransport handler on this path");
         return responder.status(StatusCode::NOT_FOUND).await;
     };
+    // The drafts: no WebTransport request is processed before the client's SETTINGS, which
+    // say which draft it speaks (held as long as a request head may take).
+    let Some(settings) = ctx.client_settings(ctx.config.request_header_timeout).await else {
+        tracing::debug!("no SETTINGS from the client before its WebTransport CONNECT timed out");
+        return refuse(&mut responder, "the client sent no SETTINGS").await;
+    };
+    let Some(draft) = WebTransportDraft::negotiate(&settings) else {
+        tracing::debug!("WebTransport CONNECT from a client whose SETTINGS enable no draft");
+        return refuse(
+            &mut responder,
+            "the client's SETTINGS enable no WebTransport draft the server speaks \
+             (SETTINGS_ENABLE_WEBTRANSPORT or SETTINGS_WEBTRANSPORT_MAX_SESSIONS)",
+        )
+        .await;
+    };
     let id = u64::from(responder.stream().id());
     let Some((registration, inbox)) = wt.registry.register(id) else {
         tracing::debug!("WebTransport session limit reached");
@@ -58,11 +79,13 @@ pub(crate) async fn session(
             .filter(|p| offered.contains(p))
     };
     let mut head = HeaderMap::new();
-    // Chromium checks this header for draft-02 sessions.
-    head.insert(
-        "sec-webtransport-http3-draft",
-        HeaderValue::from_static("draft02"),
-    );
+    if draft == WebTransportDraft::Draft02 {
+        // draft-02 §3.3: the server SHALL say which draft it speaks (draft-07 has no header).
+        head.insert(
+            "sec-webtransport-http3-draft",
+            HeaderValue::from_static("draft02"),
+        );
+    }
     if let Some(p) = &protocol {
         let value = if structured {
             HeaderValue::try_from(format!(
@@ -91,7 +114,7 @@ pub(crate) async fn session(
         tracing::debug!("could not accept the WebTransport session");
         return false;
     }
-    tracing::debug!(session = id, ?protocol, "WebTransport session open");
+    tracing::debug!(session = id, %draft, ?protocol, "WebTransport session open");
 
     let (close_tx, mut close_rx) = tokio::sync::oneshot::channel();
     let session = WebTransportSession::new(
@@ -101,17 +124,20 @@ pub(crate) async fn session(
             request: parts,
             info,
             protocol,
+            draft,
             shutdown: ctx.shutdown.clone(),
         },
         inbox,
         close_tx,
     );
-    let mut handled = AssertUnwindSafe(handler.handle(session)).catch_unwind();
+    // The handler's own logs name the session and its draft.
+    let span = tracing::debug_span!("webtransport", session = id, %draft);
+    let mut handled = AssertUnwindSafe(handler.handle(session).instrument(span)).catch_unwind();
     let mut capsules = CapsuleReader::default();
     let mut close_open = true;
     let mut drained = false;
-    // Whether the client's side of the CONNECT stream is still open.
-    let mut reading = true;
+    // Whether the client's side of the CONNECT stream is over (ended, reset or broken).
+    let mut client_done = false;
     let close = loop {
         tokio::select! {
             // Drain first: a handler that ends because the server drains must not beat the
@@ -124,17 +150,23 @@ pub(crate) async fn session(
                 responder.data(drain_capsule());
                 let _ = responder.flush().await;
             }
-            result = &mut handled => break match result {
-                Ok(Ok(())) => Some(CloseInfo::default()),
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "WebTransport handler failed");
-                    Some(CloseInfo { code: 1, reason: "handler failed".into() })
+            result = &mut handled => {
+                // A handler that called `close` and then returned closes as it said.
+                if let Some(close) = close_open.then(|| close_rx.try_recv().ok()).flatten() {
+                    break Some(close);
                 }
-                Err(_) => {
-                    tracing::error!("WebTransport handler panicked; closing the session");
-                    Some(CloseInfo { code: 1, reason: "handler failed".into() })
-                }
-            },
+                break match result {
+                    Ok(Ok(())) => Some(CloseInfo::default()),
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "WebTransport handler failed");
+                        Some(CloseInfo { code: 1, reason: "handler failed".into() })
+                    }
+                    Err(_) => {
+                        tracing::error!("WebTransport handler panicked; closing the session");
+                        Some(CloseInfo { code: 1, reason: "handler failed".into() })
+                    }
+                };
+            }
             closed = &mut close_rx, if close_open => match closed {
                 Ok(close) => break Some(close),
                 Err(_) => close_open = false,
@@ -146,14 +178,18 @@ pub(crate) async fn session(
                         break None;
                     }
                 }
-                Ok(Event::End) | Ok(Event::Headers(_)) => {
+                Ok(Event::End) => {
                     tracing::debug!("client ended the session");
-                    reading = false;
+                    client_done = true;
+                    break None;
+                }
+                Ok(Event::Headers(_)) => {
+                    tracing::debug!("client sent trailers on the session stream");
                     break None;
                 }
                 Err(e) => {
                     tracing::debug!(error = ?e, "session stream failed");
-                    reading = false;
+                    client_done = true;
                     break None;
                 }
             },
@@ -166,19 +202,47 @@ pub(crate) async fn session(
         if let Some(close) = close {
             responder.data(close_capsule(&close));
         }
-        let finished = responder.finish().await;
-        // Let the client end its side before the stream is dropped: a STOP_SENDING that
-        // overtakes the capsule and the FIN makes browsers take the close for an unclean one.
-        while reading {
-            match poll_fn(|cx| body.poll_capsules(cx)).await {
-                Ok(Event::Data(_)) => {}
-                _ => reading = false,
-            }
-        }
-        finished
+        responder.finish().await
     })
     .await
     .unwrap_or(false);
+    // No STOP_SENDING before the client's FIN: the browsers take one that comes with the
+    // close capsule for an unclean close. Read on (discarding) until the client ends its side.
+    if finished && !client_done {
+        await_client_end(&mut body).await;
+    }
     tracing::debug!(session = id, "WebTransport session closed");
     finished
+}
+
+/// Answers a WebTransport CONNECT the server will not serve with `400` and `reason`.
+async fn refuse(responder: &mut Responder, reason: &'static str) -> bool {
+    let response = http::Response::builder()
+        .status(StatusCode::BAD_REQUEST)
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(String::from(reason));
+    match response {
+        Ok(response) => responder.send(response, false).await,
+        Err(_) => responder.status(StatusCode::BAD_REQUEST).await,
+    }
+}
+
+/// Reads the CONNECT stream to its end, discarding what comes, for at most [`CLOSE_WAIT`] and
+/// [`CLOSE_READ_LIMIT`] bytes; dropping the body after that stops the stream.
+async fn await_client_end(body: &mut RecvBody) {
+    let mut read = 0usize;
+    let ended = tokio::time::timeout(CLOSE_WAIT, async {
+        while read <= CLOSE_READ_LIMIT {
+            match poll_fn(|cx| body.poll_capsules(cx)).await {
+                Ok(Event::Data(data)) => read += data.len(),
+                Ok(Event::Headers(_)) => {}
+                Ok(Event::End) | Err(_) => return true,
+            }
+        }
+        false
+    })
+    .await;
+    if !matches!(ended, Ok(true)) {
+        tracing::debug!(read, "the client did not end the session stream");
+    }
 }

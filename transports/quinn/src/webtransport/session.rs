@@ -9,6 +9,7 @@ use http::request::Parts;
 use tokio::sync::{mpsc, oneshot};
 use twinport::{ConnectionInfo, Shutdown};
 
+use super::draft::WebTransportDraft;
 use super::registry::Inbox;
 use super::stream::{RecvStream, SendStream};
 use super::wire::{put_varint, BIDI_SIGNAL, MAX_REASON, UNI_TYPE};
@@ -52,6 +53,7 @@ pub struct WebTransportSession {
     request: Parts,
     info: ConnectionInfo,
     protocol: Option<String>,
+    draft: WebTransportDraft,
     shutdown: Shutdown,
     bi: tokio::sync::Mutex<mpsc::UnboundedReceiver<(SendStream, RecvStream)>>,
     uni: tokio::sync::Mutex<mpsc::UnboundedReceiver<RecvStream>>,
@@ -66,6 +68,7 @@ impl fmt::Debug for WebTransportSession {
             .field("id", &self.id)
             .field("path", &self.request.uri.path())
             .field("protocol", &self.protocol)
+            .field("draft", &self.draft)
             .field("info", &self.info)
             .finish_non_exhaustive()
     }
@@ -78,6 +81,7 @@ pub(crate) struct SessionParts {
     pub(crate) request: Parts,
     pub(crate) info: ConnectionInfo,
     pub(crate) protocol: Option<String>,
+    pub(crate) draft: WebTransportDraft,
     pub(crate) shutdown: Shutdown,
 }
 
@@ -93,6 +97,7 @@ impl WebTransportSession {
             request: parts.request,
             info: parts.info,
             protocol: parts.protocol,
+            draft: parts.draft,
             shutdown: parts.shutdown,
             bi: tokio::sync::Mutex::new(inbox.bi),
             uni: tokio::sync::Mutex::new(inbox.uni),
@@ -122,6 +127,12 @@ impl WebTransportSession {
     /// The sub-protocol the handler picked from those the client offered, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// The draft of WebTransport over HTTP/3 the session speaks, chosen from the client's
+    /// SETTINGS (the highest both sides offered).
+    pub fn draft(&self) -> WebTransportDraft {
+        self.draft
     }
 
     /// The server's shutdown signal: when [`Shutdown::draining`] completes, wrap up before its
@@ -198,7 +209,8 @@ impl WebTransportSession {
 
     /// Closes the session with `code` and `reason` (cut to 1024 bytes): the client gets a
     /// CLOSE_WEBTRANSPORT_SESSION capsule, then the end of the CONNECT stream. The handler's
-    /// future is dropped soon after; returning from the handler closes with code 0.
+    /// future is dropped soon after; returning from the handler closes with code 0 (unless
+    /// it called `close` first).
     pub fn close(&self, code: u32, reason: &str) {
         let mut end = reason.len().min(MAX_REASON);
         while !reason.is_char_boundary(end) {
