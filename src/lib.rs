@@ -27,6 +27,8 @@
 //! | `ring` | yes | the ring crypto provider for rustls |
 //! | `aws-lc-rs` | no | the aws-lc-rs crypto provider for rustls |
 //! | `serde` | no | `serde::Serialize` for [`ConnectionInfo`] and its parts |
+//! | `watch` | no | `Certificates::watch`: reload certificate files when they change (notify) |
+//! | `acme` | no | `acme`: certificates obtained and renewed from an ACME CA, TLS-ALPN-01 and HTTP-01 (instant-acme) |
 //! | `dev-certs` | no | [`dev_certs`]: development certificates (rcgen), and the `twinport-dev-certs` binary |
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]

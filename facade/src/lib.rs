@@ -26,7 +26,7 @@
 //! carries twinport's [`ConnectionInfo`] and axum's own `ConnectInfo<SocketAddr>`, so an axum
 //! app written for `into_make_service_with_connect_info::<SocketAddr>()` works unchanged.
 //! axum's `WebSocketUpgrade` works over HTTP/1.1 and, on a route written `any(handler)`, over
-//! HTTP/2 (RFC 8441).
+//! HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220).
 //!
 //! # Everything else: the builder
 //!
@@ -57,10 +57,13 @@
 //! | --- | --- | --- |
 //! | `hyper` | yes | HTTP/1.1 and HTTP/2 over TCP + TLS, PROXY protocol, Unix sockets: [`hyper`] (twinport-hyper), [`Http`] |
 //! | `quinn` | yes | HTTP/3, raw QUIC protocols, WebTransport: [`quinn`] (twinport-quinn), [`Http3`]; needs `ring` or `aws-lc-rs` |
-//! | `axum` | yes | axum extractors for [`ConnectionInfo`] and [`ClientCert`], and axum's `ConnectInfo<SocketAddr>` on every request |
+//! | `axum` | yes | axum extractors for [`ConnectionInfo`] and [`ClientCert`], and axum's `ConnectInfo<SocketAddr>` on every request; turns on `websocket` |
+//! | `websocket` | yes (by `axum`) | WebSockets over HTTP/3 (RFC 9220) for handlers built on hyper's upgrade, axum's `WebSocketUpgrade` included: [`quinn::Http3Config::websockets`] |
 //! | `ring` | yes | the ring crypto provider for rustls and QUIC |
 //! | `aws-lc-rs` | no | the aws-lc-rs crypto provider instead (turn `ring` off: `default-features = false`) |
 //! | `serde` | no | `serde::Serialize` for [`ConnectionInfo`] and its parts, for `Json(info)` |
+//! | `watch` | no | [`Certificates::watch`](crate::Certificates): reload certificate files when they change (notify; Kubernetes' `..data` swap included) |
+//! | `acme` | no | `twinport::acme`: certificates obtained and renewed from an ACME CA, TLS-ALPN-01 and HTTP-01 (instant-acme) |
 //! | `dev-certs` | no | [`dev_certs::DevCerts`]: a development CA, server and client certificate, written once |
 //!
 //! [`serve`] needs both `hyper` and `quinn`. Without `serde`, a handler returning

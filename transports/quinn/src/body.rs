@@ -14,6 +14,12 @@ use crate::error::BodyError;
 use crate::proto::message;
 use crate::request::reader::{Event, ReadFail, RequestReader};
 
+/// How long a CONNECT stream the server is done with waits for the client's end.
+pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// How much a client may send on a CONNECT stream the server is done with before the server
+/// stops reading it.
+const CLOSE_READ_LIMIT: usize = 64 * 1024;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Data,
@@ -100,12 +106,38 @@ impl RecvBody {
         Poll::Ready(Some(Err(f.into())))
     }
 
-    /// The stream's next event as it comes, for a WebTransport session's CONNECT stream
-    /// (capsules, no idle timer).
-    pub(crate) fn poll_capsules(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event, ReadFail>> {
+    /// The stream's next event as it comes, for the stream of an extended CONNECT (a
+    /// WebTransport session's capsules, a WebSocket's bytes): no idle timer, a session may
+    /// be quiet for as long as its connection lives.
+    pub(crate) fn poll_connect_stream(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Event, ReadFail>> {
         match self.reader.as_mut() {
             Some(reader) => reader.poll_event(cx),
             None => Poll::Ready(Ok(Event::End)),
+        }
+    }
+
+    /// Reads a CONNECT stream the server is done with to the client's end, discarding what
+    /// comes, for at most [`CLOSE_WAIT`] and [`CLOSE_READ_LIMIT`] bytes: the browsers take a
+    /// STOP_SENDING that comes before their FIN for an unclean close. Dropping the body
+    /// after that stops the stream.
+    pub(crate) async fn discard_to_end(&mut self) {
+        let mut read = 0usize;
+        let ended = tokio::time::timeout(CLOSE_WAIT, async {
+            while read <= CLOSE_READ_LIMIT {
+                match std::future::poll_fn(|cx| self.poll_connect_stream(cx)).await {
+                    Ok(Event::Data(data)) => read += data.len(),
+                    Ok(Event::Headers(_)) => {}
+                    Ok(Event::End) | Err(_) => return true,
+                }
+            }
+            false
+        })
+        .await;
+        if !matches!(ended, Ok(true)) {
+            tracing::debug!(read, "the client did not end the CONNECT stream");
         }
     }
 

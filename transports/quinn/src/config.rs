@@ -224,6 +224,8 @@ pub struct Http3Config {
     pub(crate) control_frame_rate: u32,
     pub(crate) stream_churn_rate: u32,
     pub(crate) body_idle_timeout: Option<Duration>,
+    #[cfg(feature = "websocket")]
+    pub(crate) websockets: bool,
 }
 
 impl Default for Http3Config {
@@ -240,6 +242,8 @@ impl Default for Http3Config {
             control_frame_rate: 100,
             stream_churn_rate: 200,
             body_idle_timeout: Some(Duration::from_secs(30)),
+            #[cfg(feature = "websocket")]
+            websockets: true,
         }
     }
 }
@@ -343,5 +347,34 @@ impl Http3Config {
     pub fn body_idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.body_idle_timeout = timeout.into().filter(|d| !d.is_zero());
         self
+    }
+
+    /// WebSockets over HTTP/3 (RFC 9220; default on): the server's SETTINGS say
+    /// SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, and an extended CONNECT with `:protocol
+    /// websocket` reaches the app's WebSocket route with what `hyper::upgrade::on` needs, so
+    /// axum's `WebSocketUpgrade` accepts it as it accepts HTTP/2's. As over HTTP/2, the
+    /// WebSocket opens with `CONNECT`: a route written `get(handler)` answers `405` (logged as
+    /// a warning naming the path); route it with `any`. Turned off, the setting is not sent
+    /// (unless a WebTransport handler needs it) and such a CONNECT gets `501`, so clients open
+    /// their WebSockets over HTTP/1.1 or HTTP/2.
+    ///
+    /// The tunnel buffers at most 32 KiB each way (QUIC flow control holds a client back
+    /// while the handler does not read); a client that takes nothing of what the handler
+    /// sends meets [`write_stall_timeout`](Self::write_stall_timeout). A quiet WebSocket has
+    /// no idle timeout of its own, as over HTTP/1.1 and HTTP/2: the connection's
+    /// ([`QuicConfig::idle_timeout`]) ends it when the client is gone.
+    #[cfg(feature = "websocket")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "websocket")))]
+    pub fn websockets(mut self, enabled: bool) -> Self {
+        self.websockets = enabled;
+        self
+    }
+
+    /// Whether SETTINGS announce extended CONNECT for WebSockets.
+    pub(crate) fn serves_websockets(&self) -> bool {
+        #[cfg(feature = "websocket")]
+        return self.websockets;
+        #[cfg(not(feature = "websocket"))]
+        false
     }
 }

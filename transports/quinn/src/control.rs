@@ -34,8 +34,11 @@ pub(crate) fn server_settings(config: &Http3Config, webtransport: bool) -> Vec<(
         (ids::QPACK_BLOCKED_STREAMS, 0),
         (ids::MAX_FIELD_SECTION_SIZE, config.max_field_section_size),
     ];
-    if webtransport {
+    if webtransport || config.serves_websockets() {
+        // Extended CONNECT (RFC 9220 §3): WebTransport and WebSockets open with it.
         pairs.push((ids::ENABLE_CONNECT_PROTOCOL, 1));
+    }
+    if webtransport {
         pairs.push((ids::H3_DATAGRAM, 1));
         pairs.push((ids::ENABLE_WEBTRANSPORT, 1));
         let max = u64::from(config.max_webtransport_sessions);

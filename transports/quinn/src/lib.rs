@@ -43,6 +43,24 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # WebSockets over HTTP/3
+//!
+//! With the `websocket` feature, an extended CONNECT with `:protocol websocket` (RFC 9220)
+//! reaches the service as HTTP/2's does through hyper — `CONNECT`, a `hyper::ext::Protocol`
+//! and a `hyper::upgrade::OnUpgrade` in the extensions — so axum's `WebSocketUpgrade` on a
+//! route written `any(handler)` serves it unchanged ([`Http3Config::websockets`]).
+//!
+//! # Features
+//!
+//! | feature | default | what it turns on |
+//! | --- | --- | --- |
+//! | `ring` | yes | the ring crypto provider for rustls and quinn |
+//! | `aws-lc-rs` | no | the aws-lc-rs crypto provider for rustls and quinn |
+//! | `websocket` | no (the `twinport` crate's `axum` feature turns it on) | WebSockets over HTTP/3 for handlers built on hyper's upgrade: [`Http3Config::websockets`] (adds hyper's HTTP/1.1 client and server, with which the upgrade is made in memory) |
+//!
+//! Users of the `twinport` crate get this one as `twinport::quinn` (feature `quinn`, on by
+//! default).
+//!
 //! 0-RTT is off unless [`twinport::ServerTls::early_data`] turns it on. Then requests that
 //! arrive before the handshake is complete are marked
 //! [`is_early_data`](twinport::ConnectionInfo::is_early_data); only GET, HEAD and OPTIONS
@@ -52,6 +70,7 @@
 //! certificate is only known after the handshake).
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
 compile_error!("twinport-quinn needs a crypto provider: enable the `ring` or `aws-lc-rs` feature");
@@ -72,6 +91,8 @@ mod proto;
 mod request;
 pub mod server;
 pub mod webtransport;
+#[cfg(feature = "websocket")]
+mod websocket;
 
 pub use crate::body::RecvBody;
 pub use crate::config::{AddressValidation, Http3Config, QuicConfig};

@@ -225,12 +225,17 @@ where
         }
     }
     if let Some(protocol) = req.extensions().get::<Protocol>() {
-        let is_wt = req.method() == Method::CONNECT && protocol.0.as_ref() == b"webtransport";
+        let is_connect = req.method() == Method::CONNECT;
+        let is_wt = is_connect && protocol.0.as_ref() == b"webtransport";
+        #[cfg(feature = "websocket")]
+        let is_ws = is_connect && ctx.config.websockets && crate::websocket::is_websocket(&protocol.0);
         return match ctx.wt.as_ref() {
             // Boxed: a session's state would otherwise enlarge every request's task.
             Some(_) if is_wt => {
                 Box::pin(webtransport::serve::session(ctx, req, responder, info)).await
             }
+            #[cfg(feature = "websocket")]
+            _ if is_ws => Box::pin(crate::websocket::serve(service, req, responder, info)).await,
             _ => {
                 tracing::debug!("extended CONNECT for a protocol not served");
                 responder.status(StatusCode::NOT_IMPLEMENTED).await

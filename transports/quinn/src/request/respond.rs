@@ -256,7 +256,7 @@ pub(crate) fn is_connection_specific(name: &HeaderName) -> bool {
 }
 
 /// Drops the fields a handler may set that HTTP/3 forbids in a response.
-fn strip_connection_fields(headers: &mut HeaderMap) {
+pub(crate) fn strip_connection_fields(headers: &mut HeaderMap) {
     let forbidden = |name: &HeaderName| is_connection_specific(name) || name == header::TE;
     // Rare, so looked for before anything is removed.
     if headers.keys().any(forbidden) {

@@ -4,7 +4,6 @@
 use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
@@ -15,17 +14,11 @@ use super::draft::WebTransportDraft;
 use super::offered_protocols;
 use super::session::{CloseInfo, SessionParts, WebTransportSession};
 use super::wire::{close_capsule, drain_capsule, CapsuleReader};
-use crate::body::RecvBody;
+use crate::body::{RecvBody, CLOSE_WAIT};
 use crate::connection::context::Ctx;
 use crate::request::reader::Event;
 use crate::request::respond::Responder;
 
-/// How long closing a session may wait for the client to take the close capsule, and then
-/// for the client to end its side of the CONNECT stream.
-const CLOSE_WAIT: Duration = Duration::from_secs(5);
-/// How much a client may send on the CONNECT stream after the session is closed before the
-/// server stops reading it.
-const CLOSE_READ_LIMIT: usize = 64 * 1024;
 
 /// Answers an extended CONNECT for WebTransport and runs the session until either side
 /// closes it or the connection drops. True if the CONNECT stream was finished.
@@ -171,7 +164,7 @@ pub(crate) async fn session(
                 Ok(close) => break Some(close),
                 Err(_) => close_open = false,
             },
-            event = poll_fn(|cx| body.poll_capsules(cx)) => match event {
+            event = poll_fn(|cx| body.poll_connect_stream(cx)) => match event {
                 Ok(Event::Data(data)) => {
                     if let Some(close) = capsules.push(&data) {
                         tracing::debug!(code = close.code, reason = %close.reason, "client closed the session");
@@ -209,7 +202,7 @@ pub(crate) async fn session(
     // No STOP_SENDING before the client's FIN: the browsers take one that comes with the
     // close capsule for an unclean close. Read on (discarding) until the client ends its side.
     if finished && !client_done {
-        await_client_end(&mut body).await;
+        body.discard_to_end().await;
     }
     tracing::debug!(session = id, "WebTransport session closed");
     finished
@@ -224,25 +217,5 @@ async fn refuse(responder: &mut Responder, reason: &'static str) -> bool {
     match response {
         Ok(response) => responder.send(response, false).await,
         Err(_) => responder.status(StatusCode::BAD_REQUEST).await,
-    }
-}
-
-/// Reads the CONNECT stream to its end, discarding what comes, for at most [`CLOSE_WAIT`] and
-/// [`CLOSE_READ_LIMIT`] bytes; dropping the body after that stops the stream.
-async fn await_client_end(body: &mut RecvBody) {
-    let mut read = 0usize;
-    let ended = tokio::time::timeout(CLOSE_WAIT, async {
-        while read <= CLOSE_READ_LIMIT {
-            match poll_fn(|cx| body.poll_capsules(cx)).await {
-                Ok(Event::Data(data)) => read += data.len(),
-                Ok(Event::Headers(_)) => {}
-                Ok(Event::End) | Err(_) => return true,
-            }
-        }
-        false
-    })
-    .await;
-    if !matches!(ended, Ok(true)) {
-        tracing::debug!(read, "the client did not end the session stream");
     }
 }

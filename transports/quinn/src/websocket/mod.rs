@@ -1,0 +1,91 @@
+//! WebSockets over HTTP/3 (RFC 9220), served by the app's own WebSocket route.
+//!
+//! A client that speaks RFC 9220 opens a WebSocket with an extended CONNECT (`:protocol
+//! websocket`) on a request stream, once the server's SETTINGS said
+//! SETTINGS_ENABLE_CONNECT_PROTOCOL = 1. The handler gets the request as it came (method
+//! `CONNECT`, version HTTP/3, `hyper::ext::Protocol` of `websocket`, as HTTP/2 WebSockets
+//! reach it through hyper), with a `hyper::upgrade::OnUpgrade` in its extensions that a
+//! [`pipe`] makes; axum's `WebSocketUpgrade` (on a route written `any(..)`) and other
+//! `hyper::upgrade::on` users answer it as they answer HTTP/2. A 2xx answer opens the tunnel
+//! ([`tunnel`]); any other answer is sent as it is.
+
+mod pipe;
+mod tunnel;
+
+use http::{header, Request, StatusCode};
+use twinport::request::RequestGuard;
+use twinport::{ConnectionInfo, HttpService};
+
+use self::pipe::UpgradePipe;
+use crate::body::RecvBody;
+use crate::request::respond::{strip_connection_fields, Responder};
+
+/// Whether `protocol` (an extended CONNECT's `:protocol`) is a WebSocket's.
+pub(crate) fn is_websocket(protocol: &[u8]) -> bool {
+    protocol.eq_ignore_ascii_case(b"websocket")
+}
+
+/// Serves an extended CONNECT for a WebSocket: the handler answers it, a 2xx opens the
+/// tunnel. True if the stream was finished cleanly.
+pub(crate) async fn serve<S>(
+    service: S,
+    req: Request<RecvBody>,
+    mut responder: Responder,
+    info: ConnectionInfo,
+) -> bool
+where
+    S: HttpService<RecvBody>,
+{
+    let (mut parts, mut body) = req.into_parts();
+    let (pipe, on_upgrade) = match UpgradePipe::open().await {
+        Ok(opened) => opened,
+        Err(e) => {
+            tracing::error!(error = %e, "could not start a WebSocket");
+            return responder.status(StatusCode::INTERNAL_SERVER_ERROR).await;
+        }
+    };
+    parts.extensions.insert(on_upgrade);
+    parts
+        .extensions
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    // The handler's request has no body: the stream's bytes are the WebSocket's.
+    let req = Request::from_parts(parts, RecvBody::empty());
+    let path = req.uri().path().to_owned();
+    let response = match RequestGuard::new(service, info).oneshot(req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let status = response.status();
+    if !status.is_success() {
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            tracing::warn!(
+                path,
+                "an HTTP/3 WebSocket (CONNECT, RFC 9220) got 405: route it with \
+                 `any(handler)` rather than `get(handler)`, or turn HTTP/3 WebSockets off \
+                 with Http3Config::websockets(false)"
+            );
+        }
+        drop(pipe);
+        return responder.send(response, false).await;
+    }
+    // RFC 9110 §9.3.6: a 2xx to CONNECT has no content, and says no length.
+    let (mut head, _) = response.into_parts();
+    strip_connection_fields(&mut head.headers);
+    head.headers.remove(header::CONTENT_LENGTH);
+    let io = match pipe.accept(status).await {
+        Ok(io) => io,
+        Err(e) => {
+            tracing::error!(error = %e, "could not open the WebSocket the handler accepted");
+            return responder
+                .status(StatusCode::INTERNAL_SERVER_ERROR)
+                .await;
+        }
+    };
+    responder.head(status, &head.headers);
+    if responder.flush().await.is_err() {
+        tracing::debug!("the client went away before its WebSocket opened");
+        return false;
+    }
+    tracing::debug!("WebSocket open over HTTP/3");
+    tunnel::run(&mut body, &mut responder, io).await
+}
