@@ -46,7 +46,7 @@ async fn peer(ConnectInfo(addr): ConnectInfo<SocketAddr>) -> String {
 }
 
 /// A WebSocket echo: first a text message naming the HTTP version that carried the socket
-/// (`HTTP/1.1` or `HTTP/2`), then every message back as it came.
+/// (`HTTP/1.1`, `HTTP/2` or `HTTP/3`), then every message back as it came.
 async fn ws(upgrade: WebSocketUpgrade, version: Version) -> Response {
     upgrade.on_upgrade(move |socket| ws_echo(socket, version))
 }
@@ -62,7 +62,9 @@ async fn ws_echo(mut socket: WebSocket, version: Version) {
     while let Some(Ok(msg)) = socket.recv().await {
         let echo = match msg {
             Message::Text(_) | Message::Binary(_) => msg,
-            Message::Close(_) => return,
+            // The next read sends the close frame back and ends the socket: the close
+            // handshake completes (RFC 6455 §5.5.1).
+            Message::Close(_) => continue,
             // axum answers pings itself.
             Message::Ping(_) | Message::Pong(_) => continue,
         };

@@ -8,7 +8,7 @@
 //! - `GET /` — a small page showing which protocol served it (examples/app/dist)
 //! - `GET /whoami` — this request's ConnectionInfo and HTTP version, as JSON
 //! - `GET /peer` — the client's address, from axum's own `ConnectInfo<SocketAddr>`
-//! - `/ws` — a WebSocket echo (axum's `WebSocketUpgrade`) over HTTP/1.1 and HTTP/2; its first
+//! - `/ws` — a WebSocket echo (axum's `WebSocketUpgrade`) over HTTP/1.1, HTTP/2 and HTTP/3; its first
 //!   message names the HTTP version that carried it (the page's `?ws=1` runs it on load)
 //! - `POST /echo` — streams the request body back
 //! - `GET /bytes/{n}` — streams n bytes

@@ -15,7 +15,8 @@ pub const WT_DRAFT02: &[(u64, u64)] = &[(0x8, 1), (0x33, 1), (0x2b60_3742, 1)];
 /// The SETTINGS of a client that speaks draft-02 and draft-07 (the wtransport crate's).
 pub const WT_DRAFT07: &[(u64, u64)] = &[(0x8, 1), (0x33, 1), (0x2b60_3742, 1), (0xc671_706a, 1)];
 
-/// The CONNECT stream of a raw WebTransport session, its response head read.
+/// The stream of a raw extended CONNECT (a WebTransport session, a WebSocket), its response
+/// head read.
 pub struct RawSession {
     /// The stream's sending half.
     pub send: quinn::SendStream,
@@ -40,14 +41,20 @@ impl RawH3 {
     /// Sends a WebTransport extended CONNECT to `path` (with draft-02's request header) and
     /// reads the response head.
     pub async fn wt_connect(&self, path: &str) -> RawSession {
-        let frame = h3_request_frame(
-            "CONNECT",
+        self.extended_connect(
             path,
             &[
                 (":protocol", b"webtransport"),
                 ("sec-webtransport-http3-draft02", b"1"),
             ],
-        );
+        )
+        .await
+    }
+
+    /// Sends an extended CONNECT to `path` with `fields` (`:protocol` among them) and reads
+    /// the response head.
+    pub async fn extended_connect(&self, path: &str, fields: &[(&str, &[u8])]) -> RawSession {
+        let frame = h3_request_frame("CONNECT", path, fields);
         let (send, mut recv) = self.bidi(&frame).await;
         let id = u64::from(send.id());
         let mut buf = Vec::new();

@@ -90,9 +90,9 @@ mod info;
 mod proto;
 mod request;
 pub mod server;
-pub mod webtransport;
 #[cfg(feature = "websocket")]
 mod websocket;
+pub mod webtransport;
 
 pub use crate::body::RecvBody;
 pub use crate::config::{AddressValidation, Http3Config, QuicConfig};

@@ -76,9 +76,7 @@ where
         Ok(io) => io,
         Err(e) => {
             tracing::error!(error = %e, "could not open the WebSocket the handler accepted");
-            return responder
-                .status(StatusCode::INTERNAL_SERVER_ERROR)
-                .await;
+            return responder.status(StatusCode::INTERNAL_SERVER_ERROR).await;
         }
     };
     responder.head(status, &head.headers);

@@ -106,10 +106,7 @@ impl UpgradePipe {
     }
 
     /// Answers with `status` (a 2xx) and returns the other end of the handler's connection.
-    pub(crate) async fn accept(
-        self,
-        status: StatusCode,
-    ) -> Result<TokioIo<Upgraded>, PipeError> {
+    pub(crate) async fn accept(self, status: StatusCode) -> Result<TokioIo<Upgraded>, PipeError> {
         self.status.send(status).map_err(|_| PipeError::Closed)?;
         let response = match self.response.await {
             Ok(response) => response?,

@@ -19,7 +19,6 @@ use crate::connection::context::Ctx;
 use crate::request::reader::Event;
 use crate::request::respond::Responder;
 
-
 /// Answers an extended CONNECT for WebTransport and runs the session until either side
 /// closes it or the connection drops. True if the CONNECT stream was finished.
 pub(crate) async fn session(
