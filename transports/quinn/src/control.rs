@@ -260,6 +260,19 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "websocket")]
+    #[test]
+    fn settings_offer_extended_connect_for_websockets_unless_turned_off() {
+        let on = server_settings(&Http3Config::default(), false);
+        assert!(on.contains(&(ids::ENABLE_CONNECT_PROTOCOL, 1)));
+        assert!(!on.iter().any(|(id, _)| *id == ids::H3_DATAGRAM));
+        let off = server_settings(&Http3Config::default().websockets(false), false);
+        assert!(!off.iter().any(|(id, _)| *id == ids::ENABLE_CONNECT_PROTOCOL));
+        // WebTransport needs it whatever the WebSocket setting.
+        let wt = server_settings(&Http3Config::default().websockets(false), true);
+        assert!(wt.contains(&(ids::ENABLE_CONNECT_PROTOCOL, 1)));
+    }
+
     #[test]
     fn the_counter_counts_every_frame_in_any_split_and_long_ones_once() {
         let mut stream = BytesMut::new();
