@@ -90,38 +90,50 @@ async fn aioquic_opens_the_examples_websocket_over_http3() {
     server.stop().await;
 }
 
-/// The example's page opens its WebSocket echo (`?ws=1`) in headless Chromium with RFC 9220
-/// turned on (`--enable-features=EnableWebsocketsOverHttp3`) and QUIC forced: the socket goes
-/// over the page's HTTP/3 connection, as the server's first message and its log of served
-/// requests say.
+/// The example's page opens its WebSocket echo (`?ws=1`) in headless Chromium with QUIC
+/// forced. With RFC 9220 turned on (`--enable-features=EnableWebsocketsOverHttp3`) the socket
+/// goes over the page's HTTP/3 connection; without it, Chromium opens it over TCP — as the
+/// server's first message and its log of served requests say.
 #[tokio::test]
 async fn chromium_opens_the_examples_websocket_over_http3() {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some(chromium) = Chromium::require() else {
         return;
     };
-    let server = start_example(Mtls::Off);
-    let addr = server.addr;
-    let url = format!("https://{addr}/?ws=1");
-    let forced = format!("--origin-to-force-quic-on={addr}");
-    let flags = [
-        "--enable-quic",
-        forced.as_str(),
-        "--enable-features=EnableWebsocketsOverHttp3",
-    ];
-    let dom = chromium.dom(&url, &Pki::get().server_spki(), &flags).await;
-    assert_eq!(shown(&dom, "protocol"), Some("HTTP/3"), "{dom}");
-    assert_eq!(shown(&dom, "ws-status"), Some("done"), "{dom}");
-    assert_eq!(shown(&dom, "ws-protocol"), Some("HTTP/3"), "{dom}");
-    assert_eq!(shown(&dom, "ws-echo"), Some("hello websocket"), "{dom}");
-    let served = server.reports.served();
-    let ws: Vec<Version> = served
-        .iter()
-        .filter(|s| s.path == "/ws")
-        .map(|s| s.version)
-        .collect();
-    assert_eq!(ws, [Version::HTTP_3], "{served:?}");
-    server.stop().await;
+    // Without the feature, Chromium (which has no TCP connection to the origin: QUIC is
+    // forced) opens the socket on a new HTTP/1.1 connection.
+    for (feature, want, version) in [
+        (
+            Some("--enable-features=EnableWebsocketsOverHttp3"),
+            "HTTP/3",
+            Version::HTTP_3,
+        ),
+        (None, "HTTP/1.1", Version::HTTP_11),
+    ] {
+        let server = start_example(Mtls::Off);
+        let addr = server.addr;
+        let url = format!("https://{addr}/?ws=1");
+        let forced = format!("--origin-to-force-quic-on={addr}");
+        let mut flags = vec!["--enable-quic", forced.as_str()];
+        flags.extend(feature);
+        let dom = chromium.dom(&url, &Pki::get().server_spki(), &flags).await;
+        assert_eq!(shown(&dom, "protocol"), Some("HTTP/3"), "{feature:?}: {dom}");
+        assert_eq!(shown(&dom, "ws-status"), Some("done"), "{feature:?}: {dom}");
+        assert_eq!(shown(&dom, "ws-protocol"), Some(want), "{feature:?}: {dom}");
+        assert_eq!(
+            shown(&dom, "ws-echo"),
+            Some("hello websocket"),
+            "{feature:?}: {dom}"
+        );
+        let served = server.reports.served();
+        let ws: Vec<Version> = served
+            .iter()
+            .filter(|s| s.path == "/ws")
+            .map(|s| s.version)
+            .collect();
+        assert_eq!(ws, [version], "{feature:?}: {served:?}");
+        server.stop().await;
+    }
 }
 
 /// A WebSocket handler that says who it serves: axum's `ConnectInfo` and the HTTP version.
