@@ -119,3 +119,27 @@ async fn chromium_negotiates_draft07_when_the_server_offers_it() {
         "{report}"
     );
 }
+
+/// The example's page reports its WebSocket echo too (`?ws=1&report=/kit/report`): Chromium
+/// opens the socket on the page's HTTP/2 connection (RFC 8441), as the server's first message
+/// says.
+#[tokio::test]
+async fn chromium_reports_the_examples_websocket_echo_over_http2() {
+    let Some(chromium) = Chromium::require() else {
+        return;
+    };
+    let server = start_example(Mtls::Off);
+    let url = format!("https://{}/?ws=1&report=/kit/report", server.addr);
+    let mut run = chromium.open(&url, &Pki::get().server_spki(), &[]).await;
+    let report = run.report(&server.reports, "index").await;
+    run.close().await;
+
+    assert_eq!(report["next_hop"], "h2", "{report}");
+    assert_eq!(report["whoami_protocol"], "HTTP/2", "{report}");
+    let ws = &report["ws"];
+    assert_eq!(ws["status"], "done", "{report}");
+    assert_eq!(ws["protocol"], "HTTP/2", "{report}");
+    assert_eq!(ws["echo"], "hello websocket", "{report}");
+    assert!(report["wt"].is_null(), "{report}");
+    server.stop().await;
+}
