@@ -1,11 +1,49 @@
 #![allow(clippy::unwrap_used)]
 //! Headless Chromium against the example's app on the kit's server, running the kit's
-//! WebTransport page (`testkit/src/app/browser.rs`), which POSTs what it saw back to the
-//! server. (Chromium against the example binary and the example's own page: tests/interop.rs.)
-//! A missing Chromium is skipped with a printed reason, unless TWINPORT_REQUIRE_PEERS=1.
+//! WebTransport page (`testkit/src/app/browser.rs`) and the example's own page (with
+//! `?report=/kit/report`), which POST what they saw back to the server. (Chromium against the
+//! example binary: tests/interop.rs.) A missing Chromium is skipped with a printed reason,
+//! unless TWINPORT_REQUIRE_PEERS=1.
 
+use http::Version;
 use serde_json::Value;
 use twinport_testkit::{start_example, Chromium, Mtls, Pki};
+
+/// The example's own page over HTTP/3 (QUIC forced: Chromium does not follow Alt-Svc to a
+/// private CA's certificate), running its WebTransport echo on load (`?wt=1`) and POSTing what
+/// it saw (`?report=/kit/report`) — in real time, nothing read from a DOM dump.
+#[tokio::test]
+async fn chromium_loads_the_examples_page_over_http3_and_runs_its_webtransport_echo() {
+    let Some(chromium) = Chromium::require() else {
+        return;
+    };
+    let server = start_example(Mtls::Off);
+    let addr = server.addr;
+    let url = format!("https://{addr}/?wt=1&report=/kit/report");
+    let forced = format!("--origin-to-force-quic-on={addr}");
+    let flags = ["--enable-quic", forced.as_str()];
+    let mut run = chromium.open(&url, &Pki::get().server_spki(), &flags).await;
+    let report = run.report(&server.reports, "index").await;
+    run.close().await;
+
+    assert_eq!(report["next_hop"], "h3", "{report}");
+    assert_eq!(report["whoami_protocol"], "HTTP/3", "{report}");
+    let wt = &report["wt"];
+    assert_eq!(wt["status"], "done", "{report}");
+    assert!(wt["error"].is_null(), "{report}");
+    assert_eq!(wt["bidi"], "hello bidi", "{report}");
+    assert_eq!(wt["uni"], "hello uni", "{report}");
+    assert_eq!(wt["datagram"], "hello datagram", "{report}");
+    // The server served the page over HTTP/3, the only time it was asked for.
+    let served = server.reports.served();
+    let pages: Vec<Version> = served
+        .iter()
+        .filter(|s| s.path == "/")
+        .map(|s| s.version)
+        .collect();
+    assert_eq!(pages, [Version::HTTP_3], "{served:?}");
+    server.stop().await;
+}
 
 /// The kit's WebTransport page in Chromium with `extra` flags: the page's report, and the
 /// WebTransport draft Chromium's net-log says it negotiated.
@@ -80,4 +118,28 @@ async fn chromium_negotiates_draft07_when_the_server_offers_it() {
         report["whoami"]["webtransport_draft"], "draft-07",
         "{report}"
     );
+}
+
+/// The example's page reports its WebSocket echo too (`?ws=1&report=/kit/report`): Chromium
+/// opens the socket on the page's HTTP/2 connection (RFC 8441), as the server's first message
+/// says.
+#[tokio::test]
+async fn chromium_reports_the_examples_websocket_echo_over_http2() {
+    let Some(chromium) = Chromium::require() else {
+        return;
+    };
+    let server = start_example(Mtls::Off);
+    let url = format!("https://{}/?ws=1&report=/kit/report", server.addr);
+    let mut run = chromium.open(&url, &Pki::get().server_spki(), &[]).await;
+    let report = run.report(&server.reports, "index").await;
+    run.close().await;
+
+    assert_eq!(report["next_hop"], "h2", "{report}");
+    assert_eq!(report["whoami_protocol"], "HTTP/2", "{report}");
+    let ws = &report["ws"];
+    assert_eq!(ws["status"], "done", "{report}");
+    assert_eq!(ws["protocol"], "HTTP/2", "{report}");
+    assert_eq!(ws["echo"], "hello websocket", "{report}");
+    assert!(report["wt"].is_null(), "{report}");
+    server.stop().await;
 }

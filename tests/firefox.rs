@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used)]
 //! Headless Firefox against the example's app (the kit's server, with the pages of
 //! `testkit/src/app/browser.rs`): it trusts the test CA through its profile, nothing forces
-//! QUIC, and the pages POST what they saw back to the server. A missing Firefox or certutil is
+//! QUIC, and the pages — the kit's and the example's own, with `?report=/kit/report` — POST
+//! what they saw back to the server. A missing Firefox or certutil is
 //! skipped with a printed reason, unless TWINPORT_REQUIRE_PEERS=1 (as .ci/run sets).
 
 use http::Version;
@@ -48,6 +49,57 @@ async fn firefox_starts_on_http2_and_moves_to_http3_through_alt_svc() {
         .map(|s| s.version)
         .collect();
     assert_eq!(fetched.last(), Some(&Version::HTTP_3), "{served:?}");
+    let posted = served.iter().find(|s| s.path == "/kit/report");
+    assert_eq!(
+        posted.map(|s| s.version),
+        Some(Version::HTTP_3),
+        "{served:?}"
+    );
+    server.stop().await;
+}
+
+/// The example's own page, as a user would open it, with `?h3=1`: Firefox loads it over
+/// HTTP/2, learns of HTTP/3 from its Alt-Svc, and once its fetches come over QUIC the page
+/// loads itself again, now over HTTP/3, runs its WebTransport echo (`?wt=1`) and POSTs what it
+/// saw (`?report=/kit/report`).
+#[tokio::test]
+async fn firefox_loads_the_examples_page_over_http3_and_runs_its_webtransport_echo() {
+    let Some(firefox) = Firefox::require() else {
+        return;
+    };
+    let files = Pki::get().write_files();
+    let server = start_example(Mtls::Off);
+    let port = server.addr.port();
+    let url = format!("https://localhost:{port}/?h3=1&wt=1&report=/kit/report");
+    let mut run = firefox.open(&url, &files.ca()).await;
+    let report = run.report(&server.reports, "index").await;
+    run.close().await;
+
+    // The browser says the page that ran came over HTTP/3, on its second load...
+    assert_eq!(report["next_hop"], "h3", "{report}");
+    assert_eq!(
+        report["url"], "/?h3=2&wt=1&report=%2Fkit%2Freport",
+        "{report}"
+    );
+    assert_eq!(report["whoami_protocol"], "HTTP/3", "{report}");
+    // ...and its WebTransport echo worked.
+    let wt = &report["wt"];
+    assert_eq!(wt["status"], "done", "{report}");
+    assert!(wt["error"].is_null(), "{report}");
+    assert_eq!(wt["bidi"], "hello bidi", "{report}");
+    assert_eq!(wt["uni"], "hello uni", "{report}");
+    assert_eq!(wt["datagram"], "hello datagram", "{report}");
+    assert!(report["ws"].is_null(), "{report}");
+    // The server saw the page asked for over HTTP/2 first (its answer carries the Alt-Svc),
+    // then over HTTP/3, and the report came over HTTP/3.
+    let served = server.reports.served();
+    let pages: Vec<Version> = served
+        .iter()
+        .filter(|s| s.path == "/")
+        .map(|s| s.version)
+        .collect();
+    assert_eq!(pages, [Version::HTTP_2, Version::HTTP_3], "{served:?}");
+    assert_eq!(served[0].path, "/", "{served:?}");
     let posted = served.iter().find(|s| s.path == "/kit/report");
     assert_eq!(
         posted.map(|s| s.version),

@@ -5,7 +5,11 @@
 //! The first line on stdout names the address, e.g.
 //! `listening on https://127.0.0.1:4433 (HTTP/1.1, HTTP/2 over TLS; HTTP/3 over QUIC)`.
 //!
-//! - `GET /` — a small page showing which protocol served it (examples/app/dist)
+//! - `GET /` — a small page showing which protocol served it (examples/app/dist). Its query
+//!   parameters: `?wt=1` / `?ws=1` run its WebTransport / WebSocket echo on load; `?h3=1`
+//!   first moves to HTTP/3 (fetches `/whoami` until HTTP/3 carries one, as a browser following
+//!   Alt-Svc does, then loads the page again over it); `?report=/path` POSTs what the page saw
+//!   as JSON to that path of the server once done (the test kit's `/kit/report`)
 //! - `GET /whoami` — this request's ConnectionInfo and HTTP version, as JSON
 //! - `GET /peer` — the client's address, from axum's own `ConnectInfo<SocketAddr>`
 //! - `/ws` — a WebSocket echo (axum's `WebSocketUpgrade`) over HTTP/1.1, HTTP/2 and HTTP/3; its first

@@ -3,7 +3,8 @@
 //! - `/kit/altsvc.html`: fetches `/whoami` until HTTP/3 served it, then reports what it saw
 //! - `/kit/wt.html`: a WebTransport session against `/wt/echo` (streams, datagrams, the
 //!   session's ConnectionInfo, a close by the server), then reports what it saw
-//! - `POST /kit/report`: a page's JSON report, kept in [`Reports`]
+//! - `POST /kit/report`: a page's JSON report, kept in [`Reports`]; the example's own page
+//!   (`/`) sends one too when asked to with `?report=/kit/report` (its `page` is `"index"`)
 //!
 //! [`Reports::wrap`] also logs the HTTP version of every request the app serves
 //! ([`Reports::served`]), so that a test can check what the server saw, not only the page.

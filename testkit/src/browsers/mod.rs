@@ -1,8 +1,9 @@
 //! Browsers as test peers, without a browser driver: headless [`Firefox`] and [`Chromium`],
 //! each in a fresh profile, one browser at a time per test process (two on a 2-core machine
-//! starve each other's pages). The kit's pages ([`browser`](crate::app::browser)) POST what
-//! they saw to the server; [`BrowserRun::report`] waits for that, and the browser's whole
-//! process group is killed on every path.
+//! starve each other's pages). The kit's pages ([`browser`](crate::app::browser)), and the
+//! example's own page opened with `?report=/kit/report`, POST what they saw to the server;
+//! [`BrowserRun::report`] waits for that, and the browser's whole process group is killed on
+//! every path.
 //!
 //! - Firefox trusts the test CA through its profile's NSS database (`certutil`, from
 //!   libnss3-tools), its `user.js` turns off everything that would reach for the internet
