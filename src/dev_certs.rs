@@ -125,25 +125,57 @@ impl DevCerts {
     }
 
     /// Generates the certificates in `dir` unless all files are already there. Private keys
-    /// found readable by others (written by an older version) are made owner-only.
+    /// found readable by others (written by an older version) are made owner-only. Processes
+    /// (and threads) that call it at once on one directory take turns on a lock file in it
+    /// (`.dev-certs.lock`), so they all end up with the same, matching set.
     pub fn ensure(dir: impl AsRef<Path>) -> Result<Self, DevCertsError> {
         let certs = Self::paths(dir);
+        let _lock = certs.lock()?;
         if certs.all().iter().all(|p| p.exists()) {
             for path in certs.private() {
                 owner_only(path)?;
             }
             return Ok(certs);
         }
-        Self::generate(certs.dir)
+        certs.write_new()?;
+        Ok(certs)
     }
 
-    /// Generates fresh certificates in `dir`, replacing any there.
+    /// Generates fresh certificates in `dir`, replacing any there (under the same lock as
+    /// [`ensure`](Self::ensure)).
     pub fn generate(dir: impl AsRef<Path>) -> Result<Self, DevCertsError> {
         let certs = Self::paths(dir);
-        std::fs::create_dir_all(&certs.dir).map_err(|source| DevCertsError::Io {
-            path: certs.dir.clone(),
+        let _lock = certs.lock()?;
+        certs.write_new()?;
+        Ok(certs)
+    }
+
+    /// Creates the directory and takes its lock file (exclusive until dropped): without it,
+    /// two callers generating at once interleave their files, and the key on disk need not
+    /// match the certificate.
+    fn lock(&self) -> Result<std::fs::File, DevCertsError> {
+        std::fs::create_dir_all(&self.dir).map_err(|source| DevCertsError::Io {
+            path: self.dir.clone(),
             source,
         })?;
+        let path = self.dir.join(".dev-certs.lock");
+        let io_err = |source| DevCertsError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err)?;
+        file.lock().map_err(io_err)?;
+        Ok(file)
+    }
+
+    /// Generates a CA, server and client certificate and writes all files.
+    fn write_new(&self) -> Result<(), DevCertsError> {
+        let certs = self;
 
         let ca_key = KeyPair::generate().map_err(gen_err)?;
         let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
@@ -204,7 +236,7 @@ impl DevCerts {
         for (path, data) in files {
             write(path, &data, certs.private().contains(&path))?;
         }
-        Ok(certs)
+        Ok(())
     }
 
     /// A [`ServerTls`] with the server certificate and key.
@@ -338,6 +370,44 @@ mod tests {
         )
         .unwrap();
         assert!(store.private_key_chain().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Two example servers started at once in a fresh checkout both generated certificates
+    /// into the empty `certs/`, and one of them failed: "private key ... does not match the
+    /// certificate" (it loaded one caller's key beside the other's certificate). Now a caller
+    /// waits while another holds the directory's lock, and then finds a whole set.
+    #[test]
+    fn a_caller_waits_for_the_one_generating() {
+        let dir = std::env::temp_dir().join(format!("twinport-devlock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let certs = DevCerts::paths(&dir);
+        // Another caller, half-way through writing.
+        let held = certs.lock().unwrap();
+        std::fs::write(&certs.server_pem, b"half-written").unwrap();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let waiter = {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let ensured = DevCerts::ensure(&dir);
+                let _ = done_tx.send(());
+                ensured
+            })
+        };
+        assert!(
+            done.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err(),
+            "ensure went ahead while another caller held the lock"
+        );
+        certs.write_new().unwrap();
+        drop(held);
+        done.recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap();
+        let ensured = waiter.join().unwrap().unwrap();
+        // It found the other caller's whole set, and did not write its own over it.
+        let written = std::fs::read(&certs.server_pem).unwrap();
+        assert_eq!(std::fs::read(&ensured.server_pem).unwrap(), written);
+        ensured.server_tls().unwrap().tcp_config().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -117,7 +117,11 @@ async fn chromium_opens_the_examples_websocket_over_http3() {
         let mut flags = vec!["--enable-quic", forced.as_str()];
         flags.extend(feature);
         let dom = chromium.dom(&url, &Pki::get().server_spki(), &flags).await;
-        assert_eq!(shown(&dom, "protocol"), Some("HTTP/3"), "{feature:?}: {dom}");
+        assert_eq!(
+            shown(&dom, "protocol"),
+            Some("HTTP/3"),
+            "{feature:?}: {dom}"
+        );
         assert_eq!(shown(&dom, "ws-status"), Some("done"), "{feature:?}: {dom}");
         assert_eq!(shown(&dom, "ws-protocol"), Some(want), "{feature:?}: {dom}");
         assert_eq!(

@@ -267,7 +267,9 @@ mod tests {
         assert!(on.contains(&(ids::ENABLE_CONNECT_PROTOCOL, 1)));
         assert!(!on.iter().any(|(id, _)| *id == ids::H3_DATAGRAM));
         let off = server_settings(&Http3Config::default().websockets(false), false);
-        assert!(!off.iter().any(|(id, _)| *id == ids::ENABLE_CONNECT_PROTOCOL));
+        assert!(!off
+            .iter()
+            .any(|(id, _)| *id == ids::ENABLE_CONNECT_PROTOCOL));
         // WebTransport needs it whatever the WebSocket setting.
         let wt = server_settings(&Http3Config::default().websockets(false), true);
         assert!(wt.contains(&(ids::ENABLE_CONNECT_PROTOCOL, 1)));
