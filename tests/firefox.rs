@@ -7,20 +7,36 @@
 
 use http::Version;
 use serde_json::Value;
-use twinport_testkit::{start_example, Firefox, Mtls, Pki};
+use twinport_testkit::{start_example, Firefox, Mtls, Pki, Served};
+
+/// What one page run left: the page's report (with the server's address added as
+/// `server_addr`) and every request the server served.
+struct PageRun {
+    report: Value,
+    served: Vec<Served>,
+}
+
+/// Opens `path` of the example's app (the kit's server) in Firefox and waits for the report
+/// of the page named `page`; the server is stopped after.
+async fn firefox_run(firefox: &Firefox, path: &str, page: &str) -> PageRun {
+    let files = Pki::get().write_files();
+    let server = start_example(Mtls::Off);
+    let url = format!("https://localhost:{}{path}", server.addr.port());
+    let mut run = firefox.open(&url, &files.ca()).await;
+    let mut report = run.report(&server.reports, page).await;
+    run.close().await;
+    report["server_addr"] = server.addr.to_string().into();
+    let served = server.reports.served();
+    server.stop().await;
+    PageRun { report, served }
+}
 
 #[tokio::test]
 async fn firefox_starts_on_http2_and_moves_to_http3_through_alt_svc() {
     let Some(firefox) = Firefox::require() else {
         return;
     };
-    let files = Pki::get().write_files();
-    let server = start_example(Mtls::Off);
-    let port = server.addr.port();
-    let url = format!("https://localhost:{port}/kit/altsvc.html");
-    let mut run = firefox.open(&url, &files.ca()).await;
-    let report = run.report(&server.reports, "altsvc").await;
-    run.close().await;
+    let PageRun { report, served } = firefox_run(&firefox, "/kit/altsvc.html", "altsvc").await;
 
     assert!(report["error"].is_null(), "{report}");
     let seen = report["seen"].as_array().unwrap();
@@ -39,7 +55,6 @@ async fn firefox_starts_on_http2_and_moves_to_http3_through_alt_svc() {
     assert_eq!(hops.last().and_then(Value::as_str), Some("h3"), "{report}");
     // What the server saw: the first request (the page) on HTTP/2 (its answer carries the
     // Alt-Svc that the curl tests of tests/interop.rs check)...
-    let served = server.reports.served();
     assert_eq!(served[0].path, "/kit/altsvc.html", "{served:?}");
     assert_eq!(served[0].version, Version::HTTP_2, "{served:?}");
     // ...and the later ones on HTTP/3: the fetch that ended the loop, and the report.
@@ -55,7 +70,6 @@ async fn firefox_starts_on_http2_and_moves_to_http3_through_alt_svc() {
         Some(Version::HTTP_3),
         "{served:?}"
     );
-    server.stop().await;
 }
 
 /// The example's own page, as a user would open it, with `?h3=1`: Firefox loads it over
@@ -67,13 +81,8 @@ async fn firefox_loads_the_examples_page_over_http3_and_runs_its_webtransport_ec
     let Some(firefox) = Firefox::require() else {
         return;
     };
-    let files = Pki::get().write_files();
-    let server = start_example(Mtls::Off);
-    let port = server.addr.port();
-    let url = format!("https://localhost:{port}/?h3=1&wt=1&report=/kit/report");
-    let mut run = firefox.open(&url, &files.ca()).await;
-    let report = run.report(&server.reports, "index").await;
-    run.close().await;
+    let page = "/?h3=1&wt=1&report=/kit/report";
+    let PageRun { report, served } = firefox_run(&firefox, page, "index").await;
 
     // The browser says the page that ran came over HTTP/3, on its second load...
     assert_eq!(report["next_hop"], "h3", "{report}");
@@ -92,7 +101,6 @@ async fn firefox_loads_the_examples_page_over_http3_and_runs_its_webtransport_ec
     assert!(report["ws"].is_null(), "{report}");
     // The server saw the page asked for over HTTP/2 first (its answer carries the Alt-Svc),
     // then over HTTP/3, and the report came over HTTP/3.
-    let served = server.reports.served();
     let pages: Vec<Version> = served
         .iter()
         .filter(|s| s.path == "/")
@@ -106,20 +114,6 @@ async fn firefox_loads_the_examples_page_over_http3_and_runs_its_webtransport_ec
         Some(Version::HTTP_3),
         "{served:?}"
     );
-    server.stop().await;
-}
-
-/// Runs the kit's WebTransport page in Firefox against the example; its report.
-async fn webtransport_report(firefox: &Firefox) -> Value {
-    let files = Pki::get().write_files();
-    let server = start_example(Mtls::Off);
-    let url = format!("https://localhost:{}/kit/wt.html", server.addr.port());
-    let mut run = firefox.open(&url, &files.ca()).await;
-    let mut report = run.report(&server.reports, "wt").await;
-    run.close().await;
-    report["server_addr"] = server.addr.to_string().into();
-    server.stop().await;
-    report
 }
 
 #[tokio::test]
@@ -127,7 +121,7 @@ async fn firefox_runs_a_webtransport_session_against_the_example() {
     let Some(firefox) = Firefox::require() else {
         return;
     };
-    let report = webtransport_report(&firefox).await;
+    let report = firefox_run(&firefox, "/kit/wt.html", "wt").await.report;
     assert!(report["error"].is_null(), "{report}");
     assert_eq!(report["bidi"], "hello bidi", "{report}");
     assert_eq!(report["uni"], "hello uni", "{report}");
@@ -150,7 +144,7 @@ async fn firefox_sees_the_servers_close_code_and_reason() {
     let Some(firefox) = Firefox::require() else {
         return;
     };
-    let report = webtransport_report(&firefox).await;
+    let report = firefox_run(&firefox, "/kit/wt.html", "wt").await.report;
     // The server closed the session with code 4242; the page saw the code and the reason.
     assert_eq!(report["closed"]["closeCode"], 4242, "{report}");
     assert_eq!(report["closed"]["reason"], "closed on request", "{report}");

@@ -34,19 +34,7 @@ const WS_FIELDS: &[(&str, &[u8])] = &[
 
 /// Runs ws_h3_client.py against `port`; the JSON it printed.
 async fn ws_client(python: &Path, port: u16, extra: &[&str]) -> Value {
-    let script = peer_script("ws_h3_client.py");
-    let files = Pki::get().write_files();
-    let port = port.to_string();
-    let ca = files.ca();
-    let mut args = vec![path_arg(&script), "--port", &port, "--ca", path_arg(&ca)];
-    args.extend_from_slice(extra);
-    let out = run(python, &args).await;
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "ws_h3_client.py printed no JSON ({e}): {}{}",
-            out.stdout, out.stderr
-        )
-    })
+    peer_json(python, "ws_h3_client.py", port, extra).await
 }
 
 #[tokio::test]
@@ -112,23 +100,19 @@ async fn chromium_opens_the_examples_websocket_over_http3() {
     ] {
         let server = start_example(Mtls::Off);
         let addr = server.addr;
-        let url = format!("https://{addr}/?ws=1");
+        // The page POSTs what it saw to the kit's server (`?report=`).
+        let url = format!("https://{addr}/?ws=1&report=/kit/report");
         let forced = format!("--origin-to-force-quic-on={addr}");
         let mut flags = vec!["--enable-quic", forced.as_str()];
         flags.extend(feature);
-        let dom = chromium.dom(&url, &Pki::get().server_spki(), &flags).await;
-        assert_eq!(
-            shown(&dom, "protocol"),
-            Some("HTTP/3"),
-            "{feature:?}: {dom}"
-        );
-        assert_eq!(shown(&dom, "ws-status"), Some("done"), "{feature:?}: {dom}");
-        assert_eq!(shown(&dom, "ws-protocol"), Some(want), "{feature:?}: {dom}");
-        assert_eq!(
-            shown(&dom, "ws-echo"),
-            Some("hello websocket"),
-            "{feature:?}: {dom}"
-        );
+        let mut run = chromium.open(&url, &Pki::get().server_spki(), &flags).await;
+        let report = run.report(&server.reports, "index").await;
+        run.close().await;
+        assert_eq!(report["next_hop"], "h3", "{feature:?}: {report}");
+        let ws = &report["ws"];
+        assert_eq!(ws["status"], "done", "{feature:?}: {report}");
+        assert_eq!(ws["protocol"], want, "{feature:?}: {report}");
+        assert_eq!(ws["echo"], "hello websocket", "{feature:?}: {report}");
         let served = server.reports.served();
         let ws: Vec<Version> = served
             .iter()

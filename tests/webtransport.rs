@@ -14,25 +14,11 @@ use twinport::Server;
 use twinport_quinn::webtransport::WebTransportSession;
 use twinport_quinn::{Http3, Http3Config, WebTransportHandler};
 use twinport_testkit::app::example;
-use twinport_testkit::{
-    init_tracing, path_arg, peer_script, python, run, start_example, within, Mtls, Pki,
-};
+use twinport_testkit::{init_tracing, peer_json, python, start_example, within, Mtls, Pki};
 
 /// Runs wt_client.py against `port`; the JSON it printed.
 async fn wt_client(python: &Path, port: u16, extra: &[&str]) -> Value {
-    let script = peer_script("wt_client.py");
-    let files = Pki::get().write_files();
-    let port = port.to_string();
-    let ca = files.ca();
-    let mut args = vec![path_arg(&script), "--port", &port, "--ca", path_arg(&ca)];
-    args.extend_from_slice(extra);
-    let out = run(python, &args).await;
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "wt_client.py printed no JSON ({e}): {}{}",
-            out.stdout, out.stderr
-        )
-    })
+    peer_json(python, "wt_client.py", port, extra).await
 }
 
 fn session(out: &Value, i: usize) -> &Value {

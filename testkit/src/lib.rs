@@ -51,7 +51,7 @@ pub use frames::*;
 pub use fs::{path_arg, workspace, TempDir};
 pub use logs::{init_tracing, Logs};
 pub use pebble::{free_port, Pebble, PebbleOpts};
-pub use peers::{find, missing, peer_script, python, require, require_any, run, Output};
+pub use peers::{find, missing, peer_json, peer_script, python, require, require_any, run, Output};
 pub use pki::{Id, Mtls, PemFiles, Pki, CA_NAME};
 pub use relay::Relay;
 pub use rng::Rng;

@@ -94,3 +94,33 @@ pub async fn run(program: &Path, args: &[&str]) -> Output {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// Runs the Python peer `script` of `tests/peers/` with `--port port --ca CA` (the kit's CA
+/// file) and `extra`; the one JSON object it printed (the test fails with its output if it
+/// printed none).
+pub async fn peer_json(
+    python: &Path,
+    script: &str,
+    port: u16,
+    extra: &[&str],
+) -> serde_json::Value {
+    let script_path = peer_script(script);
+    let files = crate::pki::Pki::get().write_files();
+    let port = port.to_string();
+    let ca = files.ca();
+    let mut args = vec![
+        crate::fs::path_arg(&script_path),
+        "--port",
+        &port,
+        "--ca",
+        crate::fs::path_arg(&ca),
+    ];
+    args.extend_from_slice(extra);
+    let out = run(python, &args).await;
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{script} printed no JSON ({e}): {}{}",
+            out.stdout, out.stderr
+        )
+    })
+}
