@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run with: examples/launch_chrome.sh [ADDR]      (ADDR defaults to 127.0.0.1:4433)
+# Run with: examples/launch_chrome.sh [ADDR [CHROMIUM-FLAG...]]      (ADDR defaults to 127.0.0.1:4433)
+# e.g. examples/launch_chrome.sh 127.0.0.1:4433 --enable-features=EnableWebsocketsOverHttp3
 #
 # Opens the example server's page in Chromium with QUIC forced for the origin, so the page is
 # served over HTTP/3 and shows "h3". Chromium does not switch to HTTP/3 through Alt-Svc for a

@@ -6,10 +6,10 @@
 
 use std::future::poll_fn;
 
-use bytes::BytesMut;
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
+
+use super::pipe::AppEnd;
 
 use crate::body::RecvBody;
 use crate::codes::H3_CONNECT_ERROR;
@@ -19,7 +19,7 @@ use crate::request::respond::Responder;
 /// The most read from the handler's connection for one DATA frame.
 const READ_CHUNK: usize = 16 * 1024;
 
-type AppIo = TokioIo<Upgraded>;
+type AppIo = DuplexStream;
 
 /// How the client's side of the tunnel ended.
 enum Up {
@@ -43,12 +43,12 @@ enum Down {
 
 /// Carries bytes both ways until both sides are done. True if the response stream was
 /// finished cleanly.
-pub(crate) async fn run(body: &mut RecvBody, responder: &mut Responder, io: AppIo) -> bool {
-    let (from_app, to_app) = tokio::io::split(io);
+pub(crate) async fn run(body: &mut RecvBody, responder: &mut Responder, app: AppEnd) -> bool {
+    let (from_app, to_app) = tokio::io::split(app.io);
     // In a block of its own, so that the two directions' borrows end with it.
     let (up_done, down_done) = {
         let mut up = std::pin::pin!(client_to_app(body, to_app));
-        let mut down = std::pin::pin!(app_to_client(responder, from_app));
+        let mut down = std::pin::pin!(app_to_client(responder, app.first, from_app));
         let mut up_done: Option<Up> = None;
         loop {
             tokio::select! {
@@ -105,8 +105,19 @@ async fn client_to_app(body: &mut RecvBody, mut to_app: WriteHalf<AppIo>) -> Up 
     }
 }
 
-/// The handler's bytes to the client, until the handler closes its connection.
-async fn app_to_client(responder: &mut Responder, mut from_app: ReadHalf<AppIo>) -> Down {
+/// The handler's bytes to the client (`first` the ones already read), until the handler
+/// closes its connection.
+async fn app_to_client(
+    responder: &mut Responder,
+    first: Bytes,
+    mut from_app: ReadHalf<AppIo>,
+) -> Down {
+    if !first.is_empty() {
+        responder.data(first);
+        if responder.flush().await.is_err() {
+            return Down::ClientGone;
+        }
+    }
     let mut buf = BytesMut::new();
     loop {
         buf.reserve(READ_CHUNK);
