@@ -140,6 +140,8 @@ async fn chromium_reports_the_examples_websocket_echo_over_http2() {
     assert_eq!(ws["status"], "done", "{report}");
     assert_eq!(ws["protocol"], "HTTP/2", "{report}");
     assert_eq!(ws["echo"], "hello websocket", "{report}");
+    assert_eq!(ws["closed"]["clean"], true, "{report}");
+    assert_eq!(ws["closed"]["code"], 1000, "{report}");
     assert!(report["wt"].is_null(), "{report}");
     server.stop().await;
 }

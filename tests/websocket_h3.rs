@@ -4,7 +4,8 @@
 //! a route written `get(..)` (405 and a warning, as over HTTP/2); axum's `ConnectInfo` in the
 //! handler; WebSockets turned off; and the tunnel's bounds: a client that floods a handler
 //! that does not read, and one that takes nothing of a handler that writes, with the server's
-//! memory watched while another client is served. (Chromium's RFC 9220 client: tests/chromium.rs.)
+//! memory watched while another client is served; a client that resets its socket; and
+//! headless Chromium's RFC 9220 client on the example's page.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -113,6 +114,9 @@ async fn chromium_opens_the_examples_websocket_over_http3() {
         assert_eq!(ws["status"], "done", "{feature:?}: {report}");
         assert_eq!(ws["protocol"], want, "{feature:?}: {report}");
         assert_eq!(ws["echo"], "hello websocket", "{feature:?}: {report}");
+        // The close handshake completed: the server's close frame came back before its FIN.
+        assert_eq!(ws["closed"]["clean"], true, "{feature:?}: {report}");
+        assert_eq!(ws["closed"]["code"], 1000, "{feature:?}: {report}");
         let served = server.reports.served();
         let ws: Vec<Version> = served
             .iter()
@@ -245,10 +249,12 @@ struct Seen {
     written: AtomicU64,
     /// Set when a writing handler's send failed.
     send_failed: AtomicU64,
+    /// Echo handlers whose socket ended.
+    echo_ended: AtomicU64,
 }
 
 /// `/hold`: accepts and never reads. `/write`: sends 64 KiB binary messages until a send
-/// fails. `/ok`: a plain GET, for the well-behaved client.
+/// fails. `/echo`: echoes until the socket ends. `/ok`: a plain GET, for the well-behaved client.
 fn bound_app(seen: Arc<Seen>) -> Router {
     let hold = any(|upgrade: WebSocketUpgrade| async move {
         upgrade.on_upgrade(|socket| async move {
@@ -256,20 +262,40 @@ fn bound_app(seen: Arc<Seen>) -> Router {
             drop(socket);
         })
     });
-    let write = any(move |upgrade: WebSocketUpgrade| {
+    let write = any({
         let seen = seen.clone();
-        async move {
-            upgrade.on_upgrade(move |mut socket| async move {
-                let chunk = bytes::Bytes::from(vec![b'w'; 64 * 1024]);
-                while socket.send(Message::Binary(chunk.clone())).await.is_ok() {
-                    seen.written.fetch_add(chunk.len() as u64, Ordering::SeqCst);
-                }
-                seen.send_failed.fetch_add(1, Ordering::SeqCst);
-            })
+        move |upgrade: WebSocketUpgrade| {
+            let seen = seen.clone();
+            async move {
+                upgrade.on_upgrade(move |mut socket| async move {
+                    let chunk = bytes::Bytes::from(vec![b'w'; 64 * 1024]);
+                    while socket.send(Message::Binary(chunk.clone())).await.is_ok() {
+                        seen.written.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                    }
+                    seen.send_failed.fetch_add(1, Ordering::SeqCst);
+                })
+            }
+        }
+    });
+    let echo = any({
+        let seen = seen.clone();
+        move |upgrade: WebSocketUpgrade| {
+            let seen = seen.clone();
+            async move {
+                upgrade.on_upgrade(move |mut socket| async move {
+                    while let Some(Ok(msg)) = socket.recv().await {
+                        if socket.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                    seen.echo_ended.fetch_add(1, Ordering::SeqCst);
+                })
+            }
         }
     });
     Router::new()
         .route("/hold", hold)
+        .route("/echo", echo)
         .route("/write", write)
         .route("/ok", get(|| async { "ok" }))
 }
@@ -339,5 +365,41 @@ async fn a_client_that_reads_nothing_is_cut_at_the_write_stall_timeout() {
         Ended::Reset(code) => assert_eq!(code, 0x10c, "{}", code_name(code)),
         other => panic!("the stalled WebSocket: {}", describe(&other)),
     }
+    server.stop().await;
+}
+
+/// A client that resets its WebSocket stream (RFC 9220 §3: TCP's RST): the server resets its
+/// side with `H3_REQUEST_CANCELLED`, and the handler's socket ends.
+#[tokio::test]
+async fn a_client_reset_resets_the_servers_side_and_ends_the_handlers_socket() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let seen = Arc::new(Seen::default());
+    let server = H3Server::start(bound_app(seen.clone()), Http3Config::default());
+    let raw = RawH3::h3(server.addr).await;
+    let mut socket = raw.extended_connect("/echo", WS_FIELDS).await;
+    assert_eq!(socket.status(), 200);
+    // A masked text frame "hi" (key 0), echoed unmasked: the socket is open.
+    let mut frame = h3_frame_head(H3_DATA, 8);
+    frame.extend_from_slice(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i']);
+    socket.send.write_all(&frame).await.unwrap();
+    let mut echo = Vec::new();
+    let mut buf = [0u8; 64];
+    while !echo.windows(2).any(|w| w == b"hi") {
+        let n = bounded(10, "the echo", socket.recv.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        echo.extend_from_slice(&buf[..n]);
+    }
+    socket.send.reset(0x10c_u32.into()).unwrap();
+    match read_to_end(&mut socket.recv, Duration::from_secs(5)).await {
+        Ended::Reset(code) => assert_eq!(code, 0x10c, "{}", code_name(code)),
+        other => panic!("after the client's reset: {}", describe(&other)),
+    }
+    eventually("the handler's socket ends", || {
+        seen.echo_ended.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    raw.assert_serves("after the reset").await;
     server.stop().await;
 }

@@ -236,7 +236,9 @@ where
                 Box::pin(webtransport::serve::session(ctx, req, responder, info)).await
             }
             #[cfg(feature = "websocket")]
-            _ if is_ws => Box::pin(crate::websocket::serve(service, req, responder, info)).await,
+            _ if is_ws => {
+                Box::pin(crate::websocket::serve(ctx, service, req, responder, info)).await
+            }
             _ => {
                 tracing::debug!("extended CONNECT for a protocol not served");
                 responder.status(StatusCode::NOT_IMPLEMENTED).await

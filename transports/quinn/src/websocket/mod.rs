@@ -18,6 +18,7 @@ use twinport::{ConnectionInfo, HttpService};
 
 use self::pipe::UpgradePipe;
 use crate::body::RecvBody;
+use crate::connection::context::Ctx;
 use crate::request::respond::{strip_connection_fields, Responder};
 
 /// Whether `protocol` (an extended CONNECT's `:protocol`) is a WebSocket's.
@@ -28,6 +29,7 @@ pub(crate) fn is_websocket(protocol: &[u8]) -> bool {
 /// Serves an extended CONNECT for a WebSocket: the handler answers it, a 2xx opens the
 /// tunnel. True if the stream was finished cleanly.
 pub(crate) async fn serve<S>(
+    ctx: &Ctx,
     service: S,
     req: Request<RecvBody>,
     mut responder: Responder,
@@ -51,11 +53,31 @@ where
     // The handler's request has no body: the stream's bytes are the WebSocket's.
     let req = Request::from_parts(parts, RecvBody::empty());
     let path = req.uri().path().to_owned();
-    let response = match RequestGuard::new(service, info).oneshot(req).await {
+    // A client that stops the stream while the handler works cancels it, as any request.
+    let answered = tokio::select! {
+        biased;
+        answered = RequestGuard::new(service, info).oneshot(req) => answered,
+        _ = responder.stream().stopped() => {
+            tracing::debug!("the client cancelled the WebSocket before it opened");
+            ctx.churned();
+            return false;
+        }
+    };
+    let mut response = match answered {
         Ok(response) => response,
         Err(never) => match never {},
     };
     let status = response.status();
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        // HTTP/3 has no 101 (RFC 9114 §4.5): an HTTP/1.1-only WebSocket library answered.
+        tracing::warn!(
+            path,
+            "an HTTP/3 WebSocket (CONNECT, RFC 9220) got 101 Switching Protocols, which only \
+             HTTP/1.1 has: the handler must accept RFC 8441/9220 WebSockets (axum's \
+             WebSocketUpgrade does); answering 500"
+        );
+        return responder.status(StatusCode::INTERNAL_SERVER_ERROR).await;
+    }
     if !status.is_success() {
         if status == StatusCode::METHOD_NOT_ALLOWED {
             tracing::warn!(
@@ -69,6 +91,13 @@ where
         return responder.send(response, false).await;
     }
     // RFC 9110 §9.3.6: a 2xx to CONNECT has no content, and says no length.
+    if !http_body::Body::is_end_stream(response.body_mut()) {
+        tracing::warn!(
+            path,
+            "the handler answered an HTTP/3 WebSocket 2xx with a body, which a CONNECT \
+             response cannot carry: the body is dropped (a fallback route written `any`?)"
+        );
+    }
     let (mut head, _) = response.into_parts();
     strip_connection_fields(&mut head.headers);
     head.headers.remove(header::CONTENT_LENGTH);
@@ -82,8 +111,9 @@ where
     responder.head(status, &head.headers);
     if responder.flush().await.is_err() {
         tracing::debug!("the client went away before its WebSocket opened");
+        ctx.churned();
         return false;
     }
     tracing::debug!("WebSocket open over HTTP/3");
-    tunnel::run(&mut body, &mut responder, io).await
+    tunnel::run(ctx, &mut body, &mut responder, io).await
 }

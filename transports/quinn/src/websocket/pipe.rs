@@ -1,8 +1,8 @@
 //! [`UpgradePipe`]: a hyper `OnUpgrade` for a request that hyper did not receive.
 //!
-//! Handlers that take over a connection (axum's `WebSocketUpgrade`, hyper-tungstenite, any
-//! code built on `hyper::upgrade::on`) take `hyper::upgrade::OnUpgrade` out of the request and
-//! await it; only hyper can make one. So the pipe runs hyper's HTTP/1.1 server in memory, on
+//! Handlers that take over a connection (axum's `WebSocketUpgrade`, any code built on
+//! `hyper::upgrade::on` that answers an extended CONNECT with 2xx) take
+//! `hyper::upgrade::OnUpgrade` out of the request and await it; only hyper can make one. So the pipe runs hyper's HTTP/1.1 server in memory, on
 //! one end of a `tokio::io::duplex`, and writes one `CONNECT` into the other end. The server's
 //! service hands that request's `OnUpgrade` to the HTTP/3 request and answers with the status
 //! the real handler chose. On a 2xx hyper upgrades: the handler's `Upgraded` is the server's

@@ -1,5 +1,6 @@
 //! The bytes of an accepted HTTP/3 WebSocket: the CONNECT stream's DATA to the handler's
-//! connection and back (RFC 9220 §3: the stream carries the WebSocket frames as they are),
+//! connection and back (RFC 9220 §3: the stream carries the WebSocket frames as they are; a
+//! reset either way, H3_REQUEST_CANCELLED, is TCP's RST),
 //! each direction through a bounded buffer, so a client is held back by QUIC flow control
 //! when the handler reads slowly, and a client that takes nothing meets the write-stall
 //! timeout.
@@ -12,8 +13,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
 use super::pipe::AppEnd;
 
 use crate::body::RecvBody;
-use crate::codes::H3_CONNECT_ERROR;
-use crate::request::reader::Event;
+use crate::codes::H3_REQUEST_CANCELLED_CODE;
+use crate::connection::context::Ctx;
+use crate::request::reader::{Event, ReadFail};
 use crate::request::respond::Responder;
 
 /// The most read from the handler's connection for one DATA frame.
@@ -27,8 +29,9 @@ enum Up {
     Ended,
     /// The handler no longer reads.
     AppGone,
-    /// The client reset the stream or the connection is lost.
-    Failed,
+    /// The client reset the stream (or broke the protocol on it: the code to reset with), or
+    /// the connection is lost.
+    Failed(u64),
 }
 
 /// How the handler's side of the tunnel ended.
@@ -43,7 +46,12 @@ enum Down {
 
 /// Carries bytes both ways until both sides are done. True if the response stream was
 /// finished cleanly.
-pub(crate) async fn run(body: &mut RecvBody, responder: &mut Responder, app: AppEnd) -> bool {
+pub(crate) async fn run(
+    ctx: &Ctx,
+    body: &mut RecvBody,
+    responder: &mut Responder,
+    app: AppEnd,
+) -> bool {
     let (from_app, to_app) = tokio::io::split(app.io);
     // In a block of its own, so that the two directions' borrows end with it.
     let (up_done, down_done) = {
@@ -53,7 +61,7 @@ pub(crate) async fn run(body: &mut RecvBody, responder: &mut Responder, app: App
         loop {
             tokio::select! {
                 ended = &mut up, if up_done.is_none() => match ended {
-                    Up::Failed => break (Some(Up::Failed), None),
+                    Up::Failed(code) => break (Some(Up::Failed(code)), None),
                     ended => up_done = Some(ended),
                 },
                 ended = &mut down => break (up_done, Some(ended)),
@@ -61,13 +69,15 @@ pub(crate) async fn run(body: &mut RecvBody, responder: &mut Responder, app: App
         }
     };
     match (up_done, down_done) {
-        (Some(Up::Failed), _) => {
+        (Some(Up::Failed(code)), _) => {
+            // RFC 9220 §3: a reset maps to TCP's RST, both ways.
             tracing::debug!("the client reset the WebSocket stream");
-            responder.reset(H3_CONNECT_ERROR);
+            responder.reset(code);
+            ctx.churned();
             false
         }
         (up_done, Some(Down::Finished)) => {
-            if up_done.is_none() {
+            if !matches!(up_done, Some(Up::Ended)) {
                 // The handler is done; what the client still sends (its close frame, say)
                 // is read and dropped, within bounds, until it ends its side.
                 body.discard_to_end().await;
@@ -99,7 +109,10 @@ async fn client_to_app(body: &mut RecvBody, mut to_app: WriteHalf<AppIo>) -> Up 
             }
             Err(e) => {
                 tracing::debug!(error = ?e, "WebSocket stream failed");
-                return Up::Failed;
+                return Up::Failed(match e {
+                    ReadFail::Proto(e) => e.code,
+                    ReadFail::Reset(_) | ReadFail::Lost(_) => H3_REQUEST_CANCELLED_CODE,
+                });
             }
         }
     }
@@ -137,7 +150,7 @@ async fn app_to_client(
             }
             Err(e) => {
                 tracing::debug!(error = %e, "the handler's WebSocket connection failed");
-                responder.reset(H3_CONNECT_ERROR);
+                responder.reset(H3_REQUEST_CANCELLED_CODE);
                 return Down::Failed;
             }
         }
