@@ -7,7 +7,7 @@
 
 use http::Version;
 use serde_json::Value;
-use twinport_testkit::{start_example, Chromium, Mtls, Pki};
+use twinport_testkit::{assert_page_webtransport_echo, start_example, Chromium, Mtls, Pki};
 
 /// The example's own page over HTTP/3 (QUIC forced: Chromium does not follow Alt-Svc to a
 /// private CA's certificate), running its WebTransport echo on load (`?wt=1`) and POSTing what
@@ -26,14 +26,7 @@ async fn chromium_loads_the_examples_page_over_http3_and_runs_its_webtransport_e
     let report = run.report(&server.reports, "index").await;
     run.close().await;
 
-    assert_eq!(report["next_hop"], "h3", "{report}");
-    assert_eq!(report["whoami_protocol"], "HTTP/3", "{report}");
-    let wt = &report["wt"];
-    assert_eq!(wt["status"], "done", "{report}");
-    assert!(wt["error"].is_null(), "{report}");
-    assert_eq!(wt["bidi"], "hello bidi", "{report}");
-    assert_eq!(wt["uni"], "hello uni", "{report}");
-    assert_eq!(wt["datagram"], "hello datagram", "{report}");
+    assert_page_webtransport_echo(&report);
     // The server served the page over HTTP/3, the only time it was asked for.
     let served = server.reports.served();
     let pages: Vec<Version> = served

@@ -40,7 +40,7 @@ pub mod time;
 pub use app::attack::{Live, Stats};
 pub use app::browser::{Reports, Served};
 pub use app::{hex, sha256_hex};
-pub use browsers::{shown, BrowserRun, Chromium, Firefox};
+pub use browsers::{assert_page_webtransport_echo, shown, BrowserRun, Chromium, Firefox};
 pub use certs::{
     aioquic_seen, aioquic_seen_at, curl_seen, curl_seen_at, h3_seen, h3_seen_with,
     quic_client_trusting, Both, Seen,

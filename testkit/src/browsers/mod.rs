@@ -22,5 +22,18 @@ pub use run::BrowserRun;
 
 use tokio::sync::Mutex;
 
+/// Asserts that the example page's report (`?wt=1&report=...`) says its WebTransport echo
+/// worked over HTTP/3: the page itself and `/whoami` over HTTP/3, every echo back.
+pub fn assert_page_webtransport_echo(report: &serde_json::Value) {
+    assert_eq!(report["next_hop"], "h3", "{report}");
+    assert_eq!(report["whoami_protocol"], "HTTP/3", "{report}");
+    let wt = &report["wt"];
+    assert_eq!(wt["status"], "done", "{report}");
+    assert!(wt["error"].is_null(), "{report}");
+    assert_eq!(wt["bidi"], "hello bidi", "{report}");
+    assert_eq!(wt["uni"], "hello uni", "{report}");
+    assert_eq!(wt["datagram"], "hello datagram", "{report}");
+}
+
 /// Held while a browser runs: one at a time per test process.
 static ONE_BROWSER: Mutex<()> = Mutex::const_new(());
