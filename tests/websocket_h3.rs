@@ -253,50 +253,50 @@ struct Seen {
     echo_ended: AtomicU64,
 }
 
-/// `/hold`: accepts and never reads. `/write`: sends 64 KiB binary messages until a send
-/// fails. `/echo`: echoes until the socket ends. `/ok`: a plain GET, for the well-behaved client.
+/// A WebSocket route (`any`) whose sockets `run` serves, with what the test watches.
+fn ws_route<F, Fut>(seen: &Arc<Seen>, run: F) -> axum::routing::MethodRouter
+where
+    F: Fn(WebSocket, Arc<Seen>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let seen = seen.clone();
+    any(move |upgrade: WebSocketUpgrade| {
+        let (seen, run) = (seen.clone(), run.clone());
+        async move { upgrade.on_upgrade(move |socket| run(socket, seen)) }
+    })
+}
+
+/// Accepts and never reads.
+async fn hold(socket: WebSocket, _: Arc<Seen>) {
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    drop(socket);
+}
+
+/// Sends 64 KiB binary messages until a send fails.
+async fn write(mut socket: WebSocket, seen: Arc<Seen>) {
+    let chunk = bytes::Bytes::from(vec![b'w'; 64 * 1024]);
+    while socket.send(Message::Binary(chunk.clone())).await.is_ok() {
+        seen.written.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+    }
+    seen.send_failed.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Echoes until the socket ends.
+async fn echo(mut socket: WebSocket, seen: Arc<Seen>) {
+    while let Some(Ok(msg)) = socket.recv().await {
+        if socket.send(msg).await.is_err() {
+            break;
+        }
+    }
+    seen.echo_ended.fetch_add(1, Ordering::SeqCst);
+}
+
+/// `/hold`, `/write`, `/echo` (above), and `/ok`: a plain GET, for the well-behaved client.
 fn bound_app(seen: Arc<Seen>) -> Router {
-    let hold = any(|upgrade: WebSocketUpgrade| async move {
-        upgrade.on_upgrade(|socket| async move {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            drop(socket);
-        })
-    });
-    let write = any({
-        let seen = seen.clone();
-        move |upgrade: WebSocketUpgrade| {
-            let seen = seen.clone();
-            async move {
-                upgrade.on_upgrade(move |mut socket| async move {
-                    let chunk = bytes::Bytes::from(vec![b'w'; 64 * 1024]);
-                    while socket.send(Message::Binary(chunk.clone())).await.is_ok() {
-                        seen.written.fetch_add(chunk.len() as u64, Ordering::SeqCst);
-                    }
-                    seen.send_failed.fetch_add(1, Ordering::SeqCst);
-                })
-            }
-        }
-    });
-    let echo = any({
-        let seen = seen.clone();
-        move |upgrade: WebSocketUpgrade| {
-            let seen = seen.clone();
-            async move {
-                upgrade.on_upgrade(move |mut socket| async move {
-                    while let Some(Ok(msg)) = socket.recv().await {
-                        if socket.send(msg).await.is_err() {
-                            break;
-                        }
-                    }
-                    seen.echo_ended.fetch_add(1, Ordering::SeqCst);
-                })
-            }
-        }
-    });
     Router::new()
-        .route("/hold", hold)
-        .route("/echo", echo)
-        .route("/write", write)
+        .route("/hold", ws_route(&seen, hold))
+        .route("/echo", ws_route(&seen, echo))
+        .route("/write", ws_route(&seen, write))
         .route("/ok", get(|| async { "ok" }))
 }
 
