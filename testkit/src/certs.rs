@@ -126,6 +126,35 @@ pub async fn curl_seen_at(
     })
 }
 
+/// curl over HTTP/1.1 and over HTTP/2 and aioquic over HTTP/3, each on a new connection to
+/// `addr` for `name`, verifying against `ca`: each gets `path` answered `200` with the
+/// certificate `serial`.
+pub async fn real_peers_see_at(
+    (curl, python): (&Path, &Path),
+    addr: SocketAddr,
+    name: &str,
+    ca: &Path,
+    path: &str,
+    serial: &str,
+) {
+    for h2 in [false, true] {
+        let seen = curl_seen_at(curl, h2, addr, Some(name), ca, false, path)
+            .await
+            .unwrap();
+        assert_eq!(
+            (seen.status, seen.serial.as_str()),
+            (200, serial),
+            "curl h2={h2}"
+        );
+    }
+    let seen = aioquic_seen_at(python, addr, name, ca, path).await.unwrap();
+    assert_eq!(
+        (seen.status, seen.serial.as_str()),
+        (200, serial),
+        "aioquic"
+    );
+}
+
 /// aioquic (`tests/peers/h3_client.py`) fetching `/info` over HTTP/3 from 127.0.0.1 with
 /// `server_name` in the SNI, verifying against `ca`.
 pub async fn aioquic_seen(

@@ -43,7 +43,7 @@ pub use app::{hex, sha256_hex};
 pub use browsers::{assert_page_webtransport_echo, shown, BrowserRun, Chromium, Firefox};
 pub use certs::{
     aioquic_seen, aioquic_seen_at, curl_seen, curl_seen_at, h3_seen, h3_seen_with,
-    quic_client_trusting, Both, Seen,
+    quic_client_trusting, real_peers_see_at, Both, Seen,
 };
 pub use clients::*;
 pub use codes::*;
