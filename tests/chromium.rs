@@ -7,7 +7,9 @@
 
 use http::Version;
 use serde_json::Value;
-use twinport_testkit::{assert_page_webtransport_echo, start_example, Chromium, Mtls, Pki};
+use twinport_testkit::{
+    assert_page_webtransport_echo, start_example, versions_of, Chromium, Mtls, Pki,
+};
 
 /// The example's own page over HTTP/3 (QUIC forced: Chromium does not follow Alt-Svc to a
 /// private CA's certificate), running its WebTransport echo on load (`?wt=1`) and POSTing what
@@ -29,11 +31,7 @@ async fn chromium_loads_the_examples_page_over_http3_and_runs_its_webtransport_e
     assert_page_webtransport_echo(&report);
     // The server served the page over HTTP/3, the only time it was asked for.
     let served = server.reports.served();
-    let pages: Vec<Version> = served
-        .iter()
-        .filter(|s| s.path == "/")
-        .map(|s| s.version)
-        .collect();
+    let pages = versions_of(&served, "/");
     assert_eq!(pages, [Version::HTTP_3], "{served:?}");
     server.stop().await;
 }

@@ -7,7 +7,9 @@
 
 use http::Version;
 use serde_json::Value;
-use twinport_testkit::{assert_page_webtransport_echo, start_example, Firefox, Mtls, Pki, Served};
+use twinport_testkit::{
+    assert_page_webtransport_echo, start_example, versions_of, Firefox, Mtls, Pki, Served,
+};
 
 /// What one page run left: the page's report (with the server's address added as
 /// `server_addr`) and every request the server served.
@@ -58,18 +60,10 @@ async fn firefox_starts_on_http2_and_moves_to_http3_through_alt_svc() {
     assert_eq!(served[0].path, "/kit/altsvc.html", "{served:?}");
     assert_eq!(served[0].version, Version::HTTP_2, "{served:?}");
     // ...and the later ones on HTTP/3: the fetch that ended the loop, and the report.
-    let fetched: Vec<Version> = served
-        .iter()
-        .filter(|s| s.path == "/whoami")
-        .map(|s| s.version)
-        .collect();
+    let fetched = versions_of(&served, "/whoami");
     assert_eq!(fetched.last(), Some(&Version::HTTP_3), "{served:?}");
-    let posted = served.iter().find(|s| s.path == "/kit/report");
-    assert_eq!(
-        posted.map(|s| s.version),
-        Some(Version::HTTP_3),
-        "{served:?}"
-    );
+    let posted = versions_of(&served, "/kit/report");
+    assert_eq!(posted.first(), Some(&Version::HTTP_3), "{served:?}");
 }
 
 /// The example's own page, as a user would open it, with `?h3=1`: Firefox loads it over
@@ -94,19 +88,11 @@ async fn firefox_loads_the_examples_page_over_http3_and_runs_its_webtransport_ec
     assert!(report["ws"].is_null(), "{report}");
     // The server saw the page asked for over HTTP/2 first (its answer carries the Alt-Svc),
     // then over HTTP/3, and the report came over HTTP/3.
-    let pages: Vec<Version> = served
-        .iter()
-        .filter(|s| s.path == "/")
-        .map(|s| s.version)
-        .collect();
+    let pages = versions_of(&served, "/");
     assert_eq!(pages, [Version::HTTP_2, Version::HTTP_3], "{served:?}");
     assert_eq!(served[0].path, "/", "{served:?}");
-    let posted = served.iter().find(|s| s.path == "/kit/report");
-    assert_eq!(
-        posted.map(|s| s.version),
-        Some(Version::HTTP_3),
-        "{served:?}"
-    );
+    let posted = versions_of(&served, "/kit/report");
+    assert_eq!(posted.first(), Some(&Version::HTTP_3), "{served:?}");
 }
 
 #[tokio::test]

@@ -118,11 +118,7 @@ async fn chromium_opens_the_examples_websocket_over_http3() {
         assert_eq!(ws["closed"]["clean"], true, "{feature:?}: {report}");
         assert_eq!(ws["closed"]["code"], 1000, "{feature:?}: {report}");
         let served = server.reports.served();
-        let ws: Vec<Version> = served
-            .iter()
-            .filter(|s| s.path == "/ws")
-            .map(|s| s.version)
-            .collect();
+        let ws = versions_of(&served, "/ws");
         assert_eq!(ws, [version], "{feature:?}: {served:?}");
         server.stop().await;
     }

@@ -38,7 +38,7 @@ pub mod sys;
 pub mod time;
 
 pub use app::attack::{Live, Stats};
-pub use app::browser::{Reports, Served};
+pub use app::browser::{versions_of, Reports, Served};
 pub use app::{hex, sha256_hex};
 pub use browsers::{assert_page_webtransport_echo, shown, BrowserRun, Chromium, Firefox};
 pub use certs::{

@@ -29,6 +29,15 @@ pub struct Served {
     pub version: Version,
 }
 
+/// The HTTP versions of the requests for `path` among `served`, in order.
+pub fn versions_of(served: &[Served], path: &str) -> Vec<Version> {
+    served
+        .iter()
+        .filter(|s| s.path == path)
+        .map(|s| s.version)
+        .collect()
+}
+
 #[derive(Default)]
 struct Inner {
     reports: Mutex<Vec<Value>>,
