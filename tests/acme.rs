@@ -33,6 +33,24 @@ async fn every_protocol_sees(both: &Both, name: &str, root: &Path, serial: &str)
     real_peers_see_at((&curl, &python), both.addr, name, root, "/info", serial).await;
 }
 
+/// What curl says (its `-w` format `what`) of plain-HTTP `http://NAME:PORT{path}`, `name`
+/// resolved to 127.0.0.1.
+async fn curl_plain(curl: &Path, name: &str, port: u16, path: &str, what: &str) -> Output {
+    let url = format!("http://{name}:{port}{path}");
+    let resolve = format!("{name}:{port}:127.0.0.1");
+    let args = [
+        "-sS",
+        "-o",
+        "/dev/null",
+        "--resolve",
+        &resolve,
+        "-w",
+        what,
+        &url,
+    ];
+    run(curl, &args).await
+}
+
 struct Setup {
     both: Both,
     acme: Acme,
@@ -145,42 +163,11 @@ async fn http_01_obtains_a_certificate_served_on_h1_h2_h3_and_port_80_redirects(
     every_protocol_sees(&s.both, name, &s.pebble.root, &serial).await;
 
     let Some(curl) = require("curl") else { return };
-    let url = format!("http://{name}:{}/some/path?q=1", s.http_port);
-    let resolve = format!("{name}:{}:127.0.0.1", s.http_port);
-    let out = run(
-        &curl,
-        &[
-            "-sS",
-            "-o",
-            "/dev/null",
-            "--resolve",
-            &resolve,
-            "-w",
-            "%{http_code} %{redirect_url}",
-            &url,
-        ],
-    )
-    .await;
+    let http = |path, what| curl_plain(&curl, name, s.http_port, path, what);
+    let out = http("/some/path?q=1", "%{http_code} %{redirect_url}").await;
     let want = format!("308 https://{name}:{}/some/path?q=1", s.both.addr.port());
     assert_eq!(out.stdout, want, "{}", out.stderr);
-    let unknown = format!(
-        "http://{name}:{}/.well-known/acme-challenge/nope",
-        s.http_port
-    );
-    let out = run(
-        &curl,
-        &[
-            "-sS",
-            "-o",
-            "/dev/null",
-            "--resolve",
-            &resolve,
-            "-w",
-            "%{http_code}",
-            &unknown,
-        ],
-    )
-    .await;
+    let out = http("/.well-known/acme-challenge/nope", "%{http_code}").await;
     assert_eq!(out.stdout, "404");
     s.both.stop().await;
 }

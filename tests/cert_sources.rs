@@ -38,6 +38,23 @@ fn ca_file(dir: &TempDir) -> std::path::PathBuf {
     ca
 }
 
+/// Whether an HTTP/3 client without a certificate is refused by the server at `both` for
+/// `name`: in the handshake, or (TLS 1.3: the client learns of the refusal on its first use
+/// of the connection) on its first request.
+async fn quic_refuses_anonymous(both: &Both, name: &str) -> bool {
+    match H3::connect_as(both.addr, Pki::get().quic_client(None), name).await {
+        Err(_) => true,
+        Ok(mut h3) => h3
+            .send(
+                http::Request::get(uri("/info")).body(()).unwrap(),
+                Default::default(),
+                None,
+            )
+            .await
+            .is_err(),
+    }
+}
+
 #[tokio::test]
 async fn an_own_resolver_serves_h1_h2_and_h3() {
     let (Some(curl), Some(python)) = (require("curl"), python("aioquic")) else {
@@ -129,20 +146,10 @@ async fn an_own_server_config_serves_both_transports_with_twinports_alpn_and_its
         (Some("h3"), Some("alice"))
     );
     h3.close().await;
-    let err = H3::connect_as(both.addr, pki.quic_client(None), "own.test").await;
-    let refused = match err {
-        Err(_) => true,
-        // TLS 1.3: the client learns of the refusal on its first use of the connection.
-        Ok(mut h3) => h3
-            .send(
-                http::Request::get(uri("/info")).body(()).unwrap(),
-                Default::default(),
-                None,
-            )
-            .await
-            .is_err(),
-    };
-    assert!(refused, "no client certificate must be refused on QUIC too");
+    assert!(
+        quic_refuses_anonymous(&both, "own.test").await,
+        "no client certificate must be refused on QUIC too"
+    );
     both.stop().await;
 }
 
@@ -193,17 +200,9 @@ async fn client_certificates_are_verified_the_same_on_both_transports_with_sever
         (Some("alice"), Some("mtls.test"))
     );
     h3.close().await;
-    let refused = match H3::connect_as(both.addr, pki.quic_client(None), "mtls.test").await {
-        Err(_) => true,
-        Ok(mut h3) => h3
-            .send(
-                http::Request::get(uri("/info")).body(()).unwrap(),
-                Default::default(),
-                None,
-            )
-            .await
-            .is_err(),
-    };
-    assert!(refused, "no client certificate must be refused on QUIC");
+    assert!(
+        quic_refuses_anonymous(&both, "mtls.test").await,
+        "no client certificate must be refused on QUIC"
+    );
     both.stop().await;
 }
