@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::ResolvesServerCert;
@@ -69,6 +69,14 @@ struct Inner {
     challenges: RwLock<HashMap<String, Arc<CertifiedKey>>>,
 }
 
+impl Inner {
+    /// The registered certificates, locked (a panic elsewhere does not poison them: every
+    /// change is built on a copy and swapped in whole).
+    fn entries(&self) -> MutexGuard<'_, Vec<Entry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Some certificates could not be reloaded; each keeps serving what it served before.
 #[derive(Debug, thiserror::Error)]
 #[error("{} certificate(s) not reloaded, still serving the old ones: {}", .failures.len(), list(.failures))]
@@ -111,11 +119,7 @@ impl Certificates {
     /// does not match, names no longer covered) keeps the one it had; the error lists each
     /// such file and why, and each is logged at warn. Returns how many certificates changed.
     pub fn reload(&self) -> Result<usize, ReloadError> {
-        let mut entries = self
-            .inner
-            .entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut entries = self.inner.entries();
         let mut next = entries.clone();
         let (mut changed, mut failures) = (0, Vec::new());
         for entry in next.iter_mut() {
@@ -169,11 +173,7 @@ impl Certificates {
         let names = normalize_all(names)?;
         let registration = Registration::Names(names);
         let entry = Entry::new(registration.clone(), Origin::Memory, key)?;
-        let mut entries = self
-            .inner
-            .entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut entries = self.inner.entries();
         let mut next = entries.clone();
         let slot = next
             .iter()
@@ -223,11 +223,7 @@ impl Certificates {
 
     /// The files the certificates are loaded from (certificate, then key, for each).
     pub fn files(&self) -> Vec<std::path::PathBuf> {
-        let entries = self
-            .inner
-            .entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let entries = self.inner.entries();
         let mut files = Vec::new();
         for e in entries.iter() {
             if let Origin::Files { cert, key } = &e.origin {

@@ -228,8 +228,9 @@ where
         let is_connect = req.method() == Method::CONNECT;
         let is_wt = is_connect && protocol.0.as_ref() == b"webtransport";
         #[cfg(feature = "websocket")]
-        let is_ws =
-            is_connect && ctx.config.websockets && crate::websocket::is_websocket(&protocol.0);
+        let is_ws = is_connect
+            && ctx.config.serves_websockets()
+            && crate::websocket::is_websocket(&protocol.0);
         return match ctx.wt.as_ref() {
             // Boxed: a session's state would otherwise enlarge every request's task.
             Some(_) if is_wt => {
