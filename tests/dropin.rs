@@ -24,6 +24,20 @@ use twinport_testkit::{
 
 /// The README's one call: HTTP/1.1 and HTTP/2 (with Alt-Svc naming the port) and HTTP/3 on
 /// the port `serve` bound, the app's axum `ConnectInfo` on each, and a graceful stop.
+/// `GET /peer` over HTTP/1.1 or HTTP/2 (`h2`) on a new TLS connection: the response and the
+/// client's own port.
+async fn get_peer(addr: SocketAddr, h2: bool) -> (http::Response<hyper::body::Incoming>, u16) {
+    let alpn: &[u8] = if h2 { b"h2" } else { b"http/1.1" };
+    let tls = tls_connect(addr, &[alpn], None).await.unwrap();
+    let client_port = local_port(&tls);
+    let (mut client, _conn) = Hyper::handshake(tls, h2).await.unwrap();
+    let res = client
+        .send(client.request("GET", "/peer", empty()))
+        .await
+        .unwrap();
+    (res, client_port)
+}
+
 #[tokio::test]
 async fn serve_is_one_call_for_all_three_protocols() {
     init_tracing();
@@ -36,14 +50,7 @@ async fn serve_is_one_call_for_all_three_protocols() {
     let task = tokio::spawn(serving.into_future());
 
     for h2 in [false, true] {
-        let alpn: &[u8] = if h2 { b"h2" } else { b"http/1.1" };
-        let tls = tls_connect(addr, &[alpn], None).await.unwrap();
-        let client_port = local_port(&tls);
-        let (mut client, _conn) = Hyper::handshake(tls, h2).await.unwrap();
-        let res = client
-            .send(client.request("GET", "/peer", empty()))
-            .await
-            .unwrap();
+        let (res, client_port) = get_peer(addr, h2).await;
         assert_eq!(res.status(), 200);
         let alt_svc = res.headers()["alt-svc"].to_str().unwrap().to_owned();
         assert_eq!(alt_svc, format!("h3=\":{}\"; ma=86400", addr.port()));
@@ -115,15 +122,7 @@ async fn axum_connect_info_is_the_client_on_every_protocol() {
 
     // Also the kit's hyper client, which knows its port without curl.
     for h2 in [false, true] {
-        let tls = tls_connect(server.addr, &[if h2 { b"h2" } else { b"http/1.1" }], None)
-            .await
-            .unwrap();
-        let client_port = local_port(&tls);
-        let (mut client, _conn) = Hyper::handshake(tls, h2).await.unwrap();
-        let res = client
-            .send(client.request("GET", "/peer", empty()))
-            .await
-            .unwrap();
+        let (res, client_port) = get_peer(server.addr, h2).await;
         assert_eq!(res.status(), 200);
         let body = within(res.into_body().collect()).await.unwrap().to_bytes();
         assert_eq!(body, format!("127.0.0.1:{client_port}"), "h2: {h2}");

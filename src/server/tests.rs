@@ -5,6 +5,15 @@ use std::sync::Arc;
 
 use super::*;
 
+/// What the server task returned, within 5 s.
+async fn finished(task: tokio::task::JoinHandle<Result<DrainReport, ServerError>>) -> DrainReport {
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+}
+
 /// A transport that calls the service once with a request of `version`, records the
 /// response's alt-svc header, then waits for shutdown (or fails, if told to).
 struct Probe {
@@ -89,11 +98,7 @@ async fn alt_svc_advertises_the_http3_port_to_tcp_only() {
     }
     assert_eq!(handle.connections(), [("tcp", 1), ("quic", 1)]);
     handle.shutdown(Duration::from_secs(1));
-    let report = tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let report = finished(task).await;
     assert_eq!(report.cut, 2);
     let mut seen = seen.lock().unwrap().clone();
     seen.sort();
@@ -127,11 +132,7 @@ async fn alt_svc_off_and_overridden() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         handle.shutdown(Duration::ZERO);
-        tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        finished(task).await;
         let tcp = seen.lock().unwrap().iter().find(|s| s.0 == "tcp").cloned();
         assert_eq!(tcp, Some(("tcp", want)));
     }
@@ -194,11 +195,7 @@ async fn plaintext_beside_http3_is_refused_unless_alt_svc_is_explicit() {
         let task = tokio::spawn(server.serve());
         tokio::time::sleep(Duration::from_millis(50)).await;
         handle.shutdown(Duration::ZERO);
-        tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        finished(task).await;
     }
 }
 
@@ -211,10 +208,6 @@ async fn graceful_shutdown_future_drains() {
         server.with_graceful_shutdown(async { rx.await.unwrap_or(()) }, Duration::from_secs(1)),
     );
     tx.send(()).unwrap();
-    let report = tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let report = finished(task).await;
     assert_eq!(report.cut, 1);
 }
