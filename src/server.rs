@@ -281,6 +281,7 @@ impl<S: Clone + Send + 'static> Server<S, WithTransports> {
             match result {
                 Ok(r) => {
                     report.cut += r.cut;
+                    report.lingering += r.lingering;
                     if !self.shutdown.is_draining() {
                         tracing::warn!(transport = name, "transport stopped before shutdown");
                     }

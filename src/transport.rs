@@ -38,14 +38,25 @@ impl ServeContext {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DrainReport {
-    /// Connections still open when the grace period ran out, closed without waiting.
+    /// Connections still serving when the grace period ran out, closed without waiting:
+    /// their responses in flight were lost.
     pub cut: usize,
+    /// Connections whose responses had all been sent, still lingering when the grace period
+    /// ran out: the server was reading and discarding what their clients still sent, waiting
+    /// for them to close (a lingering close), and closed them then.
+    pub lingering: usize,
 }
 
 impl DrainReport {
     /// A report of `cut` connections closed at the deadline.
     pub fn new(cut: usize) -> Self {
-        Self { cut }
+        Self { cut, lingering: 0 }
+    }
+
+    /// The same report, with `lingering` connections closed at the deadline while they
+    /// lingered.
+    pub fn with_lingering(self, lingering: usize) -> Self {
+        Self { lingering, ..self }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Well-behaved clients: hyper's on HTTP/1.1 and HTTP/2 over TLS ([`Hyper`]), h3's on
 //! HTTP/3 ([`H3`]), bare QUIC, and [`fetch`] / [`served`] for "is a normal client served?".
 
+mod eager_h2;
 mod h3;
 mod hyper;
 mod quic;
@@ -20,6 +21,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use tokio::task::JoinHandle;
 use twinport::BoxError;
 
+pub use self::eager_h2::{EagerH2, StreamEnd};
 pub use self::h3::{read_reply, uri, Reply, SendRequest, H3};
 pub use self::hyper::Hyper;
 pub use self::quic::{quic_connect, quic_connect_as, quic_first_flight, quic_raw};

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use crate::linger::Linger;
+
 /// hyper's own HTTP/1 header limit. Set explicitly, even to this same value, it makes hyper
 /// fill two 100-entry arrays element by element for every request (6% of the instructions of
 /// a small HTTP/1.1 request, see BENCHMARKS.md), so it is only passed on when it differs.
@@ -42,6 +44,7 @@ pub struct HttpConfig {
     pub(crate) http2_max_pending_accept_reset_streams: usize,
     pub(crate) http2_max_local_error_reset_streams: usize,
     pub(crate) http2_websockets: bool,
+    pub(crate) linger: Linger,
 }
 
 impl Default for HttpConfig {
@@ -59,6 +62,14 @@ impl Default for HttpConfig {
             http2_max_pending_accept_reset_streams: 20,
             http2_max_local_error_reset_streams: 256,
             http2_websockets: true,
+            // nginx's lingering_time and lingering_timeout; the bytes exceed what a client's
+            // socket buffers can hold in flight on Linux, so a client that stops sending when
+            // it sees the response is never cut.
+            linger: Linger {
+                time: Duration::from_secs(30),
+                timeout: Duration::from_secs(5),
+                max_bytes: 16 * 1024 * 1024,
+            },
         }
     }
 }
@@ -180,6 +191,36 @@ impl HttpConfig {
     /// browsers open their WebSockets over HTTP/1.1 as before.
     pub fn http2_websockets(mut self, enabled: bool) -> Self {
         self.http2_websockets = enabled;
+        self
+    }
+
+    /// The longest a connection the server closes may linger: after the last response, the
+    /// server shuts down its side and reads and discards what the client still sends until
+    /// the client closes, so the kernel never resets the connection under a response the
+    /// client has not read yet (a client's late WINDOW_UPDATE, the rest of an upload that
+    /// got an early `413`). This bounds it in total. Default: 30 seconds; zero turns
+    /// lingering off (the socket is closed at once, as hyper alone does).
+    ///
+    /// Every close the server chooses lingers: shutdown, the idle timeout, a response
+    /// after which HTTP/1.1 cannot go on. A lingering connection still holds its slot of
+    /// [`max_connections`](Self::max_connections) and is waited for by a graceful shutdown
+    /// (within its grace period; the drain report counts those still lingering at its end).
+    pub fn lingering_time(mut self, time: Duration) -> Self {
+        self.linger.time = time;
+        self
+    }
+
+    /// How long a lingering connection may stay silent before it is closed: a client that
+    /// neither sends nor closes. Default: 5 seconds.
+    pub fn lingering_timeout(mut self, timeout: Duration) -> Self {
+        self.linger.timeout = timeout;
+        self
+    }
+
+    /// The most bytes a lingering connection reads and discards before it is closed.
+    /// Default: 16 MiB, more than a client's socket buffers hold in flight.
+    pub fn lingering_max_bytes(mut self, max: u64) -> Self {
+        self.linger.max_bytes = max;
         self
     }
 

@@ -15,9 +15,11 @@ use twinport::{BoxError, ConnectionInfoBuilder, HttpService, Shutdown};
 use crate::accept::{AcceptError, Acceptor};
 use crate::config::HttpConfig;
 use crate::io::ConnIo;
+use crate::linger::{Lent, Linger, LingerEnd, Lingering};
 use crate::service::ConnService;
 
-/// hyper's connection builders, made once per transport from its [`HttpConfig`].
+/// What every connection of a transport shares: hyper's connection builders and the
+/// timeouts, made once from its [`HttpConfig`], and the count of lingering connections.
 pub(crate) struct Builders {
     http1: hyper::server::conn::http1::Builder,
     http2: hyper::server::conn::http2::Builder<TokioExecutor>,
@@ -26,6 +28,8 @@ pub(crate) struct Builders {
     idle_timeout: Option<Duration>,
     idle_close_timeout: Duration,
     write_stall_timeout: Option<Duration>,
+    linger: Linger,
+    pub(crate) lingering: Lingering,
 }
 
 impl Builders {
@@ -38,6 +42,8 @@ impl Builders {
             idle_timeout: config.idle_timeout,
             idle_close_timeout: config.idle_close_timeout,
             write_stall_timeout: config.write_stall_timeout,
+            linger: config.linger,
+            lingering: Lingering::default(),
         }
     }
 }
@@ -107,11 +113,12 @@ pub(crate) async fn serve_connection<I, A, S>(
     tracing::debug!(tls = ?info.tls().and_then(|t| t.version_str()), "connection ready");
 
     let activity = Arc::new(AtomicU64::new(0));
-    let io = TokioIo::new(ConnIo::new(
+    let (io, mut back) = Lent::new(ConnIo::new(
         io,
         activity.clone(),
         builders.write_stall_timeout,
     ));
+    let io = TokioIo::new(io);
     let svc = ConnService::new(service, info);
     let idle = Idle {
         timeout: builders.idle_timeout,
@@ -132,6 +139,30 @@ pub(crate) async fn serve_connection<I, A, S>(
         Protocol::Auto => {
             let conn = Box::pin(builders.auto.serve_connection_with_upgrades(io, svc));
             drive(conn, |c| c.graceful_shutdown(), shutdown, idle).await
+        }
+    }
+    // hyper has dropped the stream, unless an upgrade (a WebSocket) took it.
+    if let Ok(io) = back.try_recv() {
+        linger(io, &builders).await;
+    }
+}
+
+/// Closes the stream hyper is done with, lingering as the transport's [`Linger`] says.
+async fn linger<IO>(io: IO, builders: &Builders)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if builders.linger.time.is_zero() {
+        return;
+    }
+    let _counted = builders.lingering.enter();
+    let (end, discarded) = builders.linger.close(io).await;
+    match end {
+        LingerEnd::ClientClosed | LingerEnd::Failed => {
+            tracing::trace!(?end, discarded, "lingering close ended");
+        }
+        LingerEnd::Quiet | LingerEnd::TimeLimit | LingerEnd::ByteLimit => {
+            tracing::debug!(?end, discarded, "lingering close cut short");
         }
     }
 }

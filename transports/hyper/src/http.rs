@@ -259,19 +259,23 @@ where
         })
         .await
         .is_ok();
-        let cut = if finished { 0 } else { tasks.len() };
-        if cut > 0 {
+        let open = if finished { 0 } else { tasks.len() };
+        // Read before the abort: a lingering connection has sent all its responses.
+        let lingering = builders.lingering.count().min(open);
+        let cut = open - lingering;
+        if open > 0 {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
             tracing::info!(
                 transport = name,
                 cut,
+                lingering,
                 "grace period over; closed the connections still open"
             );
         } else {
             tracing::info!(transport = name, "drained");
         }
-        Ok(DrainReport::new(cut))
+        Ok(DrainReport::new(cut).with_lingering(lingering))
     }
 }
 

@@ -140,6 +140,7 @@ pub mod config;
 mod conn;
 pub mod http;
 mod io;
+mod linger;
 pub mod listener;
 pub mod proxy;
 mod service;
