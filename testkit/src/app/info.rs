@@ -5,7 +5,9 @@
 //! - `/sha256` (POST): answers `<count> <sha256>` of the body and echoes its trailers as
 //!   response trailers; a body error is a 400 saying what went wrong
 //! - `/upload` (POST): `{"len": N, "sha256": "..."}` of the body
-//! - `/download?n=N`: N bytes of [`pattern`], in [`CHUNK`]s
+//! - `/download?n=N&after_ms=M`: N bytes of [`pattern`], in [`CHUNK`]s, after M ms
+//! - `/small-upload` (POST): `{"len": N}` of a body up to [`SMALL_UPLOAD`] bytes; a larger
+//!   declared `content-length` is refused with `413` at once, the body unread
 //! - `/trailers`: GET, a body with an `x-checksum` trailer; POST, the body echoed with
 //!   trailers `x-sha256` (of the body) and `x-echo-checksum` (the request's `x-checksum`)
 //! - `/sleep?ms=N`: waits, then answers `slept`
@@ -38,6 +40,9 @@ use super::hex;
 /// The frame size of `/download` and of [`streaming`] bodies: 64 KiB.
 pub const CHUNK: usize = 64 * 1024;
 
+/// The largest body `/small-upload` takes: 1 MiB.
+pub const SMALL_UPLOAD: u64 = 1024 * 1024;
+
 /// The value of the `x-served-by` header on every response.
 pub const SERVED_BY: &str = "twinport-testkit";
 
@@ -49,6 +54,7 @@ pub fn router() -> Router {
         .route("/sha256", post(sha256))
         .route("/upload", post(upload))
         .route("/download", get(download))
+        .route("/small-upload", post(small_upload))
         .route("/trailers", get(trailers).post(echo_with_trailers))
         .route("/sleep", get(sleep))
         .route("/ws", get(ws))
@@ -193,7 +199,24 @@ async fn upload(req: Request) -> Result<Json<Value>, String> {
 }
 
 async fn download(uri: http::Uri) -> Body {
+    if let Some(ms) = query_u64(&uri, "after_ms") {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     Body::from_stream(pattern_stream(query_u64(&uri, "n").unwrap_or(0)))
+}
+
+async fn small_upload(req: Request) -> Response {
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > SMALL_UPLOAD) {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "at most 1 MiB").into_response();
+    }
+    match axum::body::to_bytes(req.into_body(), SMALL_UPLOAD as usize).await {
+        Ok(body) => Json(json!({ "len": body.len() })).into_response(),
+        Err(_) => (StatusCode::PAYLOAD_TOO_LARGE, "at most 1 MiB").into_response(),
+    }
 }
 
 fn with_trailers(data: Bytes, trailers: HeaderMap) -> Body {

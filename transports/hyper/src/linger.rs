@@ -62,10 +62,14 @@ impl Linger {
                 Ok(Ok(0)) => LingerEnd::ClientClosed,
                 Ok(Ok(n)) => {
                     discarded += n as u64;
-                    if discarded <= self.max_bytes {
+                    if discarded > self.max_bytes {
+                        LingerEnd::ByteLimit
+                    } else if Instant::now() >= deadline {
+                        // A read that is always ready never lets the timeout fire.
+                        LingerEnd::TimeLimit
+                    } else {
                         continue;
                     }
-                    LingerEnd::ByteLimit
                 }
                 Ok(Err(_)) => LingerEnd::Failed,
                 Err(_) if Instant::now() >= deadline => LingerEnd::TimeLimit,
@@ -226,7 +230,7 @@ mod tests {
         assert_eq!(reading.await.unwrap(), (LingerEnd::ClientClosed, 10));
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_silent_client_is_closed_after_the_quiet_timeout() {
         let (server, _client) = tokio::io::duplex(1024);
         assert_eq!(linger().close(server).await, (LingerEnd::Quiet, 0));
@@ -241,6 +245,22 @@ mod tests {
         let (end, discarded) = reading.await.unwrap();
         assert_eq!(end, LingerEnd::ByteLimit);
         assert!(discarded > 64 * 1024 && discarded <= 64 * 1024 + 4096);
+        flood.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_flooding_client_is_cut_at_the_total_time() {
+        let (server, mut client) = tokio::io::duplex(1024);
+        let bounds = Linger {
+            time: Duration::from_millis(200),
+            max_bytes: u64::MAX,
+            ..linger()
+        };
+        let reading = tokio::spawn(async move { bounds.close(server).await });
+        let flood =
+            tokio::spawn(async move { while client.write_all(&[0; 1024]).await.is_ok() {} });
+        let (end, _) = reading.await.unwrap();
+        assert_eq!(end, LingerEnd::TimeLimit);
         flood.await.unwrap();
     }
 }

@@ -3,13 +3,17 @@
 //! the connection under a response the client has not read yet.
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use twinport_hyper::{Http, HttpConfig};
 use twinport_testkit::app::info::{expected_sha, pattern_bytes};
-use twinport_testkit::{hex, serve_http, tls_connect, within, EagerH2, HttpServer, Pki};
+use twinport_testkit::{
+    hex, require, run, serve_http, tls_connect, within, EagerH2, HttpServer, Hyper, PemFiles, Pki,
+    RssWatch, TempDir,
+};
 
 /// Frames of 16 KiB in a stream window of 32 KiB: h2's client then grants credit again
 /// after every DATA frame it reads, as several real clients do.
@@ -209,4 +213,157 @@ async fn http2_responses_in_flight_at_shutdown_arrive_whole() {
         CONNECTIONS * STREAMS
     );
     assert_eq!(report.cut, 0);
+}
+
+/// The idle timeout starts a graceful close while a handler is still working; the large
+/// response it then sends arrives whole at a client granting credit per frame.
+#[tokio::test]
+async fn http2_response_after_an_idle_close_arrives_whole() {
+    const LEN: u64 = 4 * 1024 * 1024;
+    let config = HttpConfig::default().idle_timeout(Duration::from_millis(300));
+    let server = tls_server(config, Duration::from_secs(5)).await;
+    let (heads, _) = tokio::sync::mpsc::unbounded_channel();
+    let client = EagerH2::get([format!("/download?n={LEN}&after_ms=1500")]);
+    let ends = within(client.run(server.addr(), heads)).await;
+    let expected = expected_sha(LEN);
+    assert!(
+        ends.iter().all(|e| e.complete && e.sha256 == expected),
+        "{ends:#?}"
+    );
+    assert_eq!(server.stop().await.cut, 0);
+}
+
+/// curl runs with the CA of the test PKI against `server`, as `localhost`.
+fn curl_args(files: &PemFiles, server: &HttpServer, path: &str) -> Vec<String> {
+    let port = server.addr().port();
+    vec![
+        "--silent".into(),
+        "--show-error".into(),
+        "--max-time".into(),
+        "60".into(),
+        "--cacert".into(),
+        files.ca().display().to_string(),
+        "--resolve".into(),
+        format!("localhost:{port}:127.0.0.1"),
+        format!("https://localhost:{port}{path}"),
+    ]
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// An HTTP/1.1 upload of 64 MiB refused with an early `413`: curl shows the `413`, not a
+/// reset, however much of the upload was still on its way.
+#[tokio::test]
+async fn http1_early_413_during_a_large_upload_reaches_curl() {
+    let Some(curl) = require("curl") else { return };
+    let server = tls_server(HttpConfig::default(), Duration::from_secs(5)).await;
+    let files = Pki::get().write_files();
+    let upload = TempDir::new("upload");
+    let big = upload.path("big");
+    std::fs::write(&big, vec![7u8; 64 * 1024 * 1024]).unwrap();
+    for _ in 0..5 {
+        let mut args = curl_args(&files, &server, "/small-upload");
+        args.extend([
+            "--http1.1".into(),
+            // Without `Expect: 100-continue`, curl sends the body before any answer.
+            "--header".into(),
+            "Expect:".into(),
+            "--data-binary".into(),
+            format!("@{}", big.display()),
+            "--write-out".into(),
+            "%{http_code}".into(),
+            "--output".into(),
+            "/dev/null".into(),
+        ]);
+        let out = run(&curl, &strs(&args)).await;
+        assert_eq!(out.stdout, "413", "{out:?}");
+    }
+    assert_eq!(server.stop().await.cut, 0);
+}
+
+/// Uploads from curl over HTTP/2, in flight when the shutdown starts: every echo arrives
+/// whole and curl exits cleanly.
+#[tokio::test]
+async fn curl_http2_uploads_in_flight_at_shutdown_arrive_whole() {
+    const UPLOADS: usize = 8;
+    let Some(curl) = require("curl") else { return };
+    let mut server = tls_server(HttpConfig::default(), Duration::from_secs(20)).await;
+    let files = Pki::get().write_files();
+    let dir = TempDir::new("uploads");
+    let input = dir.path("in");
+    let body = pattern_bytes(0, 4 * 1024 * 1024);
+    std::fs::write(&input, &body).unwrap();
+    let runs: Vec<_> = (0..UPLOADS)
+        .map(|i| {
+            let mut args = curl_args(&files, &server, "/echo");
+            // Slow enough that the shutdown lands mid-upload: 4 MiB at 2 MiB/s.
+            args.extend([
+                "--http2".into(),
+                "--limit-rate".into(),
+                "2M".into(),
+                "--data-binary".into(),
+                format!("@{}", input.display()),
+                "--output".into(),
+                dir.path(&format!("out{i}")).display().to_string(),
+            ]);
+            let curl = curl.clone();
+            tokio::spawn(async move { run(&curl, &strs(&args)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    server.begin_shutdown();
+    let expected = hex(&Sha256::digest(&body));
+    for (i, curl_run) in runs.into_iter().enumerate() {
+        let out = within(curl_run).await.unwrap();
+        assert!(out.success, "upload {i}: {out:?}");
+        let echoed = std::fs::read(dir.path(&format!("out{i}"))).unwrap();
+        assert_eq!(echoed.len(), body.len(), "upload {i}");
+        assert_eq!(hex(&Sha256::digest(&echoed)), expected, "upload {i}");
+    }
+    assert_eq!(server.join().await.cut, 0);
+}
+
+/// A client that keeps sending after the server closed (a refused upload that never stops)
+/// is cut at the total lingering time, with bounded memory, while another client is served.
+#[tokio::test]
+async fn a_client_that_never_stops_sending_is_cut_at_the_lingering_time() {
+    let config = HttpConfig::default()
+        .lingering_time(Duration::from_secs(2))
+        .lingering_max_bytes(u64::MAX);
+    let server = tls_server(config, Duration::from_secs(5)).await;
+    let rss = RssWatch::start();
+    let mut tls = tls_connect(server.addr(), &[b"http/1.1"], None)
+        .await
+        .unwrap();
+    let head =
+        "POST /small-upload HTTP/1.1\r\nhost: localhost\r\ncontent-length: 100000000000\r\n\r\n";
+    tls.write_all(head.as_bytes()).await.unwrap();
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let started = Instant::now();
+    let flood = tokio::spawn(async move {
+        let chunk = vec![0u8; 64 * 1024];
+        let mut sent = 0u64;
+        while wr.write_all(&chunk).await.is_ok() {
+            sent += chunk.len() as u64;
+        }
+        (sent, started.elapsed())
+    });
+    let mut response = Vec::new();
+    let _ = within(rd.read_to_end(&mut response)).await;
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    // Meanwhile, another client is served.
+    let mut good = Hyper::connect(server.addr(), false, None).await.unwrap().0;
+    assert_eq!(good.get_json("/info").await["version"], "HTTP/1.1");
+    let (sent, cut_after) = within(flood).await.unwrap();
+    let growth = rss.peak_growth_kib();
+    assert!(
+        cut_after >= Duration::from_secs(2) && cut_after < Duration::from_secs(6),
+        "cut after {cut_after:?}"
+    );
+    assert!(sent > 8 * 1024 * 1024, "only {sent} bytes were sent");
+    assert!(growth < 32 * 1024, "RSS grew {growth} KiB");
+    assert_eq!(server.stop().await.cut, 0);
 }
