@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
+use crate::clients::raw_h2::read_frame;
 use crate::clients::tls::tls_connect;
 use crate::frames::{h2_frame, hpack_literal, H2_HEADERS, H2_PREFACE, H2_SETTINGS};
 
@@ -41,6 +42,13 @@ pub struct StreamEnd {
     pub refused: bool,
     /// How the connection ended, when it ended before this stream.
     pub error: Option<String>,
+}
+
+impl StreamEnd {
+    /// Whether the stream ended as HTTP/2 ends one: complete, reset, or refused by GOAWAY.
+    pub fn is_over(&self) -> bool {
+        self.complete || self.reset.is_some() || self.refused
+    }
 }
 
 /// A raw HTTP/2 connection sending GET requests and reading them eagerly.
@@ -82,7 +90,7 @@ impl EagerH2 {
         let mut writable = true;
         let error = loop {
             let (ty, flags, stream, payload) = match read_frame(&mut tls).await {
-                Ok(frame) => frame,
+                Ok(f) => (f.ty, f.flags, f.stream, f.payload),
                 Err(e) => break e.to_string(),
             };
             let reply = match ty {
@@ -136,7 +144,7 @@ impl EagerH2 {
             .into_values()
             .map(|(mut end, sha)| {
                 end.sha256 = crate::hex(&sha.finalize());
-                if !(end.complete || end.reset.is_some() || end.refused) && !error.is_empty() {
+                if !end.is_over() && !error.is_empty() {
                     end.error = Some(error.clone());
                 }
                 end
@@ -190,16 +198,4 @@ fn unpadded(flags: u8, payload: &[u8]) -> &[u8] {
     payload
         .get(1..payload.len().saturating_sub(pad))
         .unwrap_or(&[])
-}
-
-async fn read_frame<R: tokio::io::AsyncRead + Unpin>(
-    r: &mut R,
-) -> std::io::Result<(u8, u8, u32, Vec<u8>)> {
-    let mut head = [0u8; 9];
-    r.read_exact(&mut head).await?;
-    let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
-    let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & !(1 << 31);
-    let mut payload = vec![0; len];
-    r.read_exact(&mut payload).await?;
-    Ok((head[3], head[4], stream, payload))
 }

@@ -5,6 +5,7 @@ mod eager_h2;
 mod h3;
 mod hyper;
 mod quic;
+mod raw_h2;
 mod raw_h3;
 mod raw_wt;
 mod sni;
@@ -25,6 +26,7 @@ pub use self::eager_h2::{EagerH2, StreamEnd};
 pub use self::h3::{read_reply, uri, Reply, SendRequest, H3};
 pub use self::hyper::Hyper;
 pub use self::quic::{quic_connect, quic_connect_as, quic_first_flight, quic_raw};
+pub use self::raw_h2::{H2Frame, RawH2};
 pub use self::raw_h3::{
     closed_with, describe, is_200_with, pump, read_to_end, stopped_within, Ended, Pumped, RawH3,
 };

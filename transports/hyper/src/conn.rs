@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use twinport::request::record_connection;
 use twinport::{BoxError, ConnectionInfoBuilder, HttpService, Shutdown};
 
 use crate::accept::{AcceptError, Acceptor};
+use crate::body::RequestBody;
 use crate::config::HttpConfig;
 use crate::io::ConnIo;
 use crate::linger::{Lent, Linger, LingerEnd, Lingering};
@@ -78,7 +78,7 @@ pub(crate) async fn serve_connection<I, A, S>(
     shutdown: Shutdown,
 ) where
     A: Acceptor<I>,
-    S: HttpService<Incoming>,
+    S: HttpService<RequestBody>,
 {
     let limit = builders.accept_timeout;
     let accepted = tokio::select! {

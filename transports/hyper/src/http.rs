@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::body::Incoming;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -18,6 +17,7 @@ use twinport::{
 };
 
 use crate::accept::{Acceptor, DefaultAcceptor};
+use crate::body::RequestBody;
 use crate::config::HttpConfig;
 use crate::conn::{serve_connection, Builders};
 use crate::listener::Listener;
@@ -145,7 +145,7 @@ where
     /// tokio runtime. Returns what twinport-quinn's `Http3::serve` returns.
     pub async fn serve<S>(self, service: S) -> io::Result<DrainReport>
     where
-        S: HttpService<Incoming>,
+        S: HttpService<RequestBody>,
     {
         self.run(service, ServeContext::new(Shutdown::never()))
             .await
@@ -162,7 +162,7 @@ where
         grace: Duration,
     ) -> io::Result<DrainReport>
     where
-        S: HttpService<Incoming>,
+        S: HttpService<RequestBody>,
         F: Future<Output = ()> + Send + 'static,
     {
         let (shutdown, _watching) = Shutdown::on_signal(signal, grace);
@@ -171,7 +171,7 @@ where
 
     async fn run<S>(self, service: S, ctx: ServeContext) -> io::Result<DrainReport>
     where
-        S: HttpService<Incoming>,
+        S: HttpService<RequestBody>,
     {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(io::Error::other(
@@ -283,7 +283,7 @@ impl<A, L, S> Transport<S> for Http<A, L>
 where
     L: Listener,
     A: Acceptor<L::Io>,
-    S: HttpService<Incoming>,
+    S: HttpService<RequestBody>,
 {
     fn name(&self) -> &'static str {
         self.listener.name()

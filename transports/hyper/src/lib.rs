@@ -136,6 +136,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod accept;
+mod body;
 pub mod config;
 mod conn;
 pub mod http;
@@ -147,6 +148,7 @@ mod service;
 pub mod tls;
 
 pub use crate::accept::{AcceptError, Acceptor, DefaultAcceptor};
+pub use crate::body::RequestBody;
 pub use crate::config::HttpConfig;
 pub use crate::http::Http;
 pub use crate::listener::Listener;

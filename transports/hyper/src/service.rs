@@ -16,6 +16,8 @@ use pin_project_lite::pin_project;
 use twinport::request::{RequestGuard, ResponseBody, ResponseFuture};
 use twinport::{ConnectionInfo, HttpService};
 
+use crate::body::RequestBody;
+
 pub(crate) struct ConnService<S>(RequestGuard<S>);
 
 impl<S> ConnService<S> {
@@ -24,13 +26,15 @@ impl<S> ConnService<S> {
     }
 }
 
-impl<S: HttpService<Incoming>> hyper::service::Service<Request<Incoming>> for ConnService<S> {
+impl<S: HttpService<RequestBody>> hyper::service::Service<Request<Incoming>> for ConnService<S> {
     type Response = Response<ResponseBody<S::ResBody>>;
     type Error = Infallible;
     type Future = ConnFuture<S>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let websocket = is_http2_websocket(&req).then(|| req.uri().clone());
+        let http2 = req.version() == http::Version::HTTP_2;
+        let req = req.map(|body| RequestBody::new(body, http2));
         ConnFuture {
             inner: self.0.call(req),
             websocket,
@@ -51,14 +55,14 @@ pin_project! {
     /// The guard's future, plus a warning when the app refuses an HTTP/2 WebSocket with
     /// `405`: a route written `get(..)` where HTTP/2 needs `any(..)`, which browsers do not
     /// work around (they open no HTTP/1.1 connection instead).
-    pub(crate) struct ConnFuture<S: HttpService<Incoming>> {
+    pub(crate) struct ConnFuture<S: HttpService<RequestBody>> {
         #[pin]
-        inner: ResponseFuture<S, Incoming>,
+        inner: ResponseFuture<S, RequestBody>,
         websocket: Option<Uri>,
     }
 }
 
-impl<S: HttpService<Incoming>> Future for ConnFuture<S> {
+impl<S: HttpService<RequestBody>> Future for ConnFuture<S> {
     type Output = Result<Response<ResponseBody<S::ResBody>>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

@@ -386,7 +386,7 @@ async fn a_service_error_is_a_500_and_the_connection_lives_on() {
     // A tower service that fails for /fail (as a timeout or load-shed layer would) and
     // otherwise hands over to the app.
     let app = router();
-    let svc = tower::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+    let svc = tower::service_fn(move |req: http::Request<twinport_hyper::RequestBody>| {
         let app = app.clone();
         async move {
             if req.uri().path() == "/fail" {
