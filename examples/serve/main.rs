@@ -139,6 +139,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let report = serving.await?;
-    eprintln!("stopped; {} connection(s) cut at the deadline", report.cut);
+    eprintln!(
+        "stopped; {} connection(s) cut at the deadline, {} closed while lingering",
+        report.cut, report.lingering
+    );
     Ok(())
 }

@@ -15,7 +15,12 @@
 //! - a handler that panics gets its request a `500`; the connection stays up;
 //! - [`HttpConfig`] holds the timeouts and limits, with safe defaults;
 //! - graceful shutdown: stop accepting, `GOAWAY` / `Connection: close`, wait for requests in
-//!   flight up to a deadline, then close the rest and report how many.
+//!   flight up to a deadline, then close the rest and report how many;
+//! - every close the server chooses lingers (see [`HttpConfig::lingering_time`]), so no
+//!   response is lost to a reset the client's late bytes would cause;
+//! - the service receives requests with a [`RequestBody`]: hyper's `Incoming`, read on for a
+//!   moment when an HTTP/2 handler drops it unread, so that the client's violations behind the
+//!   request are still answered as RFC 9113 says.
 //!
 //! Each connection gets a `conn` tracing span (`transport`, `remote`: the TCP peer, `id` and
 //! `protocol` once the acceptors are done, and `client` when a PROXY header named one), and

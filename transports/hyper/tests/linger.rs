@@ -367,3 +367,25 @@ async fn a_client_that_never_stops_sending_is_cut_at_the_lingering_time() {
     assert!(growth < 32 * 1024, "RSS grew {growth} KiB");
     assert_eq!(server.stop().await.cut, 0);
 }
+
+/// A client that neither sends nor closes after the server's close is still lingering when
+/// a short grace period ends: the drain report counts it apart from the connections cut with
+/// responses in flight.
+#[tokio::test]
+async fn the_drain_report_counts_connections_still_lingering() {
+    let config = HttpConfig::default().lingering_timeout(Duration::from_secs(30));
+    let server = tls_server(config, Duration::from_millis(500)).await;
+    let mut silent = tls_connect(server.addr(), &[b"http/1.1"], None)
+        .await
+        .unwrap();
+    silent
+        .write_all(b"GET /info HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    silent.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let report = server.stop().await;
+    assert_eq!((report.cut, report.lingering), (0, 1), "{report:?}");
+    drop(silent);
+}
