@@ -9,9 +9,10 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use twinport::WriteStall;
 
-use crate::codes::{H3_MESSAGE_ERROR, H3_NO_ERROR_CODE, H3_REQUEST_INCOMPLETE};
+use crate::codes::{H3_NO_ERROR_CODE, H3_REQUEST_INCOMPLETE};
 use crate::error::BodyError;
 use crate::proto::message;
+use crate::request::after_trailers;
 use crate::request::reader::{Event, ReadFail, RequestReader};
 
 /// How long a CONNECT stream the server is done with waits for the client's end.
@@ -23,6 +24,8 @@ const CLOSE_READ_LIMIT: usize = 64 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Data,
+    /// The trailers have been read; the stream may still have frames to check.
+    Trailers,
     Done,
 }
 
@@ -77,15 +80,16 @@ impl RecvBody {
     /// malformed.
     fn mismatch(&mut self) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let expected = self.expected.unwrap_or_default();
-        self.fail_with(
-            H3_MESSAGE_ERROR,
-            BodyError::Protocol {
-                reason: format!(
-                    "the body does not match content-length {expected} ({} bytes or more)",
-                    self.received
-                ),
-            },
-        )
+        self.state = State::Done;
+        if let Some(reader) = self.reader.as_mut() {
+            reader.malformed();
+        }
+        Poll::Ready(Some(Err(BodyError::Protocol {
+            reason: format!(
+                "the body does not match content-length {expected} ({} bytes or more)",
+                self.received
+            ),
+        })))
     }
 
     /// Ends the body with `error`, asking the client to stop with `code`.
@@ -179,7 +183,7 @@ impl Body for RecvBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.get_mut();
-        if this.state == State::Done {
+        if this.state != State::Data {
             return Poll::Ready(None);
         }
         let event = match ready!(this.poll_event(cx)) {
@@ -219,7 +223,10 @@ impl Body for RecvBody {
                 };
                 let max = reader.ctx().config.max_field_section_size;
                 match message::decode_trailers(&block, max) {
-                    Ok(trailers) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+                    Ok(trailers) => {
+                        this.state = State::Trailers;
+                        Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+                    }
                     Err(e) => {
                         let failed = reader.fail(e);
                         this.fail(failed)
@@ -230,12 +237,12 @@ impl Body for RecvBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.state == State::Done
+        self.state != State::Data
     }
 
     fn size_hint(&self) -> SizeHint {
         match (self.state, self.expected) {
-            (State::Done, _) => SizeHint::with_exact(0),
+            (State::Trailers | State::Done, _) => SizeHint::with_exact(0),
             (State::Data, Some(n)) => SizeHint::with_exact(n.saturating_sub(self.received)),
             (_, None) => SizeHint::default(),
         }
@@ -244,12 +251,16 @@ impl Body for RecvBody {
 
 impl Drop for RecvBody {
     fn drop(&mut self) {
-        let Some(reader) = self.reader.as_mut() else {
+        let Some(mut reader) = self.reader.take() else {
             return;
         };
         // A request without a body (a GET, say), or one read to its trailers, has usually
         // received its end by now, unread.
         if reader.is_done_now() {
+            return;
+        }
+        if self.state == State::Trailers {
+            after_trailers::read_to_end(reader);
             return;
         }
         // RFC 9114 §4.1.1: the response does not need the rest of the request. (A stream

@@ -65,7 +65,6 @@ pub(crate) const QPACK_ENCODER_STREAM_ERROR: u64 = 0x201;
 /// QPACK_DECODER_STREAM_ERROR (RFC 9204 §6): a bad instruction on the peer's decoder stream.
 pub(crate) const QPACK_DECODER_STREAM_ERROR: u64 = 0x202;
 /// H3_DATAGRAM_ERROR (RFC 9297 §5.2): a malformed HTTP datagram or capsule.
-#[allow(dead_code)]
 pub(crate) const H3_DATAGRAM_ERROR: u64 = 0x33;
 
 /// `code` (one of the numbers above, or a peer's) as a `VarInt` to close or reset with;

@@ -133,6 +133,8 @@ pub(crate) struct FrameDecoder {
     head_len: usize,
     /// No frame header has been read yet.
     first: bool,
+    /// HEADERS frames begun on a request stream: the head, then the trailers.
+    sections: u8,
 }
 
 impl FrameDecoder {
@@ -145,6 +147,7 @@ impl FrameDecoder {
             head: [0; 16],
             head_len: 0,
             first: true,
+            sections: 0,
         }
     }
 
@@ -277,8 +280,9 @@ impl FrameDecoder {
     /// type is known. Control: the first frame must be SETTINGS (H3_MISSING_SETTINGS), a
     /// second SETTINGS, DATA, HEADERS, PUSH_PROMISE, WEBTRANSPORT_STREAM and the HTTP/2 types
     /// are H3_FRAME_UNEXPECTED. Request: SETTINGS, GOAWAY, MAX_PUSH_ID, CANCEL_PUSH,
-    /// PUSH_PROMISE and the HTTP/2 types are H3_FRAME_UNEXPECTED, WEBTRANSPORT_STREAM after
-    /// the first frame H3_FRAME_ERROR.
+    /// PUSH_PROMISE and the HTTP/2 types are H3_FRAME_UNEXPECTED, and so are DATA before the
+    /// first HEADERS and HEADERS or DATA after the second, the trailers (RFC 9114 §4.1: a
+    /// client sends no interim head); WEBTRANSPORT_STREAM after the first frame H3_FRAME_ERROR.
     fn check_type(&self, ty: u64) -> Result<(), ProtoError> {
         let unexpected = || {
             Err(ProtoError::connection(
@@ -305,6 +309,14 @@ impl FrameDecoder {
                 }
             }
             StreamKind::Request => match ty {
+                DATA if self.sections == 0 => Err(ProtoError::connection(
+                    H3_FRAME_UNEXPECTED,
+                    "DATA before HEADERS",
+                )),
+                DATA | HEADERS if self.sections == 2 => Err(ProtoError::connection(
+                    H3_FRAME_UNEXPECTED,
+                    "HEADERS or DATA after the trailers",
+                )),
                 SETTINGS | GOAWAY | MAX_PUSH_ID | CANCEL_PUSH | PUSH_PROMISE => unexpected(),
                 H2_PRIORITY | H2_PING | H2_WINDOW_UPDATE | H2_CONTINUATION => unexpected(),
                 WEBTRANSPORT_STREAM if !self.first => Err(ProtoError::connection(
@@ -321,6 +333,9 @@ impl FrameDecoder {
     fn start(&mut self, ty: u64, len: u64) -> Result<Option<Frame>, ProtoError> {
         self.check_type(ty)?;
         self.first = false;
+        if ty == HEADERS && self.kind == StreamKind::Request {
+            self.sections += 1;
+        }
         let buffered = |limit: u64| -> Result<usize, ProtoError> {
             debug_assert!(len <= limit);
             usize::try_from(len)

@@ -115,6 +115,11 @@ fn data_is_a_zero_copy_slice_and_boundaries_are_reported() {
     let s = Bytes::from(frame(DATA, b"abcdef"));
     let mut d = FrameDecoder::new(StreamKind::Request, LIMITS);
     assert!(d.at_boundary());
+    let mut headers = Bytes::from(frame(HEADERS, b"\x00\x00\xd1"));
+    assert!(matches!(
+        d.decode(&mut headers),
+        Ok(Some(Frame::Headers(_)))
+    ));
     let mut first = s.slice(..4);
     let Some(Frame::Data(b)) = d.decode(&mut first).unwrap() else {
         panic!()
@@ -402,5 +407,40 @@ fn control_frames_survive_every_split_point() {
     assert_eq!(
         err(StreamKind::Control, &head(SETTINGS, 65)).code,
         H3_FRAME_ERROR
+    );
+}
+
+#[test]
+fn a_request_stream_is_a_head_data_and_trailers_in_that_order() {
+    // DATA, empty or not, before HEADERS; HEADERS or DATA (empty too) after the trailers.
+    let trailed = request_stream();
+    for (what, input) in [
+        ("DATA first", frame(DATA, b"x")),
+        ("empty DATA first", frame(DATA, b"")),
+        (
+            "DATA after trailers",
+            [&trailed[..], &frame(DATA, b"x")].concat(),
+        ),
+        (
+            "empty DATA after trailers",
+            [&trailed[..], &frame(DATA, b"")].concat(),
+        ),
+        (
+            "HEADERS after trailers",
+            [&trailed[..], &frame(HEADERS, b"\x00\x00")].concat(),
+        ),
+    ] {
+        let e = err(StreamKind::Request, &input);
+        assert_eq!(
+            (e.code, e.scope),
+            (H3_FRAME_UNEXPECTED, Scope::Connection),
+            "{what}"
+        );
+    }
+    // Unknown and reserved frames may follow the trailers.
+    let after = [&trailed[..], &frame(0x1f * 9 + 0x21, b"ok")].concat();
+    assert_eq!(
+        feed(StreamKind::Request, &[&after]),
+        (request_frames(), None)
     );
 }
