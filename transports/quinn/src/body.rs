@@ -9,8 +9,9 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use twinport::WriteStall;
 
-use crate::codes::{H3_NO_ERROR_CODE, H3_REQUEST_INCOMPLETE};
+use crate::codes::{H3_FRAME_UNEXPECTED, H3_NO_ERROR_CODE, H3_REQUEST_INCOMPLETE};
 use crate::error::BodyError;
+use crate::proto::error::ProtoError;
 use crate::proto::message;
 use crate::request::after_trailers;
 use crate::request::reader::{Event, ReadFail, RequestReader};
@@ -113,13 +114,21 @@ impl RecvBody {
     /// The stream's next event as it comes, for the stream of an extended CONNECT (a
     /// WebTransport session's capsules, a WebSocket's bytes): no idle timer, a session may
     /// be quiet for as long as its connection lives.
+    /// Once the CONNECT is answered only DATA may follow (RFC 9114 §4.4): HEADERS closes the
+    /// connection with H3_FRAME_UNEXPECTED and comes back as that error.
     pub(crate) fn poll_connect_stream(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Event, ReadFail>> {
-        match self.reader.as_mut() {
-            Some(reader) => reader.poll_event(cx),
-            None => Poll::Ready(Ok(Event::End)),
+        let Some(reader) = self.reader.as_mut() else {
+            return Poll::Ready(Ok(Event::End));
+        };
+        match ready!(reader.poll_event(cx)) {
+            Ok(Event::Headers(_)) => Poll::Ready(Err(reader.fail(ProtoError::connection(
+                H3_FRAME_UNEXPECTED,
+                "HEADERS on a CONNECT stream",
+            )))),
+            other => Poll::Ready(other),
         }
     }
 
@@ -133,8 +142,7 @@ impl RecvBody {
             while read <= CLOSE_READ_LIMIT {
                 match std::future::poll_fn(|cx| self.poll_connect_stream(cx)).await {
                     Ok(Event::Data(data)) => read += data.len(),
-                    Ok(Event::Headers(_)) => {}
-                    Ok(Event::End) | Err(_) => return true,
+                    Ok(Event::End | Event::Headers(_)) | Err(_) => return true,
                 }
             }
             false

@@ -320,3 +320,41 @@ async fn a_client_without_settings_in_time_is_closed_with_missing_settings() {
     settled.close().await;
     watched.end("missing SETTINGS").await;
 }
+
+#[tokio::test]
+async fn headers_on_an_answered_connect_stream_are_frame_unexpected() {
+    let watched = Watched::start(Http3Config::default(), true).await;
+    let attacker = RawH3::with_settings(watched.addr(), WT_DRAFT02).await;
+    let mut session = attacker.wt_connect("/wt").await;
+    assert_eq!(session.status(), 200);
+    // RFC 9114 §4.4: only DATA may follow the CONNECT.
+    session
+        .send
+        .write_all(&h3_trailers_frame(&[("x-late", b"1")]))
+        .await
+        .unwrap();
+    assert_closed(
+        attacker,
+        H3_FRAME_UNEXPECTED,
+        "HEADERS on a WebTransport session",
+    )
+    .await;
+    watched.end("HEADERS on a CONNECT stream").await;
+}
+
+#[tokio::test]
+async fn without_webtransport_its_frame_type_is_skipped_as_unknown() {
+    let watched = Watched::start(Http3Config::default(), false).await;
+    let attacker = RawH3::h3(watched.addr()).await;
+    // RFC 9114 §9: an unknown frame type (0x41 means something only with WebTransport) is
+    // skipped, first on the stream or later.
+    let signal = h3_frame(0x41, b"ab");
+    let request = [&signal[..], &h3_request_frame("GET", "/ok", &[]), &signal].concat();
+    match attacker.request(&request).await {
+        Ended::Finished(bytes) => assert!(is_200_with(&bytes, b"ok"), "{bytes:?}"),
+        other => panic!("a request with frames of type 0x41: {}", describe(&other)),
+    }
+    attacker.assert_serves("after frames of type 0x41").await;
+    attacker.close().await;
+    watched.end("frame type 0x41 without WebTransport").await;
+}

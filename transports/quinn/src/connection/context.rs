@@ -107,6 +107,7 @@ impl Ctx {
         FrameLimits {
             max_field_section: self.config.max_field_section_size,
             max_settings: self.config.max_settings_size,
+            webtransport: self.wt.is_some(),
         }
     }
 

@@ -90,7 +90,8 @@ impl RequestReader {
                     }
                     Ok(Some(Frame::Data(data))) => return Poll::Ready(Ok(Event::Data(data))),
                     Ok(Some(Frame::WebTransportStream(_))) => {
-                        // Only without WebTransport (the stream is classified before, with it).
+                        // Never: with WebTransport a stream's first frame is classified before
+                        // it comes here, and without it the decoder skips the type.
                         return Poll::Ready(Err(self.fail(ProtoError::stream(
                             H3_REQUEST_REJECTED_CODE,
                             "a WebTransport stream without WebTransport",

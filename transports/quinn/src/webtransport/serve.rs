@@ -170,13 +170,10 @@ pub(crate) async fn session(
                         break None;
                     }
                 }
-                Ok(Event::End) => {
+                // `poll_connect_stream` turns HEADERS into an error.
+                Ok(Event::End | Event::Headers(_)) => {
                     tracing::debug!("client ended the session");
                     client_done = true;
-                    break None;
-                }
-                Ok(Event::Headers(_)) => {
-                    tracing::debug!("client sent trailers on the session stream");
                     break None;
                 }
                 Err(e) => {
