@@ -21,8 +21,8 @@ pub(crate) const NO_APPLICATION_PROTOCOL: VarInt = VarInt::from_u32(0x178);
 
 /// H3_NO_ERROR (RFC 9114 §8.1) as a number.
 pub(crate) const H3_NO_ERROR_CODE: u64 = 0x100;
-/// H3_GENERAL_PROTOCOL_ERROR (RFC 9114 §8.1) as a number.
-#[allow(dead_code)]
+/// H3_GENERAL_PROTOCOL_ERROR (RFC 9114 §8.1) as a number: here, a datagram from a client
+/// the server enabled none for (RFC 9297 §2.1.1 names no code of its own).
 pub(crate) const H3_GENERAL_PROTOCOL_ERROR_CODE: u64 = 0x101;
 /// H3_INTERNAL_ERROR (RFC 9114 §8.1): an internal error in the HTTP stack.
 pub(crate) const H3_INTERNAL_ERROR: u64 = 0x102;

@@ -358,3 +358,17 @@ async fn without_webtransport_its_frame_type_is_skipped_as_unknown() {
     attacker.close().await;
     watched.end("frame type 0x41 without WebTransport").await;
 }
+
+#[tokio::test]
+async fn a_datagram_without_http_datagrams_enabled_is_a_protocol_error() {
+    // Without WebTransport the server sends no SETTINGS_H3_DATAGRAM, so a client may send no
+    // datagram (RFC 9297 §2.1.1).
+    let watched = Watched::start(Http3Config::default(), false).await;
+    let attacker = RawH3::h3(watched.addr()).await;
+    attacker
+        .conn
+        .send_datagram(Bytes::from_static(&[0x00, 1, 2, 3]))
+        .unwrap();
+    assert_closed(attacker, H3_GENERAL_PROTOCOL_ERROR, "a datagram").await;
+    watched.end("datagrams not enabled").await;
+}

@@ -4,6 +4,7 @@
 
 pub(crate) mod acks;
 pub(crate) mod context;
+pub(crate) mod datagrams;
 pub(crate) mod malformed;
 pub(crate) mod rate;
 pub(crate) mod uni;
@@ -22,7 +23,6 @@ use crate::body::RecvBody;
 use crate::codes::{H3_NO_ERROR, H3_REQUEST_REJECTED};
 use crate::control::{self, ControlSender};
 use crate::request;
-use crate::webtransport::registry::route_datagrams;
 
 /// How long a connection whose client went away waits for its last acknowledgements.
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
@@ -73,10 +73,7 @@ where
         .min(setup.max_bidi_streams);
     setup.conn.set_max_concurrent_bi_streams(streams.into());
     let ctx = Arc::new(Ctx::new(setup));
-    let _datagrams = ctx
-        .wt
-        .is_some()
-        .then(|| AbortOnDrop(tokio::spawn(route_datagrams(ctx.clone()))));
+    let _datagrams = AbortOnDrop(tokio::spawn(datagrams::route(ctx.clone())));
     let _settings = ctx
         .config
         .settings_timeout

@@ -11,7 +11,6 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use super::stream::{RecvStream, SendStream};
 use super::wire::{code, get_varint, STREAM_REJECTED};
 use crate::codes::H3_DATAGRAM_ERROR;
-use crate::connection::context::Ctx;
 use crate::proto::error::ProtoError;
 
 /// The largest quarter stream id: a quarter of the largest stream id, 2^62 - 1.
@@ -170,18 +169,6 @@ impl Registry {
             }
         }
         Ok(())
-    }
-}
-
-/// Routes the connection's datagrams to its sessions until the connection ends, or closes
-/// it for a malformed one.
-pub(crate) async fn route_datagrams(ctx: Arc<Ctx>) {
-    let Some(wt) = ctx.wt.as_ref() else { return };
-    while let Ok(datagram) = ctx.quic.read_datagram().await {
-        if let Err(e) = wt.registry.deliver_datagram(datagram) {
-            ctx.fail(&e);
-            return;
-        }
     }
 }
 
