@@ -112,7 +112,7 @@ pub(crate) async fn deliver_uni(ctx: &Ctx, id: u64, recv: quinn::RecvStream) {
 /// Whether `id` can name a session, a client-initiated bidirectional stream id; if not, the
 /// connection is closed with H3_ID_ERROR (draft-ietf-webtrans-http3 §4).
 fn valid_session_id(ctx: &Ctx, id: u64) -> bool {
-    if id % 4 == 0 {
+    if id.is_multiple_of(4) {
         return true;
     }
     ctx.fail(&ProtoError::connection(
