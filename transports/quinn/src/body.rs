@@ -38,8 +38,11 @@ enum State {
 /// [`BodyError`]; so does a client that sends nothing for
 /// [`Http3Config::body_idle_timeout`](crate::Http3Config::body_idle_timeout) while the body
 /// is waited on ([`BodyError::TimedOut`], the stream is stopped with `H3_REQUEST_INCOMPLETE`).
-/// Dropping the body before its end asks the client to stop sending (`STOP_SENDING` with
-/// `H3_NO_ERROR`).
+/// Data that does not add up to the request's `content-length` is a malformed request
+/// ([`BodyError::Protocol`]; the stream is stopped, and a response failing because of it is
+/// reset, with `H3_MESSAGE_ERROR`). Dropping the body before its end asks the client to stop
+/// sending (`STOP_SENDING` with `H3_NO_ERROR`); one dropped after its trailers has the rest of
+/// the stream read, in the background, to check that nothing but its end follows.
 pub struct RecvBody {
     reader: Option<RequestReader>,
     state: State,
@@ -129,6 +132,13 @@ impl RecvBody {
                 "HEADERS on a CONNECT stream",
             )))),
             other => Poll::Ready(other),
+        }
+    }
+
+    /// Asks the client to stop sending with `code`.
+    pub(crate) fn stop(&mut self, code: u64) {
+        if let Some(reader) = self.reader.as_mut() {
+            reader.stop(code);
         }
     }
 

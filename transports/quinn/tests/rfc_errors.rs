@@ -372,3 +372,44 @@ async fn a_datagram_without_http_datagrams_enabled_is_a_protocol_error() {
     assert_closed(attacker, H3_GENERAL_PROTOCOL_ERROR, "a datagram").await;
     watched.end("datagrams not enabled").await;
 }
+
+#[tokio::test]
+async fn malformed_capsules_on_a_session_stream_are_message_errors() {
+    let watched = Watched::start(Http3Config::default(), true).await;
+    // CLOSE_WEBTRANSPORT_SESSION (0x2843) with 3 bytes, too few for its code; a capsule cut
+    // short by the end of the stream (RFC 9297 §3.3).
+    let mut short_close = Vec::new();
+    quic_varint(0x2843, &mut short_close);
+    quic_varint(3, &mut short_close);
+    short_close.extend_from_slice(&[0, 0, 7]);
+    let mut cut = Vec::new();
+    quic_varint(0x29, &mut cut);
+    quic_varint(10, &mut cut);
+    cut.extend_from_slice(b"abc");
+    for (what, capsules, fin) in [
+        ("a close capsule too short for its code", short_close, false),
+        ("a capsule cut short by the end of the stream", cut, true),
+    ] {
+        let attacker = RawH3::with_settings(watched.addr(), WT_DRAFT02).await;
+        let mut session = attacker.wt_connect("/wt").await;
+        assert_eq!(session.status(), 200, "{what}");
+        session
+            .send
+            .write_all(&h3_frame(H3_DATA, &capsules))
+            .await
+            .unwrap();
+        if fin {
+            session.send.finish().unwrap();
+        }
+        let ended = read_to_end(&mut session.recv, REACTION).await;
+        assert_eq!(
+            ended,
+            Ended::Reset(H3_MESSAGE_ERROR),
+            "{what}: {}",
+            describe(&ended)
+        );
+        attacker.assert_serves(what).await;
+        attacker.close().await;
+    }
+    watched.end("malformed capsules").await;
+}

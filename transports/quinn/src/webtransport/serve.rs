@@ -15,8 +15,9 @@ use super::offered_protocols;
 use super::session::{CloseInfo, SessionParts, WebTransportSession};
 use super::wire::{close_capsule, drain_capsule, CapsuleReader};
 use crate::body::{RecvBody, CLOSE_WAIT};
+use crate::codes::H3_MESSAGE_ERROR;
 use crate::connection::context::Ctx;
-use crate::request::reader::Event;
+use crate::request::reader::{Event, ReadFail};
 use crate::request::respond::Responder;
 
 /// Answers an extended CONNECT for WebTransport and runs the session until either side
@@ -128,8 +129,7 @@ pub(crate) async fn session(
     let mut capsules = CapsuleReader::default();
     let mut close_open = true;
     let mut drained = false;
-    // Whether the client's side of the CONNECT stream is over (ended, reset or broken).
-    let mut client_done = false;
+    let mut client = Client::Open;
     let close = loop {
         tokio::select! {
             // Drain first: a handler that ends because the server drains must not beat the
@@ -163,30 +163,25 @@ pub(crate) async fn session(
                 Ok(close) => break Some(close),
                 Err(_) => close_open = false,
             },
-            event = poll_fn(|cx| body.poll_connect_stream(cx)) => match event {
-                Ok(Event::Data(data)) => {
-                    if let Some(close) = capsules.push(&data) {
-                        tracing::debug!(code = close.code, reason = %close.reason, "client closed the session");
-                        break None;
-                    }
-                }
-                // `poll_connect_stream` turns HEADERS into an error.
-                Ok(Event::End | Event::Headers(_)) => {
-                    tracing::debug!("client ended the session");
-                    client_done = true;
+            event = poll_fn(|cx| body.poll_connect_stream(cx)) => {
+                client = client_event(event, &mut capsules);
+                if !matches!(client, Client::Open) {
                     break None;
                 }
-                Err(e) => {
-                    tracing::debug!(error = ?e, "session stream failed");
-                    client_done = true;
-                    break None;
-                }
-            },
+            }
         }
     };
     // Mark the session gone first, so that dropping the handler resets its streams.
     drop(registration);
     drop(handled);
+    if let Client::Malformed(reason) = client {
+        // RFC 9297 §3.3: a stream error.
+        tracing::debug!(reason, "malformed capsules on the session stream");
+        responder.reset(H3_MESSAGE_ERROR);
+        body.stop(H3_MESSAGE_ERROR);
+        return false;
+    }
+    let client_done = matches!(client, Client::Ended);
     let finished = tokio::time::timeout(CLOSE_WAIT, async {
         if let Some(close) = close {
             responder.data(close_capsule(&close));
@@ -202,6 +197,43 @@ pub(crate) async fn session(
     }
     tracing::debug!(session = id, "WebTransport session closed");
     finished
+}
+
+/// Where the client's side of a session's CONNECT stream is.
+enum Client {
+    Open,
+    /// It sent its close capsule.
+    Closed,
+    /// It ended, reset or broke.
+    Ended,
+    /// Its capsules are malformed, for this reason.
+    Malformed(&'static str),
+}
+
+/// Reads one event of the client's side of the CONNECT stream.
+fn client_event(event: Result<Event, ReadFail>, capsules: &mut CapsuleReader) -> Client {
+    match event {
+        Ok(Event::Data(data)) => match capsules.push(&data) {
+            Ok(None) => Client::Open,
+            Ok(Some(close)) => {
+                tracing::debug!(code = close.code, reason = %close.reason, "client closed the session");
+                Client::Closed
+            }
+            Err(reason) => Client::Malformed(reason),
+        },
+        // `poll_connect_stream` turns HEADERS into an error.
+        Ok(Event::End | Event::Headers(_)) if !capsules.at_boundary() => {
+            Client::Malformed("the stream ended inside a capsule")
+        }
+        Ok(Event::End | Event::Headers(_)) => {
+            tracing::debug!("client ended the session");
+            Client::Ended
+        }
+        Err(e) => {
+            tracing::debug!(error = ?e, "session stream failed");
+            Client::Ended
+        }
+    }
 }
 
 /// Answers a WebTransport CONNECT the server will not serve with `400` and `reason`.
