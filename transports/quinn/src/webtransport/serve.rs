@@ -6,6 +6,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use tracing::Instrument;
 use twinport::ConnectionInfo;
@@ -31,6 +32,15 @@ pub(crate) async fn session(
     let Some(wt) = ctx.wt.as_ref() else {
         return responder.status(StatusCode::NOT_FOUND).await;
     };
+    // RFC 9297 §3.2: a message of the capsule protocol has no content-length or content-type
+    // (transfer-encoding is malformed in any HTTP/3 request).
+    let headers = req.headers();
+    if headers.contains_key(CONTENT_LENGTH) || headers.contains_key(CONTENT_TYPE) {
+        tracing::debug!("a WebTransport CONNECT with content-length or content-type");
+        let answered = responder.status(StatusCode::BAD_REQUEST).await;
+        req.into_body().stop(H3_MESSAGE_ERROR);
+        return answered;
+    }
     let path = req.uri().path();
     let Some(handler) = wt
         .routes
