@@ -181,3 +181,51 @@ async fn a_webtransport_connect_with_content_headers_is_malformed() {
         .end("WebTransport CONNECT with content headers")
         .await;
 }
+
+#[tokio::test]
+async fn data_after_the_clients_close_capsule_is_a_message_error() {
+    let watched = Watched::start(Http3Config::default(), true).await;
+    // CLOSE_WEBTRANSPORT_SESSION (0x2843), code 7, reason "bye"; then an unknown capsule.
+    let mut close = Vec::new();
+    quic_varint(0x2843, &mut close);
+    quic_varint(7, &mut close);
+    close.extend_from_slice(&[0, 0, 0, 7]);
+    close.extend_from_slice(b"bye");
+    let more = h3_frame(H3_DATA, &[0x29, 0x01, 0xaa]);
+    for (what, pause) in [("in the same write", false), ("a moment later", true)] {
+        let attacker = RawH3::with_settings(watched.addr(), WT_DRAFT02).await;
+        let mut session = attacker.wt_connect("/wt").await;
+        assert_eq!(session.status(), 200, "{what}");
+        let mut bytes = h3_frame(H3_DATA, &close);
+        if pause {
+            session.send.write_all(&bytes).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            bytes.clear();
+        }
+        bytes.extend_from_slice(&more);
+        session.send.write_all(&bytes).await.unwrap();
+        // The drafts: only the FIN may follow a close capsule.
+        let stopped = stopped_within(&session.send, REACTION).await;
+        assert_eq!(
+            stopped,
+            Ended::Stopped(H3_MESSAGE_ERROR),
+            "{what}: {}",
+            describe(&stopped)
+        );
+        attacker.assert_serves(what).await;
+        attacker.close().await;
+    }
+    // A close capsule and the FIN end the session cleanly.
+    let attacker = RawH3::with_settings(watched.addr(), WT_DRAFT02).await;
+    let mut session = attacker.wt_connect("/wt").await;
+    session
+        .send
+        .write_all(&h3_frame(H3_DATA, &close))
+        .await
+        .unwrap();
+    session.send.finish().unwrap();
+    let ended = read_to_end(&mut session.recv, REACTION).await;
+    assert!(matches!(ended, Ended::Finished(_)), "{}", describe(&ended));
+    attacker.close().await;
+    watched.end("data after the close capsule").await;
+}

@@ -184,14 +184,30 @@ pub(crate) async fn session(
     // Mark the session gone first, so that dropping the handler resets its streams.
     drop(registration);
     drop(handled);
-    if let Client::Malformed(reason) = client {
-        // RFC 9297 §3.3: a stream error.
-        tracing::debug!(reason, "malformed capsules on the session stream");
-        responder.reset(H3_MESSAGE_ERROR);
-        body.stop(H3_MESSAGE_ERROR);
-        return false;
+    let finished = end(&mut responder, &mut body, close, client, &capsules).await;
+    tracing::debug!(session = id, "WebTransport session closed");
+    finished
+}
+
+/// Ends the CONNECT stream of a session whose handler is gone, with the server's `close`
+/// capsule if it has one. True if the stream was finished.
+async fn end(
+    responder: &mut Responder,
+    body: &mut RecvBody,
+    close: Option<CloseInfo>,
+    client: Client,
+    capsules: &CapsuleReader,
+) -> bool {
+    let malformed = match client {
+        // RFC 9297 §3.3.
+        Client::Malformed(reason) => Some(reason),
+        // The drafts: only the FIN may follow the client's close capsule.
+        Client::Closed if !capsules.at_boundary() => Some("data after the close capsule"),
+        _ => None,
+    };
+    if let Some(reason) = malformed {
+        return reset_malformed(responder, body, reason);
     }
-    let client_done = matches!(client, Client::Ended);
     let finished = tokio::time::timeout(CLOSE_WAIT, async {
         if let Some(close) = close {
             responder.data(close_capsule(&close));
@@ -200,13 +216,34 @@ pub(crate) async fn session(
     })
     .await
     .unwrap_or(false);
-    // No STOP_SENDING before the client's FIN: the browsers take one that comes with the
-    // close capsule for an unclean close. Read on (discarding) until the client ends its side.
-    if finished && !client_done {
-        body.discard_to_end().await;
+    match client {
+        Client::Closed if finished && !only_the_end_follows(body).await => {
+            reset_malformed(responder, body, "data after the close capsule")
+        }
+        // No STOP_SENDING before the client's FIN: the browsers take one that comes with the
+        // close capsule for an unclean close. Read on (discarding) until the client ends its
+        // side.
+        Client::Open if finished => {
+            body.discard_to_end().await;
+            true
+        }
+        _ => finished,
     }
-    tracing::debug!(session = id, "WebTransport session closed");
-    finished
+}
+
+/// Whether the client's side of the CONNECT stream ends (or goes quiet for [`CLOSE_WAIT`])
+/// without more data.
+async fn only_the_end_follows(body: &mut RecvBody) -> bool {
+    let next = tokio::time::timeout(CLOSE_WAIT, poll_fn(|cx| body.poll_connect_stream(cx))).await;
+    !matches!(next, Ok(Ok(Event::Data(_))))
+}
+
+/// Resets the CONNECT stream of a malformed session both ways with H3_MESSAGE_ERROR; false.
+fn reset_malformed(responder: &mut Responder, body: &mut RecvBody, reason: &'static str) -> bool {
+    tracing::debug!(reason, "malformed capsules on the session stream");
+    responder.reset(H3_MESSAGE_ERROR);
+    body.stop(H3_MESSAGE_ERROR);
+    false
 }
 
 /// Where the client's side of a session's CONNECT stream is.

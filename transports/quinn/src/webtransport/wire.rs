@@ -127,6 +127,8 @@ impl CapsuleReader {
             let value = &peek[..len];
             let code = u32::from_be_bytes([value[0], value[1], value[2], value[3]]);
             let reason = String::from_utf8_lossy(&value[4..]).into_owned();
+            // What follows stays, for `at_boundary` to tell.
+            self.buf.advance(header + len);
             return Ok(Some(CloseInfo { code, reason }));
         }
     }
@@ -176,7 +178,17 @@ mod tests {
     }
 
     #[test]
-    fn a_close_capsule_too_short_for_its_code_is_malformed() {
+    fn what_follows_a_close_capsule_shows_and_a_short_one_is_malformed() {
+        let mut reader = CapsuleReader::default();
+        let close = close_capsule(&CloseInfo::default());
+        assert!(reader.push(&close).unwrap().is_some());
+        assert!(reader.at_boundary());
+        let mut reader = CapsuleReader::default();
+        assert!(reader
+            .push(&[&close[..], &[0x29]].concat())
+            .unwrap()
+            .is_some());
+        assert!(!reader.at_boundary(), "a byte after the close capsule");
         let mut reader = CapsuleReader::default();
         let mut short = BytesMut::new();
         put_varint(&mut short, CLOSE_CAPSULE);
