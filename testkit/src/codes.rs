@@ -1,4 +1,4 @@
-//! The HTTP/3 (RFC 9114 §8.1) and QPACK (RFC 9204 §6) error codes, as a test compares them
+//! The HTTP/3 (RFC 9114 §8.1, RFC 9297 §5.2) and QPACK (RFC 9204 §6) error codes, as a test compares them
 //! with a connection's or stream's error code.
 
 /// H3_NO_ERROR.
@@ -31,6 +31,8 @@ pub const H3_REQUEST_CANCELLED: u64 = 0x10c;
 pub const H3_REQUEST_INCOMPLETE: u64 = 0x10d;
 /// H3_MESSAGE_ERROR.
 pub const H3_MESSAGE_ERROR: u64 = 0x10e;
+/// H3_DATAGRAM_ERROR (RFC 9297 §5.2).
+pub const H3_DATAGRAM_ERROR: u64 = 0x33;
 /// QPACK_DECOMPRESSION_FAILED.
 pub const QPACK_DECOMPRESSION_FAILED: u64 = 0x200;
 /// QPACK_ENCODER_STREAM_ERROR.
@@ -56,6 +58,7 @@ pub fn code_name(code: u64) -> String {
         H3_REQUEST_CANCELLED => "H3_REQUEST_CANCELLED",
         H3_REQUEST_INCOMPLETE => "H3_REQUEST_INCOMPLETE",
         H3_MESSAGE_ERROR => "H3_MESSAGE_ERROR",
+        H3_DATAGRAM_ERROR => "H3_DATAGRAM_ERROR",
         QPACK_DECOMPRESSION_FAILED => "QPACK_DECOMPRESSION_FAILED",
         QPACK_ENCODER_STREAM_ERROR => "QPACK_ENCODER_STREAM_ERROR",
         QPACK_DECODER_STREAM_ERROR => "QPACK_DECODER_STREAM_ERROR",

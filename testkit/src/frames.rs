@@ -146,6 +146,8 @@ pub fn h3_headers_frame(extra: &[(&str, &[u8])]) -> Vec<u8> {
 pub const H3_DATA: u64 = 0x0;
 /// HTTP/3 frame type HEADERS.
 pub const H3_HEADERS: u64 = 0x1;
+/// HTTP/3 frame type CANCEL_PUSH.
+pub const H3_CANCEL_PUSH: u64 = 0x3;
 /// HTTP/3 frame type SETTINGS.
 pub const H3_SETTINGS: u64 = 0x4;
 /// HTTP/3 frame type GOAWAY.
@@ -210,6 +212,18 @@ pub fn h3_request_frame(method: &str, path: &str, extra: &[(&str, &[u8])]) -> Ve
     }
     block.push(0xc0 | 23);
     for (name, value) in extra {
+        prefix_int(0x20, 3, name.len(), &mut block);
+        block.extend_from_slice(name.as_bytes());
+        prefix_int(0, 7, value.len(), &mut block);
+        block.extend_from_slice(value);
+    }
+    h3_frame(H3_HEADERS, &block)
+}
+
+/// A HEADERS frame carrying a trailer section of `fields` (QPACK literals, no Huffman).
+pub fn h3_trailers_frame(fields: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut block = vec![0x00, 0x00];
+    for (name, value) in fields {
         prefix_int(0x20, 3, name.len(), &mut block);
         block.extend_from_slice(name.as_bytes());
         prefix_int(0, 7, value.len(), &mut block);

@@ -9,9 +9,11 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use twinport::WriteStall;
 
-use crate::codes::{H3_MESSAGE_ERROR, H3_NO_ERROR_CODE, H3_REQUEST_INCOMPLETE};
+use crate::codes::{H3_FRAME_UNEXPECTED, H3_NO_ERROR_CODE, H3_REQUEST_INCOMPLETE};
 use crate::error::BodyError;
+use crate::proto::error::ProtoError;
 use crate::proto::message;
+use crate::request::after_trailers;
 use crate::request::reader::{Event, ReadFail, RequestReader};
 
 /// How long a CONNECT stream the server is done with waits for the client's end.
@@ -23,6 +25,8 @@ const CLOSE_READ_LIMIT: usize = 64 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Data,
+    /// The trailers have been read; the stream may still have frames to check.
+    Trailers,
     Done,
 }
 
@@ -34,8 +38,11 @@ enum State {
 /// [`BodyError`]; so does a client that sends nothing for
 /// [`Http3Config::body_idle_timeout`](crate::Http3Config::body_idle_timeout) while the body
 /// is waited on ([`BodyError::TimedOut`], the stream is stopped with `H3_REQUEST_INCOMPLETE`).
-/// Dropping the body before its end asks the client to stop sending (`STOP_SENDING` with
-/// `H3_NO_ERROR`).
+/// Data that does not add up to the request's `content-length` is a malformed request
+/// ([`BodyError::Protocol`]; the stream is stopped, and a response failing because of it is
+/// reset, with `H3_MESSAGE_ERROR`). Dropping the body before its end asks the client to stop
+/// sending (`STOP_SENDING` with `H3_NO_ERROR`); one dropped after its trailers has the rest of
+/// the stream read, in the background, to check that nothing but its end follows.
 pub struct RecvBody {
     reader: Option<RequestReader>,
     state: State,
@@ -77,15 +84,16 @@ impl RecvBody {
     /// malformed.
     fn mismatch(&mut self) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let expected = self.expected.unwrap_or_default();
-        self.fail_with(
-            H3_MESSAGE_ERROR,
-            BodyError::Protocol {
-                reason: format!(
-                    "the body does not match content-length {expected} ({} bytes or more)",
-                    self.received
-                ),
-            },
-        )
+        self.state = State::Done;
+        if let Some(reader) = self.reader.as_mut() {
+            reader.malformed();
+        }
+        Poll::Ready(Some(Err(BodyError::Protocol {
+            reason: format!(
+                "the body does not match content-length {expected} ({} bytes or more)",
+                self.received
+            ),
+        })))
     }
 
     /// Ends the body with `error`, asking the client to stop with `code`.
@@ -109,13 +117,28 @@ impl RecvBody {
     /// The stream's next event as it comes, for the stream of an extended CONNECT (a
     /// WebTransport session's capsules, a WebSocket's bytes): no idle timer, a session may
     /// be quiet for as long as its connection lives.
+    /// Once the CONNECT is answered only DATA may follow (RFC 9114 §4.4): HEADERS closes the
+    /// connection with H3_FRAME_UNEXPECTED and comes back as that error.
     pub(crate) fn poll_connect_stream(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Event, ReadFail>> {
-        match self.reader.as_mut() {
-            Some(reader) => reader.poll_event(cx),
-            None => Poll::Ready(Ok(Event::End)),
+        let Some(reader) = self.reader.as_mut() else {
+            return Poll::Ready(Ok(Event::End));
+        };
+        match ready!(reader.poll_event(cx)) {
+            Ok(Event::Headers(_)) => Poll::Ready(Err(reader.fail(ProtoError::connection(
+                H3_FRAME_UNEXPECTED,
+                "HEADERS on a CONNECT stream",
+            )))),
+            other => Poll::Ready(other),
+        }
+    }
+
+    /// Asks the client to stop sending with `code`.
+    pub(crate) fn stop(&mut self, code: u64) {
+        if let Some(reader) = self.reader.as_mut() {
+            reader.stop(code);
         }
     }
 
@@ -129,8 +152,7 @@ impl RecvBody {
             while read <= CLOSE_READ_LIMIT {
                 match std::future::poll_fn(|cx| self.poll_connect_stream(cx)).await {
                     Ok(Event::Data(data)) => read += data.len(),
-                    Ok(Event::Headers(_)) => {}
-                    Ok(Event::End) | Err(_) => return true,
+                    Ok(Event::End | Event::Headers(_)) | Err(_) => return true,
                 }
             }
             false
@@ -179,7 +201,7 @@ impl Body for RecvBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.get_mut();
-        if this.state == State::Done {
+        if this.state != State::Data {
             return Poll::Ready(None);
         }
         let event = match ready!(this.poll_event(cx)) {
@@ -219,7 +241,10 @@ impl Body for RecvBody {
                 };
                 let max = reader.ctx().config.max_field_section_size;
                 match message::decode_trailers(&block, max) {
-                    Ok(trailers) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+                    Ok(trailers) => {
+                        this.state = State::Trailers;
+                        Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+                    }
                     Err(e) => {
                         let failed = reader.fail(e);
                         this.fail(failed)
@@ -230,12 +255,12 @@ impl Body for RecvBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.state == State::Done
+        self.state != State::Data
     }
 
     fn size_hint(&self) -> SizeHint {
         match (self.state, self.expected) {
-            (State::Done, _) => SizeHint::with_exact(0),
+            (State::Trailers | State::Done, _) => SizeHint::with_exact(0),
             (State::Data, Some(n)) => SizeHint::with_exact(n.saturating_sub(self.received)),
             (_, None) => SizeHint::default(),
         }
@@ -244,12 +269,16 @@ impl Body for RecvBody {
 
 impl Drop for RecvBody {
     fn drop(&mut self) {
-        let Some(reader) = self.reader.as_mut() else {
+        let Some(mut reader) = self.reader.take() else {
             return;
         };
         // A request without a body (a GET, say), or one read to its trailers, has usually
         // received its end by now, unread.
         if reader.is_done_now() {
+            return;
+        }
+        if self.state == State::Trailers {
+            after_trailers::read_to_end(reader);
             return;
         }
         // RFC 9114 §4.1.1: the response does not need the rest of the request. (A stream

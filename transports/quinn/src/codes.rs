@@ -21,8 +21,8 @@ pub(crate) const NO_APPLICATION_PROTOCOL: VarInt = VarInt::from_u32(0x178);
 
 /// H3_NO_ERROR (RFC 9114 §8.1) as a number.
 pub(crate) const H3_NO_ERROR_CODE: u64 = 0x100;
-/// H3_GENERAL_PROTOCOL_ERROR (RFC 9114 §8.1) as a number.
-#[allow(dead_code)]
+/// H3_GENERAL_PROTOCOL_ERROR (RFC 9114 §8.1) as a number: here, a datagram from a client
+/// the server enabled none for (RFC 9297 §2.1.1 names no code of its own).
 pub(crate) const H3_GENERAL_PROTOCOL_ERROR_CODE: u64 = 0x101;
 /// H3_INTERNAL_ERROR (RFC 9114 §8.1): an internal error in the HTTP stack.
 pub(crate) const H3_INTERNAL_ERROR: u64 = 0x102;
@@ -65,7 +65,6 @@ pub(crate) const QPACK_ENCODER_STREAM_ERROR: u64 = 0x201;
 /// QPACK_DECODER_STREAM_ERROR (RFC 9204 §6): a bad instruction on the peer's decoder stream.
 pub(crate) const QPACK_DECODER_STREAM_ERROR: u64 = 0x202;
 /// H3_DATAGRAM_ERROR (RFC 9297 §5.2): a malformed HTTP datagram or capsule.
-#[allow(dead_code)]
 pub(crate) const H3_DATAGRAM_ERROR: u64 = 0x33;
 
 /// `code` (one of the numbers above, or a peer's) as a `VarInt` to close or reset with;

@@ -224,6 +224,7 @@ pub struct Http3Config {
     pub(crate) control_frame_rate: u32,
     pub(crate) stream_churn_rate: u32,
     pub(crate) body_idle_timeout: Option<Duration>,
+    pub(crate) settings_timeout: Option<Duration>,
     #[cfg(feature = "websocket")]
     pub(crate) websockets: bool,
 }
@@ -242,6 +243,7 @@ impl Default for Http3Config {
             control_frame_rate: 100,
             stream_churn_rate: 200,
             body_idle_timeout: Some(Duration::from_secs(30)),
+            settings_timeout: Some(Duration::from_secs(10)),
             #[cfg(feature = "websocket")]
             websockets: true,
         }
@@ -346,6 +348,16 @@ impl Http3Config {
     /// zero) disables it.
     pub fn body_idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.body_idle_timeout = timeout.into().filter(|d| !d.is_zero());
+        self
+    }
+
+    /// How long a client has, once its handshake is done, to open its control stream and
+    /// send its SETTINGS (default 10 s; RFC 9114 §6.2.1 requires both first thing). A client
+    /// that has not is closed with `H3_MISSING_SETTINGS` (logged at debug level as "no
+    /// SETTINGS from the client in time"), rather than holding its connection until the idle
+    /// timeout. `None` (or zero) disables it.
+    pub fn settings_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.settings_timeout = timeout.into().filter(|d| !d.is_zero());
         self
     }
 

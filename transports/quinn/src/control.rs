@@ -5,10 +5,15 @@
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::codes::{H3_CLOSED_CRITICAL_STREAM, H3_EXCESSIVE_LOAD, H3_ID_ERROR, H3_SETTINGS_ERROR};
+use crate::codes::{
+    H3_CLOSED_CRITICAL_STREAM, H3_EXCESSIVE_LOAD, H3_ID_ERROR, H3_MISSING_SETTINGS,
+    H3_SETTINGS_ERROR,
+};
 use crate::config::Http3Config;
 use crate::connection::context::Ctx;
 use crate::connection::rate::Rate;
@@ -87,6 +92,18 @@ impl ControlSender {
         frame::encode_goaway(id, &mut out);
         let send = &mut self.send;
         async move { send.write_all(&out).await }
+    }
+}
+
+/// Closes the connection with H3_MISSING_SETTINGS unless the client's SETTINGS arrive within
+/// `wait` ([`Http3Config::settings_timeout`]).
+pub(crate) async fn require_settings(ctx: Arc<Ctx>, wait: Duration) {
+    if ctx.client_settings(wait).await.is_none() {
+        tracing::debug!(parent: &ctx.span, ?wait, "no SETTINGS from the client in time");
+        ctx.fail(&ProtoError::connection(
+            H3_MISSING_SETTINGS,
+            "no SETTINGS from the client in time",
+        ));
     }
 }
 
@@ -206,14 +223,11 @@ fn on_frame(ctx: &Ctx, frame: Frame, push_limit: &mut Option<u64>) -> Result<(),
             *push_limit = Some(id);
             Ok(())
         }
-        // The server never pushes: a push id it allowed is merely forgotten.
-        Frame::CancelPush(id) => match push_limit {
-            Some(limit) if id <= *limit => Ok(()),
-            _ => Err(ProtoError::connection(
-                H3_ID_ERROR,
-                "CANCEL_PUSH above MAX_PUSH_ID",
-            )),
-        },
+        // RFC 9114 §7.2.3: a push id no PUSH_PROMISE mentioned; the server never pushes.
+        Frame::CancelPush(_) => Err(ProtoError::connection(
+            H3_ID_ERROR,
+            "CANCEL_PUSH for a push never promised",
+        )),
         Frame::Headers(_) | Frame::Data(_) | Frame::WebTransportStream(_) => {
             Err(ProtoError::connection(
                 crate::codes::H3_FRAME_UNEXPECTED,

@@ -12,6 +12,7 @@ use crate::proto::ProtoError;
 const LIMITS: FrameLimits = FrameLimits {
     max_field_section: 4096,
     max_settings: 256,
+    webtransport: true,
 };
 
 /// What one run of a [`FrameDecoder`] over a stream gave: the frames (a DATA frame's

@@ -8,6 +8,7 @@ use tokio::sync::{watch, Notify};
 use twinport::{ConnectionInfo, Shutdown};
 
 use super::acks::Acks;
+use super::malformed::Malformed;
 use super::rate::Rate;
 use crate::codes::{var, H3_EXCESSIVE_LOAD};
 use crate::config::Http3Config;
@@ -34,6 +35,8 @@ pub(crate) struct Ctx {
     pub(crate) shutdown: Shutdown,
     /// Finished responses the connection waits for before it closes.
     pub(crate) acks: Acks,
+    /// Request streams found malformed while their handlers run.
+    pub(crate) malformed: Malformed,
     /// The connection's span: request spans are its children.
     pub(crate) span: tracing::Span,
     pub(crate) peer: Peer,
@@ -86,6 +89,7 @@ impl Ctx {
             wt,
             shutdown: setup.shutdown,
             acks: Acks::new(),
+            malformed: Malformed::default(),
             span: tracing::Span::current(),
             peer: Peer {
                 control: AtomicBool::new(false),
@@ -103,6 +107,7 @@ impl Ctx {
         FrameLimits {
             max_field_section: self.config.max_field_section_size,
             max_settings: self.config.max_settings_size,
+            webtransport: self.wt.is_some(),
         }
     }
 

@@ -4,6 +4,8 @@
 
 pub(crate) mod acks;
 pub(crate) mod context;
+pub(crate) mod datagrams;
+pub(crate) mod malformed;
 pub(crate) mod rate;
 pub(crate) mod uni;
 
@@ -19,9 +21,8 @@ use twinport::HttpService;
 use self::context::{Ctx, Setup};
 use crate::body::RecvBody;
 use crate::codes::{H3_NO_ERROR, H3_REQUEST_REJECTED};
-use crate::control::ControlSender;
+use crate::control::{self, ControlSender};
 use crate::request;
-use crate::webtransport::registry::route_datagrams;
 
 /// How long a connection whose client went away waits for its last acknowledgements.
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
@@ -72,12 +73,11 @@ where
         .min(setup.max_bidi_streams);
     setup.conn.set_max_concurrent_bi_streams(streams.into());
     let ctx = Arc::new(Ctx::new(setup));
-    let _datagrams = ctx.wt.as_ref().map(|wt| {
-        AbortOnDrop(tokio::spawn(route_datagrams(
-            ctx.quic.clone(),
-            wt.registry.clone(),
-        )))
-    });
+    let _datagrams = AbortOnDrop(tokio::spawn(datagrams::route(ctx.clone())));
+    let _settings = ctx
+        .config
+        .settings_timeout
+        .map(|wait| AbortOnDrop(tokio::spawn(control::require_settings(ctx.clone(), wait))));
     let mut control = match ControlSender::open(&ctx).await {
         Ok(control) => control,
         Err(e) => {

@@ -54,13 +54,17 @@ pub(crate) enum StreamKind {
     Request,
 }
 
-/// The largest payloads a [`FrameDecoder`] buffers.
+/// The largest payloads a [`FrameDecoder`] buffers, and whether it knows WebTransport's
+/// frame type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FrameLimits {
     /// HEADERS payload limit (`Http3Config::max_field_section_size`).
     pub max_field_section: u64,
     /// SETTINGS payload limit (small, e.g. 4 KiB).
     pub max_settings: u64,
+    /// WebTransport is served; without it WEBTRANSPORT_STREAM is an unknown frame type,
+    /// skipped like any other (RFC 9114 §9).
+    pub webtransport: bool,
 }
 
 /// A frame, or a piece of one, as [`FrameDecoder::decode`] yields it.
@@ -133,6 +137,8 @@ pub(crate) struct FrameDecoder {
     head_len: usize,
     /// No frame header has been read yet.
     first: bool,
+    /// HEADERS frames begun on a request stream: the head, then the trailers.
+    sections: u8,
 }
 
 impl FrameDecoder {
@@ -145,6 +151,7 @@ impl FrameDecoder {
             head: [0; 16],
             head_len: 0,
             first: true,
+            sections: 0,
         }
     }
 
@@ -275,10 +282,12 @@ impl FrameDecoder {
 
     /// Refuses a frame type this stream may not carry (RFC 9114 §7.2, §6.2.1), as soon as the
     /// type is known. Control: the first frame must be SETTINGS (H3_MISSING_SETTINGS), a
-    /// second SETTINGS, DATA, HEADERS, PUSH_PROMISE, WEBTRANSPORT_STREAM and the HTTP/2 types
+    /// second SETTINGS, DATA, HEADERS, PUSH_PROMISE, WEBTRANSPORT_STREAM (when known) and the HTTP/2 types
     /// are H3_FRAME_UNEXPECTED. Request: SETTINGS, GOAWAY, MAX_PUSH_ID, CANCEL_PUSH,
-    /// PUSH_PROMISE and the HTTP/2 types are H3_FRAME_UNEXPECTED, WEBTRANSPORT_STREAM after
-    /// the first frame H3_FRAME_ERROR.
+    /// PUSH_PROMISE and the HTTP/2 types are H3_FRAME_UNEXPECTED, and so are DATA before the
+    /// first HEADERS and HEADERS or DATA after the second, the trailers (RFC 9114 §4.1: a
+    /// client sends no interim head); WEBTRANSPORT_STREAM (when known) after the first frame
+    /// H3_FRAME_ERROR.
     fn check_type(&self, ty: u64) -> Result<(), ProtoError> {
         let unexpected = || {
             Err(ProtoError::connection(
@@ -299,18 +308,29 @@ impl FrameDecoder {
                         H3_FRAME_UNEXPECTED,
                         "a second SETTINGS frame",
                     )),
-                    DATA | HEADERS | PUSH_PROMISE | WEBTRANSPORT_STREAM => unexpected(),
+                    DATA | HEADERS | PUSH_PROMISE => unexpected(),
+                    WEBTRANSPORT_STREAM if self.limits.webtransport => unexpected(),
                     H2_PRIORITY | H2_PING | H2_WINDOW_UPDATE | H2_CONTINUATION => unexpected(),
                     _ => Ok(()),
                 }
             }
             StreamKind::Request => match ty {
+                DATA if self.sections == 0 => Err(ProtoError::connection(
+                    H3_FRAME_UNEXPECTED,
+                    "DATA before HEADERS",
+                )),
+                DATA | HEADERS if self.sections == 2 => Err(ProtoError::connection(
+                    H3_FRAME_UNEXPECTED,
+                    "HEADERS or DATA after the trailers",
+                )),
                 SETTINGS | GOAWAY | MAX_PUSH_ID | CANCEL_PUSH | PUSH_PROMISE => unexpected(),
                 H2_PRIORITY | H2_PING | H2_WINDOW_UPDATE | H2_CONTINUATION => unexpected(),
-                WEBTRANSPORT_STREAM if !self.first => Err(ProtoError::connection(
-                    H3_FRAME_ERROR,
-                    "WEBTRANSPORT_STREAM after the first frame",
-                )),
+                WEBTRANSPORT_STREAM if !self.first && self.limits.webtransport => {
+                    Err(ProtoError::connection(
+                        H3_FRAME_ERROR,
+                        "WEBTRANSPORT_STREAM after the first frame",
+                    ))
+                }
                 _ => Ok(()),
             },
         }
@@ -321,6 +341,9 @@ impl FrameDecoder {
     fn start(&mut self, ty: u64, len: u64) -> Result<Option<Frame>, ProtoError> {
         self.check_type(ty)?;
         self.first = false;
+        if ty == HEADERS && self.kind == StreamKind::Request {
+            self.sections += 1;
+        }
         let buffered = |limit: u64| -> Result<usize, ProtoError> {
             debug_assert!(len <= limit);
             usize::try_from(len)
@@ -356,7 +379,7 @@ impl FrameDecoder {
                 }
                 self.payload(ty, len as usize)
             }
-            WEBTRANSPORT_STREAM => {
+            WEBTRANSPORT_STREAM if self.limits.webtransport => {
                 self.state = State::Raw;
                 return Ok(Some(Frame::WebTransportStream(len)));
             }
@@ -411,3 +434,7 @@ impl FrameDecoder {
 #[cfg(test)]
 #[path = "frame_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "frame_order_tests.rs"]
+mod order_tests;

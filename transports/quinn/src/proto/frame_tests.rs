@@ -3,12 +3,13 @@ use crate::codes::H3_SETTINGS_ERROR;
 use crate::proto::error::Scope;
 use bytes::BytesMut;
 
-const LIMITS: FrameLimits = FrameLimits {
+pub(super) const LIMITS: FrameLimits = FrameLimits {
     max_field_section: 1024,
     max_settings: 64,
+    webtransport: true,
 };
 
-fn frame(ty: u64, payload: &[u8]) -> Vec<u8> {
+pub(super) fn frame(ty: u64, payload: &[u8]) -> Vec<u8> {
     let mut out = BytesMut::new();
     encode_header(ty, payload.len() as u64, &mut out);
     out.extend_from_slice(payload);
@@ -24,7 +25,7 @@ fn head(ty: u64, len: u64) -> Vec<u8> {
 
 /// Feeds `chunks` one after the other; the frames, with the DATA chunks of one frame merged,
 /// and the error that stopped it, if any.
-fn feed(kind: StreamKind, chunks: &[&[u8]]) -> (Vec<Frame>, Option<ProtoError>) {
+pub(super) fn feed(kind: StreamKind, chunks: &[&[u8]]) -> (Vec<Frame>, Option<ProtoError>) {
     let mut d = FrameDecoder::new(kind, LIMITS);
     let mut frames = Vec::new();
     for c in chunks {
@@ -58,7 +59,7 @@ fn feed(kind: StreamKind, chunks: &[&[u8]]) -> (Vec<Frame>, Option<ProtoError>) 
     (frames, None)
 }
 
-fn err(kind: StreamKind, input: &[u8]) -> ProtoError {
+pub(super) fn err(kind: StreamKind, input: &[u8]) -> ProtoError {
     let (_, e) = feed(kind, &[input]);
     e.unwrap_or_else(|| panic!("no error for {input:02x?}"))
 }
@@ -70,7 +71,7 @@ fn settings_frame() -> Vec<u8> {
 }
 
 /// HEADERS, a grease frame, DATA, an empty DATA, DATA, an unknown frame, HEADERS (trailers).
-fn request_stream() -> Vec<u8> {
+pub(super) fn request_stream() -> Vec<u8> {
     let mut s = frame(HEADERS, b"\x00\x00\xd1");
     s.extend(frame(0x1f * 5 + 0x21, b"grease!"));
     s.extend(frame(DATA, b"hello "));
@@ -81,7 +82,7 @@ fn request_stream() -> Vec<u8> {
     s
 }
 
-fn request_frames() -> Vec<Frame> {
+pub(super) fn request_frames() -> Vec<Frame> {
     vec![
         Frame::Headers(Bytes::from_static(b"\x00\x00\xd1")),
         // The two DATA frames merge in `feed`.
@@ -115,6 +116,11 @@ fn data_is_a_zero_copy_slice_and_boundaries_are_reported() {
     let s = Bytes::from(frame(DATA, b"abcdef"));
     let mut d = FrameDecoder::new(StreamKind::Request, LIMITS);
     assert!(d.at_boundary());
+    let mut headers = Bytes::from(frame(HEADERS, b"\x00\x00\xd1"));
+    assert!(matches!(
+        d.decode(&mut headers),
+        Ok(Some(Frame::Headers(_)))
+    ));
     let mut first = s.slice(..4);
     let Some(Frame::Data(b)) = d.decode(&mut first).unwrap() else {
         panic!()

@@ -2,6 +2,7 @@
 //! handler (or a WebTransport session) with the body and the response streamed both ways,
 //! cancelled when the client stops the stream.
 
+pub(crate) mod after_trailers;
 pub(crate) mod reader;
 pub(crate) mod respond;
 
@@ -48,7 +49,7 @@ pub(crate) async fn serve<S>(
 ) where
     S: HttpService<RecvBody>,
 {
-    let mut responder = Responder::new(send, ctx.config.write_stall_timeout);
+    let mut responder = Responder::new(send, &ctx);
     let timeout = ctx.config.request_header_timeout;
     let started = tokio::time::timeout(timeout, async {
         match classify(&ctx, recv).await? {
@@ -89,6 +90,7 @@ pub(crate) async fn serve<S>(
     if let (true, Some(stopped)) = (finished, stopped) {
         ctx.acks.push(stopped);
     }
+    ctx.malformed.take(id);
 }
 
 /// With WebTransport, the first varint says whether a stream is a session's: read exactly
@@ -183,13 +185,18 @@ async fn start(
         }
         Err(e) => {
             tracing::debug!(parent: &ctx.span, reason = e.reason, "malformed request");
-            let status = if e.code == H3_EXCESSIVE_LOAD {
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            // RFC 9114 §4.1.2: a malformed request is a stream error, after a 400 saying so;
+            // one over the size limit is not malformed, its 431 says it all.
+            let (status, code) = if e.code == H3_EXCESSIVE_LOAD {
+                (
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    H3_NO_ERROR_CODE,
+                )
             } else {
-                StatusCode::BAD_REQUEST
+                (StatusCode::BAD_REQUEST, e.code)
             };
             if responder.status(status).await && !reader.is_done_now() {
-                reader.stop(H3_NO_ERROR_CODE);
+                reader.stop(code);
             }
             None
         }

@@ -7,7 +7,9 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 
-use crate::codes::{var, H3_FRAME_ERROR, H3_FRAME_UNEXPECTED, H3_REQUEST_REJECTED_CODE};
+use crate::codes::{
+    var, H3_FRAME_ERROR, H3_FRAME_UNEXPECTED, H3_MESSAGE_ERROR, H3_REQUEST_REJECTED_CODE,
+};
 use crate::connection::context::Ctx;
 use crate::error::BodyError;
 use crate::proto::error::ProtoError;
@@ -88,7 +90,8 @@ impl RequestReader {
                     }
                     Ok(Some(Frame::Data(data))) => return Poll::Ready(Ok(Event::Data(data))),
                     Ok(Some(Frame::WebTransportStream(_))) => {
-                        // Only without WebTransport (the stream is classified before, with it).
+                        // Never: with WebTransport a stream's first frame is classified before
+                        // it comes here, and without it the decoder skips the type.
                         return Poll::Ready(Err(self.fail(ProtoError::stream(
                             H3_REQUEST_REJECTED_CODE,
                             "a WebTransport stream without WebTransport",
@@ -135,10 +138,19 @@ impl RequestReader {
     pub(crate) fn fail(&mut self, e: ProtoError) -> ReadFail {
         if e.is_connection() {
             self.ctx.fail(&e);
+        } else if e.code == H3_MESSAGE_ERROR {
+            self.malformed();
         } else {
             self.stop(e.code);
         }
         ReadFail::Proto(e)
+    }
+
+    /// Marks the request malformed (RFC 9114 §4.1.2) and asks the client to stop sending
+    /// with H3_MESSAGE_ERROR: a response failing because of it is reset with that code too.
+    pub(crate) fn malformed(&mut self) {
+        self.ctx.malformed.mark(self.id());
+        self.stop(H3_MESSAGE_ERROR);
     }
 
     /// Asks the client to stop sending with `code`.

@@ -3,8 +3,8 @@
 //! of for the write-stall timeout ([`twinport::WriteStall`]).
 
 use std::future::{poll_fn, Future};
+use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -12,7 +12,8 @@ use http::StatusCode;
 use http_body::Body;
 use twinport::WriteStall;
 
-use crate::codes::{var, H3_INTERNAL_ERROR, H3_REQUEST_CANCELLED_CODE};
+use crate::codes::{var, H3_INTERNAL_ERROR, H3_MESSAGE_ERROR, H3_REQUEST_CANCELLED_CODE};
+use crate::connection::context::Ctx;
 use crate::proto::frame::{self, DATA};
 use crate::proto::message;
 
@@ -32,6 +33,7 @@ pub(crate) enum SendFail {
 /// The sending half of a request stream.
 pub(crate) struct Responder {
     send: quinn::SendStream,
+    ctx: Arc<Ctx>,
     stall: Option<WriteStall>,
     /// Where frame headers are encoded; split off per frame, so one allocation serves many.
     scratch: BytesMut,
@@ -41,10 +43,11 @@ pub(crate) struct Responder {
 }
 
 impl Responder {
-    pub(crate) fn new(send: quinn::SendStream, write_stall: Option<Duration>) -> Self {
+    pub(crate) fn new(send: quinn::SendStream, ctx: &Arc<Ctx>) -> Self {
         Self {
             send,
-            stall: write_stall.map(WriteStall::new),
+            stall: ctx.config.write_stall_timeout.map(WriteStall::new),
+            ctx: ctx.clone(),
             scratch: BytesMut::new(),
             batch: Default::default(),
             len: 0,
@@ -160,6 +163,16 @@ impl Responder {
         let _ = self.send.reset(var(code));
     }
 
+    /// What a response whose body failed is reset with: H3_MESSAGE_ERROR if the failure is
+    /// the client's malformed request (RFC 9114 §4.1.2), H3_INTERNAL_ERROR otherwise.
+    fn body_error_code(&self) -> u64 {
+        if self.ctx.malformed.take(self.send.id().into()) {
+            H3_MESSAGE_ERROR
+        } else {
+            H3_INTERNAL_ERROR
+        }
+    }
+
     /// Answers with `status` and no body; true if the stream was finished.
     pub(crate) async fn status(&mut self, status: StatusCode) -> bool {
         self.head(status, &HeaderMap::new());
@@ -214,7 +227,7 @@ impl Responder {
                 Some(Err(_)) => {
                     // The guard's body logged why (at error for a panic).
                     self.clear();
-                    self.reset(H3_INTERNAL_ERROR);
+                    self.reset(self.body_error_code());
                     return false;
                 }
             };

@@ -102,8 +102,8 @@ async fn client_to_app(body: &mut RecvBody, mut to_app: WriteHalf<AppIo>) -> Up 
                     return Up::AppGone;
                 }
             }
-            // Trailers end the stream's data as its end does.
-            Ok(Event::End) | Ok(Event::Headers(_)) => {
+            // `poll_connect_stream` turns HEADERS into an error.
+            Ok(Event::End | Event::Headers(_)) => {
                 let _ = to_app.shutdown().await;
                 return Up::Ended;
             }

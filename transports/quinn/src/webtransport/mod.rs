@@ -73,7 +73,9 @@ use futures_util::future::BoxFuture;
 use http::request::Parts;
 use twinport::BoxError;
 
+use crate::codes::H3_ID_ERROR;
 use crate::connection::context::Ctx;
+use crate::proto::error::ProtoError;
 
 pub use self::draft::WebTransportDraft;
 pub use self::session::{CloseInfo, SessionError, WebTransportSession};
@@ -90,6 +92,9 @@ pub(crate) async fn deliver_bi(
     recv: quinn::RecvStream,
 ) {
     let Some(wt) = ctx.wt.as_ref() else { return };
+    if !valid_session_id(ctx, id) {
+        return;
+    }
     let _ = ctx.client_settings(ctx.config.request_header_timeout).await;
     wt.registry.deliver_bi(id, send, recv);
 }
@@ -97,8 +102,24 @@ pub(crate) async fn deliver_bi(
 /// [`deliver_bi`] for a unidirectional stream.
 pub(crate) async fn deliver_uni(ctx: &Ctx, id: u64, recv: quinn::RecvStream) {
     let Some(wt) = ctx.wt.as_ref() else { return };
+    if !valid_session_id(ctx, id) {
+        return;
+    }
     let _ = ctx.client_settings(ctx.config.request_header_timeout).await;
     wt.registry.deliver_uni(id, recv);
+}
+
+/// Whether `id` can name a session, a client-initiated bidirectional stream id; if not, the
+/// connection is closed with H3_ID_ERROR (draft-ietf-webtrans-http3 §4).
+fn valid_session_id(ctx: &Ctx, id: u64) -> bool {
+    if id.is_multiple_of(4) {
+        return true;
+    }
+    ctx.fail(&ProtoError::connection(
+        H3_ID_ERROR,
+        "a WebTransport stream for a session id no CONNECT stream can have",
+    ));
+    false
 }
 
 /// The registered handlers, by path.

@@ -10,7 +10,11 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::stream::{RecvStream, SendStream};
 use super::wire::{code, get_varint, STREAM_REJECTED};
+use crate::codes::H3_DATAGRAM_ERROR;
+use crate::proto::error::ProtoError;
 
+/// The largest quarter stream id: a quarter of the largest stream id, 2^62 - 1.
+const MAX_QUARTER_STREAM_ID: u64 = (1 << 60) - 1;
 /// How many received datagrams wait for the handler before new ones are dropped.
 const DATAGRAM_QUEUE: usize = 256;
 
@@ -146,26 +150,25 @@ impl Registry {
     }
 
     /// Hands a datagram to its session; unknown sessions' and overflowing datagrams are
-    /// dropped (datagrams are unreliable anyway).
-    pub(crate) fn deliver_datagram(&self, mut datagram: Bytes) {
-        let Some(quarter) = get_varint(&mut datagram) else {
-            return;
-        };
-        let Some(id) = quarter.checked_mul(4) else {
-            return;
-        };
+    /// dropped (datagrams are unreliable anyway). RFC 9297 §2.1: one too short for its
+    /// quarter stream id, or with one above 2^60 - 1, is H3_DATAGRAM_ERROR.
+    pub(crate) fn deliver_datagram(&self, mut datagram: Bytes) -> Result<(), ProtoError> {
+        let quarter = get_varint(&mut datagram).ok_or(ProtoError::connection(
+            H3_DATAGRAM_ERROR,
+            "a datagram too short for its quarter stream id",
+        ))?;
+        if quarter > MAX_QUARTER_STREAM_ID {
+            return Err(ProtoError::connection(
+                H3_DATAGRAM_ERROR,
+                "a datagram's quarter stream id above 2^60 - 1",
+            ));
+        }
         if let Ok(sessions) = self.sessions.lock() {
-            if let Some(entry) = sessions.get(&id) {
+            if let Some(entry) = sessions.get(&(quarter * 4)) {
                 let _ = entry.datagrams.try_send(datagram);
             }
         }
-    }
-}
-
-/// Routes the connection's datagrams to its sessions until the connection ends.
-pub(crate) async fn route_datagrams(conn: quinn::Connection, registry: Arc<Registry>) {
-    while let Ok(datagram) = conn.read_datagram().await {
-        registry.deliver_datagram(datagram);
+        Ok(())
     }
 }
 
@@ -182,5 +185,19 @@ mod tests {
         assert!(registry.register(8).is_none(), "a third session");
         drop(a);
         assert!(registry.register(8).is_some(), "a slot freed by the first");
+    }
+
+    #[test]
+    fn datagrams_without_a_valid_quarter_stream_id_are_errors() {
+        let registry = Registry::new(2, 4);
+        let largest = Bytes::from_static(&[0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        assert!(registry.deliver_datagram(largest).is_ok());
+        for bad in [&[][..], &[0x40], &[0xd0, 0, 0, 0, 0, 0, 0, 0]] {
+            let e = registry
+                .deliver_datagram(Bytes::copy_from_slice(bad))
+                .unwrap_err();
+            assert_eq!(e.code, H3_DATAGRAM_ERROR, "{bad:?}");
+            assert!(e.is_connection());
+        }
     }
 }

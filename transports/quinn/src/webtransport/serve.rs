@@ -6,6 +6,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use tracing::Instrument;
 use twinport::ConnectionInfo;
@@ -15,8 +16,9 @@ use super::offered_protocols;
 use super::session::{CloseInfo, SessionParts, WebTransportSession};
 use super::wire::{close_capsule, drain_capsule, CapsuleReader};
 use crate::body::{RecvBody, CLOSE_WAIT};
+use crate::codes::H3_MESSAGE_ERROR;
 use crate::connection::context::Ctx;
-use crate::request::reader::Event;
+use crate::request::reader::{Event, ReadFail};
 use crate::request::respond::Responder;
 
 /// Answers an extended CONNECT for WebTransport and runs the session until either side
@@ -30,6 +32,15 @@ pub(crate) async fn session(
     let Some(wt) = ctx.wt.as_ref() else {
         return responder.status(StatusCode::NOT_FOUND).await;
     };
+    // RFC 9297 §3.2: a message of the capsule protocol has no content-length or content-type
+    // (transfer-encoding is malformed in any HTTP/3 request).
+    let headers = req.headers();
+    if headers.contains_key(CONTENT_LENGTH) || headers.contains_key(CONTENT_TYPE) {
+        tracing::debug!("a WebTransport CONNECT with content-length or content-type");
+        let answered = responder.status(StatusCode::BAD_REQUEST).await;
+        req.into_body().stop(H3_MESSAGE_ERROR);
+        return answered;
+    }
     let path = req.uri().path();
     let Some(handler) = wt
         .routes
@@ -128,8 +139,7 @@ pub(crate) async fn session(
     let mut capsules = CapsuleReader::default();
     let mut close_open = true;
     let mut drained = false;
-    // Whether the client's side of the CONNECT stream is over (ended, reset or broken).
-    let mut client_done = false;
+    let mut client = Client::Open;
     let close = loop {
         tokio::select! {
             // Drain first: a handler that ends because the server drains must not beat the
@@ -163,33 +173,41 @@ pub(crate) async fn session(
                 Ok(close) => break Some(close),
                 Err(_) => close_open = false,
             },
-            event = poll_fn(|cx| body.poll_connect_stream(cx)) => match event {
-                Ok(Event::Data(data)) => {
-                    if let Some(close) = capsules.push(&data) {
-                        tracing::debug!(code = close.code, reason = %close.reason, "client closed the session");
-                        break None;
-                    }
-                }
-                Ok(Event::End) => {
-                    tracing::debug!("client ended the session");
-                    client_done = true;
+            event = poll_fn(|cx| body.poll_connect_stream(cx)) => {
+                client = client_event(event, &mut capsules);
+                if !matches!(client, Client::Open) {
                     break None;
                 }
-                Ok(Event::Headers(_)) => {
-                    tracing::debug!("client sent trailers on the session stream");
-                    break None;
-                }
-                Err(e) => {
-                    tracing::debug!(error = ?e, "session stream failed");
-                    client_done = true;
-                    break None;
-                }
-            },
+            }
         }
     };
     // Mark the session gone first, so that dropping the handler resets its streams.
     drop(registration);
     drop(handled);
+    let finished = end(&mut responder, &mut body, close, client, &capsules).await;
+    tracing::debug!(session = id, "WebTransport session closed");
+    finished
+}
+
+/// Ends the CONNECT stream of a session whose handler is gone, with the server's `close`
+/// capsule if it has one. True if the stream was finished.
+async fn end(
+    responder: &mut Responder,
+    body: &mut RecvBody,
+    close: Option<CloseInfo>,
+    client: Client,
+    capsules: &CapsuleReader,
+) -> bool {
+    let malformed = match client {
+        // RFC 9297 §3.3.
+        Client::Malformed(reason) => Some(reason),
+        // The drafts: only the FIN may follow the client's close capsule.
+        Client::Closed if !capsules.at_boundary() => Some("data after the close capsule"),
+        _ => None,
+    };
+    if let Some(reason) = malformed {
+        return reset_malformed(responder, body, reason);
+    }
     let finished = tokio::time::timeout(CLOSE_WAIT, async {
         if let Some(close) = close {
             responder.data(close_capsule(&close));
@@ -198,13 +216,71 @@ pub(crate) async fn session(
     })
     .await
     .unwrap_or(false);
-    // No STOP_SENDING before the client's FIN: the browsers take one that comes with the
-    // close capsule for an unclean close. Read on (discarding) until the client ends its side.
-    if finished && !client_done {
-        body.discard_to_end().await;
+    match client {
+        Client::Closed if finished && !only_the_end_follows(body).await => {
+            reset_malformed(responder, body, "data after the close capsule")
+        }
+        // No STOP_SENDING before the client's FIN: the browsers take one that comes with the
+        // close capsule for an unclean close. Read on (discarding) until the client ends its
+        // side.
+        Client::Open if finished => {
+            body.discard_to_end().await;
+            true
+        }
+        _ => finished,
     }
-    tracing::debug!(session = id, "WebTransport session closed");
-    finished
+}
+
+/// Whether the client's side of the CONNECT stream ends (or goes quiet for [`CLOSE_WAIT`])
+/// without more data.
+async fn only_the_end_follows(body: &mut RecvBody) -> bool {
+    let next = tokio::time::timeout(CLOSE_WAIT, poll_fn(|cx| body.poll_connect_stream(cx))).await;
+    !matches!(next, Ok(Ok(Event::Data(_))))
+}
+
+/// Resets the CONNECT stream of a malformed session both ways with H3_MESSAGE_ERROR; false.
+fn reset_malformed(responder: &mut Responder, body: &mut RecvBody, reason: &'static str) -> bool {
+    tracing::debug!(reason, "malformed capsules on the session stream");
+    responder.reset(H3_MESSAGE_ERROR);
+    body.stop(H3_MESSAGE_ERROR);
+    false
+}
+
+/// Where the client's side of a session's CONNECT stream is.
+enum Client {
+    Open,
+    /// It sent its close capsule.
+    Closed,
+    /// It ended, reset or broke.
+    Ended,
+    /// Its capsules are malformed, for this reason.
+    Malformed(&'static str),
+}
+
+/// Reads one event of the client's side of the CONNECT stream.
+fn client_event(event: Result<Event, ReadFail>, capsules: &mut CapsuleReader) -> Client {
+    match event {
+        Ok(Event::Data(data)) => match capsules.push(&data) {
+            Ok(None) => Client::Open,
+            Ok(Some(close)) => {
+                tracing::debug!(code = close.code, reason = %close.reason, "client closed the session");
+                Client::Closed
+            }
+            Err(reason) => Client::Malformed(reason),
+        },
+        // `poll_connect_stream` turns HEADERS into an error.
+        Ok(Event::End | Event::Headers(_)) if !capsules.at_boundary() => {
+            Client::Malformed("the stream ended inside a capsule")
+        }
+        Ok(Event::End | Event::Headers(_)) => {
+            tracing::debug!("client ended the session");
+            Client::Ended
+        }
+        Err(e) => {
+            tracing::debug!(error = ?e, "session stream failed");
+            Client::Ended
+        }
+    }
 }
 
 /// Answers a WebTransport CONNECT the server will not serve with `400` and `reason`.

@@ -91,8 +91,9 @@ pub(crate) struct CapsuleReader {
 impl CapsuleReader {
     /// Adds data; returns `Some` once a CLOSE_WEBTRANSPORT_SESSION capsule is complete. Other
     /// capsules are skipped without being buffered; a close capsule longer than the draft
-    /// allows counts as a close without a reason.
-    pub(crate) fn push(&mut self, data: &[u8]) -> Option<CloseInfo> {
+    /// allows counts as a close without a reason. A close capsule too short for its code is
+    /// malformed (RFC 9297 §3.3): the reason comes back as the error.
+    pub(crate) fn push(&mut self, data: &[u8]) -> Result<Option<CloseInfo>, &'static str> {
         self.buf.extend_from_slice(data);
         loop {
             if self.skip > 0 {
@@ -100,12 +101,13 @@ impl CapsuleReader {
                 self.buf.advance(n);
                 self.skip -= n;
                 if self.skip > 0 {
-                    return None;
+                    return Ok(None);
                 }
             }
             let mut peek = &self.buf[..];
-            let kind = get_varint(&mut peek)?;
-            let len = get_varint(&mut peek)?;
+            let (Some(kind), Some(len)) = (get_varint(&mut peek), get_varint(&mut peek)) else {
+                return Ok(None);
+            };
             let header = self.buf.len() - peek.len();
             if kind != CLOSE_CAPSULE {
                 self.buf.advance(header);
@@ -113,20 +115,28 @@ impl CapsuleReader {
                 continue;
             }
             let len = usize::try_from(len).unwrap_or(usize::MAX);
+            if len < 4 {
+                return Err("a CLOSE_WEBTRANSPORT_SESSION capsule too short for its code");
+            }
             if len > 4 + MAX_REASON {
-                return Some(CloseInfo::default());
+                return Ok(Some(CloseInfo::default()));
             }
             if peek.len() < len {
-                return None;
+                return Ok(None);
             }
             let value = &peek[..len];
-            if len < 4 {
-                return Some(CloseInfo::default());
-            }
             let code = u32::from_be_bytes([value[0], value[1], value[2], value[3]]);
             let reason = String::from_utf8_lossy(&value[4..]).into_owned();
-            return Some(CloseInfo { code, reason });
+            // What follows stays, for `at_boundary` to tell.
+            self.buf.advance(header + len);
+            return Ok(Some(CloseInfo { code, reason }));
         }
+    }
+
+    /// Whether the data so far ends between capsules (a stream that ends elsewhere cut its
+    /// last capsule short, which RFC 9297 §3.3 makes malformed).
+    pub(crate) fn at_boundary(&self) -> bool {
+        self.buf.is_empty() && self.skip == 0
     }
 }
 
@@ -143,24 +153,47 @@ mod tests {
         let encoded = close_capsule(&close);
         let mut reader = CapsuleReader::default();
         // An unknown capsule first, then the close capsule split in two.
-        assert_eq!(reader.push(&[0x29, 0x02, 0xaa, 0xbb]), None);
-        assert_eq!(reader.push(&encoded[..3]), None);
-        assert_eq!(reader.push(&encoded[3..]), Some(close));
+        assert_eq!(reader.push(&[0x29, 0x02, 0xaa, 0xbb]), Ok(None));
+        assert!(reader.at_boundary());
+        assert_eq!(reader.push(&encoded[..3]), Ok(None));
+        assert!(!reader.at_boundary());
+        assert_eq!(reader.push(&encoded[3..]), Ok(Some(close)));
 
         // A large unknown capsule is skipped as it streams by, never buffered whole.
         let mut reader = CapsuleReader::default();
-        assert_eq!(reader.push(&[0x29, 0x80, 0x01, 0x00, 0x00]), None);
-        for _ in 0..16 {
-            assert_eq!(reader.push(&[0u8; 4096]), None);
+        assert_eq!(reader.push(&[0x29, 0x80, 0x01, 0x00, 0x00]), Ok(None));
+        for i in 0..16 {
+            assert_eq!(reader.push(&[0u8; 4096]), Ok(None));
             assert!(reader.buf.len() <= 4096);
+            // Its 64 KiB end with the last chunk.
+            assert_eq!(reader.at_boundary(), i == 15);
         }
         assert_eq!(
             reader.push(&encoded),
-            Some(CloseInfo {
+            Ok(Some(CloseInfo {
                 code: 7,
                 reason: "bye".into()
-            })
+            }))
         );
+    }
+
+    #[test]
+    fn what_follows_a_close_capsule_shows_and_a_short_one_is_malformed() {
+        let mut reader = CapsuleReader::default();
+        let close = close_capsule(&CloseInfo::default());
+        assert!(reader.push(&close).unwrap().is_some());
+        assert!(reader.at_boundary());
+        let mut reader = CapsuleReader::default();
+        assert!(reader
+            .push(&[&close[..], &[0x29]].concat())
+            .unwrap()
+            .is_some());
+        assert!(!reader.at_boundary(), "a byte after the close capsule");
+        let mut reader = CapsuleReader::default();
+        let mut short = BytesMut::new();
+        put_varint(&mut short, CLOSE_CAPSULE);
+        put_varint(&mut short, 3);
+        assert!(reader.push(&short).is_err());
     }
 
     #[test]
