@@ -223,9 +223,10 @@ async fn a_get_route_is_a_405_with_a_warning_and_any_opens_with_connect_info() {
 }
 
 /// With `Http3Config::websockets(false)` (and no WebTransport), the server's SETTINGS do not
-/// offer extended CONNECT, and a client that tries anyway gets `501`.
+/// offer extended CONNECT, and a client that tries anyway sent a malformed request: `400`
+/// (RFC 9220 §3, RFC 9114 §4.1.2).
 #[tokio::test]
-async fn websockets_off_offer_no_extended_connect_and_answer_501() {
+async fn websockets_off_offer_no_extended_connect_and_answer_400() {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some(py) = python("wsproto") else { return };
     let app = Router::new().route("/ws", any(peer_ws));
@@ -234,7 +235,7 @@ async fn websockets_off_offer_no_extended_connect_and_answer_501() {
     let out = ws_client(&py, addr.port(), &[]).await;
     assert!(out["error"].is_null(), "{out}");
     assert!(out["enable_connect_protocol"].is_null(), "{out}");
-    assert_eq!(out["status"], 501, "{out}");
+    assert_eq!(out["status"], 400, "{out}");
     server.stop().await;
 }
 

@@ -367,8 +367,9 @@ impl Http3Config {
     /// axum's `WebSocketUpgrade` accepts it as it accepts HTTP/2's. As over HTTP/2, the
     /// WebSocket opens with `CONNECT`: a route written `get(handler)` answers `405` (logged as
     /// a warning naming the path); route it with `any`. Turned off, the setting is not sent
-    /// (unless a WebTransport handler needs it) and such a CONNECT gets `501`, so clients open
-    /// their WebSockets over HTTP/1.1 or HTTP/2.
+    /// (unless a WebTransport handler needs it) and such a CONNECT is a malformed request
+    /// (`400`, then H3_MESSAGE_ERROR), so clients open their WebSockets over HTTP/1.1 or
+    /// HTTP/2. With the setting sent, a CONNECT for a protocol not served gets `501`.
     ///
     /// The tunnel buffers at most 32 KiB each way (QUIC flow control holds a client back
     /// while the handler does not read); a client that takes nothing of what the handler

@@ -111,12 +111,28 @@ async fn a_body_that_disagrees_with_content_length_is_a_message_error() {
 
 #[tokio::test]
 async fn a_malformed_request_head_gets_400_and_message_error() {
-    let watched = Watched::start(Http3Config::default(), false).await;
+    // An uppercase field name (RFC 9114 §4.2).
+    let request = h3_request_frame("GET", "/ok", &[("X-Upper", b"1")]);
+    assert_400_and_message_error(Http3Config::default(), request, "malformed request head").await;
+}
+
+/// RFC 9220 §3: `:protocol` is malformed unless the server's SETTINGS offered extended
+/// CONNECT, which they do not with WebSockets off and no WebTransport.
+#[tokio::test]
+async fn an_extended_connect_the_server_did_not_offer_gets_400_and_message_error() {
+    let request = h3_request_frame("CONNECT", "/ws", &[(":protocol", b"websocket")]);
+    let config = Http3Config::default();
+    #[cfg(feature = "websocket")]
+    let config = config.websockets(false);
+    assert_400_and_message_error(config, request, "extended CONNECT not offered").await;
+}
+
+/// Sends `request` on a stream left open: the server answers `400`, stops the stream with
+/// H3_MESSAGE_ERROR, and serves the connection on.
+async fn assert_400_and_message_error(config: Http3Config, request: Vec<u8>, what: &str) {
+    let watched = Watched::start(config, false).await;
     let attacker = RawH3::h3(watched.addr()).await;
-    // An uppercase field name (RFC 9114 §4.2); the stream is left open.
-    let (send, mut recv) = attacker
-        .bidi(&h3_request_frame("GET", "/ok", &[("X-Upper", b"1")]))
-        .await;
+    let (send, mut recv) = attacker.bidi(&request).await;
     let stopped = stopped_within(&send, REACTION).await;
     assert_eq!(
         stopped,
@@ -135,9 +151,9 @@ async fn a_malformed_request_head_gets_400_and_message_error() {
         }
         other => panic!("no 400: {}", describe(&other)),
     }
-    attacker.assert_serves("after a malformed request").await;
+    attacker.assert_serves(&format!("after a {what}")).await;
     attacker.close().await;
-    watched.end("malformed request head").await;
+    watched.end(what).await;
 }
 
 #[tokio::test]

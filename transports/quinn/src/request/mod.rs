@@ -18,8 +18,8 @@ use self::reader::{Event, ReadFail, RequestReader};
 use self::respond::Responder;
 use crate::body::RecvBody;
 use crate::codes::{
-    var, H3_EXCESSIVE_LOAD, H3_FRAME_UNEXPECTED, H3_NO_ERROR_CODE, H3_REQUEST_INCOMPLETE,
-    H3_REQUEST_REJECTED_CODE,
+    var, H3_EXCESSIVE_LOAD, H3_FRAME_UNEXPECTED, H3_MESSAGE_ERROR, H3_NO_ERROR_CODE,
+    H3_REQUEST_INCOMPLETE, H3_REQUEST_REJECTED_CODE,
 };
 use crate::connection::acks::Stopped;
 use crate::connection::context::Ctx;
@@ -203,6 +203,12 @@ async fn start(
     }
 }
 
+/// Whether this connection's SETTINGS offered extended CONNECT, as `server_settings` does:
+/// for WebTransport, or for WebSockets when they are served.
+fn offers_extended_connect(ctx: &Ctx) -> bool {
+    ctx.wt.is_some() || ctx.config.serves_websockets()
+}
+
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
@@ -232,6 +238,15 @@ where
         }
     }
     if let Some(protocol) = req.extensions().get::<Protocol>() {
+        if !offers_extended_connect(ctx) {
+            // RFC 9220 §3 / RFC 8441 §4: `:protocol` without the server's
+            // SETTINGS_ENABLE_CONNECT_PROTOCOL makes the request malformed.
+            tracing::debug!("extended CONNECT the server did not offer");
+            let mut body = req.into_body();
+            let finished = responder.status(StatusCode::BAD_REQUEST).await;
+            body.stop(H3_MESSAGE_ERROR);
+            return finished;
+        }
         let is_connect = req.method() == Method::CONNECT;
         let is_wt = is_connect && protocol.0.as_ref() == b"webtransport";
         #[cfg(feature = "websocket")]

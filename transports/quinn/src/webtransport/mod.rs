@@ -12,9 +12,10 @@
 //! stream, the close and drain capsules, datagrams by quarter stream id, 32-bit application
 //! error codes — draft-02 clients know only 0..=255).
 //!
-//! WebSockets over HTTP/3 (RFC 9220, extended CONNECT with `:protocol websocket`) are not
-//! served: such a CONNECT gets `501`. axum's `WebSocketUpgrade` cannot run over HTTP/3 here,
-//! as it needs hyper's `hyper::upgrade::OnUpgrade`, which only hyper can create.
+//! WebSockets over HTTP/3 (RFC 9220, extended CONNECT with `:protocol websocket`) are served
+//! by the `websocket` feature, not here (see
+//! [`Http3Config::websockets`](crate::Http3Config::websockets)); an extended CONNECT for a
+//! protocol the server does not serve gets `501`.
 //!
 //! A client opens a session with an extended CONNECT (`:protocol webtransport`) to a
 //! registered path; any other path gets `404` and no session. The handler receives a
