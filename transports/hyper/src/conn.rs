@@ -143,7 +143,8 @@ pub(crate) async fn serve_connection<I, A, S>(
     }
     // hyper has dropped the stream, unless an upgrade (a WebSocket) took it.
     if let Ok(io) = back.try_recv() {
-        linger(io, &builders).await;
+        // Boxed: its read buffer would otherwise enlarge every connection's task.
+        Box::pin(linger(io, &builders)).await;
     }
 }
 
