@@ -44,6 +44,7 @@ pub mod connection_info;
 pub mod dev_certs;
 pub mod extract;
 mod gauge;
+mod lifecycle;
 pub mod peer_certificate;
 pub mod request;
 pub mod server;

@@ -32,7 +32,9 @@
 //!
 //! The pieces it is made of are re-exported here: [`Transport`] and what it is given
 //! ([`ServeContext`]) and returns ([`DrainReport`]), the [`Shutdown`] signal, the
-//! [`ConnectionGauge`], and [`bind_same_port`].
+//! [`ConnectionGauge`], and [`bind_same_port`]; and the lifecycle every transport shares
+//! ([`serve_connections`] over a [`Listen`]: accept, one task per connection, drain, cut,
+//! report), so that a transport writes only how it accepts and serves one connection.
 
 use std::fmt;
 use std::future::Future;
@@ -46,6 +48,7 @@ use http::HeaderValue;
 use crate::alt_svc::{AltSvc, AltSvcLayer};
 pub use crate::bind::{bind_error, bind_same_port};
 pub use crate::gauge::{ConnectionGauge, ConnectionGuard};
+pub use crate::lifecycle::{ensure_runtime, serve_connections, Listen, NoRuntime};
 pub use crate::shutdown::{deadline_after, Shutdown, ShutdownTrigger, SignalGuard};
 pub use crate::transport::{BoxError, BoxFuture, DrainReport, ServeContext, Transport};
 

@@ -1,25 +1,20 @@
 //! [`Http`]: the transport itself — a [`Listener`], an [`Acceptor`] chain and hyper.
 
 use std::fmt;
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
-use tracing::Instrument;
-use twinport::request::connection_span;
 use twinport::{
     server::BoxFuture, BoxError, DrainReport, HttpService, ServeContext, ServerTls, Shutdown,
     TlsError, Transport,
 };
 
 use crate::accept::{Acceptor, DefaultAcceptor};
+use crate::accepting::Accepting;
 use crate::body::RequestBody;
 use crate::config::HttpConfig;
-use crate::conn::{serve_connection, Builders};
 use crate::listener::Listener;
 use crate::proxy::{ProxyMode, ProxyProtocolAcceptor};
 use crate::tls::TlsAcceptor;
@@ -72,11 +67,7 @@ impl Http<DefaultAcceptor, tokio::net::TcpListener> {
     /// Serves connections from a std listener, such as the TCP half of
     /// [`twinport::bind_same_port`]. Must be called within a tokio runtime.
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<Self> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(io::Error::other(
-                "Http::from_std must be called within a tokio runtime",
-            ));
-        }
+        twinport::server::ensure_runtime().map_err(io::Error::other)?;
         listener.set_nonblocking(true)?;
         Ok(Self::new(tokio::net::TcpListener::from_std(listener)?))
     }
@@ -173,109 +164,19 @@ where
     where
         S: HttpService<RequestBody>,
     {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(io::Error::other(
-                "Http::serve must run within a tokio runtime",
-            ));
-        }
-        let Http {
-            mut listener,
-            acceptor,
-            config,
-        } = self;
-        let name = listener.name();
-        let local = listener.local_addr();
-        let builders = Arc::new(Builders::new(&config));
-        let limit = config.max_connections.map(|n| Arc::new(Semaphore::new(n)));
-        let mut tasks = JoinSet::new();
-        let mut slot: Option<Slot> = None;
-        let mut backoff = Backoff::default();
-        let draining = ctx.shutdown.draining();
-        let mut draining = std::pin::pin!(draining);
-        tracing::info!(transport = name, addr = ?local, "serving HTTP/1.1 and HTTP/2");
-
-        let deadline = loop {
-            tokio::select! {
-                biased;
-                deadline = &mut draining => break deadline,
-                Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
-                    if let Err(e) = joined {
-                        if e.is_panic() {
-                            tracing::error!(transport = name, "a connection task panicked");
-                        }
-                    }
-                }
-                s = acquire(limit.as_ref()), if slot.is_none() => slot = Some(s),
-                accepted = poll_fn(|cx| listener.poll_accept(cx)), if slot.is_some() => {
-                    match accepted {
-                        Ok((io, info)) => {
-                            backoff.reset();
-                            let span = connection_span(name, info.remote_addr_ref());
-                            let conn = serve_connection(
-                                io,
-                                info,
-                                acceptor.clone(),
-                                service.clone(),
-                                builders.clone(),
-                                ctx.shutdown.clone(),
-                            );
-                            let guard = ctx.connections.guard();
-                            let permit = slot.take();
-                            tasks.spawn(
-                                async move {
-                                    conn.await;
-                                    drop((guard, permit));
-                                }
-                                .instrument(span),
-                            );
-                        }
-                        Err(error) if is_connection_error(&error) => {
-                            tracing::debug!(transport = name, %error, "accept: peer gone");
-                        }
-                        Err(error) => {
-                            let pause = backoff.next();
-                            tracing::error!(
-                                transport = name,
-                                %error,
-                                retry_in = ?pause,
-                                "accept failed; retrying",
-                            );
-                            tokio::select! {
-                                deadline = &mut draining => break deadline,
-                                _ = tokio::time::sleep(pause) => {}
-                            }
-                        }
-                    }
-                }
-            }
-        };
-
-        // Stop accepting: closing the listener makes new connections fail at once.
-        drop(listener);
-        let live = tasks.len();
-        tracing::info!(transport = name, live, "draining connections");
-        let finished = tokio::time::timeout_at(deadline, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await
-        .is_ok();
-        let open = if finished { 0 } else { tasks.len() };
-        // Read before the abort: a lingering connection has sent all its responses.
-        let lingering = builders.lingering.count().min(open);
-        let cut = open - lingering;
-        if open > 0 {
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
-            tracing::info!(
-                transport = name,
-                cut,
-                lingering,
-                "grace period over; closed the connections still open"
-            );
-        } else {
-            tracing::info!(transport = name, "drained");
-        }
-        Ok(DrainReport::new(cut).with_lingering(lingering))
+        twinport::server::ensure_runtime().map_err(io::Error::other)?;
+        let name = self.listener.name();
+        let addr = self.listener.local_addr();
+        tracing::info!(transport = name, addr = ?addr, "serving HTTP/1.1 and HTTP/2");
+        let accepting = Accepting::new(
+            self.listener,
+            self.acceptor,
+            service,
+            &self.config,
+            ctx.shutdown.clone(),
+        );
+        let (_, report) = twinport::server::serve_connections(name, accepting, &ctx).await;
+        Ok(report)
     }
 }
 
@@ -299,66 +200,5 @@ where
 
     fn serve(self, service: S, ctx: ServeContext) -> BoxFuture<Result<DrainReport, BoxError>> {
         Box::pin(async move { Ok(self.run(service, ctx).await?) })
-    }
-}
-
-/// A free connection slot: a semaphore permit, or nothing when there is no limit.
-type Slot = Option<OwnedSemaphorePermit>;
-
-async fn acquire(limit: Option<&Arc<Semaphore>>) -> Slot {
-    match limit {
-        // The semaphore is never closed.
-        Some(sem) => sem.clone().acquire_owned().await.ok(),
-        None => None,
-    }
-}
-
-/// Errors that concern one connection that died before it was accepted, not the listener.
-fn is_connection_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-    )
-}
-
-/// Exponential back-off for accept errors such as `EMFILE`: 10 ms doubling up to 1 s.
-#[derive(Default)]
-struct Backoff {
-    current: Option<Duration>,
-}
-
-impl Backoff {
-    fn next(&mut self) -> Duration {
-        let next = match self.current {
-            None => Duration::from_millis(10),
-            Some(d) => (d * 2).min(Duration::from_secs(1)),
-        };
-        self.current = Some(next);
-        next
-    }
-
-    fn reset(&mut self) {
-        self.current = None;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_to_a_second_and_resets() {
-        let mut b = Backoff::default();
-        assert_eq!(b.next(), Duration::from_millis(10));
-        assert_eq!(b.next(), Duration::from_millis(20));
-        for _ in 0..20 {
-            b.next();
-        }
-        assert_eq!(b.next(), Duration::from_secs(1));
-        b.reset();
-        assert_eq!(b.next(), Duration::from_millis(10));
     }
 }

@@ -141,6 +141,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod accept;
+mod accepting;
 mod body;
 pub mod config;
 mod conn;

@@ -54,8 +54,8 @@ pub enum Error {
     #[error("WebTransport needs HTTP/3: call Builder::http3 too")]
     WebTransportWithoutHttp3,
     /// There is no tokio runtime to run the endpoint on.
-    #[error("no tokio runtime: serve from within a tokio runtime")]
-    NoRuntime,
+    #[error(transparent)]
+    NoRuntime(#[from] twinport::server::NoRuntime),
 }
 
 /// Why a request body could not be read to its end.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
 use twinport::request::{connection_span, record_connection};
-use twinport::{BoxError, ConnectionGuard, HttpService, Shutdown};
+use twinport::{BoxError, HttpService, Shutdown};
 
 use super::Route;
 use crate::body::RecvBody;
@@ -84,7 +84,6 @@ pub(super) async fn connection<S>(
     incoming: quinn::Incoming,
     shared: Arc<Shared>,
     service: S,
-    _guard: ConnectionGuard,
     counted: Handshaking,
 ) where
     S: HttpService<RecvBody>,

@@ -8,12 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinSet;
 use tokio::time::Instant;
-use twinport::{
-    server::BoxFuture, BoxError, DrainReport, HttpService, ServeContext, ServerTls, Shutdown,
-    Transport,
-};
+use twinport::server::{BoxFuture, ConnectionGauge, Listen};
+use twinport::{BoxError, DrainReport, HttpService, ServeContext, ServerTls, Shutdown, Transport};
 
 use self::accept::{connection, Handshaking, Shared};
 use crate::body::RecvBody;
@@ -165,9 +162,7 @@ impl Http3 {
     where
         S: HttpService<RecvBody>,
     {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(Error::NoRuntime);
-        }
+        twinport::server::ensure_runtime()?;
         let endpoint = quinn::Endpoint::new(
             quinn::EndpointConfig::default(),
             Some(self.server_config.clone()),
@@ -187,69 +182,81 @@ impl Http3 {
             handshaking: Arc::new(AtomicUsize::new(0)),
         });
         tracing::info!(addr = %self.local_addr, "QUIC endpoint listening");
-
-        let mut connections = JoinSet::new();
-        let deadline = loop {
-            tokio::select! {
-                deadline = ctx.shutdown.draining() => break deadline,
-                incoming = endpoint.accept() => {
-                    let Some(incoming) = incoming else {
-                        // Only closing the endpoint ends accept, and only this function does.
-                        return Ok(DrainReport::new(0));
-                    };
-                    if self.quic.max_connections.is_some_and(|max| ctx.connections.live() >= max) {
-                        tracing::debug!(remote = %incoming.remote_address(), "connection limit reached: refused");
-                        incoming.refuse();
-                        continue;
-                    }
-                    let validate = match self.quic.address_validation {
-                        AddressValidation::Always => true,
-                        AddressValidation::UnderLoad { pending_handshakes } => {
-                            shared.handshaking.load(Ordering::Relaxed) >= pending_handshakes
-                        }
-                    };
-                    if validate && !incoming.remote_address_validated() && incoming.may_retry() {
-                        if let Err(e) = incoming.retry() {
-                            tracing::debug!(error = %e, "could not send Retry");
-                        }
-                        continue;
-                    }
-                    let guard = ctx.connections.guard();
-                    // Counted from here, so a burst of attempts counts before any task runs.
-                    let counted = Handshaking::new(&shared.handshaking);
-                    connections.spawn(connection(incoming, shared.clone(), service.clone(), guard, counted));
-                }
-                Some(joined) = connections.join_next(), if !connections.is_empty() => {
-                    if let Err(e) = joined {
-                        if e.is_panic() {
-                            tracing::error!("a QUIC connection task panicked");
-                        }
-                    }
-                }
-            }
+        let accepting = Accepting {
+            endpoint,
+            shared,
+            service,
+            quic: self.quic,
+            connections: ctx.connections.clone(),
         };
-
-        // Refuse new connections; the live ones see the shutdown and drain themselves.
-        endpoint.set_server_config(None);
-        tracing::info!(live = connections.len(), "QUIC endpoint draining");
-        let drained = tokio::time::timeout_at(deadline, async {
-            while connections.join_next().await.is_some() {}
-        })
-        .await
-        .is_ok();
-        let cut = if drained { 0 } else { connections.len() };
-        if cut > 0 {
-            tracing::warn!(
-                cut,
-                "grace period over: closing the remaining QUIC connections"
-            );
-        }
+        let (accepting, report) =
+            twinport::server::serve_connections("quic", accepting, &ctx).await;
+        let endpoint = accepting.endpoint;
         endpoint.close(H3_NO_ERROR, b"server shutting down");
-        connections.shutdown().await;
         // Let the close packets go out (and be retransmitted if lost), within bounds.
-        let idle_until = deadline.max(Instant::now()) + IDLE_WAIT;
+        let idle_until = ctx
+            .shutdown
+            .deadline()
+            .unwrap_or_else(Instant::now)
+            .max(Instant::now())
+            + IDLE_WAIT;
         let _ = tokio::time::timeout_at(idle_until, endpoint.wait_idle()).await;
-        Ok(DrainReport::new(cut))
+        Ok(report)
+    }
+}
+
+/// What `Http3` gives the core's connection lifecycle: the endpoint's next connection (past
+/// the connection limit and address validation) and the task that serves it.
+struct Accepting<S> {
+    endpoint: quinn::Endpoint,
+    shared: Arc<Shared>,
+    service: S,
+    quic: QuicConfig,
+    connections: ConnectionGauge,
+}
+
+impl<S: HttpService<RecvBody>> Listen for Accepting<S> {
+    type Connection = BoxFuture<()>;
+
+    async fn accept(&mut self) -> Option<BoxFuture<()>> {
+        loop {
+            // Only closing the endpoint ends accept, and only `run` does.
+            let incoming = self.endpoint.accept().await?;
+            if self
+                .quic
+                .max_connections
+                .is_some_and(|max| self.connections.live() >= max)
+            {
+                tracing::debug!(remote = %incoming.remote_address(), "connection limit reached: refused");
+                incoming.refuse();
+                continue;
+            }
+            let validate = match self.quic.address_validation {
+                AddressValidation::Always => true,
+                AddressValidation::UnderLoad { pending_handshakes } => {
+                    self.shared.handshaking.load(Ordering::Relaxed) >= pending_handshakes
+                }
+            };
+            if validate && !incoming.remote_address_validated() && incoming.may_retry() {
+                if let Err(e) = incoming.retry() {
+                    tracing::debug!(error = %e, "could not send Retry");
+                }
+                continue;
+            }
+            // Counted from here, so a burst of attempts counts before any task runs.
+            let counted = Handshaking::new(&self.shared.handshaking);
+            let (shared, service) = (self.shared.clone(), self.service.clone());
+            return Some(Box::pin(connection(incoming, shared, service, counted)));
+        }
+    }
+
+    fn stop_accepting(&mut self) {
+        // Refuse new connections; the live ones see the shutdown and drain themselves.
+        self.endpoint.set_server_config(None);
+    }
+
+    fn cut(&mut self) {
+        self.endpoint.close(H3_NO_ERROR, b"server shutting down");
     }
 }
 
