@@ -18,19 +18,17 @@ use self::reader::{Event, ReadFail, RequestReader};
 use self::respond::Responder;
 use crate::body::RecvBody;
 use crate::codes::{
-    var, H3_EXCESSIVE_LOAD, H3_FRAME_UNEXPECTED, H3_MESSAGE_ERROR, H3_NO_ERROR_CODE,
-    H3_REQUEST_INCOMPLETE, H3_REQUEST_REJECTED_CODE,
+    H3_EXCESSIVE_LOAD, H3_FRAME_UNEXPECTED, H3_MESSAGE_ERROR, H3_NO_ERROR, H3_REQUEST_INCOMPLETE,
+    H3_REQUEST_REJECTED,
 };
 use crate::connection::acks::Stopped;
 use crate::connection::context::Ctx;
 use crate::connection::uni::{read_varint, read_varint_into};
 use crate::info;
 use crate::proto::error::ProtoError;
+use crate::proto::frame::WEBTRANSPORT_STREAM;
 use crate::proto::message::{self, RequestHead};
 use crate::webtransport;
-
-/// The frame type that opens a WebTransport bidirectional stream.
-const WEBTRANSPORT_STREAM: u64 = 0x41;
 
 /// What a new bidirectional stream is.
 enum Kind {
@@ -71,7 +69,7 @@ pub(crate) async fn serve<S>(
         Ok(None) => return,
         Err(_) => {
             tracing::debug!(parent: &ctx.span, "request headers did not arrive in time");
-            responder.reset(H3_REQUEST_REJECTED_CODE);
+            responder.reset(H3_REQUEST_REJECTED);
             ctx.churned();
             return;
         }
@@ -104,7 +102,7 @@ async fn classify(ctx: &Ctx, mut recv: quinn::RecvStream) -> Option<Kind> {
         Ok(Some(WEBTRANSPORT_STREAM)) => match read_varint(&mut recv).await {
             Ok(Some(id)) => Some(Kind::WebTransport(id, recv)),
             _ => {
-                let _ = recv.stop(var(H3_REQUEST_INCOMPLETE));
+                let _ = recv.stop(H3_REQUEST_INCOMPLETE);
                 ctx.churned();
                 None
             }
@@ -188,10 +186,7 @@ async fn start(
             // RFC 9114 §4.1.2: a malformed request is a stream error, after a 400 saying so;
             // one over the size limit is not malformed, its 431 says it all.
             let (status, code) = if e.code == H3_EXCESSIVE_LOAD {
-                (
-                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                    H3_NO_ERROR_CODE,
-                )
+                (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, H3_NO_ERROR)
             } else {
                 (StatusCode::BAD_REQUEST, e.code)
             };

@@ -2,6 +2,7 @@
 //! coalescing what is ready into one write, and resets a response the client takes no byte
 //! of for the write-stall timeout ([`twinport::WriteStall`]).
 
+use quinn::VarInt;
 use std::future::{poll_fn, Future};
 use std::sync::Arc;
 use std::task::Poll;
@@ -12,7 +13,7 @@ use http::StatusCode;
 use http_body::Body;
 use twinport::WriteStall;
 
-use crate::codes::{var, H3_INTERNAL_ERROR, H3_MESSAGE_ERROR, H3_REQUEST_CANCELLED_CODE};
+use crate::codes::{H3_INTERNAL_ERROR, H3_MESSAGE_ERROR, H3_REQUEST_CANCELLED};
 use crate::connection::context::Ctx;
 use crate::proto::frame::{self, DATA};
 use crate::proto::message;
@@ -122,7 +123,7 @@ impl Responder {
                 }
                 Err(stalled) => {
                     tracing::debug!(error = %stalled, "the client took no bytes of the response; resetting the stream");
-                    self.reset(H3_REQUEST_CANCELLED_CODE);
+                    self.reset(H3_REQUEST_CANCELLED);
                     return Err(self.gone());
                 }
             }
@@ -159,13 +160,13 @@ impl Responder {
     }
 
     /// Resets the stream with `code`.
-    pub(crate) fn reset(&mut self, code: u64) {
-        let _ = self.send.reset(var(code));
+    pub(crate) fn reset(&mut self, code: VarInt) {
+        let _ = self.send.reset(code);
     }
 
     /// What a response whose body failed is reset with: H3_MESSAGE_ERROR if the failure is
     /// the client's malformed request (RFC 9114 §4.1.2), H3_INTERNAL_ERROR otherwise.
-    fn body_error_code(&self) -> u64 {
+    fn body_error_code(&self) -> VarInt {
         if self.ctx.malformed.take(self.send.id().into()) {
             H3_MESSAGE_ERROR
         } else {

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
 use super::pipe::AppEnd;
 
 use crate::body::RecvBody;
-use crate::codes::H3_REQUEST_CANCELLED_CODE;
+use crate::codes::H3_REQUEST_CANCELLED;
 use crate::connection::context::Ctx;
 use crate::request::reader::{Event, ReadFail};
 use crate::request::respond::Responder;
@@ -111,7 +111,7 @@ async fn client_to_app(body: &mut RecvBody, mut to_app: WriteHalf<AppIo>) -> Up 
                 tracing::debug!(error = ?e, "WebSocket stream failed");
                 return Up::Failed(match e {
                     ReadFail::Proto(e) => e.code,
-                    ReadFail::Reset(_) | ReadFail::Lost(_) => H3_REQUEST_CANCELLED_CODE,
+                    ReadFail::Reset(_) | ReadFail::Lost(_) => H3_REQUEST_CANCELLED,
                 });
             }
         }
@@ -150,7 +150,7 @@ async fn app_to_client(
             }
             Err(e) => {
                 tracing::debug!(error = %e, "the handler's WebSocket connection failed");
-                responder.reset(H3_REQUEST_CANCELLED_CODE);
+                responder.reset(H3_REQUEST_CANCELLED);
                 return Down::Failed;
             }
         }
