@@ -8,6 +8,7 @@
 use std::future::poll_fn;
 
 use bytes::{Bytes, BytesMut};
+use quinn::VarInt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
 
 use super::pipe::AppEnd;
@@ -31,7 +32,7 @@ enum Up {
     AppGone,
     /// The client reset the stream (or broke the protocol on it: the code to reset with), or
     /// the connection is lost.
-    Failed(u64),
+    Failed(VarInt),
 }
 
 /// How the handler's side of the tunnel ended.
