@@ -12,10 +12,10 @@ use bytes::{Bytes, BytesMut};
 use http::{Method, Request, StatusCode};
 use tracing::Instrument;
 use twinport::request::{request_span, RequestGuard};
-use twinport::HttpService;
+use twinport::{ConnectionInfo, HttpService};
 
 use self::reader::{Event, ReadFail, RequestReader};
-use self::respond::Responder;
+use self::respond::{Outcome, Responder};
 use crate::body::RecvBody;
 use crate::codes::{
     H3_EXCESSIVE_LOAD, H3_FRAME_UNEXPECTED, H3_MESSAGE_ERROR, H3_NO_ERROR, H3_REQUEST_INCOMPLETE,
@@ -38,6 +38,18 @@ enum Kind {
     WebTransport(u64, quinn::RecvStream),
 }
 
+/// What a new bidirectional stream came to once its start was read.
+// Not boxed: it is matched at once, and a box would be an allocation per request.
+#[allow(clippy::large_enum_variant)]
+enum Opened {
+    /// A request whose head has arrived.
+    Request(RequestHead, RequestReader),
+    /// A stream of WebTransport session `id`.
+    WebTransport(u64, quinn::RecvStream),
+    /// Nothing more to do: the stream was answered or refused already.
+    Done,
+}
+
 /// Serves one request stream.
 pub(crate) async fn serve<S>(
     ctx: Arc<Ctx>,
@@ -49,24 +61,14 @@ pub(crate) async fn serve<S>(
 {
     let mut responder = Responder::new(send, &ctx);
     let timeout = ctx.config.request_header_timeout;
-    let started = tokio::time::timeout(timeout, async {
-        match classify(&ctx, recv).await? {
-            Kind::WebTransport(id, recv) => Some(Err((id, recv))),
-            Kind::Request(recv, prefix) => {
-                let reader = RequestReader::new(recv, prefix, ctx.clone());
-                start(&ctx, reader, &mut responder).await.map(Ok)
-            }
-        }
-    })
-    .await;
-    let (head, reader) = match started {
-        Ok(Some(Ok(started))) => started,
-        Ok(Some(Err((session, recv)))) => {
+    let opened = tokio::time::timeout(timeout, open(&ctx, recv, &mut responder)).await;
+    let (head, reader) = match opened {
+        Ok(Opened::Request(head, reader)) => (head, reader),
+        Ok(Opened::WebTransport(session, recv)) => {
             webtransport::deliver_bi(&ctx, session, responder.into_stream(), recv).await;
             return;
         }
-        // Answered or refused already.
-        Ok(None) => return,
+        Ok(Opened::Done) => return,
         Err(_) => {
             tracing::debug!(parent: &ctx.span, "request headers did not arrive in time");
             responder.reset(H3_REQUEST_REJECTED);
@@ -79,16 +81,28 @@ pub(crate) async fn serve<S>(
     let id = reader.id();
     let req = request(head, reader, &ctx);
     let span = ctx.span.in_scope(|| request_span(&req, Some(id)));
-    let finished = serve_request(&ctx, service, req, responder, &mut stopped)
+    let outcome = serve_request(&ctx, service, req, responder, &mut stopped)
         .instrument(span)
         .await;
     // Never let the connection close before the client has the whole response: the
     // connection waits for the acknowledgement when it closes. Only for a finished
     // stream: quinn frees a reset one without a word, so its future could wait forever.
-    if let (true, Some(stopped)) = (finished, stopped) {
+    if let (Outcome::Finished, Some(stopped)) = (outcome, stopped) {
         ctx.acks.push(stopped);
     }
     ctx.malformed.take(id);
+}
+
+/// Reads the start of a stream: a WebTransport stream's signal, or a request's head.
+async fn open(ctx: &Arc<Ctx>, recv: quinn::RecvStream, responder: &mut Responder) -> Opened {
+    match classify(ctx, recv).await {
+        Some(Kind::WebTransport(id, recv)) => Opened::WebTransport(id, recv),
+        Some(Kind::Request(recv, prefix)) => {
+            let reader = RequestReader::new(recv, prefix, ctx.clone());
+            start(ctx, reader, responder).await
+        }
+        None => Opened::Done,
+    }
 }
 
 /// With WebTransport, the first varint says whether a stream is a session's: read exactly
@@ -133,12 +147,8 @@ fn request(head: RequestHead, reader: RequestReader, ctx: &Ctx) -> Request<RecvB
 #[derive(Clone, Debug)]
 pub(crate) struct Protocol(pub(crate) Bytes);
 
-/// Reads up to the request head; answers malformed ones itself (`None`).
-async fn start(
-    ctx: &Arc<Ctx>,
-    mut reader: RequestReader,
-    responder: &mut Responder,
-) -> Option<(RequestHead, RequestReader)> {
+/// Reads up to the request head; answers malformed ones itself.
+async fn start(ctx: &Arc<Ctx>, mut reader: RequestReader, responder: &mut Responder) -> Opened {
     let block = match reader.event().await {
         Ok(Event::Headers(block)) => block,
         Ok(Event::Data(_)) => {
@@ -147,39 +157,39 @@ async fn start(
                 H3_FRAME_UNEXPECTED,
                 "DATA before HEADERS",
             ));
-            return None;
+            return Opened::Done;
         }
         Ok(Event::End) => {
             reader.stop(H3_REQUEST_INCOMPLETE);
             responder.reset(H3_REQUEST_INCOMPLETE);
             ctx.churned();
-            return None;
+            return Opened::Done;
         }
         Err(ReadFail::Proto(e)) if e.code == H3_EXCESSIVE_LOAD && !e.is_connection() => {
             tracing::debug!(parent: &ctx.span, "request header section over the limit");
-            responder
+            let _ = responder
                 .status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
                 .await;
-            return None;
+            return Opened::Done;
         }
         Err(ReadFail::Proto(e)) => {
             if !e.is_connection() {
                 responder.reset(e.code);
                 ctx.churned();
             }
-            return None;
+            return Opened::Done;
         }
         Err(_) => {
             responder.reset(H3_REQUEST_INCOMPLETE);
             ctx.churned();
-            return None;
+            return Opened::Done;
         }
     };
     match message::decode_request(&block, ctx.config.max_field_section_size) {
-        Ok(head) => Some((head, reader)),
+        Ok(head) => Opened::Request(head, reader),
         Err(e) if e.is_connection() => {
             ctx.fail(&e);
-            None
+            Opened::Done
         }
         Err(e) => {
             tracing::debug!(parent: &ctx.span, reason = e.reason, "malformed request");
@@ -190,10 +200,10 @@ async fn start(
             } else {
                 (StatusCode::BAD_REQUEST, e.code)
             };
-            if responder.status(status).await && !reader.is_done_now() {
+            if responder.status(status).await.is_finished() && !reader.is_done_now() {
                 reader.stop(code);
             }
-            None
+            Opened::Done
         }
     }
 }
@@ -209,15 +219,14 @@ fn is_safe(method: &Method) -> bool {
 }
 
 /// Serves a request whose head has arrived. `stopped` is the stream's [`Stopped`] future;
-/// it is left `None` once it has resolved. True if the response stream was finished (not
-/// reset, not broken): only then is its acknowledgement worth waiting for.
+/// it is left `None` once it has resolved.
 async fn serve_request<S>(
     ctx: &Arc<Ctx>,
     service: S,
     req: Request<RecvBody>,
-    mut responder: Responder,
+    responder: Responder,
     stopped: &mut Option<Stopped>,
-) -> bool
+) -> Outcome
 where
     S: HttpService<RecvBody>,
 {
@@ -229,40 +238,70 @@ where
             // RFC 8470 §3 lets the server delay a request that is not safe to replay
             // until the handshake completes, which a replayed ClientHello cannot do.
             tracing::debug!("handshake failed under an early request");
-            return false;
+            return Outcome::Reset;
         }
     }
-    if let Some(protocol) = req.extensions().get::<Protocol>() {
-        if !offers_extended_connect(ctx) {
-            // RFC 9220 §3 / RFC 8441 §4: `:protocol` without the server's
-            // SETTINGS_ENABLE_CONNECT_PROTOCOL makes the request malformed.
-            tracing::debug!("extended CONNECT the server did not offer");
-            let mut body = req.into_body();
-            let finished = responder.status(StatusCode::BAD_REQUEST).await;
-            body.stop(H3_MESSAGE_ERROR);
-            return finished;
-        }
-        let is_connect = req.method() == Method::CONNECT;
-        let is_wt = is_connect && protocol.0.as_ref() == b"webtransport";
+    if req.extensions().get::<Protocol>().is_some() {
+        return serve_extended_connect(ctx, service, req, responder, info).await;
+    }
+    respond(ctx, service, req, responder, info, stopped).await
+}
+
+/// Serves an extended CONNECT (RFC 9220): a WebTransport session, a WebSocket, or the
+/// status that refuses it.
+async fn serve_extended_connect<S>(
+    ctx: &Arc<Ctx>,
+    service: S,
+    req: Request<RecvBody>,
+    mut responder: Responder,
+    info: ConnectionInfo,
+) -> Outcome
+where
+    S: HttpService<RecvBody>,
+{
+    if !offers_extended_connect(ctx) {
+        // RFC 9220 §3 / RFC 8441 §4: `:protocol` without the server's
+        // SETTINGS_ENABLE_CONNECT_PROTOCOL makes the request malformed.
+        tracing::debug!("extended CONNECT the server did not offer");
+        let mut body = req.into_body();
+        let outcome = responder.status(StatusCode::BAD_REQUEST).await;
+        body.stop(H3_MESSAGE_ERROR);
+        return outcome;
+    }
+    let protocol = req.extensions().get::<Protocol>().map(|p| p.0.as_ref());
+    let is_connect = req.method() == Method::CONNECT;
+    let is_wt = is_connect && protocol == Some(b"webtransport".as_slice());
+    #[cfg(feature = "websocket")]
+    let is_ws = is_connect
+        && ctx.config.serves_websockets()
+        && protocol.is_some_and(crate::websocket::is_websocket);
+    #[cfg(not(feature = "websocket"))]
+    let _ = &service;
+    match ctx.wt.as_ref() {
+        // Boxed: a session's state would otherwise enlarge every request's task.
+        Some(_) if is_wt => Box::pin(webtransport::serve::session(ctx, req, responder, info)).await,
         #[cfg(feature = "websocket")]
-        let is_ws = is_connect
-            && ctx.config.serves_websockets()
-            && crate::websocket::is_websocket(&protocol.0);
-        return match ctx.wt.as_ref() {
-            // Boxed: a session's state would otherwise enlarge every request's task.
-            Some(_) if is_wt => {
-                Box::pin(webtransport::serve::session(ctx, req, responder, info)).await
-            }
-            #[cfg(feature = "websocket")]
-            _ if is_ws => {
-                Box::pin(crate::websocket::serve(ctx, service, req, responder, info)).await
-            }
-            _ => {
-                tracing::debug!("extended CONNECT for a protocol not served");
-                responder.status(StatusCode::NOT_IMPLEMENTED).await
-            }
-        };
+        _ if is_ws => Box::pin(crate::websocket::serve(ctx, service, req, responder, info)).await,
+        _ => {
+            tracing::debug!("extended CONNECT for a protocol not served");
+            responder.status(StatusCode::NOT_IMPLEMENTED).await
+        }
     }
+}
+
+/// Runs the handler and sends its response, dropping both if the client cancels the
+/// request first.
+async fn respond<S>(
+    ctx: &Ctx,
+    service: S,
+    req: Request<RecvBody>,
+    mut responder: Responder,
+    info: ConnectionInfo,
+    stopped: &mut Option<Stopped>,
+) -> Outcome
+where
+    S: HttpService<RecvBody>,
+{
     let head = req.method() == Method::HEAD;
     let guard = RequestGuard::new(service, info);
     // One response future, pinned once: a second call site would reserve room for a second
@@ -280,7 +319,7 @@ where
     tokio::select! {
         // The response first: a handler that answers at once never registers the watch.
         biased;
-        finished = &mut responding => finished,
+        outcome = &mut responding => outcome,
         result = watch => {
             *stopped = None;
             match result {
@@ -288,7 +327,7 @@ where
                 Ok(Some(_)) => {
                     tracing::debug!("the client cancelled the request");
                     ctx.churned();
-                    false
+                    Outcome::Reset
                 }
                 // The connection is lost: the handler's body reads and the response's
                 // writes fail, so it sees the error (and the connection task aborts what

@@ -19,7 +19,7 @@ use twinport::{ConnectionInfo, HttpService};
 use self::pipe::UpgradePipe;
 use crate::body::RecvBody;
 use crate::connection::context::Ctx;
-use crate::request::respond::{strip_connection_fields, Responder};
+use crate::request::respond::{strip_connection_fields, Outcome, Responder};
 
 /// Whether `protocol` (an extended CONNECT's `:protocol`) is a WebSocket's.
 pub(crate) fn is_websocket(protocol: &[u8]) -> bool {
@@ -27,14 +27,14 @@ pub(crate) fn is_websocket(protocol: &[u8]) -> bool {
 }
 
 /// Serves an extended CONNECT for a WebSocket: the handler answers it, a 2xx opens the
-/// tunnel. True if the stream was finished cleanly.
+/// tunnel.
 pub(crate) async fn serve<S>(
     ctx: &Ctx,
     service: S,
     req: Request<RecvBody>,
     mut responder: Responder,
     info: ConnectionInfo,
-) -> bool
+) -> Outcome
 where
     S: HttpService<RecvBody>,
 {
@@ -60,7 +60,7 @@ where
         _ = responder.stream().stopped() => {
             tracing::debug!("the client cancelled the WebSocket before it opened");
             ctx.churned();
-            return false;
+            return Outcome::Reset;
         }
     };
     let mut response = match answered {
@@ -112,7 +112,7 @@ where
     if responder.flush().await.is_err() {
         tracing::debug!("the client went away before its WebSocket opened");
         ctx.churned();
-        return false;
+        return Outcome::Reset;
     }
     tracing::debug!("WebSocket open over HTTP/3");
     tunnel::run(ctx, &mut body, &mut responder, io).await
