@@ -100,11 +100,7 @@ where
                 Ok((send, recv)) => {
                     accept_bi.set(quic.accept_bi().fuse());
                     if go_away.admit(send.id().into()) {
-                        let task = request::serve(ctx.clone(), service.clone(), send, recv);
-                        // Boxed: the runtime moves a task's future several times per
-                        // request (spawn, completion), and this one is kilobytes; a box
-                        // is one allocation and one copy (see BENCHMARKS.md).
-                        requests.spawn(Box::pin(task));
+                        start_request(ctx, &service, &mut requests, send, recv);
                     } else {
                         refuse(send, recv);
                     }
@@ -130,6 +126,23 @@ where
         }
     }
     state
+}
+
+/// Serves a request stream in a task of its own.
+fn start_request<S>(
+    ctx: &Arc<Ctx>,
+    service: &S,
+    requests: &mut JoinSet<()>,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+) where
+    S: HttpService<RecvBody>,
+{
+    let task = request::serve(ctx.clone(), service.clone(), send, recv);
+    // Boxed: the runtime moves a task's future several times per request (spawn,
+    // completion), and this one is kilobytes; a box is one allocation and one copy (see
+    // BENCHMARKS.md).
+    requests.spawn(Box::pin(task));
 }
 
 /// Refuses a request stream above the GOAWAY id, unprocessed, so the client may retry it

@@ -63,10 +63,26 @@ where
             return Outcome::Reset;
         }
     };
-    let mut response = match answered {
+    let response = match answered {
         Ok(response) => response,
         Err(never) => match never {},
     };
+    answer(ctx, &mut body, responder, pipe, response, &path).await
+}
+
+/// Answers the CONNECT with the handler's response: a 2xx opens the tunnel over `pipe`,
+/// anything else is sent as it is (or as 500 where HTTP/3 cannot carry it).
+async fn answer<B>(
+    ctx: &Ctx,
+    body: &mut RecvBody,
+    mut responder: Responder,
+    pipe: UpgradePipe,
+    mut response: http::Response<B>,
+    path: &str,
+) -> Outcome
+where
+    B: http_body::Body,
+{
     let status = response.status();
     if status == StatusCode::SWITCHING_PROTOCOLS {
         // HTTP/3 has no 101 (RFC 9114 §4.5): an HTTP/1.1-only WebSocket library answered.
@@ -115,5 +131,5 @@ where
         return Outcome::Reset;
     }
     tracing::debug!("WebSocket open over HTTP/3");
-    tunnel::run(ctx, &mut body, &mut responder, io).await
+    tunnel::run(ctx, body, &mut responder, io).await
 }
