@@ -46,9 +46,7 @@ async fn get_carries_status_body_headers_and_connection_info() {
     let missing = client.get("/nope").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
-    client.close().await;
-    let report = server.stop(Duration::from_secs(2)).await;
-    assert_eq!(report.cut, 0);
+    assert_eq!(close_and_stop(server, client).await.cut, 0);
 }
 
 #[tokio::test]
@@ -99,8 +97,7 @@ async fn streams_64_mib_up_and_down_intact() {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.text(), format!("{SIZE} {expected}"));
 
-    client.close().await;
-    server.stop(Duration::from_secs(2)).await;
+    close_and_stop(server, client).await;
 }
 
 #[tokio::test]
@@ -138,8 +135,7 @@ async fn trailers_travel_both_ways() {
     assert_eq!(reply.text(), "ping");
     assert_eq!(reply.trailers.unwrap()["x-upload-digest"], "deadbeef");
 
-    client.close().await;
-    server.stop(Duration::from_secs(2)).await;
+    close_and_stop(server, client).await;
 }
 
 #[tokio::test]
@@ -171,8 +167,7 @@ async fn hundred_concurrent_requests_on_one_connection() {
     }
     assert_eq!(server.gauge.live(), 1, "all on one connection");
 
-    client.close().await;
-    server.stop(Duration::from_secs(2)).await;
+    close_and_stop(server, client).await;
 }
 
 #[tokio::test]
@@ -196,8 +191,7 @@ async fn a_panicking_handler_gets_500_and_the_connection_lives() {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(server.gauge.live(), 1);
 
-    client.close().await;
-    server.stop(Duration::from_secs(2)).await;
+    close_and_stop(server, client).await;
 }
 
 #[tokio::test]
@@ -241,10 +235,7 @@ async fn a_client_reset_mid_upload_errors_the_handlers_body() {
     let client = H3::connect(server.addr, None).await.unwrap();
     let mut send = client.send.clone();
     bounded(10, "reset upload", async {
-        let mut stream = send
-            .send_request(Request::post(uri("/upload")).body(()).unwrap())
-            .await
-            .unwrap();
+        let mut stream = open(&mut send, Request::post(uri("/upload")).body(()).unwrap()).await;
         stream
             .send_data(Bytes::from_static(b"partial"))
             .await
@@ -260,10 +251,7 @@ async fn a_client_reset_mid_upload_errors_the_handlers_body() {
     // The client vanishing mid-body fails the body too, and leaves no task behind.
     let mut send = client.send.clone();
     bounded(10, "upload then vanish", async {
-        let mut stream = send
-            .send_request(Request::post(uri("/upload")).body(()).unwrap())
-            .await
-            .unwrap();
+        let mut stream = open(&mut send, Request::post(uri("/upload")).body(()).unwrap()).await;
         stream
             .send_data(Bytes::from_static(b"partial"))
             .await

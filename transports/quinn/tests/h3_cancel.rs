@@ -48,10 +48,7 @@ async fn a_client_cancelling_a_request_drops_its_handler() {
 
     let mut send = client.send.clone();
     let mut stream = bounded(10, "request", async {
-        let mut stream = send
-            .send_request(Request::get(uri("/forever")).body(()).unwrap())
-            .await
-            .unwrap();
+        let mut stream = open(&mut send, Request::get(uri("/forever")).body(()).unwrap()).await;
         stream.finish().await.unwrap();
         stream
     })
@@ -68,13 +65,7 @@ async fn a_client_cancelling_a_request_drops_its_handler() {
 
     // The connection still serves (the next handler runs, and is cancelled the same way).
     let mut send = client.send.clone();
-    let mut again = bounded(
-        10,
-        "second request",
-        send.send_request(Request::get(uri("/forever")).body(()).unwrap()),
-    )
-    .await
-    .unwrap();
+    let mut again = open(&mut send, Request::get(uri("/forever")).body(()).unwrap()).await;
     let dropped = bounded(10, "the second handler to start", started_rx.recv())
         .await
         .unwrap();
@@ -83,9 +74,7 @@ async fn a_client_cancelling_a_request_drops_its_handler() {
         .await
         .expect("the guard reports its drop");
 
-    client.close().await;
-    let report = server.stop(Duration::from_secs(2)).await;
-    assert_eq!(report.cut, 0);
+    assert_eq!(close_and_stop(server, client).await.cut, 0);
 }
 
 #[tokio::test]
@@ -117,13 +106,7 @@ async fn only_a_request_body_left_unread_is_stopped_and_with_h3_no_error() {
 
     // GETs end with their head: the unread (empty) body needs no STOP_SENDING.
     for _ in 0..20 {
-        let mut get = bounded(
-            10,
-            "GET",
-            send.send_request(Request::get(uri("/")).body(()).unwrap()),
-        )
-        .await
-        .unwrap();
+        let mut get = open(&mut send, Request::get(uri("/")).body(()).unwrap()).await;
         bounded(10, "GET finish", get.finish()).await.unwrap();
         let reply = bounded(10, "GET reply", read_reply(&mut get))
             .await
@@ -132,13 +115,7 @@ async fn only_a_request_body_left_unread_is_stopped_and_with_h3_no_error() {
     }
     assert_eq!(conn.stats().frame_rx.stop_sending, 0);
 
-    let mut stream = bounded(
-        10,
-        "request",
-        send.send_request(Request::post(uri("/upload")).body(()).unwrap()),
-    )
-    .await
-    .unwrap();
+    let mut stream = open(&mut send, Request::post(uri("/upload")).body(()).unwrap()).await;
     stream
         .send_data(Bytes::from_static(b"the start of a long body"))
         .await

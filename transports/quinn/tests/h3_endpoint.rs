@@ -11,6 +11,15 @@ use http::StatusCode;
 use twinport_quinn::{Error, Http3};
 use twinport_testkit::*;
 
+/// The ALPN protocol `conn`'s handshake settled on.
+fn negotiated(conn: &quinn::Connection) -> Option<Vec<u8>> {
+    conn.handshake_data()
+        .unwrap()
+        .downcast::<quinn::crypto::rustls::HandshakeData>()
+        .unwrap()
+        .protocol
+}
+
 #[tokio::test]
 async fn raw_quic_echo_beside_http3_on_one_endpoint() {
     init_tracing();
@@ -48,13 +57,7 @@ async fn raw_quic_echo_beside_http3_on_one_endpoint() {
     let (_ep2, both) = quic_connect(server.addr, pki.quic_client_alpn(&[b"echo/1", b"h3"], None))
         .await
         .unwrap();
-    let negotiated = both
-        .handshake_data()
-        .unwrap()
-        .downcast::<quinn::crypto::rustls::HandshakeData>()
-        .unwrap()
-        .protocol;
-    assert_eq!(negotiated.as_deref(), Some(&b"h3"[..]));
+    assert_eq!(negotiated(&both).as_deref(), Some(&b"h3"[..]));
     both.close(0u32.into(), b"");
 
     // An unknown protocol is refused in the handshake.
@@ -78,13 +81,7 @@ async fn alpn_preference_follows_registration_order() {
     let (_ep, conn) = quic_connect(server.addr, pki.quic_client_alpn(&[b"h3", b"echo/1"], None))
         .await
         .unwrap();
-    let negotiated = conn
-        .handshake_data()
-        .unwrap()
-        .downcast::<quinn::crypto::rustls::HandshakeData>()
-        .unwrap()
-        .protocol;
-    assert_eq!(negotiated.as_deref(), Some(&b"echo/1"[..]));
+    assert_eq!(negotiated(&conn).as_deref(), Some(&b"echo/1"[..]));
     conn.close(0u32.into(), b"");
     server.stop(Duration::from_secs(1)).await;
 }

@@ -6,7 +6,6 @@
 mod h3_kit;
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use bytes::Bytes;
 use h3_kit::*;
@@ -52,8 +51,7 @@ async fn request_content_length_must_match_the_body() {
     assert_eq!(echoed.text(), "hello");
     assert_eq!(echoed.headers["content-length"], "5");
 
-    client.close().await;
-    server.stop(Duration::from_secs(2)).await;
+    close_and_stop(server, client).await;
 }
 
 #[tokio::test]
@@ -85,8 +83,7 @@ async fn connection_specific_request_headers_are_malformed() {
     )
     .await;
     assert_eq!(trailers.status, StatusCode::OK);
-    client.close().await;
-    server.stop(Duration::from_secs(2)).await;
+    close_and_stop(server, client).await;
 }
 
 #[tokio::test]
@@ -132,6 +129,5 @@ async fn responses_lose_connection_headers_and_bodies_where_none_belong() {
         assert!(!reply.headers.contains_key("content-length"), "{path}");
     }
 
-    client.close().await;
-    server.stop(Duration::from_secs(2)).await;
+    close_and_stop(server, client).await;
 }

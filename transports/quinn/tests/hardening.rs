@@ -73,9 +73,7 @@ async fn a_lower_quic_stream_limit_is_not_raised_by_the_request_limit() {
     }
     assert_eq!(peak.load(Ordering::SeqCst), 2);
 
-    client.close().await;
-    let report = server.stop(Duration::from_secs(2)).await;
-    assert_eq!(report.cut, 0);
+    assert_eq!(close_and_stop(server, client).await.cut, 0);
 }
 
 #[tokio::test]

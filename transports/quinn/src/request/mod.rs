@@ -224,7 +224,7 @@ async fn serve_request<S>(
     ctx: &Arc<Ctx>,
     service: S,
     req: Request<RecvBody>,
-    responder: Responder,
+    mut responder: Responder,
     stopped: &mut Option<Stopped>,
 ) -> Outcome
 where
@@ -241,52 +241,38 @@ where
             return Outcome::Reset;
         }
     }
-    if req.extensions().get::<Protocol>().is_some() {
-        return serve_extended_connect(ctx, service, req, responder, info).await;
+    if let Some(protocol) = req.extensions().get::<Protocol>() {
+        if !offers_extended_connect(ctx) {
+            // RFC 9220 §3 / RFC 8441 §4: `:protocol` without the server's
+            // SETTINGS_ENABLE_CONNECT_PROTOCOL makes the request malformed.
+            tracing::debug!("extended CONNECT the server did not offer");
+            let mut body = req.into_body();
+            let outcome = responder.status(StatusCode::BAD_REQUEST).await;
+            body.stop(H3_MESSAGE_ERROR);
+            return outcome;
+        }
+        let is_connect = req.method() == Method::CONNECT;
+        let is_wt = is_connect && protocol.0.as_ref() == b"webtransport";
+        #[cfg(feature = "websocket")]
+        let is_ws = is_connect
+            && ctx.config.serves_websockets()
+            && crate::websocket::is_websocket(&protocol.0);
+        return match ctx.wt.as_ref() {
+            // Boxed: a session's state would otherwise enlarge every request's task.
+            Some(_) if is_wt => {
+                Box::pin(webtransport::serve::session(ctx, req, responder, info)).await
+            }
+            #[cfg(feature = "websocket")]
+            _ if is_ws => {
+                Box::pin(crate::websocket::serve(ctx, service, req, responder, info)).await
+            }
+            _ => {
+                tracing::debug!("extended CONNECT for a protocol not served");
+                responder.status(StatusCode::NOT_IMPLEMENTED).await
+            }
+        };
     }
     respond(ctx, service, req, responder, info, stopped).await
-}
-
-/// Serves an extended CONNECT (RFC 9220): a WebTransport session, a WebSocket, or the
-/// status that refuses it.
-async fn serve_extended_connect<S>(
-    ctx: &Arc<Ctx>,
-    service: S,
-    req: Request<RecvBody>,
-    mut responder: Responder,
-    info: ConnectionInfo,
-) -> Outcome
-where
-    S: HttpService<RecvBody>,
-{
-    if !offers_extended_connect(ctx) {
-        // RFC 9220 §3 / RFC 8441 §4: `:protocol` without the server's
-        // SETTINGS_ENABLE_CONNECT_PROTOCOL makes the request malformed.
-        tracing::debug!("extended CONNECT the server did not offer");
-        let mut body = req.into_body();
-        let outcome = responder.status(StatusCode::BAD_REQUEST).await;
-        body.stop(H3_MESSAGE_ERROR);
-        return outcome;
-    }
-    let protocol = req.extensions().get::<Protocol>().map(|p| p.0.as_ref());
-    let is_connect = req.method() == Method::CONNECT;
-    let is_wt = is_connect && protocol == Some(b"webtransport".as_slice());
-    #[cfg(feature = "websocket")]
-    let is_ws = is_connect
-        && ctx.config.serves_websockets()
-        && protocol.is_some_and(crate::websocket::is_websocket);
-    #[cfg(not(feature = "websocket"))]
-    let _ = &service;
-    match ctx.wt.as_ref() {
-        // Boxed: a session's state would otherwise enlarge every request's task.
-        Some(_) if is_wt => Box::pin(webtransport::serve::session(ctx, req, responder, info)).await,
-        #[cfg(feature = "websocket")]
-        _ if is_ws => Box::pin(crate::websocket::serve(ctx, service, req, responder, info)).await,
-        _ => {
-            tracing::debug!("extended CONNECT for a protocol not served");
-            responder.status(StatusCode::NOT_IMPLEMENTED).await
-        }
-    }
 }
 
 /// Runs the handler and sends its response, dropping both if the client cancels the

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
@@ -28,6 +29,22 @@ pub async fn serve_info() -> (Http3Server, H3) {
     let server = serve_http3(h3_endpoint(&Pki::get().server_tls()));
     let client = H3::connect(server.addr, None).await.unwrap();
     (server, client)
+}
+
+/// A request stream of the h3 client.
+pub type Stream = h3::client::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>;
+
+/// Opens `req` on `send` without finishing it, within 10 s.
+pub async fn open(send: &mut SendRequest, req: Request<()>) -> Stream {
+    bounded(10, "a request stream", send.send_request(req))
+        .await
+        .unwrap()
+}
+
+/// Closes `client`, then stops `server` with a 2 s grace period: the drain report.
+pub async fn close_and_stop(server: Http3Server, client: H3) -> twinport::DrainReport {
+    client.close().await;
+    server.stop(Duration::from_secs(2)).await
 }
 
 /// Sends `req`, with `body` unless it is empty, on a clone of a connection's sender and
