@@ -42,6 +42,8 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Serves one HTTP/3 connection until it is done with its streams, then closes it once its
+/// responses are acknowledged.
 pub(crate) async fn serve_connection<S>(setup: Setup, service: S)
 where
     S: HttpService<RecvBody>,
