@@ -1,5 +1,6 @@
 //! [`RecvBody`]: the body of an HTTP/3 request, read from the QUIC stream as it is polled.
 
+use quinn::VarInt;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use twinport::WriteStall;
 
-use crate::codes::{H3_FRAME_UNEXPECTED, H3_NO_ERROR_CODE, H3_REQUEST_INCOMPLETE};
+use crate::codes::{H3_FRAME_UNEXPECTED, H3_NO_ERROR, H3_REQUEST_INCOMPLETE};
 use crate::error::BodyError;
 use crate::proto::error::ProtoError;
 use crate::proto::message;
@@ -99,7 +100,7 @@ impl RecvBody {
     /// Ends the body with `error`, asking the client to stop with `code`.
     fn fail_with(
         &mut self,
-        code: u64,
+        code: VarInt,
         error: BodyError,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         self.state = State::Done;
@@ -136,7 +137,7 @@ impl RecvBody {
     }
 
     /// Asks the client to stop sending with `code`.
-    pub(crate) fn stop(&mut self, code: u64) {
+    pub(crate) fn stop(&mut self, code: VarInt) {
         if let Some(reader) = self.reader.as_mut() {
             reader.stop(code);
         }
@@ -283,6 +284,6 @@ impl Drop for RecvBody {
         }
         // RFC 9114 §4.1.1: the response does not need the rest of the request. (A stream
         // stopped already, by a body error, keeps its first code.)
-        reader.stop(H3_NO_ERROR_CODE);
+        reader.stop(H3_NO_ERROR);
     }
 }

@@ -1,4 +1,6 @@
-//! The error codes twinport-quinn closes connections and resets streams with, by name.
+//! The error codes twinport-quinn closes connections and resets streams with, by name: the one
+//! table of them in this crate, in the form quinn takes (the test kit keeps its own public
+//! copy, as a peer sees them, since this one is private).
 
 use quinn::VarInt;
 
@@ -7,7 +9,8 @@ pub(crate) const QUIC_NO_ERROR: VarInt = VarInt::from_u32(0);
 /// H3_NO_ERROR (RFC 9114 §8.1): a connection closed on purpose, at shutdown or when done.
 pub(crate) const H3_NO_ERROR: VarInt = VarInt::from_u32(0x100);
 /// H3_GENERAL_PROTOCOL_ERROR (RFC 9114 §8.1): here, a client certificate that rustls verified
-/// but that cannot be read.
+/// but that cannot be read, or a datagram from a client the server enabled none for (RFC 9297
+/// §2.1.1 names no code of its own).
 pub(crate) const H3_GENERAL_PROTOCOL_ERROR: VarInt = VarInt::from_u32(0x101);
 /// H3_REQUEST_REJECTED (RFC 9114 §8.1): a request stream refused before any processing.
 pub(crate) const H3_REQUEST_REJECTED: VarInt = VarInt::from_u32(0x10b);
@@ -15,60 +18,43 @@ pub(crate) const H3_REQUEST_REJECTED: VarInt = VarInt::from_u32(0x10b);
 /// the client offered no ALPN protocol the endpoint serves.
 pub(crate) const NO_APPLICATION_PROTOCOL: VarInt = VarInt::from_u32(0x178);
 
-// The HTTP/3 (RFC 9114 §8.1) and QPACK (RFC 9204 §6) error codes as plain numbers, the form
-// `proto::ProtoError` carries them in (`quinn::VarInt::from_u64` takes every one of them).
-// The engine closes and resets with them.
-
-/// H3_NO_ERROR (RFC 9114 §8.1) as a number.
-pub(crate) const H3_NO_ERROR_CODE: u64 = 0x100;
-/// H3_GENERAL_PROTOCOL_ERROR (RFC 9114 §8.1) as a number: here, a datagram from a client
-/// the server enabled none for (RFC 9297 §2.1.1 names no code of its own).
-pub(crate) const H3_GENERAL_PROTOCOL_ERROR_CODE: u64 = 0x101;
 /// H3_INTERNAL_ERROR (RFC 9114 §8.1): an internal error in the HTTP stack.
-pub(crate) const H3_INTERNAL_ERROR: u64 = 0x102;
+pub(crate) const H3_INTERNAL_ERROR: VarInt = VarInt::from_u32(0x102);
 /// H3_STREAM_CREATION_ERROR (RFC 9114 §8.1): the peer created a stream it may not create.
-pub(crate) const H3_STREAM_CREATION_ERROR: u64 = 0x103;
+pub(crate) const H3_STREAM_CREATION_ERROR: VarInt = VarInt::from_u32(0x103);
 /// H3_CLOSED_CRITICAL_STREAM (RFC 9114 §8.1): a stream the connection needs was closed or reset.
-pub(crate) const H3_CLOSED_CRITICAL_STREAM: u64 = 0x104;
+pub(crate) const H3_CLOSED_CRITICAL_STREAM: VarInt = VarInt::from_u32(0x104);
 /// H3_FRAME_UNEXPECTED (RFC 9114 §8.1): a frame not allowed in the stream's state or type.
-pub(crate) const H3_FRAME_UNEXPECTED: u64 = 0x105;
+pub(crate) const H3_FRAME_UNEXPECTED: VarInt = VarInt::from_u32(0x105);
 /// H3_FRAME_ERROR (RFC 9114 §8.1): a frame that breaks the layout or size rules.
-pub(crate) const H3_FRAME_ERROR: u64 = 0x106;
+pub(crate) const H3_FRAME_ERROR: VarInt = VarInt::from_u32(0x106);
 /// H3_EXCESSIVE_LOAD (RFC 9114 §8.1): the peer generates excessive load (here: a frame or
 /// field section over our limit).
-pub(crate) const H3_EXCESSIVE_LOAD: u64 = 0x107;
+pub(crate) const H3_EXCESSIVE_LOAD: VarInt = VarInt::from_u32(0x107);
 /// H3_ID_ERROR (RFC 9114 §8.1): a stream or push id used wrongly.
-pub(crate) const H3_ID_ERROR: u64 = 0x108;
+pub(crate) const H3_ID_ERROR: VarInt = VarInt::from_u32(0x108);
 /// H3_SETTINGS_ERROR (RFC 9114 §8.1): an error in a SETTINGS frame's payload.
-pub(crate) const H3_SETTINGS_ERROR: u64 = 0x109;
+pub(crate) const H3_SETTINGS_ERROR: VarInt = VarInt::from_u32(0x109);
 /// H3_MISSING_SETTINGS (RFC 9114 §8.1): the control stream did not start with SETTINGS.
-pub(crate) const H3_MISSING_SETTINGS: u64 = 0x10a;
-/// H3_REQUEST_REJECTED (RFC 9114 §8.1) as a number.
-pub(crate) const H3_REQUEST_REJECTED_CODE: u64 = 0x10b;
+pub(crate) const H3_MISSING_SETTINGS: VarInt = VarInt::from_u32(0x10a);
 /// H3_REQUEST_CANCELLED (RFC 9114 §8.1): a response given up (the client took none of it for
 /// the write-stall timeout).
-pub(crate) const H3_REQUEST_CANCELLED_CODE: u64 = 0x10c;
+pub(crate) const H3_REQUEST_CANCELLED: VarInt = VarInt::from_u32(0x10c);
 /// H3_REQUEST_INCOMPLETE (RFC 9114 §8.1): a request stream ended before the request did.
-pub(crate) const H3_REQUEST_INCOMPLETE: u64 = 0x10d;
+pub(crate) const H3_REQUEST_INCOMPLETE: VarInt = VarInt::from_u32(0x10d);
 /// H3_MESSAGE_ERROR (RFC 9114 §8.1): a malformed message (§4.1.2).
-pub(crate) const H3_MESSAGE_ERROR: u64 = 0x10e;
+pub(crate) const H3_MESSAGE_ERROR: VarInt = VarInt::from_u32(0x10e);
 /// H3_CONNECT_ERROR (RFC 9114 §8.1): the CONNECT tunnel was reset or closed abnormally.
 #[allow(dead_code)]
-pub(crate) const H3_CONNECT_ERROR: u64 = 0x10f;
+pub(crate) const H3_CONNECT_ERROR: VarInt = VarInt::from_u32(0x10f);
 /// H3_VERSION_FALLBACK (RFC 9114 §8.1): retry the request over HTTP/1.1.
 #[allow(dead_code)]
-pub(crate) const H3_VERSION_FALLBACK: u64 = 0x110;
+pub(crate) const H3_VERSION_FALLBACK: VarInt = VarInt::from_u32(0x110);
 /// QPACK_DECOMPRESSION_FAILED (RFC 9204 §6): a field section we cannot decode.
-pub(crate) const QPACK_DECOMPRESSION_FAILED: u64 = 0x200;
+pub(crate) const QPACK_DECOMPRESSION_FAILED: VarInt = VarInt::from_u32(0x200);
 /// QPACK_ENCODER_STREAM_ERROR (RFC 9204 §6): a bad instruction on the peer's encoder stream.
-pub(crate) const QPACK_ENCODER_STREAM_ERROR: u64 = 0x201;
+pub(crate) const QPACK_ENCODER_STREAM_ERROR: VarInt = VarInt::from_u32(0x201);
 /// QPACK_DECODER_STREAM_ERROR (RFC 9204 §6): a bad instruction on the peer's decoder stream.
-pub(crate) const QPACK_DECODER_STREAM_ERROR: u64 = 0x202;
+pub(crate) const QPACK_DECODER_STREAM_ERROR: VarInt = VarInt::from_u32(0x202);
 /// H3_DATAGRAM_ERROR (RFC 9297 §5.2): a malformed HTTP datagram or capsule.
-pub(crate) const H3_DATAGRAM_ERROR: u64 = 0x33;
-
-/// `code` (one of the numbers above, or a peer's) as a `VarInt` to close or reset with;
-/// H3_INTERNAL_ERROR for a number over 2^62 - 1, which no code here is.
-pub(crate) fn var(code: u64) -> VarInt {
-    VarInt::from_u64(code).unwrap_or(VarInt::from_u32(H3_INTERNAL_ERROR as u32))
-}
+pub(crate) const H3_DATAGRAM_ERROR: VarInt = VarInt::from_u32(0x33);

@@ -1,28 +1,23 @@
-//! End-to-end HTTP/3 tests with a Rust client (h3 + h3-quinn) on 127.0.0.1:0.
+//! HTTP/3 requests end to end with a Rust client (h3 + h3-quinn) on 127.0.0.1:0: heads,
+//! bodies and trailers both ways, concurrency on one connection, and handlers that panic or
+//! lose their client.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod h3_kit;
 
 use std::time::Duration;
 
 use bytes::Bytes;
+use h3_kit::*;
 use http::{HeaderMap, Request, StatusCode};
 use sha2::{Digest, Sha256};
-use twinport::ClientAuth;
-use twinport_quinn::{Error, Http3, QuicConnection};
-use twinport_testkit::app::info::{expected_sha, pattern, pattern_bytes, SERVED_BY};
+use twinport_quinn::Http3;
+use twinport_testkit::app::info::{expected_sha, pattern_bytes, SERVED_BY};
 use twinport_testkit::*;
-
-const LOCALHOST: &str = "127.0.0.1:0";
-
-fn h3_endpoint(tls: &twinport::ServerTls) -> Http3 {
-    Http3::bind(LOCALHOST.parse().unwrap(), tls).unwrap()
-}
 
 #[tokio::test]
 async fn get_carries_status_body_headers_and_connection_info() {
-    init_tracing();
-    let pki = Pki::get();
-    let server = serve_http3(h3_endpoint(&pki.server_tls()));
-    let mut client = H3::connect(server.addr, None).await.unwrap();
+    let (server, mut client) = serve_info().await;
 
     let req = Request::get(uri("/info"))
         .header("x-test", "hello")
@@ -51,112 +46,13 @@ async fn get_carries_status_body_headers_and_connection_info() {
     let missing = client.get("/nope").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
-    client.close().await;
-    let report = server.stop(Duration::from_secs(2)).await;
-    assert_eq!(report.cut, 0);
-}
-
-async fn mtls_info(auth: ClientAuth, cert: Option<&Id>) -> Result<serde_json::Value, String> {
-    let pki = Pki::get();
-    let tls = pki.server_tls().client_auth(auth);
-    let server = serve_http3(h3_endpoint(&tls));
-    let result = async {
-        let (endpoint, conn) = quic_connect(server.addr, pki.quic_client(cert))
-            .await
-            .map_err(|e| e.to_string())?;
-        let (mut driver, mut send) = bounded(
-            10,
-            "h3 setup",
-            h3::client::new(h3_quinn::Connection::new(conn.clone())),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let drive = tokio::spawn(async move {
-            let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
-        });
-        let reply = bounded(10, "mTLS request", async {
-            let mut stream = send
-                .send_request(Request::get(uri("/info")).body(()).unwrap())
-                .await?;
-            stream.finish().await?;
-            read_reply(&mut stream).await
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        conn.close(0u32.into(), b"");
-        drive.abort();
-        let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
-        Ok(reply.json())
-    }
-    .await;
-    server.stop(Duration::from_secs(1)).await;
-    result
-}
-
-#[tokio::test]
-async fn mtls_none_ignores_client_certificates() {
-    init_tracing();
-    let pki = Pki::get();
-    let info = mtls_info(ClientAuth::none(), Some(&pki.client))
-        .await
-        .unwrap();
-    assert!(info["client_cn"].is_null(), "{info}");
-    let info = mtls_info(ClientAuth::none(), None).await.unwrap();
-    assert!(info["client_cn"].is_null(), "{info}");
-}
-
-#[tokio::test]
-async fn mtls_optional_serves_both_and_shows_the_certificate() {
-    init_tracing();
-    let pki = Pki::get();
-    let info = mtls_info(ClientAuth::optional(pki.roots()), Some(&pki.client))
-        .await
-        .unwrap();
-    assert_eq!(info["client_cn"], "alice");
-    assert_eq!(info["client_dns"], serde_json::json!(["alice.example"]));
-    assert_eq!(info["client_spiffe"], "spiffe://example.org/alice");
-    assert!(info["client_issuer"]
-        .as_str()
-        .unwrap()
-        .contains("twinport test CA"));
-
-    let anonymous = mtls_info(ClientAuth::optional(pki.roots()), None)
-        .await
-        .unwrap();
-    assert!(anonymous["client_cn"].is_null());
-
-    let other_ca = mtls_info(ClientAuth::optional(pki.roots()), Some(&pki.foreign)).await;
-    assert!(
-        other_ca.is_err(),
-        "a certificate from another CA must be refused: {other_ca:?}"
-    );
-}
-
-#[tokio::test]
-async fn mtls_required_refuses_missing_and_foreign_certificates() {
-    init_tracing();
-    let pki = Pki::get();
-    let info = mtls_info(ClientAuth::required(pki.roots()), Some(&pki.client))
-        .await
-        .unwrap();
-    assert_eq!(info["client_cn"], "alice");
-
-    let none = mtls_info(ClientAuth::required(pki.roots()), None).await;
-    assert!(none.is_err(), "no certificate must be refused: {none:?}");
-    let other_ca = mtls_info(ClientAuth::required(pki.roots()), Some(&pki.foreign)).await;
-    assert!(
-        other_ca.is_err(),
-        "another CA must be refused: {other_ca:?}"
-    );
+    assert_eq!(close_and_stop(server, client).await.cut, 0);
 }
 
 #[tokio::test]
 async fn streams_64_mib_up_and_down_intact() {
-    init_tracing();
     const SIZE: u64 = 64 * 1024 * 1024;
-    let pki = Pki::get();
-    let server = serve_http3(h3_endpoint(&pki.server_tls()));
-    let client = H3::connect(server.addr, None).await.unwrap();
+    let (server, client) = serve_info().await;
 
     // Download: the client hashes what arrives, chunk by chunk.
     let mut send = client.send.clone();
@@ -201,16 +97,12 @@ async fn streams_64_mib_up_and_down_intact() {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.text(), format!("{SIZE} {expected}"));
 
-    client.close().await;
-    server.stop(Duration::from_secs(2)).await;
+    close_and_stop(server, client).await;
 }
 
 #[tokio::test]
 async fn trailers_travel_both_ways() {
-    init_tracing();
-    let pki = Pki::get();
-    let server = serve_http3(h3_endpoint(&pki.server_tls()));
-    let mut client = H3::connect(server.addr, None).await.unwrap();
+    let (server, mut client) = serve_info().await;
 
     // Response trailers.
     let reply = client.get("/trailers").await;
@@ -243,31 +135,22 @@ async fn trailers_travel_both_ways() {
     assert_eq!(reply.text(), "ping");
     assert_eq!(reply.trailers.unwrap()["x-upload-digest"], "deadbeef");
 
-    client.close().await;
-    server.stop(Duration::from_secs(2)).await;
+    close_and_stop(server, client).await;
 }
 
 #[tokio::test]
 async fn hundred_concurrent_requests_on_one_connection() {
-    init_tracing();
-    let pki = Pki::get();
-    let server = serve_http3(h3_endpoint(&pki.server_tls()));
-    let client = H3::connect(server.addr, None).await.unwrap();
+    let (server, client) = serve_info().await;
 
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..100u32 {
-        let mut send = client.send.clone();
-        tasks.spawn(async move {
-            let req = Request::post(uri("/echo")).body(()).unwrap();
-            let mut stream = send.send_request(req).await.unwrap();
-            stream
-                .send_data(Bytes::from(format!("request {i}")))
-                .await
-                .unwrap();
-            stream.finish().await.unwrap();
-            let reply = read_reply(&mut stream).await.unwrap();
-            (i, reply)
-        });
+        let req = Request::post(uri("/echo")).body(()).unwrap();
+        let reply = send_on(
+            client.send.clone(),
+            req,
+            Bytes::from(format!("request {i}")),
+        );
+        tasks.spawn(async move { (i, reply.await.unwrap()) });
     }
     let replies = bounded(60, "100 concurrent requests", async {
         let mut out = Vec::new();
@@ -284,121 +167,22 @@ async fn hundred_concurrent_requests_on_one_connection() {
     }
     assert_eq!(server.gauge.live(), 1, "all on one connection");
 
-    client.close().await;
-    server.stop(Duration::from_secs(2)).await;
-}
-
-async fn echo(conn: QuicConnection) -> Result<(), twinport::BoxError> {
-    let info = conn.connection_info().clone();
-    let conn = conn.connection().clone();
-    while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-        let data = recv.read_to_end(1024 * 1024).await?;
-        let alpn = info.alpn_str().unwrap_or("").to_owned();
-        send.write_all(format!("{alpn}:").as_bytes()).await?;
-        send.write_all(&data).await?;
-        send.finish()?;
-    }
-    Ok(())
-}
-
-#[tokio::test]
-async fn raw_quic_echo_beside_http3_on_one_endpoint() {
-    init_tracing();
-    let pki = Pki::get();
-    let endpoint = Http3::builder(&pki.server_tls())
-        .http3()
-        .route(b"echo/1", echo)
-        .bind(LOCALHOST.parse().unwrap())
-        .unwrap();
-    assert_eq!(
-        endpoint.alpn_protocols(),
-        [b"h3".to_vec(), b"echo/1".to_vec()]
-    );
-    let server = serve_http3(endpoint);
-
-    // The raw protocol.
-    let (ep, conn) = quic_connect(server.addr, pki.quic_client_alpn(&[b"echo/1"], None))
-        .await
-        .unwrap();
-    let echoed = bounded(10, "raw echo", async {
-        let (mut send, mut recv) = conn.open_bi().await.unwrap();
-        send.write_all(b"over raw QUIC").await.unwrap();
-        send.finish().unwrap();
-        recv.read_to_end(1024).await.unwrap()
-    })
-    .await;
-    assert_eq!(echoed, b"echo/1:over raw QUIC");
-    conn.close(0u32.into(), b"");
-
-    // HTTP/3 on the same port.
-    let mut client = H3::connect(server.addr, None).await.unwrap();
-    assert_eq!(client.get("/info").await.json()["alpn"], "h3");
-
-    // A client offering both gets the server's first choice, h3.
-    let (_ep2, both) = quic_connect(server.addr, pki.quic_client_alpn(&[b"echo/1", b"h3"], None))
-        .await
-        .unwrap();
-    let negotiated = both
-        .handshake_data()
-        .unwrap()
-        .downcast::<quinn::crypto::rustls::HandshakeData>()
-        .unwrap()
-        .protocol;
-    assert_eq!(negotiated.as_deref(), Some(&b"h3"[..]));
-    both.close(0u32.into(), b"");
-
-    // An unknown protocol is refused in the handshake.
-    let unknown = quic_connect(server.addr, pki.quic_client_alpn(&[b"gopher"], None)).await;
-    assert!(unknown.is_err(), "unknown ALPN must be refused");
-
-    client.close().await;
-    let _ = tokio::time::timeout(Duration::from_secs(1), ep.wait_idle()).await;
-    server.stop(Duration::from_secs(2)).await;
-}
-
-#[tokio::test]
-async fn alpn_preference_follows_registration_order() {
-    let pki = Pki::get();
-    let endpoint = Http3::builder(&pki.server_tls())
-        .route(b"echo/1", echo)
-        .http3()
-        .bind(LOCALHOST.parse().unwrap())
-        .unwrap();
-    let server = serve_http3(endpoint);
-    let (_ep, conn) = quic_connect(server.addr, pki.quic_client_alpn(&[b"h3", b"echo/1"], None))
-        .await
-        .unwrap();
-    let negotiated = conn
-        .handshake_data()
-        .unwrap()
-        .downcast::<quinn::crypto::rustls::HandshakeData>()
-        .unwrap()
-        .protocol;
-    assert_eq!(negotiated.as_deref(), Some(&b"echo/1"[..]));
-    conn.close(0u32.into(), b"");
-    server.stop(Duration::from_secs(1)).await;
+    close_and_stop(server, client).await;
 }
 
 #[tokio::test]
 async fn a_panicking_handler_gets_500_and_the_connection_lives() {
-    init_tracing();
-    let pki = Pki::get();
-    let server = serve_http3(h3_endpoint(&pki.server_tls()));
-    let mut client = H3::connect(server.addr, None).await.unwrap();
+    let (server, mut client) = serve_info().await;
 
     let reply = client.get("/panic").await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
 
     // A panic after the head was sent resets that stream only.
-    let mut send = client.send.clone();
-    let broken = bounded(10, "panicking body", async {
-        let mut stream = send
-            .send_request(Request::get(uri("/panic-body")).body(()).unwrap())
-            .await
-            .unwrap();
-        stream.finish().await.unwrap();
-        read_reply(&mut stream).await
-    })
+    let broken = bounded(
+        10,
+        "panicking body",
+        get_on(client.send.clone(), "/panic-body"),
+    )
     .await;
     assert!(broken.is_err(), "the stream must be reset: {broken:?}");
 
@@ -407,83 +191,7 @@ async fn a_panicking_handler_gets_500_and_the_connection_lives() {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(server.gauge.live(), 1);
 
-    client.close().await;
-    server.stop(Duration::from_secs(2)).await;
-}
-
-#[tokio::test]
-async fn graceful_shutdown_finishes_the_request_in_flight() {
-    init_tracing();
-    let pki = Pki::get();
-    let server = serve_http3(h3_endpoint(&pki.server_tls()));
-    let client = H3::connect(server.addr, None).await.unwrap();
-
-    let mut send = client.send.clone();
-    let in_flight = tokio::spawn(async move {
-        let mut stream = send
-            .send_request(Request::get(uri("/sleep?ms=700")).body(()).unwrap())
-            .await
-            .unwrap();
-        stream.finish().await.unwrap();
-        read_reply(&mut stream).await
-    });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let started = std::time::Instant::now();
-    let trigger = server.trigger.clone();
-    trigger.shutdown(Duration::from_secs(5));
-
-    let reply = bounded(10, "in-flight request", in_flight)
-        .await
-        .unwrap()
-        .expect("the in-flight request completes");
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.text(), "slept");
-
-    // New requests after GOAWAY are refused.
-    let mut send = client.send.clone();
-    let late = bounded(10, "request after GOAWAY", async {
-        let mut stream = send
-            .send_request(Request::get(uri("/info")).body(()).unwrap())
-            .await?;
-        stream.finish().await?;
-        read_reply(&mut stream).await
-    })
-    .await;
-    assert!(late.is_err(), "no new request after shutdown: {late:?}");
-
-    let report = bounded(10, "server stop", server.task)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(report.cut, 0);
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "drained before the deadline"
-    );
-    client.close().await;
-}
-
-#[tokio::test]
-async fn the_grace_period_cuts_what_does_not_finish() {
-    init_tracing();
-    let pki = Pki::get();
-    let server = serve_http3(h3_endpoint(&pki.server_tls()));
-    let client = H3::connect(server.addr, None).await.unwrap();
-    let mut send = client.send.clone();
-    let stuck = tokio::spawn(async move {
-        let mut stream = send
-            .send_request(Request::get(uri("/sleep?ms=60000")).body(()).unwrap())
-            .await
-            .unwrap();
-        stream.finish().await.unwrap();
-        read_reply(&mut stream).await
-    });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let report = server.stop(Duration::from_millis(300)).await;
-    assert_eq!(report.cut, 1);
-    let result = bounded(10, "cut request", stuck).await.unwrap();
-    assert!(result.is_err());
-    client.close().await;
+    close_and_stop(server, client).await;
 }
 
 #[tokio::test]
@@ -521,16 +229,13 @@ async fn a_client_reset_mid_upload_errors_the_handlers_body() {
             Ok::<_, std::convert::Infallible>(http::Response::new(String::from("read")))
         }
     });
-    let endpoint = Http3::bind(LOCALHOST.parse().unwrap(), &pki.server_tls()).unwrap();
+    let endpoint = Http3::bind(localhost(), &pki.server_tls()).unwrap();
     let server = serve_http3_with(endpoint, service);
 
     let client = H3::connect(server.addr, None).await.unwrap();
     let mut send = client.send.clone();
     bounded(10, "reset upload", async {
-        let mut stream = send
-            .send_request(Request::post(uri("/upload")).body(()).unwrap())
-            .await
-            .unwrap();
+        let mut stream = open(&mut send, Request::post(uri("/upload")).body(()).unwrap()).await;
         stream
             .send_data(Bytes::from_static(b"partial"))
             .await
@@ -546,10 +251,7 @@ async fn a_client_reset_mid_upload_errors_the_handlers_body() {
     // The client vanishing mid-body fails the body too, and leaves no task behind.
     let mut send = client.send.clone();
     bounded(10, "upload then vanish", async {
-        let mut stream = send
-            .send_request(Request::post(uri("/upload")).body(()).unwrap())
-            .await
-            .unwrap();
+        let mut stream = open(&mut send, Request::post(uri("/upload")).body(()).unwrap()).await;
         stream
             .send_data(Bytes::from_static(b"partial"))
             .await
@@ -564,88 +266,4 @@ async fn a_client_reset_mid_upload_errors_the_handlers_body() {
 
     let report = server.stop(Duration::from_secs(2)).await;
     assert_eq!(report.cut, 0, "no connection or request task left running");
-}
-
-#[tokio::test]
-async fn shutdown_waits_for_a_large_response_to_be_delivered() {
-    init_tracing();
-    const SIZE: u64 = 16 * 1024 * 1024;
-    let pki = Pki::get();
-    let server = serve_http3(h3_endpoint(&pki.server_tls()));
-    let client = H3::connect(server.addr, None).await.unwrap();
-    let mut send = client.send.clone();
-    let download = tokio::spawn(async move {
-        let req = Request::get(uri(&format!("/download?n={SIZE}")))
-            .body(())
-            .unwrap();
-        let mut stream = send.send_request(req).await.unwrap();
-        stream.finish().await.unwrap();
-        read_reply(&mut stream).await
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    server.trigger.shutdown(Duration::from_secs(30));
-    let reply = bounded(60, "download across shutdown", download)
-        .await
-        .unwrap()
-        .expect("the response in flight is delivered whole");
-    assert_eq!(reply.body.len() as u64, SIZE);
-    assert!(reply
-        .body
-        .iter()
-        .enumerate()
-        .all(|(i, b)| *b == pattern(i as u64)));
-    let report = bounded(40, "server", server.task).await.unwrap().unwrap();
-    assert_eq!(report.cut, 0);
-    client.close().await;
-}
-
-#[tokio::test]
-async fn configuration_mistakes_are_errors_not_panics() {
-    let pki = Pki::get();
-    let tls = pki.server_tls();
-    let dup = Http3::builder(&tls)
-        .http3()
-        .http3()
-        .bind(LOCALHOST.parse().unwrap());
-    assert!(matches!(dup, Err(Error::DuplicateAlpn(_))), "{dup:?}");
-    let empty = Http3::builder(&tls)
-        .route(b"", echo)
-        .bind(LOCALHOST.parse().unwrap());
-    assert!(matches!(empty, Err(Error::InvalidAlpn(_))), "{empty:?}");
-    let none = Http3::builder(&tls).bind(LOCALHOST.parse().unwrap());
-    assert!(matches!(none, Err(Error::NoProtocols)), "{none:?}");
-
-    let taken = std::net::UdpSocket::bind(LOCALHOST).unwrap();
-    let busy = Http3::bind(taken.local_addr().unwrap(), &tls);
-    let err = busy.unwrap_err();
-    assert!(matches!(err, Error::Bind { .. }), "{err:?}");
-    assert!(err.to_string().contains("cannot bind UDP"), "{err}");
-
-    let bad = Http3::builder(&tls)
-        .http3()
-        .quic_config(twinport_quinn::QuicConfig::default().max_concurrent_uni_streams(1))
-        .bind(LOCALHOST.parse().unwrap());
-    assert!(matches!(bad, Err(Error::Config { .. })), "{bad:?}");
-}
-
-#[tokio::test]
-async fn runs_in_a_twinport_server_beside_nothing_else() {
-    init_tracing();
-    let pki = Pki::get();
-    let (_tcp, udp) = twinport::bind_same_port(LOCALHOST.parse().unwrap()).unwrap();
-    let http3 = Http3::new(udp, &pki.server_tls()).unwrap();
-    let addr = http3.local_addr();
-    assert!(http3.serves_http3());
-    let server = twinport::Server::new(app::info::router()).transport(http3);
-    let handle = server.handle();
-    let task = tokio::spawn(server.serve());
-    let mut client = H3::connect(addr, None).await.unwrap();
-    let reply = client.get("/info").await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.json()["transport"], "quic");
-    assert_eq!(handle.connections(), vec![("quic", 1)]);
-    client.close().await;
-    handle.shutdown(Duration::from_secs(2));
-    let report = bounded(10, "server", task).await.unwrap().unwrap();
-    assert_eq!(report.cut, 0);
 }

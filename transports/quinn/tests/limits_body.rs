@@ -1,18 +1,17 @@
-//! A request body that goes silent is given up at the body idle timeout: a client that sends
-//! the head and part of a declared body, then nothing while keeping the connection alive,
-//! makes the handler's body fail (and the stream reset) once no byte came for
-//! `Http3Config::body_idle_timeout`; a slow body that keeps coming is not cut.
+//! A request body is bounded in memory and in time: a long one streams through with bounded
+//! memory, and one that goes silent (the head and part of a declared body, then nothing while
+//! the connection is kept alive) makes the handler's body fail, and the stream reset, once no
+//! byte came for `Http3Config::body_idle_timeout`; a slow body that keeps coming is not cut.
 //!
-//! `Http3Config::body_idle_timeout(Duration)` came with twinport's own HTTP/3 layer (the
-//! h3-engine merge, 949a005); this file was written before it and kept apart from limits.rs
-//! so that the rest compiled on h3 0.0.8. There (with the knob removed) the silent body's
-//! handler got no error within 4 s: it waits for the connection's idle timeout, which the
-//! client's keep-alives never let come. Passes on 949a005.
+//! Its own test binary, one test at a time (RSS is the process's).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod limits;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use limits::*;
 use twinport_quinn::Http3Config;
 use twinport_testkit::*;
 
@@ -20,13 +19,23 @@ use twinport_testkit::*;
 const IDLE: Duration = Duration::from_secs(1);
 
 #[tokio::test]
+async fn a_long_request_body_streams_through_with_bounded_memory() {
+    let (_one, siege) = siege().await;
+    let attacker = RawH3::h3(siege.srv.addr).await;
+    let mut head = h3_request_frame("POST", "/upload", &[]);
+    head.extend_from_slice(&h3_frame_head(H3_DATA, HUGE));
+    let (mut send, _recv) = attacker.bidi(&head).await;
+    let pumped = pump(&mut send, &[0u8; 64 * 1024], FLOOD).await;
+    eprintln!("request body: {} MiB of DATA", pumped.bytes >> 20);
+    flooded(&pumped, "a long request body");
+    let _ = send.reset(0x10cu32.into());
+    attacker.close().await;
+    siege.end("long request body", RSS_LIMIT_KIB).await;
+}
+
+#[tokio::test]
 async fn a_request_body_that_goes_silent_fails_at_the_body_idle_timeout() {
-    let opts = Opts {
-        // How long a request body may go without a byte.
-        h3: Http3Config::default().body_idle_timeout(IDLE),
-        ..Opts::default()
-    };
-    let siege = Siege::begin(opts).await;
+    let (_one, siege) = siege_with(Http3Config::default().body_idle_timeout(IDLE)).await;
     let stats = siege.srv.stats.clone();
     // RawH3 sends keep-alives: the connection itself never goes idle.
     let attacker = RawH3::h3(siege.srv.addr).await;
@@ -83,5 +92,5 @@ async fn a_request_body_that_goes_silent_fails_at_the_body_idle_timeout() {
 
     attacker.assert_serves("after the silent body").await;
     attacker.close().await;
-    siege.end("silent request body", 10 * 1024).await;
+    siege.end("silent request body", RSS_LIMIT_KIB).await;
 }

@@ -5,53 +5,14 @@
 //! §4.5.1, §6); the encoder stream is read as it comes, so a flood of it is no buffer.
 //!
 //! Its own test binary, one test at a time (RSS is the process's).
-//!
-//! On h3 0.0.8 (main at bba2a82), in a debug build:
-//! - `the_encoder_stream_may_only_set_the_capacity_to_zero`: FAIL, h3 never reads the encoder
-//!   stream: capacity 1 MiB or 1, inserts, a Duplicate: no close within 2 s.
-//! - `an_encoder_stream_flood_ends_the_connection_at_once`: FAIL, no close within 2 s (the
-//!   unread stream holds its 1 MiB window on the server until the connection ends).
-//! - `a_field_section_that_needs_the_dynamic_table_fails_decompression`: FAIL for Required
-//!   Insert Count 1 and 255 (no close within 2 s: h3 waits for inserts that cannot come);
-//!   dynamic, name-reference and post-base indexes are QPACK_DECOMPRESSION_FAILED today.
-//! - `the_decoder_stream_has_nothing_to_acknowledge`: FAIL, Section Acknowledgment and Insert
-//!   Count Increment: no close within 2 s.
-//! - `what_a_client_without_a_dynamic_table_sends_is_fine`: passes (guards it).
-//!
-//! On twinport's own HTTP/3 layer (main at 949a005): all pass, in ~5 s.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod limits;
 
 use std::time::Duration;
 
-use tokio::sync::{Mutex, MutexGuard};
-use twinport_quinn::Http3Config;
+use limits::*;
 use twinport_testkit::*;
-
-/// One test at a time: RSS is the whole process's.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
-
-/// How much RSS may grow during an attack.
-const RSS_LIMIT_KIB: u64 = 10 * 1024;
-/// How long the server has to react to a violation.
-const REACTION: Duration = Duration::from_secs(2);
-
-async fn siege() -> (MutexGuard<'static, ()>, Siege) {
-    let one = ONE_AT_A_TIME.lock().await;
-    let opts = Opts {
-        h3: Http3Config::default().max_field_section_size(16 * 1024),
-        ..Opts::default()
-    };
-    (one, Siege::begin(opts).await)
-}
-
-/// Runs `violations` under siege and asserts that each closed its connection as wanted.
-async fn violations_close_the_connection(what: &str, violations: Vec<Violation>) {
-    let (_one, siege) = siege().await;
-    let failures = check_violations(siege.srv.addr, violations, REACTION).await;
-    eprintln!("{what}: {failures:#?}");
-    siege.end(what, RSS_LIMIT_KIB).await;
-    assert!(failures.is_empty(), "{what}:\n{}", failures.join("\n"));
-}
 
 fn encoder(what: &'static str, bytes: Vec<u8>) -> Violation {
     Violation::streams(

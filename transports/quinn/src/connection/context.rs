@@ -10,7 +10,7 @@ use twinport::{ConnectionInfo, Shutdown};
 use super::acks::Acks;
 use super::malformed::Malformed;
 use super::rate::Rate;
-use crate::codes::{var, H3_EXCESSIVE_LOAD};
+use crate::codes::H3_EXCESSIVE_LOAD;
 use crate::config::Http3Config;
 use crate::handshake::Handshake;
 use crate::proto::error::ProtoError;
@@ -118,8 +118,8 @@ impl Ctx {
 
     /// Ends the connection for a protocol error of the client's.
     pub(crate) fn fail(&self, e: &ProtoError) {
-        tracing::debug!(parent: &self.span, code = e.code, reason = e.reason, "HTTP/3 connection error");
-        self.quic.close(var(e.code), e.reason.as_bytes());
+        tracing::debug!(parent: &self.span, code = e.code.into_inner(), reason = e.reason, "HTTP/3 connection error");
+        self.quic.close(e.code, e.reason.as_bytes());
     }
 
     /// Counts a stream that ended without serving a request; false (and the connection

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::context::Ctx;
-use crate::codes::H3_GENERAL_PROTOCOL_ERROR_CODE;
+use crate::codes::H3_GENERAL_PROTOCOL_ERROR;
 use crate::proto::error::ProtoError;
 
 /// Reads the connection's datagrams until it ends, or closes it for one that breaks the
@@ -17,7 +17,7 @@ pub(crate) async fn route(ctx: Arc<Ctx>) {
         let routed = match ctx.wt.as_ref() {
             Some(wt) => wt.registry.deliver_datagram(datagram),
             None => Err(ProtoError::connection(
-                H3_GENERAL_PROTOCOL_ERROR_CODE,
+                H3_GENERAL_PROTOCOL_ERROR,
                 "a datagram, but HTTP datagrams were not enabled",
             )),
         };

@@ -5,20 +5,26 @@
 pub(crate) mod acks;
 pub(crate) mod context;
 pub(crate) mod datagrams;
+mod go_away;
 pub(crate) mod malformed;
 pub(crate) mod rate;
+mod state;
 pub(crate) mod uni;
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 use twinport::HttpService;
 
 use self::context::{Ctx, Setup};
+use self::go_away::GoAway;
+use self::state::State;
 use crate::body::RecvBody;
 use crate::codes::{H3_NO_ERROR, H3_REQUEST_REJECTED};
 use crate::control::{self, ControlSender};
@@ -36,31 +42,8 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Which request streams are served: those below the GOAWAY id once it is sent (RFC 9114
-/// §5.2: a stream id at or above it is not processed).
-struct Admission {
-    /// One past the highest client bidirectional stream id accepted, in stream-id steps.
-    next: u64,
-    /// Streams with an id at or above this are refused; `u64::MAX` until GOAWAY.
-    limit: u64,
-}
-
-impl Admission {
-    fn admit(&mut self, id: u64) -> bool {
-        if id >= self.limit {
-            return false;
-        }
-        self.next = self.next.max(id + 4);
-        true
-    }
-
-    /// Refuses every stream not yet accepted; the GOAWAY id to announce.
-    fn close(&mut self) -> u64 {
-        self.limit = self.next;
-        self.next
-    }
-}
-
+/// Serves one HTTP/3 connection until it is done with its streams, then closes it once its
+/// responses are acknowledged.
 pub(crate) async fn serve_connection<S>(setup: Setup, service: S)
 where
     S: HttpService<RecvBody>,
@@ -85,101 +68,122 @@ where
             return;
         }
     };
+    let state = serve_streams(&ctx, service, &mut control).await;
+    flush_and_close(&ctx, state).await;
+    drop(control);
+}
 
+/// Serves the client's streams until the connection is done with them: the server has shut
+/// down or the client went away, and no request is left in flight.
+async fn serve_streams<S>(ctx: &Arc<Ctx>, service: S, control: &mut ControlSender) -> State
+where
+    S: HttpService<RecvBody>,
+{
+    let mut state = State::Serving;
+    let mut go_away = GoAway::new();
     let mut requests = JoinSet::new();
     let mut uni = JoinSet::new();
-    let mut admission = Admission {
-        next: 0,
-        limit: u64::MAX,
-    };
-    let mut draining = false;
-    let mut accepting = true;
-    let mut uni_open = true;
     // Made once (and the accept futures again only once they complete): they are polled on
-    // every turn of the loop.
-    let mut drain_signal = std::pin::pin!(ctx.shutdown.draining());
-    let quic = ctx.quic.clone();
-    let mut accept_bi = std::pin::pin!(quic.accept_bi());
-    let mut accept_uni = std::pin::pin!(quic.accept_uni());
-    let mut going_away = std::pin::pin!(ctx.peer.going_away.notified());
-    'serve: loop {
-        let mut send_goaway = false;
-        while !((draining || !accepting) && requests.is_empty()) {
-            tokio::select! {
-                _ = &mut drain_signal, if !draining => {
-                    draining = true;
-                    send_goaway = true;
-                    break;
-                }
-                accepted = &mut accept_bi, if accepting => match accepted {
-                    Ok((mut send, mut recv)) => {
-                        accept_bi.set(quic.accept_bi());
-                        if !admission.admit(send.id().into()) {
-                            // Above the GOAWAY id: not processed, so the client may retry it
-                            // elsewhere.
-                            let _ = send.reset(H3_REQUEST_REJECTED);
-                            let _ = recv.stop(H3_REQUEST_REJECTED);
-                            continue;
-                        }
-                        let task = request::serve(ctx.clone(), service.clone(), send, recv);
-                        // Boxed: the runtime moves a task's future several times per
-                        // request (spawn, completion), and this one is kilobytes; a box
-                        // is one allocation and one copy (see BENCHMARKS.md).
-                        requests.spawn(Box::pin(task));
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "connection ended");
-                        // The connection is gone: no response can be delivered any more.
-                        requests.abort_all();
-                        accepting = false;
-                    }
-                },
-                accepted = &mut accept_uni, if accepting && uni_open => match accepted {
-                    Ok(recv) => {
-                        accept_uni.set(quic.accept_uni());
-                        uni.spawn(uni::serve(ctx.clone(), recv));
-                    }
-                    // The connection is gone; accept_bi says so too.
-                    Err(_) => uni_open = false,
-                },
-                _ = &mut going_away, if accepting => {
-                    // The client is done: serve what is in flight, then close.
-                    accepting = false;
-                }
-                Some(_) = uni.join_next(), if !uni.is_empty() => {}
-                Some(joined) = requests.join_next(), if !requests.is_empty() => joined_request(joined),
+    // every turn of the loop; an accept that failed stays fused, the connection is gone.
+    let mut drain_signal = pin!(ctx.shutdown.draining());
+    let quic = &ctx.quic;
+    let mut accept_bi = pin!(quic.accept_bi().fuse());
+    let mut accept_uni = pin!(quic.accept_uni().fuse());
+    let mut going_away = pin!(ctx.peer.going_away.notified());
+    while !state.done(requests.len()) {
+        tokio::select! {
+            _ = &mut drain_signal, if !state.shutting_down() => {
+                state = state.shut_down();
+                let id = go_away.announce();
+                tracing::debug!(goaway = id, in_flight = requests.len(), "sending GOAWAY");
+                send_goaway(control.goaway(id), &mut requests).await;
             }
-        }
-        if !send_goaway {
-            break;
-        }
-        let goaway = admission.close();
-        tracing::debug!(goaway, in_flight = requests.len(), "sending GOAWAY");
-        // The GOAWAY write is a branch of its own: a client that grants no credit on the
-        // control stream must not stall the requests in flight or their acknowledgements.
-        let mut sending = std::pin::pin!(control.goaway(goaway));
-        loop {
-            if requests.is_empty() {
-                // Nothing left to wait for: one try at the GOAWAY, then close.
-                if let Some(Err(e)) = sending.as_mut().now_or_never() {
-                    tracing::debug!(error = %e, "could not send GOAWAY");
-                }
-                break 'serve;
-            }
-            tokio::select! {
-                sent = &mut sending => {
-                    if let Err(e) = sent {
-                        tracing::debug!(error = %e, "could not send GOAWAY");
+            accepted = &mut accept_bi, if state.accepting() => match accepted {
+                Ok((send, recv)) => {
+                    accept_bi.set(quic.accept_bi().fuse());
+                    if go_away.admit(send.id().into()) {
+                        start_request(ctx, &service, &mut requests, send, recv);
+                    } else {
+                        refuse(send, recv);
                     }
-                    // Back to serving what is in flight (and accepting below the GOAWAY id).
-                    continue 'serve;
                 }
-                Some(joined) = requests.join_next() => joined_request(joined),
+                Err(e) => {
+                    tracing::debug!(error = %e, "connection ended");
+                    // The connection is gone: no response can be delivered any more.
+                    requests.abort_all();
+                    state = state.stop_accepting();
+                }
+            },
+            accepted = &mut accept_uni, if state.accepting() => {
+                // An error leaves the accept fused: the connection is gone, accept_bi says so.
+                if let Ok(recv) = accepted {
+                    accept_uni.set(quic.accept_uni().fuse());
+                    uni.spawn(uni::serve(ctx.clone(), recv));
+                }
             }
+            // The client is done: serve what is in flight, then close.
+            _ = &mut going_away, if state.accepting() => state = state.stop_accepting(),
+            Some(_) = uni.join_next(), if !uni.is_empty() => {}
+            Some(joined) = requests.join_next(), if !requests.is_empty() => joined_request(joined),
         }
     }
+    state
+}
 
-    // Never close before the last response is acknowledged: closing discards unsent data.
+/// Serves a request stream in a task of its own.
+fn start_request<S>(
+    ctx: &Arc<Ctx>,
+    service: &S,
+    requests: &mut JoinSet<()>,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+) where
+    S: HttpService<RecvBody>,
+{
+    let task = request::serve(ctx.clone(), service.clone(), send, recv);
+    // Boxed: the runtime moves a task's future several times per request (spawn,
+    // completion), and this one is kilobytes; a box is one allocation and one copy (see
+    // BENCHMARKS.md).
+    requests.spawn(Box::pin(task));
+}
+
+/// Refuses a request stream above the GOAWAY id, unprocessed, so the client may retry it
+/// elsewhere.
+fn refuse(mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
+    let _ = send.reset(H3_REQUEST_REJECTED);
+    let _ = recv.stop(H3_REQUEST_REJECTED);
+}
+
+/// Writes GOAWAY while the requests in flight go on: a client that grants no credit on the
+/// control stream must not stall them or their acknowledgements. Returns once it is written,
+/// or once no request is left (after one last try).
+async fn send_goaway(
+    sending: impl Future<Output = Result<(), quinn::WriteError>>,
+    requests: &mut JoinSet<()>,
+) {
+    let mut sending = pin!(sending);
+    loop {
+        if requests.is_empty() {
+            if let Some(Err(e)) = sending.as_mut().now_or_never() {
+                tracing::debug!(error = %e, "could not send GOAWAY");
+            }
+            return;
+        }
+        tokio::select! {
+            sent = &mut sending => {
+                if let Err(e) = sent {
+                    tracing::debug!(error = %e, "could not send GOAWAY");
+                }
+                return;
+            }
+            Some(joined) = requests.join_next() => joined_request(joined),
+        }
+    }
+}
+
+/// Closes the connection once the last response is acknowledged (closing discards unsent
+/// data), or at the shutdown deadline.
+async fn flush_and_close(ctx: &Ctx, state: State) {
     let mut flushing: FuturesUnordered<_> = ctx.acks.take().into_iter().collect();
     let until = ctx
         .shutdown
@@ -190,18 +194,10 @@ where
     if flushed.is_err() {
         tracing::debug!("closing with responses still unacknowledged");
     }
-    ctx.quic.close(
-        H3_NO_ERROR,
-        if draining {
-            b"server shutting down"
-        } else {
-            b""
-        },
-    );
-    drop(control);
+    ctx.quic.close(H3_NO_ERROR, state.close_reason());
 }
 
-fn joined_request(joined: Result<(), tokio::task::JoinError>) {
+fn joined_request(joined: Result<(), JoinError>) {
     if let Err(e) = joined {
         if e.is_panic() {
             tracing::error!("request task panicked outside the handler");

@@ -10,8 +10,7 @@ use bytes::{BufMut, BytesMut};
 use super::context::Ctx;
 use super::rate::Rate;
 use crate::codes::{
-    var, H3_CLOSED_CRITICAL_STREAM, H3_EXCESSIVE_LOAD, H3_REQUEST_INCOMPLETE,
-    H3_STREAM_CREATION_ERROR,
+    H3_CLOSED_CRITICAL_STREAM, H3_EXCESSIVE_LOAD, H3_REQUEST_INCOMPLETE, H3_STREAM_CREATION_ERROR,
 };
 use crate::control;
 use crate::proto::error::ProtoError;
@@ -27,7 +26,7 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut recv: quinn::RecvStream) {
         Ok(Ok(Some(kind))) => kind,
         // Ended, reset or silent before saying what it is.
         _ => {
-            let _ = recv.stop(var(H3_REQUEST_INCOMPLETE));
+            let _ = recv.stop(H3_REQUEST_INCOMPLETE);
             ctx.churned();
             return;
         }
@@ -60,7 +59,7 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, mut recv: quinn::RecvStream) {
         }
         UniStream::WebTransport | UniStream::Unknown(_) => {
             // RFC 9114 §6.2: the type is unknown here; refuse it without reading on.
-            let _ = recv.stop(var(H3_STREAM_CREATION_ERROR));
+            let _ = recv.stop(H3_STREAM_CREATION_ERROR);
             ctx.churned();
             Ok(())
         }
@@ -76,7 +75,7 @@ async fn webtransport(ctx: &Ctx, mut recv: quinn::RecvStream) {
     match tokio::time::timeout(header_timeout, read_varint(&mut recv)).await {
         Ok(Ok(Some(session))) => crate::webtransport::deliver_uni(ctx, session, recv).await,
         _ => {
-            let _ = recv.stop(var(H3_REQUEST_INCOMPLETE));
+            let _ = recv.stop(H3_REQUEST_INCOMPLETE);
             ctx.churned();
         }
     }

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use quinn::VarInt;
+
 /// How far a [`ProtoError`] reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scope {
@@ -17,7 +19,7 @@ pub(crate) enum Scope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ProtoError {
     /// The RFC 9114 §8.1 or RFC 9204 §6 code (`crate::codes`).
-    pub code: u64,
+    pub code: VarInt,
     /// What was wrong, for the log (never sent to the peer).
     pub reason: &'static str,
     /// Connection or stream.
@@ -26,7 +28,7 @@ pub(crate) struct ProtoError {
 
 impl ProtoError {
     /// A connection error.
-    pub(crate) const fn connection(code: u64, reason: &'static str) -> Self {
+    pub(crate) const fn connection(code: VarInt, reason: &'static str) -> Self {
         Self {
             code,
             reason,
@@ -35,7 +37,7 @@ impl ProtoError {
     }
 
     /// A stream error.
-    pub(crate) const fn stream(code: u64, reason: &'static str) -> Self {
+    pub(crate) const fn stream(code: VarInt, reason: &'static str) -> Self {
         Self {
             code,
             reason,
@@ -55,7 +57,12 @@ impl fmt::Display for ProtoError {
             Scope::Connection => "connection",
             Scope::Stream => "stream",
         };
-        write!(f, "{} ({scope} error {:#x})", self.reason, self.code)
+        write!(
+            f,
+            "{} ({scope} error {:#x})",
+            self.reason,
+            self.code.into_inner()
+        )
     }
 }
 
@@ -71,6 +78,6 @@ mod tests {
         let e = ProtoError::connection(H3_FRAME_ERROR, "truncated GOAWAY");
         assert_eq!(e.to_string(), "truncated GOAWAY (connection error 0x106)");
         assert!(e.is_connection());
-        assert!(!ProtoError::stream(0x10e, "x").is_connection());
+        assert!(!ProtoError::stream(crate::codes::H3_MESSAGE_ERROR, "x").is_connection());
     }
 }

@@ -8,8 +8,6 @@ use super::error::ProtoError;
 use super::settings::Settings;
 use super::varint;
 
-// `encode_goaway` is for the engine; until it is wired in only the tests use it.
-#[allow(unused_imports)]
 pub(crate) use super::frame_encode::{encode_frame_with, encode_goaway, encode_header};
 use crate::codes::{
     H3_EXCESSIVE_LOAD, H3_FRAME_ERROR, H3_FRAME_UNEXPECTED, H3_INTERNAL_ERROR, H3_MISSING_SETTINGS,

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::reader::{Event, RequestReader};
-use crate::codes::{H3_FRAME_UNEXPECTED, H3_NO_ERROR_CODE};
+use crate::codes::{H3_FRAME_UNEXPECTED, H3_NO_ERROR};
 use crate::proto::error::ProtoError;
 
 /// How long a client has to end a request stream once its trailers have come.
@@ -16,7 +16,7 @@ const END_WAIT: Duration = Duration::from_secs(5);
 /// connection; a client that does not end the stream within [`END_WAIT`] is asked to stop.
 pub(crate) fn read_to_end(mut reader: RequestReader) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        reader.stop(H3_NO_ERROR_CODE);
+        reader.stop(H3_NO_ERROR);
         return;
     };
     runtime.spawn(async move {
@@ -27,7 +27,7 @@ pub(crate) fn read_to_end(mut reader: RequestReader) {
                 &ProtoError::connection(H3_FRAME_UNEXPECTED, "HEADERS or DATA after the trailers"),
             ),
             Ok(Ok(Event::End) | Err(_)) => {}
-            Err(_) => reader.stop(H3_NO_ERROR_CODE),
+            Err(_) => reader.stop(H3_NO_ERROR),
         }
     });
 }

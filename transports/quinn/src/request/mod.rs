@@ -12,25 +12,23 @@ use bytes::{Bytes, BytesMut};
 use http::{Method, Request, StatusCode};
 use tracing::Instrument;
 use twinport::request::{request_span, RequestGuard};
-use twinport::HttpService;
+use twinport::{ConnectionInfo, HttpService};
 
 use self::reader::{Event, ReadFail, RequestReader};
-use self::respond::Responder;
+use self::respond::{Outcome, Responder};
 use crate::body::RecvBody;
 use crate::codes::{
-    var, H3_EXCESSIVE_LOAD, H3_FRAME_UNEXPECTED, H3_MESSAGE_ERROR, H3_NO_ERROR_CODE,
-    H3_REQUEST_INCOMPLETE, H3_REQUEST_REJECTED_CODE,
+    H3_EXCESSIVE_LOAD, H3_FRAME_UNEXPECTED, H3_MESSAGE_ERROR, H3_NO_ERROR, H3_REQUEST_INCOMPLETE,
+    H3_REQUEST_REJECTED,
 };
 use crate::connection::acks::Stopped;
 use crate::connection::context::Ctx;
 use crate::connection::uni::{read_varint, read_varint_into};
 use crate::info;
 use crate::proto::error::ProtoError;
+use crate::proto::frame::WEBTRANSPORT_STREAM;
 use crate::proto::message::{self, RequestHead};
 use crate::webtransport;
-
-/// The frame type that opens a WebTransport bidirectional stream.
-const WEBTRANSPORT_STREAM: u64 = 0x41;
 
 /// What a new bidirectional stream is.
 enum Kind {
@@ -38,6 +36,18 @@ enum Kind {
     Request(quinn::RecvStream, Bytes),
     /// A WebTransport stream for session `id`.
     WebTransport(u64, quinn::RecvStream),
+}
+
+/// What a new bidirectional stream came to once its start was read.
+// Not boxed: it is matched at once, and a box would be an allocation per request.
+#[allow(clippy::large_enum_variant)]
+enum Opened {
+    /// A request whose head has arrived.
+    Request(RequestHead, RequestReader),
+    /// A stream of WebTransport session `id`.
+    WebTransport(u64, quinn::RecvStream),
+    /// Nothing more to do: the stream was answered or refused already.
+    Done,
 }
 
 /// Serves one request stream.
@@ -51,27 +61,17 @@ pub(crate) async fn serve<S>(
 {
     let mut responder = Responder::new(send, &ctx);
     let timeout = ctx.config.request_header_timeout;
-    let started = tokio::time::timeout(timeout, async {
-        match classify(&ctx, recv).await? {
-            Kind::WebTransport(id, recv) => Some(Err((id, recv))),
-            Kind::Request(recv, prefix) => {
-                let reader = RequestReader::new(recv, prefix, ctx.clone());
-                start(&ctx, reader, &mut responder).await.map(Ok)
-            }
-        }
-    })
-    .await;
-    let (head, reader) = match started {
-        Ok(Some(Ok(started))) => started,
-        Ok(Some(Err((session, recv)))) => {
+    let opened = tokio::time::timeout(timeout, open(&ctx, recv, &mut responder)).await;
+    let (head, reader) = match opened {
+        Ok(Opened::Request(head, reader)) => (head, reader),
+        Ok(Opened::WebTransport(session, recv)) => {
             webtransport::deliver_bi(&ctx, session, responder.into_stream(), recv).await;
             return;
         }
-        // Answered or refused already.
-        Ok(None) => return,
+        Ok(Opened::Done) => return,
         Err(_) => {
             tracing::debug!(parent: &ctx.span, "request headers did not arrive in time");
-            responder.reset(H3_REQUEST_REJECTED_CODE);
+            responder.reset(H3_REQUEST_REJECTED);
             ctx.churned();
             return;
         }
@@ -81,16 +81,28 @@ pub(crate) async fn serve<S>(
     let id = reader.id();
     let req = request(head, reader, &ctx);
     let span = ctx.span.in_scope(|| request_span(&req, Some(id)));
-    let finished = serve_request(&ctx, service, req, responder, &mut stopped)
+    let outcome = serve_request(&ctx, service, req, responder, &mut stopped)
         .instrument(span)
         .await;
     // Never let the connection close before the client has the whole response: the
     // connection waits for the acknowledgement when it closes. Only for a finished
     // stream: quinn frees a reset one without a word, so its future could wait forever.
-    if let (true, Some(stopped)) = (finished, stopped) {
+    if let (Outcome::Finished, Some(stopped)) = (outcome, stopped) {
         ctx.acks.push(stopped);
     }
     ctx.malformed.take(id);
+}
+
+/// Reads the start of a stream: a WebTransport stream's signal, or a request's head.
+async fn open(ctx: &Arc<Ctx>, recv: quinn::RecvStream, responder: &mut Responder) -> Opened {
+    match classify(ctx, recv).await {
+        Some(Kind::WebTransport(id, recv)) => Opened::WebTransport(id, recv),
+        Some(Kind::Request(recv, prefix)) => {
+            let reader = RequestReader::new(recv, prefix, ctx.clone());
+            start(ctx, reader, responder).await
+        }
+        None => Opened::Done,
+    }
 }
 
 /// With WebTransport, the first varint says whether a stream is a session's: read exactly
@@ -104,7 +116,7 @@ async fn classify(ctx: &Ctx, mut recv: quinn::RecvStream) -> Option<Kind> {
         Ok(Some(WEBTRANSPORT_STREAM)) => match read_varint(&mut recv).await {
             Ok(Some(id)) => Some(Kind::WebTransport(id, recv)),
             _ => {
-                let _ = recv.stop(var(H3_REQUEST_INCOMPLETE));
+                let _ = recv.stop(H3_REQUEST_INCOMPLETE);
                 ctx.churned();
                 None
             }
@@ -135,12 +147,8 @@ fn request(head: RequestHead, reader: RequestReader, ctx: &Ctx) -> Request<RecvB
 #[derive(Clone, Debug)]
 pub(crate) struct Protocol(pub(crate) Bytes);
 
-/// Reads up to the request head; answers malformed ones itself (`None`).
-async fn start(
-    ctx: &Arc<Ctx>,
-    mut reader: RequestReader,
-    responder: &mut Responder,
-) -> Option<(RequestHead, RequestReader)> {
+/// Reads up to the request head; answers malformed ones itself.
+async fn start(ctx: &Arc<Ctx>, mut reader: RequestReader, responder: &mut Responder) -> Opened {
     let block = match reader.event().await {
         Ok(Event::Headers(block)) => block,
         Ok(Event::Data(_)) => {
@@ -149,56 +157,53 @@ async fn start(
                 H3_FRAME_UNEXPECTED,
                 "DATA before HEADERS",
             ));
-            return None;
+            return Opened::Done;
         }
         Ok(Event::End) => {
             reader.stop(H3_REQUEST_INCOMPLETE);
             responder.reset(H3_REQUEST_INCOMPLETE);
             ctx.churned();
-            return None;
+            return Opened::Done;
         }
         Err(ReadFail::Proto(e)) if e.code == H3_EXCESSIVE_LOAD && !e.is_connection() => {
             tracing::debug!(parent: &ctx.span, "request header section over the limit");
-            responder
+            let _ = responder
                 .status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
                 .await;
-            return None;
+            return Opened::Done;
         }
         Err(ReadFail::Proto(e)) => {
             if !e.is_connection() {
                 responder.reset(e.code);
                 ctx.churned();
             }
-            return None;
+            return Opened::Done;
         }
         Err(_) => {
             responder.reset(H3_REQUEST_INCOMPLETE);
             ctx.churned();
-            return None;
+            return Opened::Done;
         }
     };
     match message::decode_request(&block, ctx.config.max_field_section_size) {
-        Ok(head) => Some((head, reader)),
+        Ok(head) => Opened::Request(head, reader),
         Err(e) if e.is_connection() => {
             ctx.fail(&e);
-            None
+            Opened::Done
         }
         Err(e) => {
             tracing::debug!(parent: &ctx.span, reason = e.reason, "malformed request");
             // RFC 9114 §4.1.2: a malformed request is a stream error, after a 400 saying so;
             // one over the size limit is not malformed, its 431 says it all.
             let (status, code) = if e.code == H3_EXCESSIVE_LOAD {
-                (
-                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                    H3_NO_ERROR_CODE,
-                )
+                (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, H3_NO_ERROR)
             } else {
                 (StatusCode::BAD_REQUEST, e.code)
             };
-            if responder.status(status).await && !reader.is_done_now() {
+            if responder.status(status).await.is_finished() && !reader.is_done_now() {
                 reader.stop(code);
             }
-            None
+            Opened::Done
         }
     }
 }
@@ -214,15 +219,14 @@ fn is_safe(method: &Method) -> bool {
 }
 
 /// Serves a request whose head has arrived. `stopped` is the stream's [`Stopped`] future;
-/// it is left `None` once it has resolved. True if the response stream was finished (not
-/// reset, not broken): only then is its acknowledgement worth waiting for.
+/// it is left `None` once it has resolved.
 async fn serve_request<S>(
     ctx: &Arc<Ctx>,
     service: S,
     req: Request<RecvBody>,
     mut responder: Responder,
     stopped: &mut Option<Stopped>,
-) -> bool
+) -> Outcome
 where
     S: HttpService<RecvBody>,
 {
@@ -234,7 +238,7 @@ where
             // RFC 8470 §3 lets the server delay a request that is not safe to replay
             // until the handshake completes, which a replayed ClientHello cannot do.
             tracing::debug!("handshake failed under an early request");
-            return false;
+            return Outcome::Reset;
         }
     }
     if let Some(protocol) = req.extensions().get::<Protocol>() {
@@ -243,9 +247,9 @@ where
             // SETTINGS_ENABLE_CONNECT_PROTOCOL makes the request malformed.
             tracing::debug!("extended CONNECT the server did not offer");
             let mut body = req.into_body();
-            let finished = responder.status(StatusCode::BAD_REQUEST).await;
+            let outcome = responder.status(StatusCode::BAD_REQUEST).await;
             body.stop(H3_MESSAGE_ERROR);
-            return finished;
+            return outcome;
         }
         let is_connect = req.method() == Method::CONNECT;
         let is_wt = is_connect && protocol.0.as_ref() == b"webtransport";
@@ -268,6 +272,22 @@ where
             }
         };
     }
+    respond(ctx, service, req, responder, info, stopped).await
+}
+
+/// Runs the handler and sends its response, dropping both if the client cancels the
+/// request first.
+async fn respond<S>(
+    ctx: &Ctx,
+    service: S,
+    req: Request<RecvBody>,
+    mut responder: Responder,
+    info: ConnectionInfo,
+    stopped: &mut Option<Stopped>,
+) -> Outcome
+where
+    S: HttpService<RecvBody>,
+{
     let head = req.method() == Method::HEAD;
     let guard = RequestGuard::new(service, info);
     // One response future, pinned once: a second call site would reserve room for a second
@@ -285,7 +305,7 @@ where
     tokio::select! {
         // The response first: a handler that answers at once never registers the watch.
         biased;
-        finished = &mut responding => finished,
+        outcome = &mut responding => outcome,
         result = watch => {
             *stopped = None;
             match result {
@@ -293,7 +313,7 @@ where
                 Ok(Some(_)) => {
                     tracing::debug!("the client cancelled the request");
                     ctx.churned();
-                    false
+                    Outcome::Reset
                 }
                 // The connection is lost: the handler's body reads and the response's
                 // writes fail, so it sees the error (and the connection task aborts what

@@ -1,15 +1,14 @@
 //! [`RequestReader`]: the frames of a request stream as the client sends them, read from
 //! quinn only when asked (so QUIC flow control holds a client back to the pace of the reader).
 
+use quinn::VarInt;
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 
-use crate::codes::{
-    var, H3_FRAME_ERROR, H3_FRAME_UNEXPECTED, H3_MESSAGE_ERROR, H3_REQUEST_REJECTED_CODE,
-};
+use crate::codes::{H3_FRAME_ERROR, H3_FRAME_UNEXPECTED, H3_MESSAGE_ERROR, H3_REQUEST_REJECTED};
 use crate::connection::context::Ctx;
 use crate::error::BodyError;
 use crate::proto::error::ProtoError;
@@ -93,7 +92,7 @@ impl RequestReader {
                         // Never: with WebTransport a stream's first frame is classified before
                         // it comes here, and without it the decoder skips the type.
                         return Poll::Ready(Err(self.fail(ProtoError::stream(
-                            H3_REQUEST_REJECTED_CODE,
+                            H3_REQUEST_REJECTED,
                             "a WebTransport stream without WebTransport",
                         ))));
                     }
@@ -154,8 +153,8 @@ impl RequestReader {
     }
 
     /// Asks the client to stop sending with `code`.
-    pub(crate) fn stop(&mut self, code: u64) {
-        let _ = self.recv.stop(var(code));
+    pub(crate) fn stop(&mut self, code: VarInt) {
+        let _ = self.recv.stop(code);
     }
 
     /// Whether the stream has ended with nothing left unread, checked without waiting (one

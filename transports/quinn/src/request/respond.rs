@@ -2,17 +2,19 @@
 //! coalescing what is ready into one write, and resets a response the client takes no byte
 //! of for the write-stall timeout ([`twinport::WriteStall`]).
 
+use quinn::VarInt;
 use std::future::{poll_fn, Future};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
-use http_body::Body;
+use http_body::{Body, Frame};
 use twinport::WriteStall;
 
-use crate::codes::{var, H3_INTERNAL_ERROR, H3_MESSAGE_ERROR, H3_REQUEST_CANCELLED_CODE};
+use crate::codes::{H3_INTERNAL_ERROR, H3_MESSAGE_ERROR, H3_REQUEST_CANCELLED};
 use crate::connection::context::Ctx;
 use crate::proto::frame::{self, DATA};
 use crate::proto::message;
@@ -21,6 +23,23 @@ use crate::proto::message;
 const BATCH: usize = 6;
 /// Bytes gathered before a write.
 const BATCH_BYTES: usize = 64 * 1024;
+
+/// How a response stream ended. Only a finished one is worth waiting for the client's
+/// acknowledgement of: quinn frees a reset stream without a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub(crate) enum Outcome {
+    /// Ended cleanly: the client gets all of it.
+    Finished,
+    /// Reset, or broken because the client went away.
+    Reset,
+}
+
+impl Outcome {
+    pub(crate) fn is_finished(self) -> bool {
+        self == Self::Finished
+    }
+}
 
 /// Why a response could not be sent on.
 #[derive(Debug)]
@@ -122,7 +141,7 @@ impl Responder {
                 }
                 Err(stalled) => {
                     tracing::debug!(error = %stalled, "the client took no bytes of the response; resetting the stream");
-                    self.reset(H3_REQUEST_CANCELLED_CODE);
+                    self.reset(H3_REQUEST_CANCELLED);
                     return Err(self.gone());
                 }
             }
@@ -144,28 +163,28 @@ impl Responder {
         SendFail::Gone
     }
 
-    /// Writes what is queued and ends the stream; true if that worked.
-    pub(crate) async fn finish(&mut self) -> bool {
+    /// Writes what is queued and ends the stream.
+    pub(crate) async fn finish(&mut self) -> Outcome {
         if self.flush().await.is_err() {
-            return false;
+            return Outcome::Reset;
         }
         match self.send.finish() {
-            Ok(()) => true,
+            Ok(()) => Outcome::Finished,
             Err(e) => {
                 tracing::debug!(error = %e, "could not finish the response");
-                false
+                Outcome::Reset
             }
         }
     }
 
     /// Resets the stream with `code`.
-    pub(crate) fn reset(&mut self, code: u64) {
-        let _ = self.send.reset(var(code));
+    pub(crate) fn reset(&mut self, code: VarInt) {
+        let _ = self.send.reset(code);
     }
 
     /// What a response whose body failed is reset with: H3_MESSAGE_ERROR if the failure is
     /// the client's malformed request (RFC 9114 §4.1.2), H3_INTERNAL_ERROR otherwise.
-    fn body_error_code(&self) -> u64 {
+    fn body_error_code(&self) -> VarInt {
         if self.ctx.malformed.take(self.send.id().into()) {
             H3_MESSAGE_ERROR
         } else {
@@ -173,17 +192,16 @@ impl Responder {
         }
     }
 
-    /// Answers with `status` and no body; true if the stream was finished.
-    pub(crate) async fn status(&mut self, status: StatusCode) -> bool {
+    /// Answers with `status` and no body.
+    pub(crate) async fn status(&mut self, status: StatusCode) -> Outcome {
         self.head(status, &HeaderMap::new());
         self.finish().await
     }
 
     /// Sends a response: its head (without the fields HTTP/3 forbids, with `content-length`
     /// when the body's size is known), then its body unless `head_only` or the status has
-    /// none. True if the stream was finished, false if it was reset (the body failed) or
-    /// broke (the client went away).
-    pub(crate) async fn send<B>(&mut self, response: http::Response<B>, head_only: bool) -> bool
+    /// none. Reset if the body failed or the client went away.
+    pub(crate) async fn send<B>(&mut self, response: http::Response<B>, head_only: bool) -> Outcome
     where
         B: Body,
     {
@@ -207,6 +225,14 @@ impl Responder {
             drop(body);
             return self.finish().await;
         }
+        self.send_body(body).await
+    }
+
+    /// Sends a response body after its queued head, then ends the stream.
+    async fn send_body<B>(&mut self, body: B) -> Outcome
+    where
+        B: Body,
+    {
         let mut body = std::pin::pin!(body);
         loop {
             // What the body has ready joins the queue; the queue is written when the body
@@ -216,7 +242,7 @@ impl Responder {
                 Poll::Ready(frame) => frame,
                 Poll::Pending => {
                     if self.flush().await.is_err() {
-                        return false;
+                        return Outcome::Reset;
                     }
                     poll_fn(|cx| body.as_mut().poll_frame(cx)).await
                 }
@@ -228,34 +254,43 @@ impl Responder {
                     // The guard's body logged why (at error for a panic).
                     self.clear();
                     self.reset(self.body_error_code());
-                    return false;
+                    return Outcome::Reset;
                 }
             };
-            match frame.into_data() {
-                Ok(mut data) => {
-                    if !data.has_remaining() {
-                        continue;
-                    }
-                    if self.full() && self.flush().await.is_err() {
-                        return false;
-                    }
-                    self.data(data.copy_to_bytes(data.remaining()));
-                }
-                Err(frame) => {
-                    if let Ok(trailers) = frame.into_trailers() {
-                        // No empty trailer section: some QPACK decoders (ls-qpack) refuse one.
-                        if !trailers.is_empty() {
-                            if self.full() && self.flush().await.is_err() {
-                                return false;
-                            }
-                            self.trailers(&trailers);
-                        }
-                        break;
-                    }
-                }
+            match self.queue_frame(frame).await {
+                Ok(ControlFlow::Continue(())) => {}
+                Ok(ControlFlow::Break(())) => break,
+                Err(SendFail::Gone) => return Outcome::Reset,
             }
         }
         self.finish().await
+    }
+
+    /// Queues one body frame, writing the queue first if it is full; trailers end the body.
+    async fn queue_frame<D: Buf>(&mut self, frame: Frame<D>) -> Result<ControlFlow<()>, SendFail> {
+        let trailers = match frame.into_data() {
+            Ok(mut data) => {
+                if data.has_remaining() {
+                    if self.full() {
+                        self.flush().await?;
+                    }
+                    self.data(data.copy_to_bytes(data.remaining()));
+                }
+                return Ok(ControlFlow::Continue(()));
+            }
+            Err(frame) => match frame.into_trailers() {
+                Ok(trailers) => trailers,
+                Err(_) => return Ok(ControlFlow::Continue(())),
+            },
+        };
+        // No empty trailer section: some QPACK decoders (ls-qpack) refuse one.
+        if !trailers.is_empty() {
+            if self.full() {
+                self.flush().await?;
+            }
+            self.trailers(&trailers);
+        }
+        Ok(ControlFlow::Break(()))
     }
 }
 

@@ -19,7 +19,7 @@ use twinport::{ConnectionInfo, HttpService};
 use self::pipe::UpgradePipe;
 use crate::body::RecvBody;
 use crate::connection::context::Ctx;
-use crate::request::respond::{strip_connection_fields, Responder};
+use crate::request::respond::{strip_connection_fields, Outcome, Responder};
 
 /// Whether `protocol` (an extended CONNECT's `:protocol`) is a WebSocket's.
 pub(crate) fn is_websocket(protocol: &[u8]) -> bool {
@@ -27,14 +27,14 @@ pub(crate) fn is_websocket(protocol: &[u8]) -> bool {
 }
 
 /// Serves an extended CONNECT for a WebSocket: the handler answers it, a 2xx opens the
-/// tunnel. True if the stream was finished cleanly.
+/// tunnel.
 pub(crate) async fn serve<S>(
     ctx: &Ctx,
     service: S,
     req: Request<RecvBody>,
     mut responder: Responder,
     info: ConnectionInfo,
-) -> bool
+) -> Outcome
 where
     S: HttpService<RecvBody>,
 {
@@ -60,13 +60,29 @@ where
         _ = responder.stream().stopped() => {
             tracing::debug!("the client cancelled the WebSocket before it opened");
             ctx.churned();
-            return false;
+            return Outcome::Reset;
         }
     };
-    let mut response = match answered {
+    let response = match answered {
         Ok(response) => response,
         Err(never) => match never {},
     };
+    answer(ctx, &mut body, responder, pipe, response, &path).await
+}
+
+/// Answers the CONNECT with the handler's response: a 2xx opens the tunnel over `pipe`,
+/// anything else is sent as it is (or as 500 where HTTP/3 cannot carry it).
+async fn answer<B>(
+    ctx: &Ctx,
+    body: &mut RecvBody,
+    mut responder: Responder,
+    pipe: UpgradePipe,
+    mut response: http::Response<B>,
+    path: &str,
+) -> Outcome
+where
+    B: http_body::Body,
+{
     let status = response.status();
     if status == StatusCode::SWITCHING_PROTOCOLS {
         // HTTP/3 has no 101 (RFC 9114 §4.5): an HTTP/1.1-only WebSocket library answered.
@@ -112,8 +128,8 @@ where
     if responder.flush().await.is_err() {
         tracing::debug!("the client went away before its WebSocket opened");
         ctx.churned();
-        return false;
+        return Outcome::Reset;
     }
     tracing::debug!("WebSocket open over HTTP/3");
-    tunnel::run(ctx, &mut body, &mut responder, io).await
+    tunnel::run(ctx, body, &mut responder, io).await
 }

@@ -8,15 +8,16 @@
 use std::future::poll_fn;
 
 use bytes::{Bytes, BytesMut};
+use quinn::VarInt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
 
 use super::pipe::AppEnd;
 
 use crate::body::RecvBody;
-use crate::codes::H3_REQUEST_CANCELLED_CODE;
+use crate::codes::H3_REQUEST_CANCELLED;
 use crate::connection::context::Ctx;
 use crate::request::reader::{Event, ReadFail};
-use crate::request::respond::Responder;
+use crate::request::respond::{Outcome, Responder};
 
 /// The most read from the handler's connection for one DATA frame.
 const READ_CHUNK: usize = 16 * 1024;
@@ -31,7 +32,7 @@ enum Up {
     AppGone,
     /// The client reset the stream (or broke the protocol on it: the code to reset with), or
     /// the connection is lost.
-    Failed(u64),
+    Failed(VarInt),
 }
 
 /// How the handler's side of the tunnel ended.
@@ -44,14 +45,13 @@ enum Down {
     Failed,
 }
 
-/// Carries bytes both ways until both sides are done. True if the response stream was
-/// finished cleanly.
+/// Carries bytes both ways until both sides are done.
 pub(crate) async fn run(
     ctx: &Ctx,
     body: &mut RecvBody,
     responder: &mut Responder,
     app: AppEnd,
-) -> bool {
+) -> Outcome {
     let (from_app, to_app) = tokio::io::split(app.io);
     // In a block of its own, so that the two directions' borrows end with it.
     let (up_done, down_done) = {
@@ -74,7 +74,7 @@ pub(crate) async fn run(
             tracing::debug!("the client reset the WebSocket stream");
             responder.reset(code);
             ctx.churned();
-            false
+            Outcome::Reset
         }
         (up_done, Some(Down::Finished)) => {
             if !matches!(up_done, Some(Up::Ended)) {
@@ -83,13 +83,13 @@ pub(crate) async fn run(
                 body.discard_to_end().await;
             }
             tracing::debug!("WebSocket closed");
-            true
+            Outcome::Finished
         }
         (_, Some(Down::ClientGone)) => {
             tracing::debug!("the client no longer reads the WebSocket");
-            false
+            Outcome::Reset
         }
-        (_, Some(Down::Failed) | None) => false,
+        (_, Some(Down::Failed) | None) => Outcome::Reset,
     }
 }
 
@@ -111,7 +111,7 @@ async fn client_to_app(body: &mut RecvBody, mut to_app: WriteHalf<AppIo>) -> Up 
                 tracing::debug!(error = ?e, "WebSocket stream failed");
                 return Up::Failed(match e {
                     ReadFail::Proto(e) => e.code,
-                    ReadFail::Reset(_) | ReadFail::Lost(_) => H3_REQUEST_CANCELLED_CODE,
+                    ReadFail::Reset(_) | ReadFail::Lost(_) => H3_REQUEST_CANCELLED,
                 });
             }
         }
@@ -136,10 +136,9 @@ async fn app_to_client(
         buf.reserve(READ_CHUNK);
         match from_app.read_buf(&mut buf).await {
             Ok(0) => {
-                return if responder.finish().await {
-                    Down::Finished
-                } else {
-                    Down::ClientGone
+                return match responder.finish().await {
+                    Outcome::Finished => Down::Finished,
+                    Outcome::Reset => Down::ClientGone,
                 };
             }
             Ok(_) => {
@@ -150,7 +149,7 @@ async fn app_to_client(
             }
             Err(e) => {
                 tracing::debug!(error = %e, "the handler's WebSocket connection failed");
-                responder.reset(H3_REQUEST_CANCELLED_CODE);
+                responder.reset(H3_REQUEST_CANCELLED);
                 return Down::Failed;
             }
         }

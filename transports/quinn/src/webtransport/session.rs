@@ -12,7 +12,9 @@ use twinport::{ConnectionInfo, Shutdown};
 use super::draft::WebTransportDraft;
 use super::registry::Inbox;
 use super::stream::{RecvStream, SendStream};
-use super::wire::{put_varint, BIDI_SIGNAL, MAX_REASON, UNI_TYPE};
+use super::wire::{put_varint, MAX_REASON};
+use crate::proto::frame::WEBTRANSPORT_STREAM;
+use crate::proto::stream_type;
 
 /// Why a session could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -167,7 +169,7 @@ impl WebTransportSession {
         self.check()?;
         let (mut send, recv) = self.conn.open_bi().await?;
         let mut header = BytesMut::with_capacity(10);
-        put_varint(&mut header, BIDI_SIGNAL);
+        put_varint(&mut header, WEBTRANSPORT_STREAM);
         put_varint(&mut header, self.id);
         send.write_all(&header).await.map_err(write_error)?;
         Ok((
@@ -181,7 +183,7 @@ impl WebTransportSession {
         self.check()?;
         let mut send = self.conn.open_uni().await?;
         let mut header = BytesMut::with_capacity(10);
-        put_varint(&mut header, UNI_TYPE);
+        put_varint(&mut header, stream_type::WEBTRANSPORT);
         put_varint(&mut header, self.id);
         send.write_all(&header).await.map_err(write_error)?;
         Ok(SendStream::new(send, self.gone.clone(), None))

@@ -8,10 +8,6 @@ use quinn::VarInt;
 use super::session::CloseInfo;
 use crate::proto::varint;
 
-/// The HTTP/3 frame type that starts a WebTransport bidirectional stream.
-pub(crate) const BIDI_SIGNAL: u64 = 0x41;
-/// The unidirectional stream type of a WebTransport stream.
-pub(crate) const UNI_TYPE: u64 = 0x54;
 /// The capsule that closes a session, with a code and a reason.
 pub(crate) const CLOSE_CAPSULE: u64 = 0x2843;
 /// The capsule that asks the client to wrap the session up (the server is draining).
