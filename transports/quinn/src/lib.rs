@@ -90,6 +90,7 @@ mod info;
 mod proto;
 mod request;
 pub mod server;
+mod tls;
 #[cfg(feature = "websocket")]
 mod websocket;
 pub mod webtransport;
@@ -99,6 +100,7 @@ pub use crate::config::{AddressValidation, Http3Config, QuicConfig};
 pub use crate::error::{BodyError, Error};
 pub use crate::handler::{QuicConnection, QuicHandler};
 pub use crate::server::{Builder, Http3, H3_ALPN};
+pub use crate::tls::HandshakeData;
 pub use crate::webtransport::{WebTransportHandler, WebTransportSession};
 
 /// The quinn version this crate is built on, for raw QUIC handlers.
