@@ -73,7 +73,7 @@ pub use crate::stall::WriteStall;
 pub use crate::tls::CertWatcher;
 pub use crate::tls::{
     default_crypto_provider, CaRoots, Certificates, CertificatesBuilder, ClientAuth, PemSource,
-    ReloadError, ServerTls, TlsError,
+    ReloadError, Revocation, ServerTls, TlsError,
 };
 pub use crate::tls_info::{TlsInfo, TlsInfoBuilder};
 

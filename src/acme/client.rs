@@ -37,7 +37,7 @@ pub(super) fn account_builder(
 
 fn with_root(path: &Path, provider: &Arc<CryptoProvider>) -> Result<ClientConfig, AcmeError> {
     let roots = CaRoots::from_pem_file(path)?;
-    let store = RootCertStore::clone(roots.store());
+    let store = RootCertStore::clone(&roots.store());
     let config = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(TlsError::from)?

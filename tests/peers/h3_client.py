@@ -63,7 +63,11 @@ class H3Client(QuicConnectionProtocol):
         if isinstance(event, ConnectionTerminated):
             for ex in self.exchanges.values():
                 if not ex.done.done():
-                    ex.done.set_exception(RuntimeError(f"connection closed: {event.reason_phrase}"))
+                    ex.done.set_exception(
+                        RuntimeError(
+                            f"connection closed: {event.error_code:#x} {event.reason_phrase}"
+                        )
+                    )
         for h3_event in self.http.handle_event(event):
             ex = self.exchanges.get(getattr(h3_event, "stream_id", None))
             if ex is None:
