@@ -47,6 +47,7 @@ mod client_auth;
 mod client_verifier;
 mod entry;
 mod names;
+mod provider;
 mod resolver;
 mod revocation;
 mod source;
@@ -59,6 +60,11 @@ pub use client_auth::{CaRoots, ClientAuth};
 use client_verifier::ClientVerifier;
 #[cfg(feature = "acme")]
 pub(crate) use entry::load_pem;
+#[cfg(feature = "aws-lc-rs")]
+pub use provider::aws_lc_rs_crypto_provider;
+pub use provider::default_crypto_provider;
+#[cfg(feature = "ring")]
+pub use provider::ring_crypto_provider;
 pub use revocation::Revocation;
 use source::CertSource;
 
@@ -263,25 +269,6 @@ fn parse_key(pem: &[u8], src: &PemSource) -> Result<PrivateKeyDer<'static>, TlsE
             reason: e.to_string(),
         },
     })
-}
-
-/// The crypto provider twinport uses when none is given: ring with the `ring` feature (the
-/// default), else aws-lc-rs, else the process default if the application installed one.
-pub fn default_crypto_provider() -> Result<Arc<CryptoProvider>, TlsError> {
-    #[cfg(feature = "ring")]
-    {
-        Ok(Arc::new(rustls::crypto::ring::default_provider()))
-    }
-    #[cfg(all(not(feature = "ring"), feature = "aws-lc-rs"))]
-    {
-        Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-    }
-    #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
-    {
-        CryptoProvider::get_default()
-            .cloned()
-            .ok_or(TlsError::NoCryptoProvider)
-    }
 }
 
 /// A server certificate, its key, client authentication and the crypto provider: everything

@@ -9,7 +9,7 @@ use quinn_proto::crypto::{self, ExportKeyingMaterialError, HeaderKey, KeyPair, K
 use quinn_proto::transport_parameters::TransportParameters;
 use quinn_proto::{ConnectionId, Side, TransportError, TransportErrorCode};
 use rustls::pki_types::CertificateDer;
-use rustls::quic::{Connection, KeyChange, Secrets, ServerConnection, Version};
+use rustls::quic::{Connection, KeyChange, Secrets, ServerConnection, Space, Version};
 
 use super::{HandshakeData, ServerCrypto};
 
@@ -28,6 +28,9 @@ pub(super) struct Session {
     tls: Connection,
     got_handshake_data: bool,
     next_secrets: Option<Secrets>,
+    /// The packet number space the client's handshake data arrives in: Initial until this
+    /// side has sent its ServerHello (Handshake keys), then Handshake, then 1-RTT.
+    space: Space,
 }
 
 impl Session {
@@ -42,6 +45,7 @@ impl Session {
             tls: Connection::Server(tls),
             got_handshake_data: false,
             next_secrets: None,
+            space: Space::Initial,
         }
     }
 }
@@ -109,7 +113,10 @@ impl crypto::Session for Session {
     }
 
     fn read_handshake(&mut self, buf: &[u8]) -> Result<bool, TransportError> {
-        if let Err(e) = self.tls.read_hs(buf) {
+        if !self.tls.is_handshaking() {
+            self.space = Space::ApplicationData;
+        }
+        if let Err(e) = self.tls.read_hs_in_space(buf, self.space) {
             return Err(match self.tls.alert() {
                 Some(alert) => TransportError {
                     code: TransportErrorCode::crypto(alert.into()),
@@ -145,7 +152,10 @@ impl crypto::Session for Session {
 
     fn write_handshake(&mut self, buf: &mut Vec<u8>) -> Option<Keys> {
         match self.tls.write_hs(buf)? {
-            KeyChange::Handshake { keys } => Some(boxed(keys)),
+            KeyChange::Handshake { keys } => {
+                self.space = Space::Handshake;
+                Some(boxed(keys))
+            }
             KeyChange::OneRtt { keys, next } => {
                 self.next_secrets = Some(next);
                 Some(boxed(keys))
