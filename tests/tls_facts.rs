@@ -53,6 +53,28 @@ async fn curl_over_http1_and_http2_sees_the_forced_cipher_suite_and_group() {
     server.stop().await;
 }
 
+/// curl with OpenSSL 3.0 offers classical groups only (X25519 first): it is served, and
+/// `/whoami` says which group it got.
+#[tokio::test]
+async fn a_classical_client_is_served_with_x25519() {
+    let Some(curl) = require("curl") else {
+        return;
+    };
+    let server = start_example(Mtls::Off);
+    let files = Pki::get().write_files();
+    let ca = files.ca();
+    let url = format!("https://localhost:{}/whoami", server.addr.port());
+    let out = run(
+        &curl,
+        &["-sS", "--max-time", "20", "--cacert", path_arg(&ca), &url],
+    )
+    .await;
+    assert!(out.success, "curl: {}{}", out.stdout, out.stderr);
+    let info: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(info["key_exchange_group"], "X25519", "{info}");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn aioquic_over_http3_sees_the_cipher_suite_it_forced() {
     let Some(python) = python("aioquic") else {
