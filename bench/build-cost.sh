@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run with: bench/build-cost.sh [APP...]      APP: twinport axum-server salvo (default: all three)
+# Run with: bench/build-cost.sh [APP...]      APP: twinport twinport-ring axum-server salvo (default: twinport axum-server salvo)
 #
 # What a user's build costs: each app of bench/build-cost/ (the same routes — `/`, `/peer` with
 # the client's address, `POST /echo` — served the way each stack serves them: twinport over

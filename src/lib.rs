@@ -24,8 +24,8 @@
 //! | feature | default | what it turns on |
 //! | --- | --- | --- |
 //! | `axum` | yes | axum extractors for [`ConnectionInfo`] and [`ClientCert`]; axum's `ConnectInfo<SocketAddr>` on every request (depends on axum without its default features, plus its `tokio` feature, where `ConnectInfo` lives) |
-//! | `ring` | yes | the ring crypto provider for rustls |
-//! | `aws-lc-rs` | no | the aws-lc-rs crypto provider for rustls |
+//! | `aws-lc-rs` | yes | the aws-lc-rs crypto provider for rustls: X25519MLKEM768 (post-quantum hybrid) first |
+//! | `ring` | no | the ring crypto provider for rustls, classical key exchange only; with both on, aws-lc-rs is used |
 //! | `serde` | no | `serde::Serialize` for [`ConnectionInfo`] and its parts |
 //! | `watch` | no | `Certificates::watch`: reload certificate files when they change (notify) |
 //! | `acme` | no | `acme`: certificates obtained and renewed from an ACME CA, TLS-ALPN-01 and HTTP-01 (instant-acme) |
@@ -70,11 +70,15 @@ pub use crate::server::{
 };
 pub use crate::service::HttpService;
 pub use crate::stall::WriteStall;
+#[cfg(feature = "aws-lc-rs")]
+pub use crate::tls::aws_lc_rs_crypto_provider;
+#[cfg(feature = "ring")]
+pub use crate::tls::ring_crypto_provider;
 #[cfg(feature = "watch")]
 pub use crate::tls::CertWatcher;
 pub use crate::tls::{
     default_crypto_provider, CaRoots, Certificates, CertificatesBuilder, ClientAuth, PemSource,
-    ReloadError, ServerTls, TlsError,
+    ReloadError, Revocation, ServerTls, TlsError,
 };
 pub use crate::tls_info::{TlsInfo, TlsInfoBuilder};
 

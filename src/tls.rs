@@ -36,25 +36,36 @@ use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::ResolvesServerCert;
-use rustls::server::{ServerConfig, WebPkiClientVerifier};
+use rustls::server::ServerConfig;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
-use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 mod builder;
 mod certificates;
+mod client_auth;
+mod client_verifier;
 mod entry;
 mod names;
+mod provider;
 mod resolver;
+mod revocation;
 mod source;
 #[cfg(feature = "watch")]
 mod watch;
 
 pub use builder::CertificatesBuilder;
 pub use certificates::{Certificates, ReloadError};
+pub use client_auth::{CaRoots, ClientAuth};
+use client_verifier::ClientVerifier;
 #[cfg(feature = "acme")]
 pub(crate) use entry::load_pem;
+#[cfg(feature = "aws-lc-rs")]
+pub use provider::aws_lc_rs_crypto_provider;
+pub use provider::default_crypto_provider;
+#[cfg(feature = "ring")]
+pub use provider::ring_crypto_provider;
+pub use revocation::Revocation;
 use source::CertSource;
 
 /// Every name normalized (lower case, no trailing dot), or the first that is not one.
@@ -150,6 +161,17 @@ pub enum TlsError {
          with ServerTls::crypto_provider"
     )]
     NoCryptoProvider,
+    /// No CRL was found in a CRL file.
+    #[error("{0}: no CRL found (expected '-----BEGIN X509 CRL-----' sections or one DER CRL)")]
+    NoCrl(PemSource),
+    /// A CRL could not be parsed.
+    #[error("{source_name}: invalid CRL: {reason}")]
+    InvalidCrl {
+        /// Where it came from.
+        source_name: PemSource,
+        /// The parser's reason.
+        reason: String,
+    },
     /// A certificate was registered for a name its subjectAltNames do not cover.
     #[error(
         "{cert}: the certificate does not cover {name:?} it is registered for (its DNS names: \
@@ -247,120 +269,6 @@ fn parse_key(pem: &[u8], src: &PemSource) -> Result<PrivateKeyDer<'static>, TlsE
             reason: e.to_string(),
         },
     })
-}
-
-/// The crypto provider twinport uses when none is given: ring with the `ring` feature (the
-/// default), else aws-lc-rs, else the process default if the application installed one.
-pub fn default_crypto_provider() -> Result<Arc<CryptoProvider>, TlsError> {
-    #[cfg(feature = "ring")]
-    {
-        Ok(Arc::new(rustls::crypto::ring::default_provider()))
-    }
-    #[cfg(all(not(feature = "ring"), feature = "aws-lc-rs"))]
-    {
-        Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-    }
-    #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
-    {
-        CryptoProvider::get_default()
-            .cloned()
-            .ok_or(TlsError::NoCryptoProvider)
-    }
-}
-
-/// A set of CA certificates that client certificates must chain to.
-#[derive(Clone, Debug)]
-pub struct CaRoots {
-    store: Arc<RootCertStore>,
-}
-
-impl CaRoots {
-    /// Reads every certificate of a PEM bundle file.
-    pub fn from_pem_file(path: impl AsRef<Path>) -> Result<Self, TlsError> {
-        let path = path.as_ref();
-        Self::parse(&read_file(path)?, PemSource::File(path.to_owned()))
-    }
-
-    /// Reads every certificate of a PEM bundle in memory.
-    pub fn from_pem(pem: &[u8]) -> Result<Self, TlsError> {
-        Self::parse(pem, PemSource::Memory)
-    }
-
-    /// Trusts these DER certificates.
-    pub fn from_der(
-        certs: impl IntoIterator<Item = CertificateDer<'static>>,
-    ) -> Result<Self, TlsError> {
-        let mut store = RootCertStore::empty();
-        for cert in certs {
-            store.add(cert).map_err(|error| TlsError::InvalidCa {
-                source_name: PemSource::Memory,
-                error,
-            })?;
-        }
-        Ok(Self {
-            store: Arc::new(store),
-        })
-    }
-
-    fn parse(pem: &[u8], src: PemSource) -> Result<Self, TlsError> {
-        let mut store = RootCertStore::empty();
-        for cert in parse_certs(pem, &src)? {
-            store.add(cert).map_err(|error| TlsError::InvalidCa {
-                source_name: src.clone(),
-                error,
-            })?;
-        }
-        Ok(Self {
-            store: Arc::new(store),
-        })
-    }
-
-    /// How many CA certificates are trusted.
-    pub fn len(&self) -> usize {
-        self.store.len()
-    }
-
-    /// Whether no CA is trusted.
-    pub fn is_empty(&self) -> bool {
-        self.store.is_empty()
-    }
-
-    /// The rustls trust store.
-    pub fn store(&self) -> &Arc<RootCertStore> {
-        &self.store
-    }
-}
-
-/// Whether and how clients authenticate with certificates (mTLS). The same on TCP and QUIC.
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub enum ClientAuth {
-    /// No client certificates are asked for (the default).
-    #[default]
-    None,
-    /// A client may present a certificate; if it does, it must chain to these roots. Clients
-    /// without one are served anonymously.
-    Optional(CaRoots),
-    /// Every client must present a certificate chaining to these roots; others are refused
-    /// in the handshake.
-    Required(CaRoots),
-}
-
-impl ClientAuth {
-    /// No client authentication.
-    pub fn none() -> Self {
-        Self::None
-    }
-
-    /// Verify a client certificate when one is presented; serve anonymous clients too.
-    pub fn optional(roots: CaRoots) -> Self {
-        Self::Optional(roots)
-    }
-
-    /// Refuse clients without a certificate that chains to `roots`.
-    pub fn required(roots: CaRoots) -> Self {
-        Self::Required(roots)
-    }
 }
 
 /// A server certificate, its key, client authentication and the crypto provider: everything
@@ -511,8 +419,13 @@ impl ServerTls {
         Self::with_source(CertSource::Config(config), provider)
     }
 
-    /// Sets client authentication (mTLS); [`ClientAuth::None`] by default.
+    /// Sets client authentication (mTLS); [`ClientAuth::None`] by default. With
+    /// [`from_certificates`](Self::from_certificates), [`Certificates::reload`] reloads the
+    /// client CA and CRL files too.
     pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        if let (CertSource::Certificates(certs), Some(roots)) = (&self.certs, auth.roots()) {
+            certs.reload_also(roots);
+        }
         self.client_auth = auth;
         self
     }
@@ -578,14 +491,9 @@ impl ServerTls {
         let builder = match &self.client_auth {
             ClientAuth::None => builder.with_no_client_auth(),
             ClientAuth::Optional(roots) | ClientAuth::Required(roots) => {
-                let mut v = WebPkiClientVerifier::builder_with_provider(
-                    roots.store.clone(),
-                    self.provider.clone(),
-                );
-                if matches!(self.client_auth, ClientAuth::Optional(_)) {
-                    v = v.allow_unauthenticated();
-                }
-                builder.with_client_cert_verifier(v.build()?)
+                let optional = matches!(self.client_auth, ClientAuth::Optional(_));
+                let verifier = ClientVerifier::new(roots, &self.provider, optional)?;
+                builder.with_client_cert_verifier(Arc::new(verifier))
             }
         };
         let mut config = builder.with_cert_resolver(resolver);

@@ -14,18 +14,19 @@
 //! assert!(tls.peer_certificate().is_none());
 //! ```
 
-use rustls::{CipherSuite, ProtocolVersion};
+use rustls::{CipherSuite, NamedGroup, ProtocolVersion};
 
 use crate::peer_certificate::{CertificateError, PeerCertificate};
 
-/// The TLS session of a connection: SNI, version, cipher suite and the client's verified
-/// certificate. Read from a finished handshake with [`from_connection`](Self::from_connection),
+/// The TLS session of a connection: SNI, version, cipher suite, key-exchange group and the
+/// client's verified certificate, the same on HTTP/1.1, HTTP/2 and HTTP/3. Read from a finished handshake with [`from_connection`](Self::from_connection),
 /// or made with [`TlsInfo::builder`] by a transport that does its own TLS.
 #[derive(Clone, Debug, Default)]
 pub struct TlsInfo {
     server_name: Option<String>,
     version: Option<ProtocolVersion>,
     cipher_suite: Option<CipherSuite>,
+    key_exchange_group: Option<NamedGroup>,
     peer: Option<PeerCertificate>,
 }
 
@@ -48,6 +49,7 @@ impl TlsInfo {
             server_name: conn.server_name().map(str::to_owned),
             version: conn.protocol_version(),
             cipher_suite: conn.negotiated_cipher_suite().map(|s| s.suite()),
+            key_exchange_group: conn.negotiated_key_exchange_group().map(|g| g.name()),
             peer,
         })
     }
@@ -79,6 +81,17 @@ impl TlsInfo {
     /// The negotiated cipher suite as text, e.g. `TLS13_AES_128_GCM_SHA256`.
     pub fn cipher_suite_str(&self) -> Option<&'static str> {
         self.cipher_suite.and_then(|c| c.as_str())
+    }
+
+    /// The negotiated key-exchange group, e.g. `X25519MLKEM768` (post-quantum hybrid) or
+    /// `X25519`. Unknown for a TLS 1.2 session resumed without a new key exchange.
+    pub fn key_exchange_group(&self) -> Option<NamedGroup> {
+        self.key_exchange_group
+    }
+
+    /// The negotiated key-exchange group as text, e.g. `X25519MLKEM768`.
+    pub fn key_exchange_group_str(&self) -> Option<&'static str> {
+        self.key_exchange_group.and_then(|g| g.as_str())
     }
 
     /// The client's verified certificate chain and parsed leaf, when it presented one.
@@ -113,6 +126,12 @@ impl TlsInfoBuilder {
         self
     }
 
+    /// The negotiated key-exchange group.
+    pub fn key_exchange_group(mut self, group: NamedGroup) -> Self {
+        self.info.key_exchange_group = Some(group);
+        self
+    }
+
     /// The client's verified certificate.
     pub fn peer_certificate(mut self, peer: PeerCertificate) -> Self {
         self.info.peer = Some(peer);
@@ -132,10 +151,11 @@ mod ser {
 
     impl Serialize for TlsInfo {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut st = s.serialize_struct("TlsInfo", 4)?;
+            let mut st = s.serialize_struct("TlsInfo", 5)?;
             st.serialize_field("server_name", &self.server_name())?;
             st.serialize_field("version", &self.version_str())?;
             st.serialize_field("cipher_suite", &self.cipher_suite_str())?;
+            st.serialize_field("key_exchange_group", &self.key_exchange_group_str())?;
             st.serialize_field("client_certificate", &self.peer_certificate())?;
             st.end()
         }

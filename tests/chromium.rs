@@ -136,3 +136,93 @@ async fn chromium_reports_the_examples_websocket_echo_over_http2() {
     assert!(report["wt"].is_null(), "{report}");
     server.stop().await;
 }
+
+/// The example's page in Chromium over HTTP/2, then over HTTP/3 (QUIC forced): twinport's
+/// `/whoami` and Chromium's own net-log both name the post-quantum hybrid group X25519MLKEM768
+/// (0x11ec): for TLS the `key_exchange_group` of its SSL_CONNECT, for QUIC the key share of
+/// the ServerHello it received (its CRYPTO frames are logged as bytes).
+#[tokio::test]
+async fn chromium_and_twinport_agree_on_x25519mlkem768_over_http2_and_http3() {
+    let Some(chromium) = Chromium::require() else {
+        return;
+    };
+    let server = start_example(Mtls::Off);
+    let addr = server.addr;
+    let url = format!("https://{addr}/?report=/kit/report");
+    let forced = format!("--origin-to-force-quic-on={addr}");
+    for (protocol, flags) in [
+        ("HTTP/2", vec!["--disable-quic"]),
+        ("HTTP/3", vec!["--enable-quic", forced.as_str()]),
+    ] {
+        let mut run = chromium.open(&url, &Pki::get().server_spki(), &flags).await;
+        let report = run.report(&server.reports, "index").await;
+        let netlog = std::fs::read_to_string(run.profile_path("netlog.json")).unwrap_or_default();
+        run.close().await;
+        let whoami = &report["whoami"];
+        assert_eq!(whoami["protocol"], protocol, "{report}");
+        assert_eq!(whoami["key_exchange_group"], "X25519MLKEM768", "{report}");
+        let mut groups = netlog_groups(&netlog);
+        groups.extend(server_hello_groups(&netlog));
+        assert!(
+            !groups.is_empty(),
+            "{protocol}: no key exchange in the net-log"
+        );
+        assert!(
+            groups.iter().all(|g| *g == 0x11ec),
+            "{protocol}: {groups:x?}"
+        );
+    }
+    server.stop().await;
+}
+
+/// Every `key_exchange_group` Chromium's net-log records (one per TLS or QUIC handshake).
+fn netlog_groups(netlog: &str) -> Vec<u64> {
+    let key = "\"key_exchange_group\":";
+    netlog
+        .match_indices(key)
+        .filter_map(|(i, _)| {
+            let rest = &netlog[i + key.len()..];
+            let end = rest.find(|c: char| !c.is_ascii_digit())?;
+            rest[..end].parse().ok()
+        })
+        .collect()
+}
+
+/// The key-share group of every ServerHello in the net-log's QUIC CRYPTO frames.
+fn server_hello_groups(netlog: &str) -> Vec<u64> {
+    use base64::Engine;
+    let key = "\"bytes\":\"";
+    netlog
+        .match_indices(key)
+        .filter_map(|(i, _)| {
+            let rest = &netlog[i + key.len()..];
+            let b64 = &rest[..rest.find('"')?];
+            let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+            server_hello_key_share(&bytes)
+        })
+        .collect()
+}
+
+/// The group of a TLS 1.3 ServerHello's key_share extension (RFC 8446 §4.1.3, §4.2.8).
+fn server_hello_key_share(msg: &[u8]) -> Option<u64> {
+    if *msg.first()? != 2 {
+        return None;
+    }
+    // type, length, legacy_version, random
+    let sid_len = usize::from(*msg.get(38)?);
+    let mut at = 39 + sid_len + 3; // session id, cipher suite, compression
+    let ext_end = at + 2 + usize::from(u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]));
+    at += 2;
+    while at + 4 <= ext_end {
+        let ty = u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]);
+        let len = usize::from(u16::from_be_bytes([*msg.get(at + 2)?, *msg.get(at + 3)?]));
+        if ty == 0x0033 {
+            return Some(u64::from(u16::from_be_bytes([
+                *msg.get(at + 4)?,
+                *msg.get(at + 5)?,
+            ])));
+        }
+        at += 4 + len;
+    }
+    None
+}

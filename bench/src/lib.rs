@@ -4,7 +4,6 @@
 use std::convert::Infallible;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::Path as UrlPath;
@@ -96,15 +95,26 @@ pub fn server_tls(dir: &Path) -> Result<twinport::ServerTls, Box<dyn std::error:
     Ok(certs(dir)?.server_tls()?)
 }
 
+/// Like [`server_tls`] on ring (classical key exchange only), its key loaded with ring too.
+pub fn server_tls_ring(dir: &Path) -> Result<twinport::ServerTls, Box<dyn std::error::Error>> {
+    let dev = certs(dir)?;
+    let certs = twinport::Certificates::builder()
+        .crypto_provider(twinport::ring_crypto_provider())
+        .default_pem_files(&dev.server_pem, &dev.server_key)
+        .build()?;
+    Ok(twinport::ServerTls::from_certificates(&certs))
+}
+
 /// A client configuration trusting the development CA in `dir`, with session resumption
-/// off (every connection is a full handshake), offering `alpn`; TLS 1.3 only for QUIC.
+/// off (every connection is a full handshake), offering `alpn`; TLS 1.3 only for QUIC. Its
+/// key-exchange groups are twinport's default ones, X25519MLKEM768 first, as browsers offer.
 pub fn client_tls(
     dir: &Path,
     alpn: &[&[u8]],
     quic: bool,
 ) -> Result<rustls::ClientConfig, Box<dyn std::error::Error>> {
     let roots = twinport::CaRoots::from_pem_file(certs(dir)?.ca_pem)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = twinport::default_crypto_provider()?;
     let versions: &[&rustls::SupportedProtocolVersion] = if quic {
         &[&rustls::version::TLS13]
     } else {

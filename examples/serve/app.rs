@@ -97,6 +97,7 @@ pub fn whoami_json(version: Version, info: Option<&ConnectionInfo>) -> Value {
         "sni": info.and_then(|i| i.tls()).and_then(|t| t.server_name()),
         "tls_version": info.and_then(|i| i.tls()).and_then(|t| t.version_str()),
         "cipher_suite": info.and_then(|i| i.tls()).and_then(|t| t.cipher_suite_str()),
+        "key_exchange_group": info.and_then(|i| i.tls()).and_then(|t| t.key_exchange_group_str()),
         "client_certificate": info.and_then(|i| i.client_certificate()).map(|c| json!({
             "common_name": c.common_name(),
             "sans": c.subject_alt_names(),

@@ -1,4 +1,4 @@
-//! Run with: `cargo run --release --example serve [-- --addr 127.0.0.1:4433] [--mtls | --mtls-required]`
+//! Run with: `cargo run --release --example serve [-- --addr 127.0.0.1:4433] [--mtls | --mtls-required] [--client-ca FILE] [--client-crl FILE]`
 //!
 //! The seed's example made real: one axum app served over HTTP/1.1 and HTTP/2 (TCP + TLS) and
 //! HTTP/3 (QUIC) on the same port. Generates development certificates in certs/ if missing.
@@ -22,8 +22,10 @@
 //!   (or `/?wt=1`, which runs it on load)
 //!
 //! `--mtls` asks for client certificates (verified against certs/ca.pem, anonymous clients
-//! welcome); `--mtls-required` refuses clients without one. Ctrl-C or SIGTERM drains for 10
-//! seconds.
+//! welcome); `--mtls-required` refuses clients without one. `--client-ca FILE` trusts another
+//! client CA than certs/ca.pem, `--client-crl FILE` (PEM or DER, repeatable) refuses the client
+//! certificates it revokes; both files are watched, and a new CRL or CA applies to new
+//! handshakes at once. Ctrl-C or SIGTERM drains for 10 seconds.
 //!
 //! It serves with `twinport::serve`, the one call of the README's quick start, on sockets it
 //! binds first (so that it can print a port-0 address), with WebTransport added to the HTTP/3
@@ -38,13 +40,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use twinport::dev_certs::DevCerts;
-use twinport::ClientAuth;
+use twinport::{CaRoots, CertWatcher, ClientAuth, TlsError};
 
-const USAGE: &str = "usage: serve [--addr HOST:PORT] [--mtls | --mtls-required] (certificates: see examples/serve/certs.rs)";
+const USAGE: &str = "usage: serve [--addr HOST:PORT] [--mtls | --mtls-required] [--client-ca FILE] [--client-crl FILE]... (certificates: see examples/serve/certs.rs)";
 
 struct Args {
     addr: SocketAddr,
     mtls: Option<bool>,
+    client_ca: Option<PathBuf>,
+    client_crls: Vec<PathBuf>,
     certs: certs::CertArgs,
 }
 
@@ -52,6 +56,8 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         addr: SocketAddr::from(([127, 0, 0, 1], 4433)),
         mtls: None,
+        client_ca: None,
+        client_crls: Vec::new(),
         certs: certs::CertArgs::default(),
     };
     let mut it = std::env::args().skip(1);
@@ -65,6 +71,8 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--addr {v:?} is not an IP address and port: {e}"))?;
             }
+            "--client-ca" => args.client_ca = Some(file_arg("--client-ca", it.next())?),
+            "--client-crl" => args.client_crls.push(file_arg("--client-crl", it.next())?),
             "--mtls" => args.mtls = Some(false),
             "--mtls-required" => args.mtls = Some(true),
             "-h" | "--help" => return Err(format!("{USAGE}\n  {}", certs::USAGE)),
@@ -72,7 +80,28 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
+    if args.mtls.is_none() && (args.client_ca.is_some() || !args.client_crls.is_empty()) {
+        return Err(format!(
+            "--client-ca and --client-crl need --mtls or --mtls-required\n{USAGE}"
+        ));
+    }
     Ok(args)
+}
+
+fn file_arg(flag: &str, value: Option<String>) -> Result<PathBuf, String> {
+    value
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("{flag} needs a file\n{USAGE}"))
+}
+
+/// The client CA (certs/ca.pem unless `--client-ca`) with the `--client-crl` files, watched.
+fn client_roots(args: &Args, dev_ca: &std::path::Path) -> Result<(CaRoots, CertWatcher), TlsError> {
+    let mut roots = CaRoots::from_pem_file(args.client_ca.as_deref().unwrap_or(dev_ca))?;
+    for crl in &args.client_crls {
+        roots = roots.crl_file(crl)?;
+    }
+    let watcher = roots.watch()?;
+    Ok((roots, watcher))
 }
 
 #[tokio::main]
@@ -102,8 +131,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Some((tls, keep)) => (tls, Some(keep)),
         None => (certs.server_tls()?, None),
     };
+    let mut _client_ca_watcher = None;
     if let Some(required) = args.mtls {
-        let roots = certs.ca_roots()?;
+        let (roots, watcher) = client_roots(&args, &certs.ca_pem)?;
+        _client_ca_watcher = Some(watcher);
         tls = tls.client_auth(if required {
             ClientAuth::required(roots)
         } else {
@@ -128,14 +159,21 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             addr.port()
         );
     }
+    let client_ca = args.client_ca.as_deref().unwrap_or(&certs.ca_pem).display();
     match args.mtls {
         Some(true) => {
-            eprintln!("mTLS required: clients must present a certificate signed by certs/ca.pem")
+            eprintln!("mTLS required: clients must present a certificate signed by {client_ca}")
         }
         Some(false) => eprintln!(
-            "mTLS optional: a client certificate signed by certs/ca.pem shows up in /whoami"
+            "mTLS optional: a client certificate signed by {client_ca} shows up in /whoami"
         ),
         None => {}
+    }
+    for crl in &args.client_crls {
+        eprintln!(
+            "client certificates revoked by {} are refused",
+            crl.display()
+        );
     }
 
     let report = serving.await?;

@@ -59,8 +59,8 @@
 //! | `quinn` | yes | HTTP/3, raw QUIC protocols, WebTransport: [`quinn`] (twinport-quinn), [`Http3`]; needs `ring` or `aws-lc-rs` |
 //! | `axum` | yes | axum extractors for [`ConnectionInfo`] and [`ClientCert`], and axum's `ConnectInfo<SocketAddr>` on every request; turns on `websocket` |
 //! | `websocket` | yes (by `axum`) | WebSockets over HTTP/3 (RFC 9220) for handlers built on hyper's upgrade, axum's `WebSocketUpgrade` included: [`quinn::Http3Config::websockets`] |
-//! | `ring` | yes | the ring crypto provider for rustls and QUIC |
-//! | `aws-lc-rs` | no | the aws-lc-rs crypto provider instead (turn `ring` off: `default-features = false`) |
+//! | `aws-lc-rs` | yes | the aws-lc-rs crypto provider for rustls and QUIC: X25519MLKEM768 (post-quantum hybrid) first, classical groups after it |
+//! | `ring` | no | the ring crypto provider instead, classical key exchange only (`default-features = false`); with both on, aws-lc-rs is used |
 //! | `serde` | no | `serde::Serialize` for [`ConnectionInfo`] and its parts, for `Json(info)` |
 //! | `watch` | no | [`Certificates::watch`](crate::Certificates): reload certificate files when they change (notify; Kubernetes' `..data` swap included) |
 //! | `acme` | no | `twinport::acme`: certificates obtained and renewed from an ACME CA, TLS-ALPN-01 and HTTP-01 (instant-acme) |

@@ -19,9 +19,9 @@
 //!   cache directory (files 0600, the directory 0700), so a restart serves at once and
 //!   reuses the account.
 //!
-//! The client is [instant-acme](https://docs.rs/instant-acme) (its own HTTPS client trusts
-//! the platform's roots, or one CA given with [`ca_root`](AcmeConfig::ca_root) such as
-//! Pebble's).
+//! The client is [instant-acme](https://docs.rs/instant-acme); its HTTPS runs on twinport's
+//! crypto provider (never rustls' process-wide default) and trusts the platform's roots, or
+//! one CA given with [`ca_root`](AcmeConfig::ca_root) such as Pebble's.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,6 +37,7 @@
 //! ```
 
 mod cache;
+mod client;
 mod http01;
 mod order;
 mod renew;
@@ -46,6 +47,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::crypto::CryptoProvider;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -131,6 +133,9 @@ pub enum AcmeError {
     /// A step took too long.
     #[error("ACME: no answer within {0:?}")]
     Timeout(Duration),
+    /// The platform's CA roots, which the CA's HTTPS is checked against, could not be loaded.
+    #[error("cannot load the platform's CA roots for the ACME directory's HTTPS (or give one with AcmeConfig::ca_root)")]
+    PlatformRoots(#[source] std::io::Error),
     /// [`AcmeConfig::start`] was called outside a tokio runtime.
     #[error("AcmeConfig::start must be called inside a tokio runtime")]
     NoRuntime,
@@ -148,6 +153,7 @@ pub struct AcmeConfig {
     ca_root: Option<PathBuf>,
     https_port: u16,
     backoff: (Duration, Duration),
+    provider: Option<Arc<CryptoProvider>>,
 }
 
 impl AcmeConfig {
@@ -167,6 +173,7 @@ impl AcmeConfig {
             ca_root: None,
             https_port: 443,
             backoff: (Duration::from_secs(5), Duration::from_secs(3600)),
+            provider: None,
         }
     }
 
@@ -186,6 +193,14 @@ impl AcmeConfig {
     /// platform's roots: for a test CA such as Pebble, whose directory has a private one.
     pub fn ca_root(mut self, pem_file: impl Into<PathBuf>) -> Self {
         self.ca_root = Some(pem_file.into());
+        self
+    }
+
+    /// Uses this crypto provider for the served certificates' keys, the handshakes and the
+    /// client's HTTPS to the CA, instead of the [default](crate::default_crypto_provider).
+    /// The process-wide rustls default is never consulted.
+    pub fn crypto_provider(mut self, provider: Arc<CryptoProvider>) -> Self {
+        self.provider = Some(provider);
         self
     }
 
@@ -211,7 +226,10 @@ impl AcmeConfig {
             return Err(AcmeError::NoNames);
         }
         let names = crate::tls::normalize_names(&self.names)?;
-        let provider = default_crypto_provider()?;
+        let provider = match &self.provider {
+            Some(p) => p.clone(),
+            None => default_crypto_provider()?,
+        };
         let certs = Certificates::builder()
             .crypto_provider(provider.clone())
             .tls_alpn_01(self.challenge == Challenge::TlsAlpn01)

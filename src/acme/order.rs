@@ -8,6 +8,7 @@ use instant_acme::{
     RetryPolicy,
 };
 
+use super::client::account_builder;
 use super::renew::Ctx;
 use super::tls_alpn::challenge_certificate;
 use super::{AcmeError, Challenge};
@@ -19,10 +20,7 @@ const POLL: RetryPolicy = RetryPolicy::new()
 
 /// The account of the cache, or a new one (then cached).
 pub(super) async fn account(ctx: &Ctx) -> Result<Account, AcmeError> {
-    let builder = match &ctx.config.ca_root {
-        Some(root) => Account::builder_with_root(root)?,
-        None => Account::builder()?,
-    };
+    let builder = account_builder(ctx.config.ca_root.as_deref(), &ctx.provider)?;
     let file = ctx.cache.account_file();
     if let Some(json) = ctx.cache.read(&file)? {
         let credentials =

@@ -10,6 +10,7 @@ use rustls::server::ResolvesServerCert;
 use rustls::sign::CertifiedKey;
 
 use super::builder::CertificatesBuilder;
+use super::client_auth::CaRoots;
 use super::entry::{normalize_all, serial, Entry, Origin, Registration};
 use super::resolver::Table;
 use super::TlsError;
@@ -67,6 +68,7 @@ struct Inner {
     table: RwLock<Arc<Table>>,
     tls_alpn_01: bool,
     challenges: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+    client_cas: Mutex<Vec<CaRoots>>,
 }
 
 impl Inner {
@@ -110,6 +112,7 @@ impl Certificates {
                 table: RwLock::new(Arc::new(table)),
                 tls_alpn_01,
                 challenges: RwLock::default(),
+                client_cas: Mutex::default(),
             }),
         })
     }
@@ -155,6 +158,13 @@ impl Certificates {
                 }
             }
         }
+        for roots in self.client_cas() {
+            match roots.reload() {
+                Ok(true) => changed += 1,
+                Ok(false) => {}
+                Err(e) => failures.push(e),
+            }
+        }
         if failures.is_empty() {
             Ok(changed)
         } else {
@@ -185,6 +195,27 @@ impl Certificates {
         self.publish(&next)?;
         *entries = next;
         Ok(())
+    }
+
+    /// Reloads `roots` (client CA and CRLs) with these certificates from now on.
+    pub(super) fn reload_also(&self, roots: &CaRoots) {
+        let mut cas = self
+            .inner
+            .client_cas
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !cas.iter().any(|r| r.same(roots)) {
+            cas.push(roots.clone());
+        }
+    }
+
+    fn client_cas(&self) -> Vec<CaRoots> {
+        let cas = self
+            .inner
+            .client_cas
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        cas.clone()
     }
 
     fn publish(&self, entries: &[Entry]) -> Result<(), TlsError> {
@@ -230,6 +261,8 @@ impl Certificates {
                 files.extend([cert.clone(), key.clone()]);
             }
         }
+        drop(entries);
+        files.extend(self.client_cas().iter().flat_map(CaRoots::files));
         files
     }
 

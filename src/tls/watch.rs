@@ -1,4 +1,5 @@
-//! [`CertWatcher`]: reloads a [`Certificates`] when its files change (the `watch` feature).
+//! [`CertWatcher`]: reloads a [`Certificates`] or a [`CaRoots`] (client CA and CRLs) when its
+//! files change (the `watch` feature).
 //!
 //! Each directory holding a certificate or key file is watched (not the files themselves), so
 //! that a file replaced by a rename, an editor's save, or Kubernetes' update of a mounted
@@ -15,13 +16,13 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{Certificates, TlsError};
+use super::{CaRoots, Certificates, TlsError};
 
 /// How long the directories must be quiet before a reload: 250 ms.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(250);
 
-/// Watches the files of a [`Certificates`] and reloads it when they change; dropping it
-/// stops watching. Made by [`Certificates::watch`].
+/// Watches the files of a [`Certificates`] or a [`CaRoots`] and reloads it when they change;
+/// dropping it stops watching. Made by [`Certificates::watch`] and [`CaRoots::watch`].
 #[must_use = "the files are watched only while the CertWatcher lives"]
 pub struct CertWatcher {
     _watcher: notify::RecommendedWatcher,
@@ -62,39 +63,68 @@ impl Certificates {
     /// `debounce` after a change. Must be called inside a tokio runtime; the reloads run on
     /// its blocking pool. Certificates given in memory are not watched.
     pub fn watch_with(&self, debounce: Duration) -> Result<CertWatcher, TlsError> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| TlsError::Watch {
-            path: PathBuf::new(),
-            reason: "Certificates::watch must be called inside a tokio runtime".into(),
-        })?;
-        let dirs: BTreeSet<PathBuf> = self.files().iter().map(|f| parent(f)).collect();
-        // One pending change is enough: the reload reads everything again anyway.
-        let (tx, rx) = mpsc::channel::<()>(1);
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                match event {
-                    // Reading the files (our own reload does) is no change.
-                    Ok(e) if matches!(e.kind, EventKind::Access(_)) => {}
-                    Ok(_) => {
-                        let _ = tx.try_send(());
-                    }
-                    Err(e) => tracing::warn!(error = %e, "certificate file watcher"),
-                }
-            })
-            .map_err(|e| watch_error(Path::new(""), e))?;
-        for dir in &dirs {
-            watcher
-                .watch(dir, RecursiveMode::NonRecursive)
-                .map_err(|e| watch_error(dir, e))?;
-        }
-        let dirs: Vec<PathBuf> = dirs.into_iter().collect();
-        tracing::info!(dirs = ?dirs, "watching certificate files");
-        let task = runtime.spawn(reload_on_change(self.clone(), rx, debounce));
-        Ok(CertWatcher {
-            _watcher: watcher,
-            task,
-            dirs,
+        let certs = self.clone();
+        watch_files(&self.files(), debounce, move || {
+            // Failures are logged by reload itself, each with its file.
+            let _ = certs.reload();
         })
     }
+}
+
+impl CaRoots {
+    /// Reloads the client CA and CRL files whenever they change, debounced by
+    /// [`DEFAULT_DEBOUNCE`]; see [`watch_with`](Self::watch_with).
+    pub fn watch(&self) -> Result<CertWatcher, TlsError> {
+        self.watch_with(DEFAULT_DEBOUNCE)
+    }
+
+    /// Reloads the client CA and CRL files ([`reload`](Self::reload): a failure keeps what
+    /// was loaded and is logged at warn with the file) once their directories have been
+    /// quiet for `debounce` after a change. Must be called inside a tokio runtime.
+    pub fn watch_with(&self, debounce: Duration) -> Result<CertWatcher, TlsError> {
+        let roots = self.clone();
+        watch_files(&self.files(), debounce, move || {
+            let _ = roots.reload();
+        })
+    }
+}
+
+fn watch_files(
+    files: &[PathBuf],
+    debounce: Duration,
+    reload: impl Fn() + Clone + Send + 'static,
+) -> Result<CertWatcher, TlsError> {
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| TlsError::Watch {
+        path: PathBuf::new(),
+        reason: "watch must be called inside a tokio runtime".into(),
+    })?;
+    let dirs: BTreeSet<PathBuf> = files.iter().map(|f| parent(f)).collect();
+    // One pending change is enough: the reload reads everything again anyway.
+    let (tx, rx) = mpsc::channel::<()>(1);
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        match event {
+            // Reading the files (our own reload does) is no change.
+            Ok(e) if matches!(e.kind, EventKind::Access(_)) => {}
+            Ok(_) => {
+                let _ = tx.try_send(());
+            }
+            Err(e) => tracing::warn!(error = %e, "certificate file watcher"),
+        }
+    })
+    .map_err(|e| watch_error(Path::new(""), e))?;
+    for dir in &dirs {
+        watcher
+            .watch(dir, RecursiveMode::NonRecursive)
+            .map_err(|e| watch_error(dir, e))?;
+    }
+    let dirs: Vec<PathBuf> = dirs.into_iter().collect();
+    tracing::info!(dirs = ?dirs, "watching certificate files");
+    let task = runtime.spawn(reload_on_change(reload, rx, debounce));
+    Ok(CertWatcher {
+        _watcher: watcher,
+        task,
+        dirs,
+    })
 }
 
 fn parent(file: &Path) -> PathBuf {
@@ -112,7 +142,7 @@ fn watch_error(path: &Path, e: notify::Error) -> TlsError {
 }
 
 async fn reload_on_change(
-    certs: Certificates,
+    reload: impl Fn() + Clone + Send + 'static,
     mut changes: mpsc::Receiver<()>,
     debounce: Duration,
 ) {
@@ -125,13 +155,12 @@ async fn reload_on_change(
                 Err(_) => break,
             }
         }
-        let certs = certs.clone();
+        let reload = reload.clone();
         // The blocking pool's threads log to the subscriber of the watching task.
         let dispatch = tracing::dispatcher::get_default(Clone::clone);
-        let reload = tokio::task::spawn_blocking(move || {
-            tracing::dispatcher::with_default(&dispatch, || certs.reload())
+        let done = tokio::task::spawn_blocking(move || {
+            tracing::dispatcher::with_default(&dispatch, reload)
         });
-        // Failures are logged by reload itself, each with its file.
-        let _ = reload.await;
+        let _ = done.await;
     }
 }

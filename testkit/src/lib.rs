@@ -8,6 +8,7 @@
 //! - [`clients`]: [`Hyper`] (HTTP/1.1, HTTP/2), [`H3`] (HTTP/3), bare QUIC, [`fetch`]
 //! - [`frames`]: raw HTTP/2, HTTP/3, HPACK / QPACK and QUIC varint builders; [`codes`]: the
 //!   HTTP/3 and QPACK error codes; [`RawH3`]: a raw HTTP/3 client that writes them
+//! - [`openssl_ca`]: a client CA run with `openssl ca` (issue, revoke, CRLs)
 //! - [`certs`]: which certificate curl, aioquic and h3 see for a name ([`Both`] serves both)
 //! - [`app`]: the apps the suites serve; [`server`]: the servers that serve them
 //! - [`browsers`]: headless [`Firefox`] and [`Chromium`] in fresh profiles, pages reporting
@@ -28,6 +29,7 @@ pub mod codes;
 pub mod frames;
 pub mod fs;
 pub mod logs;
+pub mod openssl_ca;
 pub mod pebble;
 pub mod peers;
 pub mod pki;
@@ -50,6 +52,7 @@ pub use codes::*;
 pub use frames::*;
 pub use fs::{path_arg, workspace, TempDir};
 pub use logs::{init_tracing, Logs};
+pub use openssl_ca::OpensslCa;
 pub use pebble::{free_port, Pebble, PebbleOpts};
 pub use peers::{find, missing, peer_json, peer_script, python, require, require_any, run, Output};
 pub use pki::{Id, Mtls, PemFiles, Pki, CA_NAME};

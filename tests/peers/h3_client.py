@@ -4,6 +4,7 @@
 Usage:
   h3_client.py --port PORT --ca CA.pem [--cert C.pem --key K.pem] [--server-name localhost]
                [--request METHOD PATH [BODY]]... [--trailer NAME:VALUE]... [--zero-rtt]
+               [--cipher CHACHA20_POLY1305_SHA256]
 
 Sends every request on one connection (concurrently), then prints one JSON object:
   {"alpn": "h3", "local_port": N, "peer_serial": "hex" (unless resumed), "responses": [{"status": 200, "headers": {...},
@@ -28,6 +29,7 @@ from aioquic.h3.connection import H3_ALPN, H3Connection
 from aioquic.h3.events import DataReceived, HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import ConnectionTerminated, StreamReset
+from aioquic.tls import CipherSuite
 
 
 class Exchange:
@@ -61,7 +63,11 @@ class H3Client(QuicConnectionProtocol):
         if isinstance(event, ConnectionTerminated):
             for ex in self.exchanges.values():
                 if not ex.done.done():
-                    ex.done.set_exception(RuntimeError(f"connection closed: {event.reason_phrase}"))
+                    ex.done.set_exception(
+                        RuntimeError(
+                            f"connection closed: {event.error_code:#x} {event.reason_phrase}"
+                        )
+                    )
         for h3_event in self.http.handle_event(event):
             ex = self.exchanges.get(getattr(h3_event, "stream_id", None))
             if ex is None:
@@ -112,12 +118,15 @@ async def main():
     parser.add_argument("--trailer", action="append", default=[])
     parser.add_argument("--timeout", type=float, default=20.0)
     parser.add_argument("--zero-rtt", action="store_true")
+    parser.add_argument("--cipher", help="offer only this TLS 1.3 cipher suite, e.g. CHACHA20_POLY1305_SHA256")
     args = parser.parse_args()
 
     config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN)
     config.server_name = args.server_name
     config.verify_mode = ssl.CERT_REQUIRED
     config.load_verify_locations(args.ca)
+    if args.cipher:
+        config.cipher_suites = [CipherSuite[args.cipher]]
     if args.cert:
         config.load_cert_chain(args.cert, args.key)
     trailers = []

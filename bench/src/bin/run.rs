@@ -480,13 +480,21 @@ fn bulk(env: &Env, opts: &Opts, res: &mut Results) -> Res<()> {
 }
 
 const CONN: &[(&str, &[&str])] = &[
-    ("h2", &["twinport", "bare", "axum-server"]),
-    ("h3", &["twinport", "bare-h3"]),
+    // The second of each is the reference ("× bare"); twinport-ring is twinport on ring's
+    // classical key exchange, against clients offering X25519MLKEM768 first as browsers do.
+    ("h2", &["twinport", "bare", "axum-server", "twinport-ring"]),
+    ("h3", &["twinport", "bare-h3", "twinport-ring"]),
 ];
 
 fn connrate(env: &Env, opts: &Opts, res: &mut Results) -> Res<()> {
     let mut servers = BTreeMap::new();
-    for kind in ["twinport", "bare", "axum-server", "bare-h3"] {
+    for kind in [
+        "twinport",
+        "twinport-ring",
+        "bare",
+        "axum-server",
+        "bare-h3",
+    ] {
         servers.insert(kind, env.start(kind)?);
     }
     for round in 0..opts.bulk_runs {

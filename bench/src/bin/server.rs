@@ -28,7 +28,10 @@ type BoxError = Box<dyn Error + Send + Sync>;
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [kind, port, certs] = args.as_slice() else {
-        return Err("usage: server twinport|bare|axum-server|bare-h3|salvo PORT CERTS_DIR".into());
+        return Err(
+            "usage: server twinport|twinport-ring|bare|axum-server|bare-h3|salvo PORT CERTS_DIR"
+                .into(),
+        );
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], port.parse()?));
     let certs = PathBuf::from(certs);
@@ -38,7 +41,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build()?;
     rt.block_on(async move {
         match kind.as_str() {
-            "twinport" => twinport(addr, &certs).await,
+            "twinport" => twinport(addr, twinport_bench::server_tls(&certs)?).await,
+            "twinport-ring" => twinport(addr, twinport_bench::server_tls_ring(&certs)?).await,
             "bare" => bare(addr, &certs).await,
             "axum-server" => axum_server(addr, &certs).await,
             "bare-h3" => bare_h3(addr, &certs).await,
@@ -53,8 +57,7 @@ fn ready() {
     println!("ready");
 }
 
-async fn twinport(addr: SocketAddr, certs: &Path) -> Result<(), Box<dyn Error>> {
-    let tls = twinport_bench::server_tls(certs)?;
+async fn twinport(addr: SocketAddr, tls: twinport::ServerTls) -> Result<(), Box<dyn Error>> {
     let (tcp, udp) = twinport::bind_same_port(addr)?;
     // The default limit is exactly 10,000 connections, which the idle test reaches.
     let config = twinport_hyper::HttpConfig::default().max_connections(50_000);

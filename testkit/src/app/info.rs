@@ -134,6 +134,7 @@ async fn info(req: Request) -> Response {
         "sni": tls.and_then(|t| t.server_name()),
         "tls_version": tls.and_then(|t| t.version_str()),
         "cipher": tls.and_then(|t| t.cipher_suite_str()),
+        "group": tls.and_then(|t| t.key_exchange_group_str()),
         "early_data": info.is_early_data(),
         "client_cn": cert.and_then(|c| c.common_name()),
         "client_dns": cert.map(|c| c.dns_names().collect::<Vec<_>>()),

@@ -132,8 +132,8 @@
 //!
 //! | feature | default | what it turns on |
 //! | --- | --- | --- |
-//! | `ring` | yes | the ring crypto provider for rustls |
-//! | `aws-lc-rs` | no | the aws-lc-rs crypto provider for rustls |
+//! | `aws-lc-rs` | yes | the aws-lc-rs crypto provider for rustls, post-quantum key exchange first |
+//! | `ring` | no | the ring crypto provider for rustls, classical key exchange only |
 //!
 //! Users of the `twinport` crate get this one as `twinport::hyper` (feature `hyper`, on by
 //! default).

@@ -198,7 +198,7 @@ impl QuicConfig {
 
     pub(crate) fn server(
         &self,
-        crypto: quinn::crypto::rustls::QuicServerConfig,
+        crypto: crate::tls::ServerCrypto,
     ) -> Result<quinn::ServerConfig, Error> {
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         server

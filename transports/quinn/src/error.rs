@@ -15,6 +15,9 @@ pub enum Error {
     /// (QUIC needs a TLS 1.3 `TLS13_AES_128_GCM_SHA256` suite in the crypto provider).
     #[error("the TLS configuration cannot be used for QUIC: {0}")]
     QuicTls(#[from] quinn::crypto::rustls::NoInitialCipherSuite),
+    /// rustls refuses the TLS configuration for QUIC (no TLS 1.3, say).
+    #[error("the TLS configuration cannot be used for QUIC")]
+    QuicTlsConfig(#[source] rustls::Error),
     /// The UDP socket could not be bound or set up.
     #[error("cannot bind UDP {addr}: {source}")]
     Bind {

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use crate::tls::HandshakeData;
 use rustls::pki_types::CertificateDer;
 use twinport::{CertificateError, ConnectionInfo, PeerCertificate, TlsInfo, TransportKind};
 
@@ -13,11 +14,9 @@ pub(crate) fn connection_info(
 ) -> Result<ConnectionInfo, CertificateError> {
     let handshake = conn
         .handshake_data()
-        .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok());
-    let (alpn, server_name) = match handshake {
-        Some(h) => (h.protocol, h.server_name),
-        None => (None, None),
-    };
+        .and_then(|d| d.downcast::<HandshakeData>().ok())
+        .map(|h| *h)
+        .unwrap_or_default();
     let peer = match conn
         .peer_identity()
         .and_then(|p| p.downcast::<Vec<CertificateDer<'static>>>().ok())
@@ -25,10 +24,19 @@ pub(crate) fn connection_info(
         Some(chain) if !chain.is_empty() => Some(PeerCertificate::from_chain(*chain)?),
         _ => None,
     };
-    // quinn does not expose the negotiated cipher suite, so it stays unknown.
-    let mut tls = TlsInfo::builder().version(rustls::ProtocolVersion::TLSv1_3);
-    if let Some(name) = server_name {
+    let mut tls = TlsInfo::builder().version(
+        handshake
+            .version
+            .unwrap_or(rustls::ProtocolVersion::TLSv1_3),
+    );
+    if let Some(name) = handshake.server_name {
         tls = tls.server_name(name);
+    }
+    if let Some(suite) = handshake.cipher_suite {
+        tls = tls.cipher_suite(suite);
+    }
+    if let Some(group) = handshake.key_exchange_group {
+        tls = tls.key_exchange_group(group);
     }
     if let Some(peer) = peer {
         tls = tls.peer_certificate(peer);
@@ -45,7 +53,7 @@ pub(crate) fn connection_info(
         .local_addr(local)
         .remote_addr(conn.remote_address())
         .tls(tls);
-    if let Some(alpn) = alpn {
+    if let Some(alpn) = handshake.protocol {
         builder = builder.alpn(alpn);
     }
     Ok(builder.build())

@@ -54,8 +54,8 @@
 //!
 //! | feature | default | what it turns on |
 //! | --- | --- | --- |
-//! | `ring` | yes | the ring crypto provider for rustls and quinn |
-//! | `aws-lc-rs` | no | the aws-lc-rs crypto provider for rustls and quinn |
+//! | `aws-lc-rs` | yes | the aws-lc-rs crypto provider for rustls and quinn, post-quantum key exchange first |
+//! | `ring` | no | the ring crypto provider for rustls and quinn, classical key exchange only |
 //! | `websocket` | no (the `twinport` crate's `axum` feature turns it on) | WebSockets over HTTP/3 for handlers built on hyper's upgrade: [`Http3Config::websockets`] (adds hyper's HTTP/1.1 server, with which the upgrade is made in memory) |
 //!
 //! Users of the `twinport` crate get this one as `twinport::quinn` (feature `quinn`, on by
@@ -90,6 +90,7 @@ mod info;
 mod proto;
 mod request;
 pub mod server;
+mod tls;
 #[cfg(feature = "websocket")]
 mod websocket;
 pub mod webtransport;
@@ -99,6 +100,7 @@ pub use crate::config::{AddressValidation, Http3Config, QuicConfig};
 pub use crate::error::{BodyError, Error};
 pub use crate::handler::{QuicConnection, QuicHandler};
 pub use crate::server::{Builder, Http3, H3_ALPN};
+pub use crate::tls::HandshakeData;
 pub use crate::webtransport::{WebTransportHandler, WebTransportSession};
 
 /// The quinn version this crate is built on, for raw QUIC handlers.

@@ -151,7 +151,7 @@ impl Builder {
         })?;
         let alpn = self.routes.iter().map(|(a, _)| a.clone()).collect();
         let tls = self.tls.quic_config_with_alpn(alpn)?;
-        let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)?;
+        let crypto = crate::tls::ServerCrypto::new(tls)?;
         let server_config = self.quic.server(crypto)?;
         Ok(Http3 {
             socket,
