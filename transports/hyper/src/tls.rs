@@ -29,17 +29,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::ServerConfig;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
 use twinport::server::BoxFuture;
 use twinport::{ConnectionInfoBuilder, ServerTls, TlsError, TlsInfo};
 
 use crate::accept::{AcceptError, Acceptor, DefaultAcceptor};
+use crate::linger::Linger;
 
 /// How long a refused handshake's connection reads what the client still sends (its request,
 /// written right after its Finished) before it is closed, and how much of it.
 const ALERT_LINGER: Duration = Duration::from_secs(1);
-const ALERT_LINGER_BYTES: usize = 64 * 1024;
+const ALERT_LINGER_BYTES: u64 = 64 * 1024;
 
 /// The default TLS handshake timeout: 10 seconds.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -167,23 +168,17 @@ where
     }
 }
 
-/// After a refused handshake (its alert, a revoked certificate say, already written): closes
-/// the write side, then reads and discards for a bounded time, so the kernel does not answer
-/// the client's unread request with a reset that would discard the alert before it is read.
-async fn close_after_alert<IO>(mut io: IO)
+/// After a refused handshake (its alert, a revoked certificate say, already written): a
+/// short lingering close, so the kernel does not answer the client's unread request with a
+/// reset that would discard the alert before it is read.
+async fn close_after_alert<IO>(io: IO)
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let _ = io.shutdown().await;
-    let mut buf = [0u8; 4096];
-    let mut left = ALERT_LINGER_BYTES;
-    let drain = async {
-        while left > 0 {
-            match io.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => left = left.saturating_sub(n),
-            }
-        }
+    let linger = Linger {
+        time: ALERT_LINGER,
+        timeout: ALERT_LINGER,
+        max_bytes: ALERT_LINGER_BYTES,
     };
-    let _ = tokio::time::timeout(ALERT_LINGER, drain).await;
+    linger.close(io).await;
 }
