@@ -5,20 +5,30 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The HTTP/2 client connection preface.
 pub const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// HTTP/2 frame type DATA.
+pub const H2_DATA: u8 = 0x0;
 /// HTTP/2 frame type HEADERS.
 pub const H2_HEADERS: u8 = 0x1;
 /// HTTP/2 frame type RST_STREAM.
 pub const H2_RST_STREAM: u8 = 0x3;
 /// HTTP/2 frame type SETTINGS.
 pub const H2_SETTINGS: u8 = 0x4;
+/// HTTP/2 frame type PING.
+pub const H2_PING: u8 = 0x6;
 /// HTTP/2 frame type GOAWAY.
 pub const H2_GOAWAY: u8 = 0x7;
+/// HTTP/2 frame type WINDOW_UPDATE.
+pub const H2_WINDOW_UPDATE: u8 = 0x8;
 /// HTTP/2 frame type CONTINUATION.
 pub const H2_CONTINUATION: u8 = 0x9;
 /// HTTP/2 flag END_STREAM.
 pub const END_STREAM: u8 = 0x1;
 /// HTTP/2 flag END_HEADERS.
 pub const END_HEADERS: u8 = 0x4;
+/// HTTP/2 flag ACK (SETTINGS, PING).
+pub const ACK: u8 = 0x1;
+/// HTTP/2 flag PADDED.
+pub const PADDED: u8 = 0x8;
 
 /// One HTTP/2 frame.
 pub fn h2_frame(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {

@@ -13,17 +13,12 @@ use tokio::sync::mpsc;
 use crate::app::info::pattern_bytes;
 use crate::clients::raw_h2::{read_frame, H2Frame};
 use crate::clients::tls::tls_connect;
-use crate::frames::{h2_frame, hpack_literal, H2_HEADERS, H2_PREFACE, H2_SETTINGS};
+use crate::frames::{
+    h2_frame, hpack_literal, ACK, END_HEADERS, END_STREAM, H2_DATA as DATA, H2_GOAWAY as GOAWAY,
+    H2_HEADERS, H2_PING as PING, H2_PREFACE, H2_RST_STREAM as RST_STREAM, H2_SETTINGS,
+    H2_WINDOW_UPDATE as WINDOW_UPDATE, PADDED,
+};
 
-const DATA: u8 = 0x0;
-const RST_STREAM: u8 = 0x3;
-const PING: u8 = 0x6;
-const GOAWAY: u8 = 0x7;
-const WINDOW_UPDATE: u8 = 0x8;
-const END_STREAM: u8 = 0x1;
-const END_HEADERS: u8 = 0x4;
-const PADDED: u8 = 0x8;
-const ACK: u8 = 0x1;
 const INITIAL_WINDOW_SIZE: u16 = 0x4;
 /// The stream window the client announces: responses of several MiB stay in flight.
 const WINDOW: u32 = 8 * 1024 * 1024;

@@ -8,13 +8,10 @@ use std::time::Duration;
 
 use twinport_hyper::Http;
 use twinport_testkit::{
-    h2_frame, hpack_literal, serve_http, H2Frame, HttpServer, Pki, RawH2, H2_HEADERS,
+    h2_frame, hpack_literal, serve_http, H2Frame, HttpServer, Pki, RawH2, END_HEADERS, END_STREAM,
+    H2_DATA as DATA, H2_HEADERS, H2_RST_STREAM as RST_STREAM,
 };
 
-const DATA: u8 = 0x0;
-const RST_STREAM: u8 = 0x3;
-const END_STREAM: u8 = 0x1;
-const END_HEADERS: u8 = 0x4;
 const PROTOCOL_ERROR: u32 = 0x1;
 const NO_ERROR: u32 = 0x0;
 const WAIT: Duration = Duration::from_secs(3);
@@ -65,6 +62,14 @@ async fn reset_after_response(late: Vec<u8>, code: u32) {
     let mut client = RawH2::connect(server.addr()).await;
     answered_post(&mut client, 1).await;
     client.send(&late).await;
+    assert_reset(&mut client, code).await;
+    answered_post(&mut client, 3).await;
+    drop(client);
+    assert_eq!(server.stop().await.cut, 0);
+}
+
+/// Expects the server to reset stream 1 with `code` within [`WAIT`].
+async fn assert_reset(client: &mut RawH2, code: u32) {
     let mut seen = Vec::new();
     let reset = client
         .until(WAIT, &mut seen, |f| f.ty == RST_STREAM && f.stream == 1)
@@ -74,9 +79,6 @@ async fn reset_after_response(late: Vec<u8>, code: u32) {
         Some(code),
         "{seen:?}"
     );
-    answered_post(&mut client, 3).await;
-    drop(client);
-    assert_eq!(server.stop().await.cut, 0);
 }
 
 #[tokio::test]
@@ -115,15 +117,7 @@ async fn an_unread_body_that_does_not_end_is_stopped_with_no_error() {
         .send(&h2_frame(H2_HEADERS, END_HEADERS, 1, &head))
         .await;
     client.send(&h2_frame(DATA, 0, 1, &[0; 16 * 1024])).await;
-    let mut seen = Vec::new();
-    let reset = client
-        .until(WAIT, &mut seen, |f| f.ty == RST_STREAM && f.stream == 1)
-        .await;
-    assert_eq!(
-        reset.as_ref().and_then(H2Frame::error_code),
-        Some(NO_ERROR),
-        "{seen:?}"
-    );
+    assert_reset(&mut client, NO_ERROR).await;
     drop(client);
     assert_eq!(server.stop().await.cut, 0);
 }
