@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use twinport_core::alt_svc::AltSvc;
 use twinport_core::server::BoxFuture;
-use twinport_core::{BoxError, DrainReport, Server, ServerError, ServerTls, TlsError, Transport};
-use twinport_hyper::{Http, HttpConfig, TlsAcceptor};
-use twinport_quinn::{Builder, Http3};
+use twinport_core::{
+    BoxError, DrainReport, HttpService, Server, ServerError, ServerTls, TlsError, Transport,
+};
+use twinport_hyper::{Http, HttpConfig, RequestBody, TlsAcceptor};
+use twinport_quinn::{Builder, Http3, RecvBody};
 
 use crate::addr::ServeAddr;
 
@@ -42,7 +44,26 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 /// grace period, the HTTP/1.1 + HTTP/2 limits and the HTTP/3 endpoint (WebTransport, raw QUIC
 /// protocols); for everything else (PROXY protocol, Unix sockets, your own acceptors, more
 /// transports) use [`Server`] with the transports.
-pub fn serve<S>(addr: impl ServeAddr, service: S, tls: ServerTls) -> Serve<S> {
+///
+/// The service must take requests of both transports' body types, as an axum `Router` or a
+/// service generic over the body does; one that does not is refused at this call:
+///
+/// ```compile_fail
+/// # fn run(tls: twinport::ServerTls) {
+/// // Takes only `Request<String>`: neither HTTP/1.1 + HTTP/2 nor HTTP/3 hand it that.
+/// let svc = tower::service_fn(|_req: http::Request<String>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+/// });
+/// let _ = twinport::serve("127.0.0.1:0", svc, tls);
+/// # }
+/// ```
+///
+/// Wrap such a service in [`BoxRequestBodyLayer`](crate::body::BoxRequestBodyLayer) to give it
+/// one body type on every protocol.
+pub fn serve<S>(addr: impl ServeAddr, service: S, tls: ServerTls) -> Serve<S>
+where
+    S: HttpService<RequestBody> + HttpService<RecvBody>,
+{
     Serve {
         sockets: addr.bind(),
         service,
