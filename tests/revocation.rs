@@ -60,16 +60,21 @@ fn cn(body: &str) -> String {
 
 const PROTOS: [Proto; 3] = [Proto::H1, Proto::H2, Proto::H3];
 
+/// A request over `proto` presenting the certificate `name` of `ca`.
+async fn fetch_named(
+    ca: &OpensslCa,
+    name: &str,
+    proto: Proto,
+    port: u16,
+) -> Result<String, String> {
+    let (pem, key) = (format!("{name}.pem"), format!("{name}.key"));
+    fetch_as(proto, port, &ca.path(&pem), &ca.path(&key)).await
+}
+
 /// `name` (whose files are in `ca`) is served as itself on every protocol.
 async fn served(ca: &OpensslCa, name: &str, port: u16) {
     for proto in PROTOS {
-        let got = fetch_as(
-            proto,
-            port,
-            &ca.path(&format!("{name}.pem")),
-            &ca.path(&format!("{name}.key")),
-        )
-        .await;
+        let got = fetch_named(ca, name, proto, port).await;
         assert_eq!(got.as_deref(), Ok(name), "{name} over {proto:?}");
     }
 }
@@ -78,13 +83,7 @@ async fn served(ca: &OpensslCa, name: &str, port: u16) {
 /// QUIC's CRYPTO_ERROR carrying it (0x100 + the alert code) on HTTP/3.
 async fn refused(ca: &OpensslCa, name: &str, port: u16, alert: (&str, &str)) {
     for proto in PROTOS {
-        let got = fetch_as(
-            proto,
-            port,
-            &ca.path(&format!("{name}.pem")),
-            &ca.path(&format!("{name}.key")),
-        )
-        .await;
+        let got = fetch_named(ca, name, proto, port).await;
         let err = got.expect_err(&format!("{name} was served over {proto:?}"));
         let expected = if proto == Proto::H3 { alert.1 } else { alert.0 };
         assert!(err.contains(expected), "{name} over {proto:?}: {err}");
