@@ -112,7 +112,7 @@ where
     }
 
     fn lingering(&self) -> usize {
-        self.builders.lingering.count()
+        self.builders.lingering.live()
     }
 }
 

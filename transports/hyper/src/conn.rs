@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use twinport::request::record_connection;
+use twinport::server::ConnectionGauge;
 use twinport::{BoxError, ConnectionInfoBuilder, HttpService, Shutdown};
 
 use crate::accept::{AcceptError, Acceptor};
 use crate::body::RequestBody;
 use crate::config::HttpConfig;
 use crate::io::ConnIo;
-use crate::linger::{Lent, Linger, LingerEnd, Lingering};
+use crate::linger::{Lent, Linger, LingerEnd};
 use crate::service::ConnService;
 
 /// What every connection of a transport shares: hyper's connection builders and the
@@ -29,7 +30,8 @@ pub(crate) struct Builders {
     idle_close_timeout: Duration,
     write_stall_timeout: Option<Duration>,
     linger: Linger,
-    pub(crate) lingering: Lingering,
+    /// The connections in their lingering close, for the drain report.
+    pub(crate) lingering: ConnectionGauge,
 }
 
 impl Builders {
@@ -43,7 +45,7 @@ impl Builders {
             idle_close_timeout: config.idle_close_timeout,
             write_stall_timeout: config.write_stall_timeout,
             linger: config.linger,
-            lingering: Lingering::default(),
+            lingering: ConnectionGauge::new(),
         }
     }
 }
@@ -156,7 +158,7 @@ where
     if builders.linger.time.is_zero() {
         return;
     }
-    let _counted = builders.lingering.enter();
+    let _counted = builders.lingering.guard();
     let (end, discarded) = builders.linger.close(io).await;
     match end {
         LingerEnd::ClientClosed | LingerEnd::Failed => {

@@ -7,8 +7,6 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -77,31 +75,6 @@ impl Linger {
             };
             return (end, discarded);
         }
-    }
-}
-
-/// How many of a transport's connections are lingering, for the drain report.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Lingering(Arc<AtomicUsize>);
-
-impl Lingering {
-    /// Counts one lingering connection until the guard is dropped.
-    pub(crate) fn enter(&self) -> LingeringGuard {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        LingeringGuard(self.0.clone())
-    }
-
-    pub(crate) fn count(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// One connection counted in [`Lingering`].
-pub(crate) struct LingeringGuard(Arc<AtomicUsize>);
-
-impl Drop for LingeringGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

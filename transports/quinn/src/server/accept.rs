@@ -2,13 +2,13 @@
 //! and the protocol its ALPN routes to.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tracing::Instrument;
 use twinport::request::{connection_span, record_connection};
+use twinport::server::{ConnectionGauge, ConnectionGuard};
 use twinport::{BoxError, HttpService, Shutdown};
 
 use super::Route;
@@ -30,23 +30,8 @@ pub(super) struct Shared {
     pub(super) max_bidi_streams: u32,
     pub(super) early_data: bool,
     pub(super) shutdown: Shutdown,
-    pub(super) handshaking: Arc<AtomicUsize>,
-}
-
-/// Counts one handshake in progress until dropped.
-pub(super) struct Handshaking(Arc<AtomicUsize>);
-
-impl Handshaking {
-    pub(super) fn new(counter: &Arc<AtomicUsize>) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        Self(counter.clone())
-    }
-}
-
-impl Drop for Handshaking {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
+    /// The handshakes in progress.
+    pub(super) handshaking: ConnectionGauge,
 }
 
 /// Completes the handshake by `deadline`. With 0-RTT on, returns as soon as the client's
@@ -55,7 +40,7 @@ impl Drop for Handshaking {
 async fn handshake(
     incoming: quinn::Incoming,
     shared: &Shared,
-    counted: Handshaking,
+    counted: ConnectionGuard,
     deadline: Instant,
 ) -> Result<(quinn::Connection, Option<Handshake>), BoxError> {
     let mut connecting = incoming.accept()?;
@@ -84,7 +69,7 @@ pub(super) async fn connection<S>(
     incoming: quinn::Incoming,
     shared: Arc<Shared>,
     service: S,
-    counted: Handshaking,
+    counted: ConnectionGuard,
 ) where
     S: HttpService<RecvBody>,
 {

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use tokio::time::Instant;
 use twinport::server::{BoxFuture, ConnectionGauge, Listen};
 use twinport::{BoxError, DrainReport, HttpService, ServeContext, ServerTls, Shutdown, Transport};
 
-use self::accept::{connection, Handshaking, Shared};
+use self::accept::{connection, Shared};
 use crate::body::RecvBody;
 use crate::codes::H3_NO_ERROR;
 use crate::config::{AddressValidation, Http3Config, QuicConfig};
@@ -179,7 +178,7 @@ impl Http3 {
             max_bidi_streams: self.quic.max_bidi_streams,
             early_data: self.early_data && !self.client_auth,
             shutdown: ctx.shutdown.clone(),
-            handshaking: Arc::new(AtomicUsize::new(0)),
+            handshaking: ConnectionGauge::new(),
         });
         tracing::info!(addr = %self.local_addr, "QUIC endpoint listening");
         let accepting = Accepting {
@@ -234,7 +233,7 @@ impl<S: HttpService<RecvBody>> Listen for Accepting<S> {
             let validate = match self.quic.address_validation {
                 AddressValidation::Always => true,
                 AddressValidation::UnderLoad { pending_handshakes } => {
-                    self.shared.handshaking.load(Ordering::Relaxed) >= pending_handshakes
+                    self.shared.handshaking.live() >= pending_handshakes
                 }
             };
             if validate && !incoming.remote_address_validated() && incoming.may_retry() {
@@ -244,7 +243,7 @@ impl<S: HttpService<RecvBody>> Listen for Accepting<S> {
                 continue;
             }
             // Counted from here, so a burst of attempts counts before any task runs.
-            let counted = Handshaking::new(&self.shared.handshaking);
+            let counted = self.shared.handshaking.guard();
             let (shared, service) = (self.shared.clone(), self.service.clone());
             return Some(Box::pin(connection(incoming, shared, service, counted)));
         }
