@@ -17,9 +17,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::routing::get;
-use twinport::hyper::{AcceptError, Acceptor, DefaultAcceptor, Http};
-use twinport::server::BoxFuture;
-use twinport::{ConnectionInfo, ConnectionInfoBuilder};
+use twinport::tcp::{AcceptError, Acceptor, DefaultAcceptor, Http};
+use twinport::transport::BoxFuture;
+use twinport::{connection_info::ConnectionInfoBuilder, ConnectionInfo};
 
 /// Refuses connections from the listed addresses; passes the others to `inner`.
 #[derive(Clone)]

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use twinport::dev_certs::DevCerts;
-use twinport::quinn::{quinn, Http3, QuicConnection};
+use twinport::quic::{quinn, Http3, QuicConnection};
 use twinport::BoxError;
 
 /// Echoes each bidirectional stream back; the handler sees the connection's ConnectionInfo.
@@ -41,11 +41,12 @@ fn client(certs: &DevCerts, alpn: &[u8]) -> Result<quinn::Endpoint, BoxError> {
     for cert in certs.ca_roots()?.store().roots.iter() {
         roots.roots.push(cert.clone());
     }
-    let mut tls =
-        twinport::rustls::ClientConfig::builder_with_provider(twinport::default_crypto_provider()?)
-            .with_protocol_versions(&[&twinport::rustls::version::TLS13])?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    let mut tls = twinport::rustls::ClientConfig::builder_with_provider(
+        twinport::tls::default_crypto_provider()?,
+    )
+    .with_protocol_versions(&[&twinport::rustls::version::TLS13])?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     tls.alpn_protocols = vec![alpn.to_vec()];
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
     let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;

@@ -441,7 +441,7 @@ mod tests {
         let layer = AltSvcLayer::new(4433);
         let n = (2 * RESPONSE_INTERVAL + 1) as usize;
         for version in [Version::HTTP_11, Version::HTTP_2] {
-            let conn = ConnectionInfo::builder(crate::TransportKind::Tcp).build();
+            let conn = ConnectionInfo::builder(crate::connection_info::TransportKind::Tcp).build();
             let seen = per_request(&layer, version, Some(&conn), n).await;
             let want: Vec<bool> = (0..n as u32).map(is_advertised_turn).collect();
             assert_eq!(seen, want, "{version:?}");
@@ -454,7 +454,7 @@ mod tests {
                 "{version:?}"
             );
             // A new connection starts over.
-            let other = ConnectionInfo::builder(crate::TransportKind::Tcp).build();
+            let other = ConnectionInfo::builder(crate::connection_info::TransportKind::Tcp).build();
             assert_eq!(per_request(&layer, version, Some(&other), 1).await, [true]);
         }
     }
@@ -463,7 +463,7 @@ mod tests {
     async fn sent_on_every_response_without_a_connection_or_when_asked_or_clear() {
         let n = 3 * FIRST_RESPONSES as usize;
         let all = vec![true; n];
-        let conn = ConnectionInfo::builder(crate::TransportKind::Tcp).build();
+        let conn = ConnectionInfo::builder(crate::connection_info::TransportKind::Tcp).build();
         let layer = AltSvcLayer::new(4433);
         assert_eq!(per_request(&layer, Version::HTTP_2, None, n).await, all);
         let every = AltSvcLayer::new(4433).on_every_response(true);
@@ -487,7 +487,7 @@ mod tests {
             assert_eq!(res.headers()[ALT_SVC], "clear");
         }
         // HTTP/3 never, and it does not use up a connection's turns.
-        let h3 = ConnectionInfo::builder(crate::TransportKind::Quic).build();
+        let h3 = ConnectionInfo::builder(crate::connection_info::TransportKind::Quic).build();
         assert_eq!(
             per_request(&layer, Version::HTTP_3, Some(&h3), n).await,
             vec![false; n]

@@ -73,7 +73,7 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 /// ```
 /// use std::io;
 /// let e = io::Error::from(io::ErrorKind::PermissionDenied);
-/// let e = twinport::server::bind_error("TCP", "0.0.0.0:443".parse().unwrap(), e);
+/// let e = twinport::transport::bind_error("TCP", "0.0.0.0:443".parse().unwrap(), e);
 /// assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
 /// assert!(e.to_string().starts_with("cannot bind TCP 0.0.0.0:443: permission denied"));
 /// # #[cfg(target_os = "linux")]

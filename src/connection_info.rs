@@ -4,7 +4,7 @@
 //! into the extensions of every request it serves. A clone is one reference-count increment.
 //!
 //! ```
-//! use twinport::{ConnectionInfo, TransportKind};
+//! use twinport::{ConnectionInfo, connection_info::TransportKind};
 //!
 //! let info = ConnectionInfo::builder(TransportKind::Tcp)
 //!     .remote_addr("203.0.113.7:50000".parse().unwrap())
@@ -23,8 +23,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::peer_certificate::PeerCertificate;
-use crate::tls_info::TlsInfo;
+pub use crate::peer_certificate::{CertificateError, PeerCertificate, SubjectAltName};
+pub use crate::tls_info::{TlsInfo, TlsInfoBuilder};
 
 /// `::ffff:a.b.c.d` becomes `a.b.c.d`, so that a client has one address whichever socket
 /// (IPv4, or dual-stack IPv6) it reached.
@@ -149,7 +149,7 @@ struct Inner {
     alt_svc: AltSvcTurns,
 }
 
-/// How many requests of this connection [`AltSvc`](crate::AltSvc) has seen, so that it can
+/// How many requests of this connection [`AltSvc`](crate::alt_svc::AltSvc) has seen, so that it can
 /// advertise HTTP/3 on a connection's first responses (and a sample of the later ones)
 /// rather than on every one. A clone starts at zero: a cloned builder describes another
 /// connection.
@@ -163,7 +163,7 @@ impl Clone for AltSvcTurns {
 }
 
 impl ConnectionInfo {
-    /// Counts one more request on this connection for [`AltSvc`](crate::AltSvc) and returns
+    /// Counts one more request on this connection for [`AltSvc`](crate::alt_svc::AltSvc) and returns
     /// how many it had seen before (0 for the first; wraps after `u32::MAX`).
     pub(crate) fn next_alt_svc_turn(&self) -> u32 {
         self.inner.alt_svc.0.fetch_add(1, Ordering::Relaxed)

@@ -350,12 +350,12 @@ mod tests {
         let tls = certs
             .server_tls()
             .unwrap()
-            .client_auth(crate::ClientAuth::required(certs.ca_roots().unwrap()));
+            .client_auth(crate::ClientAuth::Required(certs.ca_roots().unwrap()));
         tls.tcp_config().unwrap();
 
         let client = std::fs::read(&certs.client_pem).unwrap();
         let der = rustls_pki_types::CertificateDer::from_pem_slice(&client).unwrap();
-        let peer = crate::PeerCertificate::from_chain(vec![der]).unwrap();
+        let peer = crate::connection_info::PeerCertificate::from_chain(vec![der]).unwrap();
         assert_eq!(peer.common_name(), Some("twinport-dev-client"));
         assert_eq!(peer.spiffe_id(), Some("spiffe://twinport.test/dev-client"));
 

@@ -15,7 +15,7 @@
 //! # async fn main() {
 //! use axum::{routing::get, Router};
 //! use tower::ServiceExt;
-//! use twinport::{AddConnectionInfoLayer, ConnectionInfo, TransportKind};
+//! use twinport::{extract::AddConnectionInfoLayer, ConnectionInfo, connection_info::TransportKind};
 //!
 //! async fn whoami(info: ConnectionInfo) -> String {
 //!     format!("{} from {:?}", info.transport(), info.remote_addr())
@@ -152,7 +152,7 @@ where
 }
 
 /// Puts `info` in a request's extensions, as every transport does (through
-/// [`RequestGuard`](crate::request::RequestGuard)) and [`AddConnectionInfo`]: the
+/// [`RequestGuard`](crate::transport::request::RequestGuard)) and [`AddConnectionInfo`]: the
 /// [`ConnectionInfo`] itself and, with the `axum` feature, axum's
 /// `ConnectInfo<SocketAddr>` holding [`ConnectionInfo::remote_addr`] (when there is one), so
 /// that handlers written for `into_make_service_with_connect_info::<SocketAddr>()` work
@@ -182,7 +182,7 @@ mod axum_impl {
     use crate::peer_certificate::PeerCertificate;
 
     const MISSING: &str = "no ConnectionInfo on this request: serve the service with a twinport \
-        transport, or add twinport::AddConnectionInfoLayer in tests";
+        transport, or add twinport::extract::AddConnectionInfoLayer in tests";
 
     /// Rejection of the [`ConnectionInfo`] extractor: the request was not served by twinport.
     ///
@@ -330,7 +330,9 @@ mod axum_impl {
 #[cfg(all(test, feature = "axum"))]
 mod tests {
     use super::*;
-    use crate::{PeerCertificate, TlsInfo, TransportKind};
+    use crate::{
+        connection_info::PeerCertificate, connection_info::TlsInfo, connection_info::TransportKind,
+    };
     use axum::{body::Body, routing::get, Router};
     use http_body_util::BodyExt;
     use tower::ServiceExt;

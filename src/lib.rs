@@ -12,9 +12,10 @@
 //!   `ConnectInfo<SocketAddr>` is on every request too ([`extract`]).
 //! - [`AltSvcLayer`]: advertise HTTP/3 to HTTP/1.1 and HTTP/2 clients.
 //! - [`ServerTls`] and [`ClientAuth`]: one TLS configuration, the same mTLS on TCP and QUIC.
-//! - [`Server`] and [`Transport`]: one service, several transports, one graceful shutdown;
+//! - [`Server`]: one service, several transports, one graceful shutdown;
 //!   [`bind_same_port`] binds TCP and UDP on one port.
-//! - [`request`]: the request guard every transport calls the service through.
+//! - [`transport`]: for transport authors: the [`Transport`](transport::Transport) trait, the
+//!   lifecycle every transport shares and the request guard it calls the service through.
 //!
 //! The transports are separate crates: `twinport-hyper` (HTTP/1.1 and HTTP/2 over TCP, TLS,
 //! PROXY protocol and Unix sockets) and `twinport-quinn` (HTTP/3 and raw QUIC protocols).
@@ -43,44 +44,25 @@ pub mod connection_info;
 #[cfg(feature = "dev-certs")]
 pub mod dev_certs;
 pub mod extract;
-mod gauge;
-mod lifecycle;
-pub mod peer_certificate;
-pub mod request;
-pub mod server;
-pub mod service;
-mod shutdown;
-pub mod stall;
+mod peer_certificate;
+mod server;
 pub mod tls;
-pub mod tls_info;
-mod transport;
+mod tls_info;
+pub mod transport;
 
-pub use crate::alt_svc::{AltSvc, AltSvcLayer, InvalidAltSvc};
-pub use crate::connection_info::{
-    ConnectionId, ConnectionInfo, ConnectionInfoBuilder, ProxyInfo, TransportKind,
-};
-pub use crate::extract::{AddConnectionInfo, AddConnectionInfoLayer, ConnectionInfoExt};
+/// A boxed error: what a transport fails with, and what handlers of raw QUIC protocols and
+/// WebTransport sessions may return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+pub use crate::alt_svc::AltSvcLayer;
+pub use crate::bind::bind_same_port;
+pub use crate::connection_info::ConnectionInfo;
 #[cfg(feature = "axum")]
-pub use crate::extract::{ClientCert, ClientCertRejection, MissingConnectionInfo};
-pub use crate::peer_certificate::{CertificateError, PeerCertificate, SubjectAltName};
-pub use crate::server::{
-    bind_same_port, BoxError, BoxFuture, ConnectionGauge, ConnectionGuard, DrainReport,
-    ServeContext, Server, ServerError, ServerHandle, Shutdown, ShutdownTrigger, SignalGuard,
-    Transport,
-};
-pub use crate::service::HttpService;
-pub use crate::stall::WriteStall;
-#[cfg(feature = "aws-lc-rs")]
-pub use crate::tls::aws_lc_rs_crypto_provider;
-#[cfg(feature = "ring")]
-pub use crate::tls::ring_crypto_provider;
-#[cfg(feature = "watch")]
-pub use crate::tls::CertWatcher;
-pub use crate::tls::{
-    default_crypto_provider, CaRoots, Certificates, CertificatesBuilder, ClientAuth, PemSource,
-    ReloadError, Revocation, ServerTls, TlsError,
-};
-pub use crate::tls_info::{TlsInfo, TlsInfoBuilder};
+pub use crate::extract::ClientCert;
+pub use crate::extract::ConnectionInfoExt;
+pub use crate::server::{Server, ServerHandle, TransportError, DEFAULT_GRACE};
+pub use crate::tls::{CaRoots, Certificates, ClientAuth, ServerTls, TlsError};
+pub use crate::transport::contract::DrainReport;
 
 /// The rustls version twinport is built against, for building your own configurations.
 pub use rustls;

@@ -5,7 +5,7 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use twinport::PeerCertificate;
+//! use twinport::connection_info::PeerCertificate;
 //!
 //! let cert = rcgen::generate_simple_self_signed(vec!["client.example".to_string()])?;
 //! let peer = PeerCertificate::from_chain(vec![cert.cert.der().clone()])?;

@@ -1,43 +1,7 @@
-//! [`Server`]: one service on several [`Transport`]s, with one graceful shutdown.
-//!
-//! A transport (twinport-hyper's `Http`, twinport-quinn's `Http3`, or your own) implements
-//! [`Transport`]. The server hands each the same service, wrapped in [`AltSvc`] so that, when
-//! an HTTP/3 transport runs beside a TCP one, HTTP/1.1 and HTTP/2 responses advertise the real
-//! UDP port. Shutdown is shared: one signal drains every transport within one grace period.
-//!
-//! ```no_run
-//! # async fn run(app: axum::Router, http: twinport_hyper::Http, h3: twinport_quinn::Http3) -> Result<(), twinport::ServerError> {
-//! use std::time::Duration;
-//!
-//! let report = twinport::Server::new(app)
-//!     .transport(http)
-//!     .transport(h3)
-//!     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; }, Duration::from_secs(10))
-//!     .await?;
-//! println!("{} connections cut at the deadline", report.cut);
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! A server without a transport cannot be served: [`Server::new`] makes a
-//! `Server<S, NoTransport>`, which has no `serve` method; the first
-//! [`transport`](Server::transport) makes it a `Server<S, WithTransports>`. So this does not
-//! compile:
-//!
-//! ```compile_fail
-//! # async fn run(app: axum::Router) {
-//! let _ = twinport::Server::new(app).serve().await; // no transport: no `serve`
-//! # }
-//! ```
-//!
-//! The pieces it is made of are re-exported here: [`Transport`] and what it is given
-//! ([`ServeContext`]) and returns ([`DrainReport`]), the [`Shutdown`] signal, the
-//! [`ConnectionGauge`], and [`bind_same_port`]; and the lifecycle every transport shares
-//! ([`serve_connections`] over a [`Listen`]: accept, one task per connection, drain, cut,
-//! report), so that a transport writes only how it accepts and serves one connection.
+//! [`Server`]: one service on several transports, with one graceful shutdown.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -46,16 +10,19 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::HeaderValue;
 
 use crate::alt_svc::{AltSvc, AltSvcLayer};
-pub use crate::bind::{bind_error, bind_same_port};
-pub use crate::gauge::{ConnectionGauge, ConnectionGuard};
-pub use crate::lifecycle::{ensure_runtime, serve_connections, Listen, NoRuntime};
-pub use crate::shutdown::{deadline_after, Shutdown, ShutdownTrigger, SignalGuard};
-pub use crate::transport::{BoxError, BoxFuture, DrainReport, ServeContext, Transport};
+use crate::transport::{
+    BoxFuture, ConnectionGauge, Shutdown, ShutdownTrigger, Transport, TransportContext,
+};
+use crate::{BoxError, DrainReport};
+
+/// How long requests in flight may take to finish after the shutdown signal, unless
+/// [`grace_period`](Server::grace_period) says otherwise: 10 seconds.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
 /// Why a [`Server`] stopped with an error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ServerError {
+pub enum TransportError {
     /// A transport serves plaintext HTTP (no TLS) beside HTTP/3 while the server advertises
     /// HTTP/3 automatically: HTTP/3 needs an `https://` origin, so that is a forgotten
     /// `.tls(..)`. Behind a proxy that terminates TLS in front of the plaintext transport,
@@ -90,7 +57,7 @@ enum AltSvcMode {
 }
 
 type ServeFn<S> =
-    Box<dyn FnOnce(AltSvc<S>, ServeContext) -> BoxFuture<Result<DrainReport, BoxError>> + Send>;
+    Box<dyn FnOnce(AltSvc<S>, TransportContext) -> BoxFuture<Result<DrainReport, BoxError>> + Send>;
 
 struct Registered<S> {
     name: &'static str,
@@ -101,9 +68,40 @@ struct Registered<S> {
     serve: ServeFn<S>,
 }
 
-/// One service on several transports; see the [module docs](self). `T` says whether a
-/// transport was added yet ([`NoTransport`], [`WithTransports`]): only a server with one can
-/// be served.
+/// One service on several transports, with one graceful shutdown: what [`serve`] builds,
+/// for when you choose the transports yourself.
+///
+/// A transport (`twinport::tcp::Http`, `twinport::quic::Http3`, or your own: see
+/// [`Transport`]) is handed the same service, wrapped in [`AltSvc`] so that, when an HTTP/3
+/// transport runs beside a TCP one, HTTP/1.1 and HTTP/2 responses advertise the real UDP port.
+/// Shutdown is shared: one signal drains every transport within one grace period. Await the
+/// server to serve.
+///
+/// ```no_run
+/// # async fn run(app: axum::Router, http: twinport_hyper::Http, h3: twinport_quinn::Http3) -> Result<(), twinport::TransportError> {
+/// use std::time::Duration;
+///
+/// let report = twinport::Server::new(app)
+///     .transport(http)
+///     .transport(h3)
+///     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+///     .grace_period(Duration::from_secs(5))
+///     .await?;
+/// println!("{} connections cut at the deadline", report.cut);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// `T` says whether a transport was added yet ([`NoTransport`], [`WithTransports`]): only a
+/// server with one can be awaited, so this does not compile:
+///
+/// ```compile_fail
+/// # async fn run(app: axum::Router) {
+/// let _ = twinport::Server::new(app).await; // no transport
+/// # }
+/// ```
+///
+/// [`serve`]: https://docs.rs/twinport/latest/twinport/fn.serve.html
 #[must_use = "a builder does nothing until it is used"]
 pub struct Server<S, T = WithTransports> {
     service: S,
@@ -111,6 +109,8 @@ pub struct Server<S, T = WithTransports> {
     alt_svc: AltSvcMode,
     trigger: ShutdownTrigger,
     shutdown: Shutdown,
+    signal: Option<BoxFuture<()>>,
+    grace: Duration,
     state: PhantomData<T>,
 }
 
@@ -174,6 +174,8 @@ impl<S: Clone + Send + 'static> Server<S, NoTransport> {
             alt_svc: AltSvcMode::Auto,
             trigger,
             shutdown,
+            signal: None,
+            grace: DEFAULT_GRACE,
             state: PhantomData,
         }
     }
@@ -197,8 +199,28 @@ impl<S: Clone + Send + 'static, T> Server<S, T> {
             alt_svc: self.alt_svc,
             trigger: self.trigger,
             shutdown: self.shutdown,
+            signal: self.signal,
+            grace: self.grace,
             state: PhantomData,
         }
+    }
+
+    /// Shuts down gracefully when `signal` completes: every transport stops accepting and
+    /// drains within the [`grace_period`](Self::grace_period). Without one, the server runs
+    /// until [`ServerHandle::shutdown`] or a transport fails.
+    pub fn with_graceful_shutdown<F>(mut self, signal: F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.signal = Some(Box::pin(signal));
+        self
+    }
+
+    /// How long requests in flight may take to finish once the shutdown signal came, after
+    /// which the connections still open are closed. Default: [`DEFAULT_GRACE`].
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
     }
 
     /// Switches automatic `Alt-Svc` on (the default) or off.
@@ -235,11 +257,11 @@ impl<S: Clone + Send + 'static, T> Server<S, T> {
     }
 
     /// The mistakes a server refuses to start with.
-    fn check(&self) -> Result<(), ServerError> {
+    fn check(&self) -> Result<(), TransportError> {
         let http3 = self.transports.iter().any(|t| t.http3_port.is_some());
         if http3 && matches!(self.alt_svc, AltSvcMode::Auto) {
             if let Some(t) = self.transports.iter().find(|t| t.uses_tls == Some(false)) {
-                return Err(ServerError::PlaintextBesideHttp3 { name: t.name });
+                return Err(TransportError::PlaintextBesideHttp3 { name: t.name });
             }
         }
         Ok(())
@@ -259,17 +281,18 @@ impl<S: Clone + Send + 'static> Server<S, WithTransports> {
         }
     }
 
-    /// Serves until a transport fails or [`ServerHandle::shutdown`] is called. Refuses to
-    /// start ([`ServerError::PlaintextBesideHttp3`]) when a transport serves plaintext beside
-    /// HTTP/3 while Alt-Svc is automatic.
-    pub async fn serve(self) -> Result<DrainReport, ServerError> {
+    async fn run(mut self) -> Result<DrainReport, TransportError> {
         self.check()?;
+        let _watching = self
+            .signal
+            .take()
+            .map(|signal| self.trigger.fire_on(signal, self.grace));
         let alt = self.alt_svc_value();
         let mut running: FuturesUnordered<_> = self
             .transports
             .into_iter()
             .map(|t| {
-                let ctx = ServeContext {
+                let ctx = TransportContext {
                     shutdown: self.shutdown.clone(),
                     connections: t.gauge,
                 };
@@ -293,7 +316,7 @@ impl<S: Clone + Send + 'static> Server<S, WithTransports> {
                     tracing::error!(transport = name, error = %source, "transport failed");
                     // Take the others down too, promptly.
                     self.trigger.shutdown(Duration::from_secs(1));
-                    first_error.get_or_insert(ServerError::Transport { name, source });
+                    first_error.get_or_insert(TransportError::Transport { name, source });
                 }
             }
         }
@@ -302,18 +325,18 @@ impl<S: Clone + Send + 'static> Server<S, WithTransports> {
             None => Ok(report),
         }
     }
+}
 
-    /// Serves until `signal` completes, then drains every transport within `grace`.
-    pub async fn with_graceful_shutdown<F>(
-        self,
-        signal: F,
-        grace: Duration,
-    ) -> Result<DrainReport, ServerError>
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        let _watching = self.trigger.fire_on(signal, grace);
-        self.serve().await
+/// Serving: until the [graceful-shutdown signal](Server::with_graceful_shutdown), a
+/// [`ServerHandle::shutdown`] or a transport's failure, then every transport drains. Refuses to
+/// start ([`TransportError::PlaintextBesideHttp3`]) when a transport serves plaintext beside
+/// HTTP/3 while Alt-Svc is automatic.
+impl<S: Clone + Send + 'static> IntoFuture for Server<S, WithTransports> {
+    type Output = Result<DrainReport, TransportError>;
+    type IntoFuture = BoxFuture<Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
     }
 }
 

@@ -19,7 +19,7 @@
 //! # let server = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
 //! # let (cert_pem, key_pem, ca_pem) = (server.cert.pem(), server.key_pair.serialize_pem(), ca.cert.pem());
 //! let tls = ServerTls::from_pem(cert_pem.as_bytes(), key_pem.as_bytes())?
-//!     .client_auth(ClientAuth::optional(CaRoots::from_pem(ca_pem.as_bytes())?));
+//!     .client_auth(ClientAuth::Optional(CaRoots::from_pem(ca_pem.as_bytes())?));
 //!
 //! let tcp = tls.tcp_config()?;
 //! assert_eq!(tcp.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
@@ -637,9 +637,9 @@ mod tests {
         let roots = CaRoots::from_pem(cert.as_bytes()).unwrap();
         assert_eq!(roots.len(), 1);
         for auth in [
-            ClientAuth::none(),
-            ClientAuth::optional(roots.clone()),
-            ClientAuth::required(roots),
+            ClientAuth::None,
+            ClientAuth::Optional(roots.clone()),
+            ClientAuth::Required(roots),
         ] {
             let tls = ServerTls::from_pem(cert.as_bytes(), key.as_bytes())
                 .unwrap()

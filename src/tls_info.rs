@@ -2,7 +2,7 @@
 //! finished rustls handshake), with the client's [`PeerCertificate`] when it presented one.
 //!
 //! ```
-//! use twinport::TlsInfo;
+//! use twinport::connection_info::TlsInfo;
 //! use twinport::rustls::ProtocolVersion;
 //!
 //! let tls = TlsInfo::builder()

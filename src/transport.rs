@@ -1,90 +1,27 @@
-//! [`Transport`]: what the [`Server`](crate::Server) asks of a way of carrying requests, and
-//! what it hands one.
+//! For transport authors: what a way of carrying requests implements and is given.
+//!
+//! Applications do not need this module; they use [`Server`](crate::Server) with the
+//! transports twinport ships (`twinport::tcp::Http`, `twinport::quic::Http3`). A transport of
+//! your own implements [`Transport`]: the server hands it the service and a
+//! [`TransportContext`] (the shared [`Shutdown`] and a [`ConnectionGauge`]), and it returns a
+//! [`DrainReport`](crate::DrainReport) when it has drained. The lifecycle every transport shares is here too:
+//! [`serve_connections`] over a [`Listen`] (accept, one task per connection, drain, cut,
+//! report), so that a transport writes only how it accepts and serves one connection; the
+//! [`request`] guard it calls the service through; [`WriteStall`] for bounded writes.
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::pin::Pin;
+pub(crate) mod contract;
+mod gauge;
+mod lifecycle;
+pub mod request;
+mod service;
+mod shutdown;
+mod stall;
 
-use crate::gauge::ConnectionGauge;
-use crate::shutdown::Shutdown;
-
-/// A boxed error from a transport.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// A boxed, sendable future.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// What a transport gets from the [`Server`](crate::Server) when it starts serving.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ServeContext {
-    /// The shared shutdown signal.
-    pub shutdown: Shutdown,
-    /// Where the transport counts its live connections.
-    pub connections: ConnectionGauge,
-}
-
-impl ServeContext {
-    /// A context with this shutdown signal and a fresh gauge.
-    pub fn new(shutdown: Shutdown) -> Self {
-        Self {
-            shutdown,
-            connections: ConnectionGauge::new(),
-        }
-    }
-}
-
-/// How a transport's serving ended.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DrainReport {
-    /// Connections still serving when the grace period ran out, closed without waiting:
-    /// their responses in flight were lost.
-    pub cut: usize,
-    /// Connections whose responses had all been sent, still lingering when the grace period
-    /// ran out: the server was reading and discarding what their clients still sent, waiting
-    /// for them to close (a lingering close), and closed them then.
-    pub lingering: usize,
-}
-
-impl DrainReport {
-    /// A report of `cut` connections closed at the deadline.
-    pub fn new(cut: usize) -> Self {
-        Self { cut, lingering: 0 }
-    }
-
-    /// The same report, with `lingering` connections closed at the deadline while they
-    /// lingered.
-    pub fn with_lingering(self, lingering: usize) -> Self {
-        Self { lingering, ..self }
-    }
-}
-
-/// A way of carrying requests to a service: implemented by twinport-hyper's `Http`,
-/// twinport-quinn's `Http3`, or your own.
-pub trait Transport<S>: Send + 'static {
-    /// A short name for logs and errors, such as `tcp` or `quic`.
-    fn name(&self) -> &'static str;
-
-    /// The address it listens on, if it has one.
-    fn local_addr(&self) -> Option<SocketAddr>;
-
-    /// The UDP port on which this transport serves HTTP/3, so that the server can advertise
-    /// it to the others with Alt-Svc. `None` for transports that do not serve HTTP/3.
-    fn http3_port(&self) -> Option<u16> {
-        None
-    }
-
-    /// Whether its connections use TLS: `Some(false)` for plaintext HTTP (an `http://`
-    /// origin), `None` (the default) when it cannot tell. A [`Server`](crate::Server) refuses
-    /// to start a plaintext transport beside HTTP/3 while it advertises HTTP/3 automatically:
-    /// HTTP/3 needs an `https://` origin, so the Alt-Svc it would send there is a mistake
-    /// (see [`ServerError::PlaintextBesideHttp3`](crate::ServerError::PlaintextBesideHttp3)).
-    fn uses_tls(&self) -> Option<bool> {
-        None
-    }
-
-    /// Serves `service` until `ctx.shutdown` fires and in-flight work has drained (or the
-    /// deadline passed), or a fatal error occurs.
-    fn serve(self, service: S, ctx: ServeContext) -> BoxFuture<Result<DrainReport, BoxError>>;
-}
+pub use self::contract::{BoxFuture, Transport, TransportContext};
+pub use self::gauge::{ConnectionGauge, ConnectionGuard};
+pub use self::lifecycle::{ensure_runtime, serve_connections, Listen, NoRuntime};
+pub use self::service::HttpService;
+pub use self::shutdown::{deadline_after, Shutdown, ShutdownTrigger};
+pub use self::stall::WriteStall;
+pub use crate::bind::bind_error;
+pub use crate::server::{NoTransport, WithTransports};

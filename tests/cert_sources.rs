@@ -12,7 +12,7 @@ use twinport::{Certificates, ClientAuth, ServerTls};
 use twinport_testkit::*;
 
 fn certified(id: &Id) -> Arc<CertifiedKey> {
-    let provider = twinport::default_crypto_provider().unwrap();
+    let provider = twinport::tls::default_crypto_provider().unwrap();
     let key = provider.key_provider.load_private_key(id.key()).unwrap();
     Arc::new(CertifiedKey::new(id.chain.clone(), key))
 }
@@ -97,7 +97,7 @@ async fn an_own_server_config_serves_both_transports_with_twinports_alpn_and_its
     let Some(curl) = require("curl") else { return };
     let pki = Pki::get();
     let id = pki.issue_server("own-config", &["own.test"], &[0x20, 0x02]);
-    let provider = twinport::default_crypto_provider().unwrap();
+    let provider = twinport::tls::default_crypto_provider().unwrap();
     let verifier =
         WebPkiClientVerifier::builder_with_provider(Arc::new(pki.root_store()), provider.clone())
             .build()
@@ -161,7 +161,7 @@ async fn client_certificates_are_verified_the_same_on_both_transports_with_sever
         .pem(id.chain_pem.as_bytes(), id.key_pem.as_bytes())
         .build()
         .unwrap();
-    let tls = ServerTls::from_certificates(&certs).client_auth(ClientAuth::required(pki.roots()));
+    let tls = ServerTls::from_certificates(&certs).client_auth(ClientAuth::Required(pki.roots()));
     let both = Both::serve(&tls).await;
 
     for h2 in [false, true] {

@@ -146,7 +146,7 @@ async fn without_a_default_unknown_names_are_refused_on_both_transports() {
 fn a_set_that_cannot_be_served_is_refused_when_built_naming_the_file() {
     let set = Set::new();
     let ((ec, ek), (wc, wk), (dc, dk)) = (set.pem("exact"), set.pem("wild"), set.pem("default"));
-    let err = |b: twinport::CertificatesBuilder| b.build().unwrap_err();
+    let err = |b: twinport::tls::CertificatesBuilder| b.build().unwrap_err();
 
     // Registered for a name the certificate does not cover: exact, or below its wildcard.
     for name in ["c.test", "wild.test", "a.b.wild.test", "*.test"] {

@@ -13,7 +13,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::routing::get;
 use axum::Router;
 use http_body_util::BodyExt;
-use twinport::{Server, ServerError};
+use twinport::{Server, TransportError};
 use twinport_hyper::Http;
 use twinport_quinn::Http3;
 use twinport_testkit::app::example;
@@ -157,11 +157,10 @@ async fn plaintext_beside_http3_is_refused_with_the_fix_named() {
     let (tcp, udp) = bind();
     let err = Server::new(app.clone())
         .transport(Http::from_std(tcp).unwrap()) // no .tls(..)
-        .transport(Http3::new(udp, &tls).unwrap())
-        .serve();
-    let err = within(err).await.unwrap_err();
+        .transport(Http3::new(udp, &tls).unwrap());
+    let err = within(err.into_future()).await.unwrap_err();
     assert!(
-        matches!(err, ServerError::PlaintextBesideHttp3 { name: "tcp" }),
+        matches!(err, TransportError::PlaintextBesideHttp3 { name: "tcp" }),
         "{err}"
     );
     let msg = err.to_string();
@@ -178,7 +177,7 @@ async fn plaintext_beside_http3_is_refused_with_the_fix_named() {
         .transport(Http3::new(udp, &tls).unwrap())
         .alt_svc_port(443);
     let handle = server.handle();
-    let task = tokio::spawn(server.serve());
+    let task = tokio::spawn(server.into_future());
     let tcp = within(tokio::net::TcpStream::connect(addr)).await.unwrap();
     let (mut client, _conn) = Hyper::handshake(tcp, false).await.unwrap();
     let res = client

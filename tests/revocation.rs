@@ -135,7 +135,7 @@ async fn revoked_clients_are_refused_everywhere_and_new_crls_and_cas_apply_witho
     let _watch = roots.watch_with(Duration::from_millis(100)).unwrap();
     let tls = Pki::get()
         .server_tls()
-        .client_auth(ClientAuth::required(roots));
+        .client_auth(ClientAuth::Required(roots));
     let both = Both::serve(&tls).await;
     let port = both.addr.port();
 
@@ -202,7 +202,7 @@ async fn certificates_reload_picks_up_the_client_crl_of_its_server_tls() {
         .build()
         .unwrap();
     let tls =
-        twinport::ServerTls::from_certificates(&certs).client_auth(ClientAuth::required(roots));
+        twinport::ServerTls::from_certificates(&certs).client_auth(ClientAuth::Required(roots));
     assert!(certs.files().contains(&crl_file), "{:?}", certs.files());
     let both = Both::serve(&tls).await;
     served(&ca, "erin", both.addr.port()).await;

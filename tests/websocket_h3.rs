@@ -158,7 +158,7 @@ impl H3Server {
         let server = Server::new(app).transport(http3);
         let handle = server.handle();
         let task = tokio::spawn(async move {
-            let _ = server.serve().await;
+            let _ = server.await;
         });
         Self { addr, handle, task }
     }

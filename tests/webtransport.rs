@@ -4,6 +4,7 @@
 //! aioquic is skipped with a printed reason, unless TWINPORT_REQUIRE_PEERS=1.
 //! (The page's JavaScript client in headless Chromium is tested in tests/interop.rs.)
 
+use std::future::IntoFuture;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,7 +147,7 @@ fn start_http3(
         .unwrap();
     let server = Server::new(example::app()).transport(http3);
     let handle = server.handle();
-    let task = tokio::spawn(server.serve());
+    let task = tokio::spawn(server.into_future());
     let stop = move || {
         tokio::spawn(async move {
             handle.shutdown(Duration::from_secs(5));

@@ -15,7 +15,7 @@ use divan::{black_box, AllocProfiler, Bencher};
 use futures_util::FutureExt;
 use http::Request;
 use tower::{Layer, Service};
-use twinport::{AddConnectionInfoLayer, ConnectionInfo, ConnectionInfoExt, TlsInfo, TransportKind};
+use twinport::{extract::AddConnectionInfoLayer, ConnectionInfo, ConnectionInfoExt, connection_info::TlsInfo, connection_info::TransportKind};
 
 #[global_allocator]
 static ALLOC: AllocProfiler = AllocProfiler::system();

@@ -99,7 +99,7 @@ pub fn server_tls(dir: &Path) -> Result<twinport::ServerTls, Box<dyn std::error:
 pub fn server_tls_ring(dir: &Path) -> Result<twinport::ServerTls, Box<dyn std::error::Error>> {
     let dev = certs(dir)?;
     let certs = twinport::Certificates::builder()
-        .crypto_provider(twinport::ring_crypto_provider())
+        .crypto_provider(twinport::tls::ring_crypto_provider())
         .default_pem_files(&dev.server_pem, &dev.server_key)
         .build()?;
     Ok(twinport::ServerTls::from_certificates(&certs))
@@ -114,7 +114,7 @@ pub fn client_tls(
     quic: bool,
 ) -> Result<rustls::ClientConfig, Box<dyn std::error::Error>> {
     let roots = twinport::CaRoots::from_pem_file(certs(dir)?.ca_pem)?;
-    let provider = twinport::default_crypto_provider()?;
+    let provider = twinport::tls::default_crypto_provider()?;
     let versions: &[&rustls::SupportedProtocolVersion] = if quic {
         &[&rustls::version::TLS13]
     } else {

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use twinport::acme::{Acme, AcmeConfig, Challenge};
-use twinport::{CertWatcher, Certificates, ServerTls};
+use twinport::{tls::CertWatcher, Certificates, ServerTls};
 use twinport_hyper::Http;
 
 pub const USAGE: &str = "[--cert-dir DIR | --acme NAME... --acme-directory URL --acme-cache DIR \

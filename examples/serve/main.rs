@@ -40,7 +40,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use twinport::dev_certs::DevCerts;
-use twinport::{CaRoots, CertWatcher, ClientAuth, TlsError};
+use twinport::{tls::CertWatcher, CaRoots, ClientAuth, TlsError};
 
 const USAGE: &str = "usage: serve [--addr HOST:PORT] [--mtls | --mtls-required] [--client-ca FILE] [--client-crl FILE]... (certificates: see examples/serve/certs.rs)";
 
@@ -136,9 +136,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         let (roots, watcher) = client_roots(&args, &certs.ca_pem)?;
         _client_ca_watcher = Some(watcher);
         tls = tls.client_auth(if required {
-            ClientAuth::required(roots)
+            ClientAuth::Required(roots)
         } else {
-            ClientAuth::optional(roots)
+            ClientAuth::Optional(roots)
         });
     }
 

@@ -31,13 +31,12 @@
 //! # Everything else: the builder
 //!
 //! [`Server`] takes any number of transports — [`Http`] (HTTP/1.1 and HTTP/2 over TCP, TLS,
-//! the PROXY protocol, Unix sockets, your own acceptors; module [`hyper`]) and [`Http3`]
-//! (HTTP/3, raw QUIC protocols by ALPN, WebTransport; module [`quinn`]) — with one graceful
+//! the PROXY protocol, Unix sockets, your own acceptors; module [`tcp`]) and [`Http3`]
+//! (HTTP/3, raw QUIC protocols by ALPN, WebTransport; module [`quic`]) — with one graceful
 //! shutdown:
 //!
 //! ```no_run
 //! # async fn run(app: axum::Router) -> Result<(), Box<dyn std::error::Error>> {
-//! use std::time::Duration;
 //! use twinport::{Http, Http3, Server, ServerTls};
 //!
 //! let tls = ServerTls::from_pem_files("cert.pem", "key.pem")?;
@@ -45,7 +44,7 @@
 //! Server::new(app)
 //!     .transport(Http::from_std(tcp)?.tls(&tls)?)
 //!     .transport(Http3::new(udp, &tls)?)
-//!     .with_graceful_shutdown(twinport::shutdown_signal(), Duration::from_secs(10))
+//!     .with_graceful_shutdown(twinport::shutdown_signal())
 //!     .await?;
 //! # Ok(())
 //! # }
@@ -55,10 +54,10 @@
 //!
 //! | feature | default | what it turns on |
 //! | --- | --- | --- |
-//! | `hyper` | yes | HTTP/1.1 and HTTP/2 over TCP + TLS, PROXY protocol, Unix sockets: [`hyper`] (twinport-hyper), [`Http`] |
-//! | `quinn` | yes | HTTP/3, raw QUIC protocols, WebTransport: [`quinn`] (twinport-quinn), [`Http3`]; needs `ring` or `aws-lc-rs` |
+//! | `hyper` | yes | HTTP/1.1 and HTTP/2 over TCP + TLS, PROXY protocol, Unix sockets: [`tcp`] (twinport-hyper), [`Http`] |
+//! | `quinn` | yes | HTTP/3, raw QUIC protocols, WebTransport: [`quic`] (twinport-quinn), [`Http3`]; needs `ring` or `aws-lc-rs` |
 //! | `axum` | yes | axum extractors for [`ConnectionInfo`] and [`ClientCert`], and axum's `ConnectInfo<SocketAddr>` on every request; turns on `websocket` |
-//! | `websocket` | yes (by `axum`) | WebSockets over HTTP/3 (RFC 9220) for handlers built on hyper's upgrade, axum's `WebSocketUpgrade` included: [`quinn::Http3Config::websockets`] |
+//! | `websocket` | yes (by `axum`) | WebSockets over HTTP/3 (RFC 9220) for handlers built on hyper's upgrade, axum's `WebSocketUpgrade` included: [`Http3Config::websockets`] |
 //! | `aws-lc-rs` | yes | the aws-lc-rs crypto provider for rustls and QUIC: X25519MLKEM768 (post-quantum hybrid) first, classical groups after it |
 //! | `ring` | no | the ring crypto provider instead, classical key exchange only (`default-features = false`); with both on, aws-lc-rs is used |
 //! | `serde` | no | `serde::Serialize` for [`ConnectionInfo`] and its parts, for `Json(info)` |
@@ -71,7 +70,7 @@
 //! feature on.
 //!
 //! This crate re-exports the core, `twinport-core` (everything at the root and its modules:
-//! [`server`], [`tls`], [`extract`], ...), and the transports; depend on it alone.
+//! [`tls`], [`extract`], [`transport`], ...), and the transports; depend on it alone.
 //!
 //! Coming from `axum::serve`, axum-server or the seed's JetStream HTTP: see
 //! [`migrating`] (also `facade/docs/migrating.md` in the repository).
@@ -82,14 +81,14 @@
 pub use twinport_core::*;
 
 #[cfg(feature = "hyper")]
-pub use twinport_hyper as hyper;
+pub use twinport_hyper as tcp;
 #[cfg(feature = "hyper")]
 pub use twinport_hyper::{Http, HttpConfig};
 
 #[cfg(feature = "quinn")]
-pub use twinport_quinn as quinn;
+pub use twinport_quinn as quic;
 #[cfg(feature = "quinn")]
-pub use twinport_quinn::Http3;
+pub use twinport_quinn::{Http3, Http3Config};
 
 #[cfg(all(feature = "hyper", feature = "quinn", feature = "axum"))]
 #[doc = include_str!("../docs/migrating.md")]
@@ -104,5 +103,5 @@ mod signal;
 #[cfg(all(feature = "hyper", feature = "quinn"))]
 pub use crate::addr::ServeAddr;
 #[cfg(all(feature = "hyper", feature = "quinn"))]
-pub use crate::serve::{serve, Serve, ServeError, DEFAULT_GRACE};
+pub use crate::serve::{serve, OnePort, ServeError};
 pub use crate::signal::shutdown_signal;

@@ -8,18 +8,15 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::time::Duration;
 
 use twinport_core::alt_svc::AltSvc;
-use twinport_core::server::BoxFuture;
+use twinport_core::transport::BoxFuture;
 use twinport_core::{
-    BoxError, DrainReport, HttpService, Server, ServerError, ServerTls, TlsError, Transport,
+    transport::HttpService, transport::Transport, BoxError, DrainReport, Server, ServerTls,
+    TlsError, TransportError, DEFAULT_GRACE,
 };
 use twinport_hyper::{Http, HttpConfig, RequestBody, TlsAcceptor};
 use twinport_quinn::{Builder, Http3, RecvBody};
 
 use crate::addr::ServeAddr;
-
-/// How long [`serve`] lets requests in flight finish after the shutdown signal, unless
-/// [`Serve::grace_period`] says otherwise: 10 seconds.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
 /// Serves `service` over HTTP/1.1 and HTTP/2 (TCP + TLS) and HTTP/3 (QUIC) on the same port
 /// of `addr`, until Ctrl-C or SIGTERM ([`shutdown_signal`](crate::shutdown_signal)), then
@@ -39,8 +36,8 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 ///
 /// The sockets are bound when `serve` is called (`addr` is any [`ServeAddr`]: `"[::]:443"`,
 /// a `SocketAddr`, or a TCP listener and UDP socket of your own), so
-/// [`local_addr`](Serve::local_addr) tells a port-0 address before serving starts; errors
-/// (binding, TLS, QUIC) come when it is awaited. [`Serve`]'s methods change the signal, the
+/// [`local_addr`](OnePort::local_addr) tells a port-0 address before serving starts; errors
+/// (binding, TLS, QUIC) come when it is awaited. [`OnePort`]'s methods change the signal, the
 /// grace period, the HTTP/1.1 + HTTP/2 limits and the HTTP/3 endpoint (WebTransport, raw QUIC
 /// protocols); for everything else (PROXY protocol, Unix sockets, your own acceptors, more
 /// transports) use [`Server`] with the transports.
@@ -60,11 +57,11 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 ///
 /// Wrap such a service in [`BoxRequestBodyLayer`](crate::body::BoxRequestBodyLayer) to give it
 /// one body type on every protocol.
-pub fn serve<S>(addr: impl ServeAddr, service: S, tls: ServerTls) -> Serve<S>
+pub fn serve<S>(addr: impl ServeAddr, service: S, tls: ServerTls) -> OnePort<S>
 where
     S: HttpService<RequestBody> + HttpService<RecvBody>,
 {
-    Serve {
+    OnePort {
         sockets: addr.bind(),
         service,
         tls,
@@ -80,7 +77,7 @@ type Http3Setup = Box<dyn FnOnce(Builder) -> Builder + Send>;
 /// What [`serve`] returns: await it to serve (it implements [`IntoFuture`]), or change it
 /// first.
 #[must_use = "nothing is served until it is awaited"]
-pub struct Serve<S> {
+pub struct OnePort<S> {
     sockets: io::Result<(TcpListener, UdpSocket)>,
     service: S,
     tls: ServerTls,
@@ -90,9 +87,9 @@ pub struct Serve<S> {
     http3: Option<Http3Setup>,
 }
 
-impl<S> fmt::Debug for Serve<S> {
+impl<S> fmt::Debug for OnePort<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Serve")
+        f.debug_struct("OnePort")
             .field("local_addr", &self.local_addr())
             .field("grace", &self.grace)
             .field("http_config", &self.http_config)
@@ -100,7 +97,7 @@ impl<S> fmt::Debug for Serve<S> {
     }
 }
 
-impl<S> Serve<S> {
+impl<S> OnePort<S> {
     /// The address it serves on (TCP and UDP), unless binding failed.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         let (tcp, _) = self.sockets.as_ref().ok()?;
@@ -135,7 +132,7 @@ impl<S> Serve<S> {
     ///
     /// ```no_run
     /// # async fn run(app: axum::Router, tls: twinport::ServerTls) -> Result<(), twinport::ServeError> {
-    /// use twinport::quinn::webtransport::WebTransportSession;
+    /// use twinport::quic::webtransport::WebTransportSession;
     ///
     /// async fn echo(session: WebTransportSession) -> Result<(), twinport::BoxError> {
     ///     while let Some((mut send, mut recv)) = session.accept_bi().await {
@@ -157,7 +154,7 @@ impl<S> Serve<S> {
     }
 }
 
-impl<S> Serve<S>
+impl<S> OnePort<S>
 where
     S: Clone + Send + 'static,
     Http<TlsAcceptor>: Transport<AltSvc<S>>,
@@ -184,13 +181,14 @@ where
         let report = Server::new(self.service)
             .transport(http)
             .transport(h3)
-            .with_graceful_shutdown(signal, self.grace)
+            .with_graceful_shutdown(signal)
+            .grace_period(self.grace)
             .await?;
         Ok(report)
     }
 }
 
-impl<S> IntoFuture for Serve<S>
+impl<S> IntoFuture for OnePort<S>
 where
     S: Clone + Send + 'static,
     Http<TlsAcceptor>: Transport<AltSvc<S>>,
@@ -220,5 +218,5 @@ pub enum ServeError {
     Http3(#[source] BoxError),
     /// A transport failed while serving.
     #[error(transparent)]
-    Server(#[from] ServerError),
+    Server(#[from] TransportError),
 }

@@ -13,13 +13,11 @@ use std::future::Future;
 /// longer end the process by themselves, for as long as it runs.
 ///
 /// ```no_run
-/// # async fn run(app: axum::Router, http: twinport::Http, h3: twinport::Http3) -> Result<(), twinport::ServerError> {
-/// use std::time::Duration;
-///
+/// # async fn run(app: axum::Router, http: twinport::Http, h3: twinport::Http3) -> Result<(), twinport::TransportError> {
 /// twinport::Server::new(app)
 ///     .transport(http)
 ///     .transport(h3)
-///     .with_graceful_shutdown(twinport::shutdown_signal(), Duration::from_secs(10))
+///     .with_graceful_shutdown(twinport::shutdown_signal())
 ///     .await?;
 /// # Ok(())
 /// # }

@@ -197,7 +197,7 @@ impl AcmeConfig {
     }
 
     /// Uses this crypto provider for the served certificates' keys, the handshakes and the
-    /// client's HTTPS to the CA, instead of the [default](crate::default_crypto_provider).
+    /// client's HTTPS to the CA, instead of the [default](crate::tls::default_crypto_provider).
     /// The process-wide rustls default is never consulted.
     pub fn crypto_provider(mut self, provider: Arc<CryptoProvider>) -> Self {
         self.provider = Some(provider);

@@ -14,8 +14,8 @@ use super::cache::Cache;
 use super::http01::Tokens;
 use super::order::{account, obtain};
 use super::{AcmeConfig, AcmeError};
+use crate::connection_info::PeerCertificate;
 use crate::tls::{load_pem, Certificates, PemSource};
-use crate::PeerCertificate;
 
 /// How long one attempt (account, order, challenges, issuance) may take.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(300);

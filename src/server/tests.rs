@@ -1,12 +1,15 @@
 //! The server's unit tests: transports that call the service once and record what it
 //! answered.
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 
 use super::*;
 
 /// What the server task returned, within 5 s.
-async fn finished(task: tokio::task::JoinHandle<Result<DrainReport, ServerError>>) -> DrainReport {
+async fn finished(
+    task: tokio::task::JoinHandle<Result<DrainReport, TransportError>>,
+) -> DrainReport {
     tokio::time::timeout(Duration::from_secs(5), task)
         .await
         .unwrap()
@@ -25,7 +28,7 @@ struct Probe {
     plaintext: bool,
 }
 
-impl<S: crate::HttpService<()>> Transport<S> for Probe {
+impl<S: crate::transport::HttpService<()>> Transport<S> for Probe {
     fn name(&self) -> &'static str {
         self.name
     }
@@ -38,7 +41,11 @@ impl<S: crate::HttpService<()>> Transport<S> for Probe {
     fn uses_tls(&self) -> Option<bool> {
         self.plaintext.then_some(false)
     }
-    fn serve(self, mut service: S, ctx: ServeContext) -> BoxFuture<Result<DrainReport, BoxError>> {
+    fn serve(
+        self,
+        mut service: S,
+        ctx: TransportContext,
+    ) -> BoxFuture<Result<DrainReport, BoxError>> {
         Box::pin(async move {
             let _guard = ctx.connections.guard();
             let mut req = http::Request::new(());
@@ -59,7 +66,7 @@ impl<S: crate::HttpService<()>> Transport<S> for Probe {
     }
 }
 
-fn app() -> impl crate::HttpService<()> {
+fn app() -> impl crate::transport::HttpService<()> {
     tower::service_fn(|_req: http::Request<()>| {
         std::future::ready(Ok::<_, std::convert::Infallible>(http::Response::new(
             String::new(),
@@ -92,7 +99,7 @@ async fn alt_svc_advertises_the_http3_port_to_tcp_only() {
         .transport(probe("tcp", None, &seen, false))
         .transport(probe("quic", Some(7443), &seen, false));
     let handle = server.handle();
-    let task = tokio::spawn(server.serve());
+    let task = tokio::spawn(server.into_future());
     while seen.lock().unwrap().len() < 2 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -127,7 +134,7 @@ async fn alt_svc_off_and_overridden() {
             server.alt_svc(false)
         };
         let handle = server.handle();
-        let task = tokio::spawn(server.serve());
+        let task = tokio::spawn(server.into_future());
         while seen.lock().unwrap().len() < 2 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -144,12 +151,12 @@ async fn a_failing_transport_stops_the_others_and_is_named() {
     let server = Server::new(app())
         .transport(probe("tcp", None, &seen, false))
         .transport(probe("quic", Some(1), &seen, true));
-    let err = tokio::time::timeout(Duration::from_secs(5), server.serve())
+    let err = tokio::time::timeout(Duration::from_secs(5), server.into_future())
         .await
         .unwrap()
         .unwrap_err();
     assert!(
-        matches!(err, ServerError::Transport { name: "quic", .. }),
+        matches!(err, TransportError::Transport { name: "quic", .. }),
         "{err}"
     );
     assert!(
@@ -171,12 +178,12 @@ async fn plaintext_beside_http3_is_refused_unless_alt_svc_is_explicit() {
         &seen,
         false,
     ));
-    let err = tokio::time::timeout(Duration::from_secs(5), server.serve())
+    let err = tokio::time::timeout(Duration::from_secs(5), server.into_future())
         .await
         .unwrap()
         .unwrap_err();
     assert!(
-        matches!(err, ServerError::PlaintextBesideHttp3 { name: "tcp" }),
+        matches!(err, TransportError::PlaintextBesideHttp3 { name: "tcp" }),
         "{err}"
     );
     let msg = err.to_string();
@@ -192,7 +199,7 @@ async fn plaintext_beside_http3_is_refused_unless_alt_svc_is_explicit() {
             .alt_svc_port(443),
     ] {
         let handle = server.handle();
-        let task = tokio::spawn(server.serve());
+        let task = tokio::spawn(server.into_future());
         tokio::time::sleep(Duration::from_millis(50)).await;
         handle.shutdown(Duration::ZERO);
         finished(task).await;
@@ -205,7 +212,10 @@ async fn graceful_shutdown_future_drains() {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = Server::new(app()).transport(probe("tcp", None, &seen, false));
     let task = tokio::spawn(
-        server.with_graceful_shutdown(async { rx.await.unwrap_or(()) }, Duration::from_secs(1)),
+        server
+            .with_graceful_shutdown(async { rx.await.unwrap_or(()) })
+            .grace_period(Duration::from_secs(1))
+            .into_future(),
     );
     tx.send(()).unwrap();
     let report = finished(task).await;

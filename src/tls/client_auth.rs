@@ -53,7 +53,7 @@ struct Shared {
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let ca = rcgen::generate_simple_self_signed(vec!["ca".into()])?;
-/// use twinport::{CaRoots, Revocation};
+/// use twinport::{CaRoots, tls::Revocation};
 ///
 /// let roots = CaRoots::from_pem(ca.cert.pem().as_bytes())?;
 /// // With a CRL file (PEM or DER): `.crl_file("crl.pem")?`, reloaded by `roots.reload()`.
@@ -268,21 +268,6 @@ pub enum ClientAuth {
 }
 
 impl ClientAuth {
-    /// No client authentication.
-    pub fn none() -> Self {
-        Self::None
-    }
-
-    /// Verify a client certificate when one is presented; serve anonymous clients too.
-    pub fn optional(roots: CaRoots) -> Self {
-        Self::Optional(roots)
-    }
-
-    /// Refuse clients without a certificate that chains to `roots`.
-    pub fn required(roots: CaRoots) -> Self {
-        Self::Required(roots)
-    }
-
     /// The roots, unless no client certificate is asked for.
     pub fn roots(&self) -> Option<&CaRoots> {
         match self {

@@ -212,7 +212,7 @@ pub fn quic_client_trusting(ca_pem: &[u8]) -> quinn::ClientConfig {
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
         roots.add(cert.unwrap()).unwrap();
     }
-    let provider = twinport::default_crypto_provider().unwrap();
+    let provider = twinport::tls::default_crypto_provider().unwrap();
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()

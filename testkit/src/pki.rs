@@ -213,14 +213,14 @@ impl Pki {
         let tls = self.server_tls();
         match mtls {
             Mtls::Off => tls,
-            Mtls::Optional => tls.client_auth(ClientAuth::optional(self.roots())),
-            Mtls::Required => tls.client_auth(ClientAuth::required(self.roots())),
+            Mtls::Optional => tls.client_auth(ClientAuth::Optional(self.roots())),
+            Mtls::Required => tls.client_auth(ClientAuth::Required(self.roots())),
         }
     }
 
     /// A rustls client configuration trusting the test CA, offering `alpn`, presenting `id`.
     pub fn client_tls(&self, alpn: &[&[u8]], id: Option<&Id>) -> rustls::ClientConfig {
-        let provider = twinport::default_crypto_provider().unwrap();
+        let provider = twinport::tls::default_crypto_provider().unwrap();
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()

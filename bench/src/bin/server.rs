@@ -69,7 +69,7 @@ async fn twinport(addr: SocketAddr, tls: twinport::ServerTls) -> Result<(), Box<
         )
         .transport(twinport_quinn::Http3::new(udp, &tls)?);
     ready();
-    server.serve().await?;
+    server.await?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
-use twinport::PeerCertificate;
+use twinport::connection_info::PeerCertificate;
 use twinport_quinn::quinn;
 
 use crate::pki::{Id, Pki};

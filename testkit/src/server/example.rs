@@ -1,11 +1,12 @@
 //! The example's app (with its WebTransport echo on `/wt/echo`, and the browser pages of
 //! [`browser`](crate::app::browser)) on HTTP/1.1 + HTTP/2 (TLS) and HTTP/3, one port.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use twinport::{DrainReport, Server, ServerError, ServerHandle};
+use twinport::{DrainReport, Server, ServerHandle, TransportError};
 use twinport_hyper::{Http, ProxyMode};
 use twinport_quinn::Http3;
 
@@ -22,7 +23,7 @@ pub struct Example {
     /// Its handle.
     pub handle: ServerHandle,
     /// The task serving it.
-    pub task: JoinHandle<Result<DrainReport, ServerError>>,
+    pub task: JoinHandle<Result<DrainReport, TransportError>>,
     /// What its `/kit/` pages reported, and the version of every request it served.
     pub reports: Reports,
 }
@@ -67,7 +68,7 @@ pub fn start_example_with(mtls: Mtls, proxy: Option<ProxyMode>) -> Example {
             .transport(http3),
     };
     let handle = server.handle();
-    let task = tokio::spawn(server.serve());
+    let task = tokio::spawn(server.into_future());
     Example {
         addr,
         handle,

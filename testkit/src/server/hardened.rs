@@ -1,12 +1,13 @@
 //! The hardening suite's server: the [`attack`](crate::app::attack) app on HTTP/1.1 + HTTP/2
 //! (TLS) and HTTP/3, one port, with the limits of [`Opts`].
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use twinport::{DrainReport, Server, ServerError, ServerHandle};
+use twinport::{DrainReport, Server, ServerHandle, TransportError};
 use twinport_hyper::{Http, HttpConfig, TlsAcceptor};
 use twinport_quinn::{Http3, Http3Config, QuicConfig};
 
@@ -47,7 +48,7 @@ pub struct Srv {
     /// Its handle.
     pub handle: ServerHandle,
     /// The task serving it.
-    pub task: JoinHandle<Result<DrainReport, ServerError>>,
+    pub task: JoinHandle<Result<DrainReport, TransportError>>,
     /// What its handlers saw.
     pub stats: Arc<Stats>,
 }
@@ -76,7 +77,7 @@ pub fn start(opts: Opts) -> Srv {
         .transport(http)
         .transport(h3);
     let handle = server.handle();
-    let task = tokio::spawn(server.serve());
+    let task = tokio::spawn(server.into_future());
     Srv {
         addr,
         handle,

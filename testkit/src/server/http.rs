@@ -1,12 +1,13 @@
 //! One `twinport_hyper::Http` serving the [`info`](crate::app::info) app, with a shutdown
 //! trigger of its own.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use twinport::DrainReport;
+use twinport::{DrainReport, Server, TransportError};
 use twinport_hyper::{Acceptor, Http, Listener};
 
 use crate::app::info::router;
@@ -17,7 +18,7 @@ use crate::time::within;
 pub struct HttpServer {
     addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<DrainReport>>,
+    task: JoinHandle<Result<DrainReport, TransportError>>,
 }
 
 impl HttpServer {
@@ -54,13 +55,13 @@ where
     init_tracing();
     let addr = http.local_addr();
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(http.serve_with_shutdown(
-        router(),
-        async move {
+    let server = Server::new(router())
+        .transport(http)
+        .with_graceful_shutdown(async move {
             let _ = rx.await;
-        },
-        grace,
-    ));
+        })
+        .grace_period(grace);
+    let task = tokio::spawn(server.into_future());
     HttpServer {
         addr,
         stop: Some(tx),

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use tokio::task::JoinHandle;
-use twinport::{BoxError, ConnectionGauge, DrainReport, ServeContext, Shutdown, ShutdownTrigger};
+use twinport::{
+    transport::ConnectionGauge, transport::Shutdown, transport::ShutdownTrigger,
+    transport::TransportContext, BoxError, DrainReport,
+};
 use twinport_quinn::{Http3, RecvBody};
 
 use crate::app::info::router;
@@ -54,9 +57,11 @@ where
     init_tracing();
     let addr = endpoint.local_addr();
     let (trigger, shutdown) = Shutdown::pair();
-    let ctx = ServeContext::new(shutdown);
+    let ctx = TransportContext::new(shutdown);
     let gauge = ctx.connections.clone();
-    let task = tokio::spawn(twinport::Transport::serve(endpoint, service, ctx));
+    let task = tokio::spawn(twinport::transport::Transport::serve(
+        endpoint, service, ctx,
+    ));
     Http3Server {
         addr,
         trigger,

@@ -18,7 +18,9 @@ use std::io;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use twinport::{BoxError, CertificateError, ConnectionInfoBuilder};
+use twinport::{
+    connection_info::CertificateError, connection_info::ConnectionInfoBuilder, BoxError,
+};
 
 use crate::proxy::ProxyError;
 
@@ -40,7 +42,7 @@ pub trait Acceptor<I>: Clone + Send + 'static {
     /// Whether the connections this chain readies are encrypted: `Some(true)` when it does
     /// TLS, `Some(false)` when it is known not to, `None` (the default) when it cannot tell.
     /// An acceptor that wraps another answers for the inner one unless it adds TLS itself.
-    /// [`Http`](crate::Http) reports it as [`Transport::uses_tls`](twinport::Transport::uses_tls),
+    /// [`Http`](crate::Http) reports it as [`Transport::uses_tls`](twinport::transport::Transport::uses_tls),
     /// so that a `twinport::Server` refuses plaintext beside HTTP/3.
     fn uses_tls(&self) -> Option<bool> {
         None

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
-use twinport::request::connection_span;
-use twinport::server::{BoxFuture, Listen};
-use twinport::{HttpService, Shutdown};
+use twinport::transport::request::connection_span;
+use twinport::transport::{BoxFuture, Listen};
+use twinport::{transport::HttpService, transport::Shutdown};
 
 use crate::accept::Acceptor;
 use crate::body::RequestBody;

@@ -75,11 +75,6 @@ impl Default for HttpConfig {
 }
 
 impl HttpConfig {
-    /// The defaults (see each setter).
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// How long the whole acceptor chain (PROXY header, TLS handshake, your own acceptors)
     /// may take for one connection. Default: 30 seconds.
     pub fn accept_timeout(mut self, timeout: Duration) -> Self {

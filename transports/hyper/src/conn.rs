@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use twinport::request::record_connection;
-use twinport::server::ConnectionGauge;
-use twinport::{BoxError, ConnectionInfoBuilder, HttpService, Shutdown};
+use twinport::transport::request::record_connection;
+use twinport::transport::ConnectionGauge;
+use twinport::{
+    connection_info::ConnectionInfoBuilder, transport::HttpService, transport::Shutdown, BoxError,
+};
 
 use crate::accept::{AcceptError, Acceptor};
 use crate::body::RequestBody;
@@ -202,7 +204,7 @@ where
     let mut closing = false;
     let mut ticker = idle.timeout.map(|period| {
         // A huge period never ticks rather than overflowing the clock.
-        let start = twinport::server::deadline_after(period);
+        let start = twinport::transport::deadline_after(period);
         let mut t = tokio::time::interval_at(start, period);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         t
@@ -233,7 +235,7 @@ where
                     closing = true;
                     graceful(conn.as_mut());
                     close_deadline = Some(Box::pin(tokio::time::sleep_until(
-                        twinport::server::deadline_after(idle.close_timeout),
+                        twinport::transport::deadline_after(idle.close_timeout),
                     )));
                 }
                 seen = now;

@@ -1,14 +1,12 @@
 //! [`Http`]: the transport itself — a [`Listener`], an [`Acceptor`] chain and hyper.
 
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use twinport::{
-    server::BoxFuture, BoxError, DrainReport, HttpService, ServeContext, ServerTls, Shutdown,
-    TlsError, Transport,
+    transport::BoxFuture, transport::HttpService, transport::Shutdown, transport::Transport,
+    transport::TransportContext, BoxError, DrainReport, ServerTls, TlsError,
 };
 
 use crate::accept::{Acceptor, DefaultAcceptor};
@@ -22,9 +20,8 @@ use crate::tls::TlsAcceptor;
 /// Serves a tower service over HTTP/1.1 and HTTP/2 on connections from a [`Listener`],
 /// readied by an [`Acceptor`] chain `A`; see the [crate docs](crate).
 ///
-/// Use it on its own with [`serve`](Self::serve) or
-/// [`serve_with_shutdown`](Self::serve_with_shutdown), or hand it to a [`twinport::Server`]
-/// as a [`Transport`].
+/// Use it on its own with [`serve`](Self::serve), or hand it to a [`twinport::Server`] as a
+/// [`Transport`] (graceful shutdown, more transports).
 #[must_use = "a builder does nothing until it is used"]
 pub struct Http<A = DefaultAcceptor, L = tokio::net::TcpListener> {
     listener: L,
@@ -60,14 +57,14 @@ impl Http<DefaultAcceptor, tokio::net::TcpListener> {
     pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|e| twinport::server::bind_error("TCP", addr, e))?;
+            .map_err(|e| twinport::transport::bind_error("TCP", addr, e))?;
         Ok(Self::new(listener))
     }
 
     /// Serves connections from a std listener, such as the TCP half of
     /// [`twinport::bind_same_port`]. Must be called within a tokio runtime.
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<Self> {
-        twinport::server::ensure_runtime().map_err(io::Error::other)?;
+        twinport::transport::ensure_runtime().map_err(io::Error::other)?;
         listener.set_nonblocking(true)?;
         Ok(Self::new(tokio::net::TcpListener::from_std(listener)?))
     }
@@ -138,33 +135,15 @@ where
     where
         S: HttpService<RequestBody>,
     {
-        self.run(service, ServeContext::new(Shutdown::never()))
+        self.run(service, TransportContext::new(Shutdown::never()))
             .await
     }
 
-    /// Serves `service` until `signal` completes, then shuts down gracefully: stops
-    /// accepting, asks every connection to finish (HTTP/2 `GOAWAY`, HTTP/1.1
-    /// `Connection: close`), waits up to `grace` for requests in flight, then closes the
-    /// rest. The report says how many were closed that way.
-    pub async fn serve_with_shutdown<S, F>(
-        self,
-        service: S,
-        signal: F,
-        grace: Duration,
-    ) -> io::Result<DrainReport>
-    where
-        S: HttpService<RequestBody>,
-        F: Future<Output = ()> + Send + 'static,
-    {
-        let (shutdown, _watching) = Shutdown::on_signal(signal, grace);
-        self.run(service, ServeContext::new(shutdown)).await
-    }
-
-    async fn run<S>(self, service: S, ctx: ServeContext) -> io::Result<DrainReport>
+    async fn run<S>(self, service: S, ctx: TransportContext) -> io::Result<DrainReport>
     where
         S: HttpService<RequestBody>,
     {
-        twinport::server::ensure_runtime().map_err(io::Error::other)?;
+        twinport::transport::ensure_runtime().map_err(io::Error::other)?;
         let name = self.listener.name();
         let addr = self.listener.local_addr();
         tracing::info!(transport = name, addr = ?addr, "serving HTTP/1.1 and HTTP/2");
@@ -175,7 +154,7 @@ where
             &self.config,
             ctx.shutdown.clone(),
         );
-        let (_, report) = twinport::server::serve_connections(name, accepting, &ctx).await;
+        let (_, report) = twinport::transport::serve_connections(name, accepting, &ctx).await;
         Ok(report)
     }
 }
@@ -198,7 +177,7 @@ where
         self.acceptor.uses_tls()
     }
 
-    fn serve(self, service: S, ctx: ServeContext) -> BoxFuture<Result<DrainReport, BoxError>> {
+    fn serve(self, service: S, ctx: TransportContext) -> BoxFuture<Result<DrainReport, BoxError>> {
         Box::pin(async move { Ok(self.run(service, ctx).await?) })
     }
 }

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use twinport::WriteStall;
+use twinport::transport::WriteStall;
 
 /// A connection's stream, with its activity counted and its writes bounded in time.
 pub(crate) struct ConnIo<IO> {

@@ -25,7 +25,7 @@
 //! Each connection gets a `conn` tracing span (`transport`, `remote`: the TCP peer, `id` and
 //! `protocol` once the acceptors are done, and `client` when a PROXY header named one), and
 //! each request a `req` span under it (`method`, `path`): the same spans as on HTTP/3, see
-//! [`twinport::request`].
+//! [`twinport::transport::request`].
 //!
 //! # Serving on its own
 //!
@@ -57,7 +57,8 @@
 //! let tls = twinport::ServerTls::from_pem_files("certs/server.pem", "certs/server.key")?;
 //! Server::new(app)
 //!     .transport(Http::from_std(tcp)?.tls(&tls)?)
-//!     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; }, Duration::from_secs(10))
+//!     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+//!     .grace_period(Duration::from_secs(10))
 //!     .await?;
 //! # Ok(())
 //! # }
@@ -65,7 +66,7 @@
 //!
 //! # Writing an acceptor
 //!
-//! An acceptor gets the stream and the [`ConnectionInfoBuilder`](twinport::ConnectionInfoBuilder)
+//! An acceptor gets the stream and the [`ConnectionInfoBuilder`](twinport::connection_info::ConnectionInfoBuilder)
 //! from the step before it, and hands both on (or refuses the connection). This one turns away
 //! addresses on a deny list; it sees the address the PROXY protocol reported when it runs
 //! after a [`ProxyProtocolAcceptor`].
@@ -75,8 +76,8 @@
 //! use std::net::IpAddr;
 //! use std::sync::Arc;
 //!
-//! use twinport::server::BoxFuture;
-//! use twinport::ConnectionInfoBuilder;
+//! use twinport::transport::BoxFuture;
+//! use twinport::connection_info::ConnectionInfoBuilder;
 //! use twinport_hyper::{AcceptError, Acceptor, DefaultAcceptor};
 //!
 //! #[derive(Clone)]
@@ -135,7 +136,7 @@
 //! | `aws-lc-rs` | yes | the aws-lc-rs crypto provider for rustls, post-quantum key exchange first |
 //! | `ring` | no | the ring crypto provider for rustls, classical key exchange only |
 //!
-//! Users of the `twinport` crate get this one as `twinport::hyper` (feature `hyper`, on by
+//! Users of the `twinport` crate get this one as `twinport::tcp` (feature `hyper`, on by
 //! default).
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]

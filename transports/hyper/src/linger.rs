@@ -47,7 +47,7 @@ impl Linger {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        let deadline = twinport::server::deadline_after(self.time);
+        let deadline = twinport::transport::deadline_after(self.time);
         // A write side that cannot be shut down in time (a client that reads nothing) still
         // gets its FIN when the socket is closed; the reads below go on regardless.
         let quiet = Instant::now() + self.timeout;

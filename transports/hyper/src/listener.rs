@@ -10,7 +10,9 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-use twinport::{ConnectionInfo, ConnectionInfoBuilder, TransportKind};
+use twinport::{
+    connection_info::ConnectionInfoBuilder, connection_info::TransportKind, ConnectionInfo,
+};
 
 /// A source of connections: a socket that accepts streams.
 ///

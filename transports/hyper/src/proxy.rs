@@ -33,8 +33,8 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use twinport::server::BoxFuture;
-use twinport::{ConnectionInfoBuilder, ProxyInfo};
+use twinport::transport::BoxFuture;
+use twinport::{connection_info::ConnectionInfoBuilder, connection_info::ProxyInfo};
 
 use crate::accept::{AcceptError, Acceptor, DefaultAcceptor};
 

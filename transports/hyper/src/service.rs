@@ -1,5 +1,5 @@
 //! hyper's view of the user's service on one connection: the core's
-//! [`RequestGuard`](twinport::request::RequestGuard) (which stamps the [`ConnectionInfo`],
+//! [`RequestGuard`](twinport::transport::request::RequestGuard) (which stamps the [`ConnectionInfo`],
 //! opens the request span and turns a panic or an error into a `500`), as a
 //! `hyper::service::Service`.
 //!
@@ -13,8 +13,8 @@ use std::task::{ready, Context, Poll};
 use http::{Method, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
-use twinport::request::{RequestGuard, ResponseBody, ResponseFuture};
-use twinport::{ConnectionInfo, HttpService};
+use twinport::transport::request::{RequestGuard, ResponseBody, ResponseFuture};
+use twinport::{transport::HttpService, ConnectionInfo};
 
 use crate::body::RequestBody;
 

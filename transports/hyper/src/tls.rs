@@ -13,7 +13,7 @@
 //! use twinport_hyper::{Http, TlsAcceptor};
 //!
 //! let tls = ServerTls::from_pem_files("certs/server.pem", "certs/server.key")?
-//!     .client_auth(ClientAuth::optional(CaRoots::from_pem_file("certs/ca.pem")?));
+//!     .client_auth(ClientAuth::Optional(CaRoots::from_pem_file("certs/ca.pem")?));
 //! let acceptor = TlsAcceptor::from_server_tls(&tls)?.handshake_timeout(Duration::from_secs(5));
 //! let listener = tokio::net::TcpListener::bind("0.0.0.0:8443").await?;
 //! Http::new(listener)
@@ -31,8 +31,10 @@ use std::time::Duration;
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
-use twinport::server::BoxFuture;
-use twinport::{ConnectionInfoBuilder, ServerTls, TlsError, TlsInfo};
+use twinport::transport::BoxFuture;
+use twinport::{
+    connection_info::ConnectionInfoBuilder, connection_info::TlsInfo, ServerTls, TlsError,
+};
 
 use crate::accept::{AcceptError, Acceptor, DefaultAcceptor};
 use crate::linger::Linger;

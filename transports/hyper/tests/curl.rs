@@ -65,7 +65,7 @@ async fn curl_http1_and_http2_over_tls() {
         return;
     };
     let files = Pki::get().write_files();
-    let server = tls_server(ClientAuth::none()).await;
+    let server = tls_server(ClientAuth::None).await;
     let base = tls_args(&files, &server);
     for (flag, alpn, version, curl_version) in [
         ("--http1.1", "http/1.1", "HTTP/1.1", "1.1"),
@@ -95,7 +95,7 @@ async fn curl_mtls_required_and_optional() {
     let alice = files.cert_args("client");
     let mallory = files.cert_args("foreign");
 
-    let required = tls_server(ClientAuth::required(pki.roots())).await;
+    let required = tls_server(ClientAuth::Required(pki.roots())).await;
     let base = tls_args(&files, &required);
     for flag in ["--http1.1", "--http2"] {
         let mut args = vec![flag];
@@ -126,7 +126,7 @@ async fn curl_mtls_required_and_optional() {
     }
     required.stop().await;
 
-    let optional = tls_server(ClientAuth::optional(pki.roots())).await;
+    let optional = tls_server(ClientAuth::Optional(pki.roots())).await;
     let base = tls_args(&files, &optional);
     let out = curl(&curl_bin, &strs(&base)).await;
     assert!(out.ok, "{}", out.stderr);

@@ -346,7 +346,9 @@ impl twinport_hyper::Listener for Flaky {
     fn poll_accept(
         &mut self,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<(TcpStream, twinport::ConnectionInfoBuilder)>> {
+    ) -> std::task::Poll<
+        std::io::Result<(TcpStream, twinport::connection_info::ConnectionInfoBuilder)>,
+    > {
         if self.failures > 0 {
             self.failures -= 1;
             return std::task::Poll::Ready(Err(std::io::Error::other("Too many open files")));

@@ -1,6 +1,7 @@
-//! `Http` as a `twinport::Transport` under `twinport::Server`, on `bind_same_port`'s socket.
+//! `Http` as a `twinport::transport::Transport` under `twinport::Server`, on `bind_same_port`'s socket.
 #![allow(clippy::unwrap_used)]
 
+use std::future::IntoFuture;
 use std::time::Duration;
 
 use http_body_util::BodyExt;
@@ -20,7 +21,7 @@ async fn serves_under_twinport_server_and_drains_with_it() {
     let server = Server::new(router()).transport(http);
     let handle = server.handle();
     assert_eq!(handle.local_addrs(), vec![("tcp", Some(addr))]);
-    let running = tokio::spawn(server.serve());
+    let running = tokio::spawn(server.into_future());
 
     let tls = tls_connect(addr, &[b"h2"], None).await.unwrap();
     let port = local_port(&tls);

@@ -31,7 +31,7 @@ async fn connect(server: &HttpServer, cert: Option<&Id>, alpn: &[u8]) -> (Hyper,
 
 #[tokio::test]
 async fn http1_and_http2_see_their_connection() {
-    let server = tls_server(ClientAuth::none()).await;
+    let server = tls_server(ClientAuth::None).await;
     for (alpn, version) in [(&b"http/1.1"[..], "HTTP/1.1"), (&b"h2"[..], "HTTP/2.0")] {
         let (mut client, port) = connect(&server, None, alpn).await;
         let info = client.get_json("/info").await;
@@ -41,7 +41,7 @@ async fn http1_and_http2_see_their_connection() {
         assert_eq!(info["transport"], "tcp");
         assert_eq!(info["remote"], format!("127.0.0.1:{port}"));
         assert_eq!(info["local"], server.addr().to_string());
-        let tls13 = twinport::TlsInfo::builder()
+        let tls13 = twinport::connection_info::TlsInfo::builder()
             .version(rustls::ProtocolVersion::TLSv1_3)
             .build()
             .version_str();
@@ -60,7 +60,7 @@ async fn http1_and_http2_see_their_connection() {
 
 #[tokio::test]
 async fn no_alpn_means_http1() {
-    let server = tls_server(ClientAuth::none()).await;
+    let server = tls_server(ClientAuth::None).await;
     let tls = tls_connect(server.addr(), &[], None).await.unwrap();
     let (mut client, _conn) = Hyper::handshake(tls, false).await.unwrap();
     let info = client.get_json("/info").await;
@@ -83,7 +83,7 @@ async fn no_alpn_means_http1() {
 
 #[tokio::test]
 async fn alpn_h2_never_falls_back_to_http1() {
-    let server = tls_server(ClientAuth::none()).await;
+    let server = tls_server(ClientAuth::None).await;
     let mut tls = tls_connect(server.addr(), &[b"h2"], None).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     tls.write_all(b"GET /info HTTP/1.1\r\nhost: localhost\r\n\r\n")
@@ -110,7 +110,7 @@ async fn alpn_h2_never_falls_back_to_http1() {
 #[tokio::test]
 async fn mtls_optional_reads_the_client_certificate_or_serves_anonymously() {
     let pki = Pki::get();
-    let server = tls_server(ClientAuth::optional(pki.roots())).await;
+    let server = tls_server(ClientAuth::Optional(pki.roots())).await;
     for alpn in [&b"http/1.1"[..], b"h2"] {
         let (mut alice, _) = connect(&server, Some(&pki.client), alpn).await;
         let info = alice.get_json("/info").await;
@@ -134,7 +134,7 @@ async fn mtls_optional_reads_the_client_certificate_or_serves_anonymously() {
 #[tokio::test]
 async fn mtls_required_refuses_missing_and_foreign_certificates() {
     let pki = Pki::get();
-    let server = tls_server(ClientAuth::required(pki.roots())).await;
+    let server = tls_server(ClientAuth::Required(pki.roots())).await;
     let (mut alice, _) = connect(&server, Some(&pki.client), b"h2").await;
     let info = alice.get_json("/info").await;
     assert_eq!(info["client_cn"], "alice");
@@ -159,7 +159,7 @@ async fn refused(server: &HttpServer, cert: Option<&Id>) -> bool {
 
 #[tokio::test]
 async fn a_panicking_handler_gets_a_500_and_the_connection_lives_on() {
-    let server = tls_server(ClientAuth::none()).await;
+    let server = tls_server(ClientAuth::None).await;
     for alpn in [&b"http/1.1"[..], b"h2"] {
         let (mut client, _) = connect(&server, None, alpn).await;
         let first = client.get_json("/info").await;
@@ -175,7 +175,7 @@ async fn a_panicking_handler_gets_a_500_and_the_connection_lives_on() {
 
 #[tokio::test]
 async fn http2_trailers_pass_both_ways() {
-    let server = tls_server(ClientAuth::none()).await;
+    let server = tls_server(ClientAuth::None).await;
     let (mut client, _) = connect(&server, None, b"h2").await;
     let mut trailers = http::HeaderMap::new();
     trailers.insert("x-checksum", "abc123".parse().unwrap());
@@ -206,7 +206,7 @@ const BIG: u64 = 64 * 1024 * 1024;
 
 #[tokio::test]
 async fn sixty_four_mib_up_and_down_over_http2_and_http1() {
-    let server = tls_server(ClientAuth::none()).await;
+    let server = tls_server(ClientAuth::None).await;
     let want = expected_sha(BIG);
     for alpn in [&b"h2"[..], b"http/1.1"] {
         let (mut client, _) = connect(&server, None, alpn).await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use twinport::WriteStall;
+use twinport::transport::WriteStall;
 
 use crate::codes::{H3_FRAME_UNEXPECTED, H3_NO_ERROR, H3_REQUEST_INCOMPLETE};
 use crate::error::BodyError;

@@ -58,7 +58,7 @@ pub enum Error {
     WebTransportWithoutHttp3,
     /// There is no tokio runtime to run the endpoint on.
     #[error(transparent)]
-    NoRuntime(#[from] twinport::server::NoRuntime),
+    NoRuntime(#[from] twinport::transport::NoRuntime),
 }
 
 /// Why a request body could not be read to its end.

@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 
 use futures_util::future::BoxFuture;
-use twinport::{BoxError, ConnectionInfo, Shutdown};
+use twinport::{transport::Shutdown, BoxError, ConnectionInfo};
 
 /// An accepted QUIC connection whose ALPN protocol routes to a [`QuicHandler`].
 pub struct QuicConnection {

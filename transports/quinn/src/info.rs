@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 
 use crate::tls::HandshakeData;
 use rustls::pki_types::CertificateDer;
-use twinport::{CertificateError, ConnectionInfo, PeerCertificate, TlsInfo, TransportKind};
+use twinport::{
+    connection_info::CertificateError, connection_info::PeerCertificate, connection_info::TlsInfo,
+    connection_info::TransportKind, ConnectionInfo,
+};
 
 /// Describes `conn`, whose endpoint is bound to `endpoint_addr`. The client's chain (if any)
 /// is parsed here, once per connection.

@@ -2,7 +2,7 @@
 //! protocols routed by ALPN on the same endpoint, with the core's
 //! [`ConnectionInfo`](twinport::ConnectionInfo) on every request.
 //!
-//! - [`Http3`]: the QUIC endpoint and the [`twinport::Transport`] that serves a tower service
+//! - [`Http3`]: the QUIC endpoint and the [`twinport::transport::Transport`] that serves a tower service
 //!   over HTTP/3 (the seed's `H3Service::new(router)`); run it in a [`twinport::Server`]
 //!   beside a TCP transport, or alone with [`Http3::serve`].
 //! - [`Builder::route`] and [`QuicHandler`]: raw QUIC protocols by ALPN (the seed's
@@ -22,8 +22,8 @@
 //!
 //! Each connection gets a `conn` tracing span (`id`, `transport`, `remote`, `protocol`: the
 //! ALPN) and each HTTP/3 request a `req` span under it (`method`, `path`, `stream`): the same
-//! spans as twinport-hyper's, see [`twinport::request`]. Requests go through the core's
-//! [`RequestGuard`](twinport::request::RequestGuard): a handler that fails or panics gets a
+//! spans as twinport-hyper's, see [`twinport::transport::request`]. Requests go through the core's
+//! [`RequestGuard`](twinport::transport::request::RequestGuard): a handler that fails or panics gets a
 //! `500`, a response body that fails or panics gets its stream reset.
 //!
 //! ```no_run
@@ -37,8 +37,11 @@
 //!     let peer = req.connection_info().and_then(|i| i.remote_addr());
 //!     Ok::<_, Infallible>(http::Response::new(format!("hello {peer:?} over HTTP/3\n")))
 //! });
-//! twinport_quinn::Http3::bind("127.0.0.1:4433".parse()?, &tls)?
-//!     .serve_with_shutdown(app, async { let _ = tokio::signal::ctrl_c().await; }, Duration::from_secs(10))
+//! let h3 = twinport_quinn::Http3::bind("127.0.0.1:4433".parse()?, &tls)?;
+//! twinport::Server::new(app)
+//!     .transport(h3)
+//!     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+//!     .grace_period(Duration::from_secs(10))
 //!     .await?;
 //! # Ok(()) }
 //! ```
@@ -58,7 +61,7 @@
 //! | `ring` | no | the ring crypto provider for rustls and quinn, classical key exchange only |
 //! | `websocket` | no (the `twinport` crate's `axum` feature turns it on) | WebSockets over HTTP/3 for handlers built on hyper's upgrade: [`Http3Config::websockets`] (adds hyper's HTTP/1.1 server, with which the upgrade is made in memory) |
 //!
-//! Users of the `twinport` crate get this one as `twinport::quinn` (feature `quinn`, on by
+//! Users of the `twinport` crate get this one as `twinport::quic` (feature `quinn`, on by
 //! default).
 //!
 //! 0-RTT is off unless [`twinport::ServerTls::early_data`] turns it on. Then requests that

@@ -4,6 +4,7 @@
 
 mod h3_kit;
 
+use std::future::IntoFuture;
 use std::time::Duration;
 
 use h3_kit::*;
@@ -120,7 +121,7 @@ async fn runs_in_a_twinport_server_beside_nothing_else() {
     assert!(http3.serves_http3());
     let server = twinport::Server::new(app::info::router()).transport(http3);
     let handle = server.handle();
-    let task = tokio::spawn(server.serve());
+    let task = tokio::spawn(server.into_future());
     let mut client = H3::connect(addr, None).await.unwrap();
     let reply = client.get("/info").await;
     assert_eq!(reply.status, StatusCode::OK);

@@ -81,7 +81,7 @@ async fn check(auth: impl Fn() -> ClientAuth, rows: &[(&str, Option<&Id>, Seen)]
 async fn mtls_none_ignores_client_certificates() {
     let pki = Pki::get();
     check(
-        ClientAuth::none,
+        || ClientAuth::None,
         &[
             ("a client certificate", Some(&pki.client), Seen::Anonymous),
             ("no certificate", None, Seen::Anonymous),
@@ -94,7 +94,7 @@ async fn mtls_none_ignores_client_certificates() {
 async fn mtls_optional_serves_both_and_shows_the_certificate() {
     let pki = Pki::get();
     check(
-        || ClientAuth::optional(pki.roots()),
+        || ClientAuth::Optional(pki.roots()),
         &[
             ("a client certificate", Some(&pki.client), Seen::Alice),
             ("no certificate", None, Seen::Anonymous),
@@ -112,7 +112,7 @@ async fn mtls_optional_serves_both_and_shows_the_certificate() {
 async fn mtls_required_refuses_missing_and_foreign_certificates() {
     let pki = Pki::get();
     check(
-        || ClientAuth::required(pki.roots()),
+        || ClientAuth::Required(pki.roots()),
         &[
             ("a client certificate", Some(&pki.client), Seen::Alice),
             ("no certificate", None, Seen::Refused),

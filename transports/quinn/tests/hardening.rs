@@ -194,7 +194,7 @@ async fn with_early_data_on_the_handshake_timeout_still_applies() {
         .unwrap();
     let server = serve_http3(endpoint);
 
-    let provider = twinport::default_crypto_provider().unwrap();
+    let provider = twinport::tls::default_crypto_provider().unwrap();
     let roots = pki.root_store();
     let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
         Arc::new(roots),

@@ -5,11 +5,12 @@
 //! it fails the test. The Python is `$TWINPORT_PYTHON`, else the workspace's `.venv`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::future::IntoFuture;
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use twinport::{DrainReport, Server, ServerError, ServerHandle, ServerTls};
+use twinport::{DrainReport, Server, ServerHandle, ServerTls, TransportError};
 use twinport_quinn::Http3;
 use twinport_testkit::app::info::{router, SERVED_BY};
 use twinport_testkit::{
@@ -47,7 +48,7 @@ fn endpoint(tls: &ServerTls) -> Http3 {
 struct Served {
     port: u16,
     handle: ServerHandle,
-    task: tokio::task::JoinHandle<Result<DrainReport, ServerError>>,
+    task: tokio::task::JoinHandle<Result<DrainReport, TransportError>>,
 }
 
 impl Served {
@@ -57,7 +58,7 @@ impl Served {
         let port = http3.local_addr().port();
         let server = Server::new(router()).transport(http3);
         let handle = server.handle();
-        let task = tokio::spawn(server.serve());
+        let task = tokio::spawn(server.into_future());
         Self { port, handle, task }
     }
 

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{watch, Notify};
-use twinport::{ConnectionInfo, Shutdown};
+use twinport::{transport::Shutdown, ConnectionInfo};
 
 use super::acks::Acks;
 use super::malformed::Malformed;

@@ -20,7 +20,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
-use twinport::HttpService;
+use twinport::transport::HttpService;
 
 use self::context::{Ctx, Setup};
 use self::go_away::GoAway;

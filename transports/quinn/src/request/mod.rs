@@ -11,8 +11,8 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use http::{Method, Request, StatusCode};
 use tracing::Instrument;
-use twinport::request::{request_span, RequestGuard};
-use twinport::{ConnectionInfo, HttpService};
+use twinport::transport::request::{request_span, RequestGuard};
+use twinport::{transport::HttpService, ConnectionInfo};
 
 use self::reader::{Event, ReadFail, RequestReader};
 use self::respond::{Outcome, Responder};

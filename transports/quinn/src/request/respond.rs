@@ -1,6 +1,6 @@
 //! [`Responder`]: the sending half of a request stream. Writes HEADERS, DATA and trailers,
 //! coalescing what is ready into one write, and resets a response the client takes no byte
-//! of for the write-stall timeout ([`twinport::WriteStall`]).
+//! of for the write-stall timeout ([`twinport::transport::WriteStall`]).
 
 use quinn::VarInt;
 use std::future::{poll_fn, Future};
@@ -12,7 +12,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
 use http_body::{Body, Frame};
-use twinport::WriteStall;
+use twinport::transport::WriteStall;
 
 use crate::codes::{H3_INTERNAL_ERROR, H3_MESSAGE_ERROR, H3_REQUEST_CANCELLED};
 use crate::connection::context::Ctx;

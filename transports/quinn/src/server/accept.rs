@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tracing::Instrument;
-use twinport::request::{connection_span, record_connection};
-use twinport::server::{ConnectionGauge, ConnectionGuard};
-use twinport::{BoxError, HttpService, Shutdown};
+use twinport::transport::request::{connection_span, record_connection};
+use twinport::transport::{ConnectionGauge, ConnectionGuard};
+use twinport::{transport::HttpService, transport::Shutdown, BoxError};
 
 use super::Route;
 use crate::body::RecvBody;

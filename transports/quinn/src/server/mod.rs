@@ -2,14 +2,16 @@
 //! service over HTTP/3.
 
 use std::fmt;
-use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use twinport::server::{BoxFuture, ConnectionGauge, Listen};
-use twinport::{BoxError, DrainReport, HttpService, ServeContext, ServerTls, Shutdown, Transport};
+use twinport::transport::{BoxFuture, ConnectionGauge, Listen};
+use twinport::{
+    transport::HttpService, transport::Shutdown, transport::Transport, transport::TransportContext,
+    BoxError, DrainReport, ServerTls,
+};
 
 use self::accept::{connection, Shared};
 use crate::body::RecvBody;
@@ -50,8 +52,8 @@ pub use self::builder::Builder;
 /// seed's `H3Service` and `jetstream_quic::Router` in one.
 ///
 /// It implements [`Transport`], so a [`twinport::Server`] can run it beside a TCP transport
-/// (and advertise it with Alt-Svc); [`serve`](Self::serve) and
-/// [`serve_with_shutdown`](Self::serve_with_shutdown) run it alone. Every request carries
+/// (and advertise it with Alt-Svc, shut it down gracefully); [`serve`](Self::serve) runs it
+/// alone. Every request carries
 /// the connection's [`ConnectionInfo`](twinport::ConnectionInfo) (transport QUIC, ALPN `h3`,
 /// SNI, the client's certificate, and the client's address as of that request).
 ///
@@ -137,31 +139,15 @@ impl Http3 {
     where
         S: HttpService<RecvBody>,
     {
-        self.run(service, ServeContext::new(Shutdown::never()))
+        self.run(service, TransportContext::new(Shutdown::never()))
             .await
     }
 
-    /// Serves `service` until `signal` completes, then stops accepting, sends GOAWAY, lets
-    /// in-flight requests finish for up to `grace`, and closes what is left.
-    pub async fn serve_with_shutdown<S, F>(
-        self,
-        service: S,
-        signal: F,
-        grace: Duration,
-    ) -> Result<DrainReport, Error>
-    where
-        S: HttpService<RecvBody>,
-        F: Future<Output = ()> + Send + 'static,
-    {
-        let (shutdown, _watching) = Shutdown::on_signal(signal, grace);
-        self.run(service, ServeContext::new(shutdown)).await
-    }
-
-    async fn run<S>(self, service: S, ctx: ServeContext) -> Result<DrainReport, Error>
+    async fn run<S>(self, service: S, ctx: TransportContext) -> Result<DrainReport, Error>
     where
         S: HttpService<RecvBody>,
     {
-        twinport::server::ensure_runtime()?;
+        twinport::transport::ensure_runtime()?;
         let endpoint = quinn::Endpoint::new(
             quinn::EndpointConfig::default(),
             Some(self.server_config.clone()),
@@ -189,7 +175,7 @@ impl Http3 {
             connections: ctx.connections.clone(),
         };
         let (accepting, report) =
-            twinport::server::serve_connections("quic", accepting, &ctx).await;
+            twinport::transport::serve_connections("quic", accepting, &ctx).await;
         let endpoint = accepting.endpoint;
         endpoint.close(H3_NO_ERROR, b"server shutting down");
         // Let the close packets go out (and be retransmitted if lost), within bounds.
@@ -275,7 +261,7 @@ where
         self.serves_http3().then_some(self.local_addr.port())
     }
 
-    fn serve(self, service: S, ctx: ServeContext) -> BoxFuture<Result<DrainReport, BoxError>> {
+    fn serve(self, service: S, ctx: TransportContext) -> BoxFuture<Result<DrainReport, BoxError>> {
         Box::pin(async move { self.run(service, ctx).await.map_err(BoxError::from) })
     }
 }

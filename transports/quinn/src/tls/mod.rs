@@ -2,7 +2,7 @@
 //! connection, so every fact the handshake negotiated reaches [`HandshakeData`].
 //!
 //! quinn's own rustls session shows only ALPN and SNI; this one adds the TLS version, cipher
-//! suite and key-exchange group, which [`twinport::TlsInfo`] carries on HTTP/3 as on TCP.
+//! suite and key-exchange group, which [`twinport::connection_info::TlsInfo`] carries on HTTP/3 as on TCP.
 //! Initial keys and Retry tags come from quinn's config unchanged.
 
 mod session;

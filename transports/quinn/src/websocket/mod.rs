@@ -13,8 +13,8 @@ mod pipe;
 mod tunnel;
 
 use http::{header, Request, StatusCode};
-use twinport::request::RequestGuard;
-use twinport::{ConnectionInfo, HttpService};
+use twinport::transport::request::RequestGuard;
+use twinport::{transport::HttpService, ConnectionInfo};
 
 use self::pipe::UpgradePipe;
 use crate::body::RecvBody;

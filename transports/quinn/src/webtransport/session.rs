@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
 use tokio::sync::{mpsc, oneshot};
-use twinport::{ConnectionInfo, Shutdown};
+use twinport::{transport::Shutdown, ConnectionInfo};
 
 use super::draft::WebTransportDraft;
 use super::registry::Inbox;

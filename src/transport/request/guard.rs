@@ -5,7 +5,7 @@ use http::Request;
 
 use super::future::ResponseFuture;
 use super::span::request_span;
-use crate::service::HttpService;
+use crate::transport::HttpService;
 use crate::ConnectionInfo;
 
 /// The user's service as a transport calls it on one connection: see the

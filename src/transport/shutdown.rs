@@ -54,18 +54,6 @@ impl Shutdown {
         }
     }
 
-    /// A signal that fires with a `grace` period once `signal` completes: what standalone
-    /// `serve_with_shutdown` methods are built on. Keep the returned guard for as long as
-    /// the signal is watched; dropping it stops watching.
-    pub fn on_signal<F>(signal: F, grace: Duration) -> (Shutdown, SignalGuard)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        let (trigger, shutdown) = Self::pair();
-        let guard = trigger.fire_on(signal, grace);
-        (shutdown, guard)
-    }
-
     /// Whether shutdown has started.
     pub fn is_draining(&self) -> bool {
         self.rx.borrow().is_some()
@@ -77,9 +65,9 @@ impl Shutdown {
     }
 }
 
-/// Watches a shutdown signal for [`Shutdown::on_signal`]; stops watching when dropped.
+/// Watches a shutdown signal for `Server::with_graceful_shutdown`; stops watching when dropped.
 #[derive(Debug)]
-pub struct SignalGuard {
+pub(crate) struct SignalGuard {
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -105,7 +93,7 @@ impl ShutdownTrigger {
     }
 
     /// Starts the shutdown with `grace` once `signal` completes, unless the returned guard
-    /// was dropped first: [`Shutdown::on_signal`] and `Server::with_graceful_shutdown`.
+    /// was dropped first (`Server::with_graceful_shutdown`).
     pub(crate) fn fire_on<F>(&self, signal: F, grace: Duration) -> SignalGuard
     where
         F: Future<Output = ()> + Send + 'static,

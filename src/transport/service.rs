@@ -8,7 +8,7 @@
 //! by hand.
 //!
 //! ```
-//! use twinport::HttpService;
+//! use twinport::transport::HttpService;
 //!
 //! fn servable<S: HttpService<http_body_util::Empty<bytes::Bytes>>>(_: &S) {}
 //!

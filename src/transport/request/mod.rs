@@ -18,8 +18,8 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! use twinport::request::RequestGuard;
-//! use twinport::{ConnectionInfo, ConnectionInfoExt, TransportKind};
+//! use twinport::transport::request::RequestGuard;
+//! use twinport::{ConnectionInfo, ConnectionInfoExt, connection_info::TransportKind};
 //!
 //! let app = tower::service_fn(|req: http::Request<()>| async move {
 //!     if req.uri().path() == "/panic" {
@@ -59,7 +59,7 @@ mod tests {
     use http_body_util::BodyExt;
 
     use super::*;
-    use crate::{BoxError, ConnectionInfo, ConnectionInfoExt, TransportKind};
+    use crate::{connection_info::TransportKind, BoxError, ConnectionInfo, ConnectionInfoExt};
 
     /// One data frame, then a panic.
     struct Panicking(bool);

@@ -8,7 +8,8 @@ use std::future::Future;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 
-use crate::transport::{DrainReport, ServeContext};
+use crate::transport::TransportContext;
+use crate::DrainReport;
 
 /// There is no tokio runtime to serve on.
 #[derive(Clone, Copy, Debug, thiserror::Error)]
@@ -54,7 +55,7 @@ pub trait Listen: Send {
 pub async fn serve_connections<L: Listen>(
     name: &'static str,
     mut listen: L,
-    ctx: &ServeContext,
+    ctx: &TransportContext,
 ) -> (L, DrainReport) {
     let mut tasks = JoinSet::new();
     let draining = ctx.shutdown.draining();
@@ -138,8 +139,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::shutdown::Shutdown;
     use crate::transport::BoxFuture;
+    use crate::transport::Shutdown;
 
     /// Hands out `conns` connections that each take `each` to serve, then waits forever.
     struct Fake {
@@ -183,7 +184,7 @@ mod tests {
     #[tokio::test]
     async fn drains_what_finishes_in_time_and_cuts_the_rest() {
         let (trigger, shutdown) = Shutdown::pair();
-        let ctx = ServeContext::new(shutdown);
+        let ctx = TransportContext::new(shutdown);
         let conns = vec![Duration::from_millis(50), Duration::from_secs(60)];
         let serving = serve_connections("fake", fake(conns), &ctx);
         let stop = async {
@@ -200,7 +201,7 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_connection_is_counted_out_and_the_others_go_on() {
         let (trigger, shutdown) = Shutdown::pair();
-        let ctx = ServeContext::new(shutdown);
+        let ctx = TransportContext::new(shutdown);
         let conns = vec![Duration::from_millis(20), Duration::MAX];
         let serving = serve_connections("fake", fake(conns), &ctx);
         let stop = async {
@@ -219,7 +220,7 @@ mod tests {
     #[tokio::test]
     async fn a_drain_that_finishes_cuts_nothing() {
         let (trigger, shutdown) = Shutdown::pair();
-        let ctx = ServeContext::new(shutdown);
+        let ctx = TransportContext::new(shutdown);
         trigger.shutdown(Duration::from_secs(5));
         let (listen, report) = serve_connections("fake", fake(Vec::new()), &ctx).await;
         assert_eq!(report, DrainReport::default());

@@ -27,7 +27,7 @@ use tokio::time::{Instant, Sleep};
 /// use std::future::poll_fn;
 /// use std::task::{Context, Poll};
 /// use std::time::Duration;
-/// use twinport::WriteStall;
+/// use twinport::transport::WriteStall;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -124,7 +124,7 @@ impl WriteStall {
         let since = *self.since.get_or_insert_with(Instant::now);
         let due = since
             .checked_add(self.limit)
-            .unwrap_or_else(|| crate::server::deadline_after(self.limit));
+            .unwrap_or_else(|| super::deadline_after(self.limit));
         let timer = self
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));

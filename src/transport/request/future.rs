@@ -11,7 +11,7 @@ use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 
 use super::body::ResponseBody;
-use crate::service::HttpService;
+use crate::transport::HttpService;
 use crate::BoxError;
 
 pin_project! {
