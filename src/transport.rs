@@ -12,6 +12,7 @@
 pub(crate) mod contract;
 mod gauge;
 mod lifecycle;
+mod probe;
 pub mod request;
 mod service;
 mod shutdown;
@@ -19,7 +20,7 @@ mod stall;
 
 pub use self::contract::{BoxFuture, Transport, TransportContext};
 pub use self::gauge::{ConnectionGauge, ConnectionGuard};
-pub use self::lifecycle::{ensure_runtime, serve_connections, Listen, NoRuntime};
+pub use self::lifecycle::{ensure_runtime, serve_connections, Listen, RuntimeError};
 pub use self::service::HttpService;
 pub use self::shutdown::{deadline_after, Shutdown, ShutdownTrigger};
 pub use self::stall::WriteStall;

@@ -13,6 +13,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::routing::get;
 use axum::Router;
 use http_body_util::BodyExt;
+use twinport::transport::RuntimeError;
 use twinport::{Server, TransportError};
 use twinport_hyper::Http;
 use twinport_quinn::Http3;
@@ -309,4 +310,49 @@ fn a_privileged_port_without_the_right_names_cap_net_bind_service() {
             && line.contains("CAP_NET_BIND_SERVICE"),
         "{line}"
     );
+}
+
+/// Awaited without a runtime (here: polled by hand), `serve` is an error that says what to
+/// do, not a panic naming a function the user never called; the port was bound before.
+#[test]
+fn serve_outside_a_runtime_says_how_to_fix_it() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    let serving = twinport::serve("127.0.0.1:0", example::app(), Pki::get().server_tls());
+    assert!(
+        serving.local_addr().is_some(),
+        "bound when serve was called"
+    );
+    let mut fut = std::pin::pin!(serving.into_future());
+    let Poll::Ready(Err(err)) = fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) else {
+        panic!("serving outside a runtime must fail at once");
+    };
+    assert!(
+        matches!(err, twinport::ServeError::Runtime(RuntimeError::Missing)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("#[tokio::main]"), "{err}");
+}
+
+/// A runtime built without I/O (or timers) is an error returned, not a panic inside tokio.
+#[test]
+fn serve_on_a_runtime_without_io_or_timers_is_an_error() {
+    use tokio::runtime::Builder;
+
+    for (mut builder, missing) in [
+        (Builder::new_current_thread(), RuntimeError::NoIo),
+        (Builder::new_multi_thread(), RuntimeError::NoTime),
+    ] {
+        let runtime = match missing {
+            RuntimeError::NoIo => builder.enable_time().build().unwrap(),
+            _ => builder.enable_io().build().unwrap(),
+        };
+        let serving = twinport::serve("127.0.0.1:0", example::app(), Pki::get().server_tls());
+        let err = runtime.block_on(serving.into_future()).unwrap_err();
+        match err {
+            twinport::ServeError::Runtime(e) => assert_eq!(e, missing),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -161,6 +161,7 @@ where
     Http3: Transport<AltSvc<S>>,
 {
     async fn run(self) -> Result<DrainReport, ServeError> {
+        twinport_core::transport::ensure_runtime()?;
         // Listening for Ctrl-C and SIGTERM first, so that one sent as soon as serving starts
         // is not lost (and never installed when the caller brought a signal of its own).
         let signal = match self.signal {
@@ -207,9 +208,12 @@ where
 #[non_exhaustive]
 pub enum ServeError {
     /// Binding the address failed (it says which, and for a port below 1024 what gives the
-    /// right), or serving was started outside a tokio runtime.
+    /// right).
     #[error(transparent)]
     Io(io::Error),
+    /// It was awaited outside a tokio runtime, or in one without I/O or timers.
+    #[error(transparent)]
+    Runtime(#[from] twinport_core::transport::RuntimeError),
     /// The TLS configuration cannot serve HTTP/1.1 and HTTP/2.
     #[error(transparent)]
     Tls(#[from] TlsError),

@@ -11,20 +11,42 @@ use tokio::time::Instant;
 use crate::transport::TransportContext;
 use crate::DrainReport;
 
-/// There is no tokio runtime to serve on.
-#[derive(Clone, Copy, Debug, thiserror::Error)]
-#[error(
-    "no tokio runtime: serve from within one (under #[tokio::main], or inside \
-     Runtime::block_on of a runtime built with enable_all)"
-)]
+/// The tokio runtime cannot serve: there is none, or it was built without the I/O or time
+/// driver that sockets and timeouts need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub struct NoRuntime;
+pub enum RuntimeError {
+    /// Called outside any tokio runtime.
+    #[error(
+        "no tokio runtime: serve from within one (under #[tokio::main], or inside \
+         Runtime::block_on of a runtime built with enable_all)"
+    )]
+    Missing,
+    /// The runtime has no I/O driver.
+    #[error(
+        "the tokio runtime was built without I/O: build it with enable_all() (or enable_io()), \
+         as #[tokio::main] does"
+    )]
+    NoIo,
+    /// The runtime has no time driver.
+    #[error(
+        "the tokio runtime was built without timers: build it with enable_all() (or \
+         enable_time()), as #[tokio::main] does"
+    )]
+    NoTime,
+}
 
-/// `Ok` when called from within a tokio runtime.
-pub fn ensure_runtime() -> Result<(), NoRuntime> {
-    tokio::runtime::Handle::try_current()
-        .map(|_| ())
-        .map_err(|_| NoRuntime)
+/// `Ok` when called from within a tokio runtime that has the I/O and time drivers a server
+/// needs; the error says how to fix it otherwise, where tokio would panic later.
+pub fn ensure_runtime() -> Result<(), RuntimeError> {
+    tokio::runtime::Handle::try_current().map_err(|_| RuntimeError::Missing)?;
+    if !crate::transport::probe::has_io() {
+        return Err(RuntimeError::NoIo);
+    }
+    if !crate::transport::probe::has_time() {
+        return Err(RuntimeError::NoTime);
+    }
+    Ok(())
 }
 
 /// What a transport supplies to [`serve_connections`].
@@ -230,6 +252,23 @@ mod tests {
     #[test]
     fn outside_a_runtime_the_error_says_how_to_fix_it() {
         let e = ensure_runtime().unwrap_err();
+        assert_eq!(e, RuntimeError::Missing);
         assert!(e.to_string().contains("#[tokio::main]"), "{e}");
+    }
+
+    #[test]
+    fn a_runtime_without_io_or_timers_is_an_error_not_a_panic() {
+        use tokio::runtime::Builder;
+        let no_io = Builder::new_current_thread().enable_time().build().unwrap();
+        let e = no_io.block_on(async { ensure_runtime() }).unwrap_err();
+        assert_eq!(e, RuntimeError::NoIo);
+        assert!(e.to_string().contains("enable_all()"), "{e}");
+        let no_time = Builder::new_current_thread().enable_io().build().unwrap();
+        let e = no_time.block_on(async { ensure_runtime() }).unwrap_err();
+        assert_eq!(e, RuntimeError::NoTime);
+        let full = Builder::new_current_thread().enable_all().build().unwrap();
+        full.block_on(async { ensure_runtime() }).unwrap();
+        // The probes' own panics were caught: this thread can still panic and be caught.
+        assert!(std::panic::catch_unwind(|| panic!("still reported")).is_err());
     }
 }

@@ -49,6 +49,16 @@ pub trait Acceptor<I>: Clone + Send + 'static {
     }
 }
 
+/// An acceptor chain that hands on the client's own bytes, not yet inside TLS: where a PROXY
+/// protocol header can still be read. [`Http::proxy_protocol`](crate::Http::proxy_protocol)
+/// needs one, so that the header is never looked for inside TLS. Implement it for an acceptor
+/// of your own that leaves the stream's bytes as they came.
+pub trait BeforeTls {}
+
+impl BeforeTls for DefaultAcceptor {}
+
+impl<A: BeforeTls> BeforeTls for crate::ProxyProtocolAcceptor<A> {}
+
 /// The acceptor that changes nothing: the innermost step of every chain.
 #[derive(Clone, Copy, Debug, Default)]
 #[non_exhaustive]

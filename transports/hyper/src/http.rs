@@ -9,7 +9,7 @@ use twinport::{
     transport::TransportContext, BoxError, DrainReport, ServerTls, TlsError,
 };
 
-use crate::accept::{Acceptor, DefaultAcceptor};
+use crate::accept::{Acceptor, BeforeTls, DefaultAcceptor};
 use crate::accepting::Accepting;
 use crate::body::RequestBody;
 use crate::config::HttpConfig;
@@ -70,6 +70,25 @@ impl Http<DefaultAcceptor, tokio::net::TcpListener> {
     }
 }
 
+impl<A: BeforeTls, L: Listener> Http<A, L> {
+    /// Adds PROXY protocol header reading around the current acceptor chain. Only before
+    /// [`tls`](Self::tls), as the header comes before the TLS bytes: after it, this does not
+    /// compile.
+    ///
+    /// ```compile_fail
+    /// # async fn run(tls: twinport::ServerTls) -> Result<(), Box<dyn std::error::Error>> {
+    /// use twinport_hyper::{Http, ProxyMode};
+    ///
+    /// // The PROXY header would be looked for inside TLS.
+    /// let http = Http::bind("127.0.0.1:0".parse()?).await?.tls(&tls)?.proxy_protocol(ProxyMode::Required);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn proxy_protocol(self, mode: ProxyMode) -> Http<ProxyProtocolAcceptor<A>, L> {
+        self.map_acceptor(|a| ProxyProtocolAcceptor::new(mode).acceptor(a))
+    }
+}
+
 impl<A, L: Listener> Http<A, L> {
     /// Replaces the acceptor chain.
     pub fn acceptor<B>(self, acceptor: B) -> Http<B, L> {
@@ -84,12 +103,6 @@ impl<A, L: Listener> Http<A, L> {
     pub fn tls(self, tls: &ServerTls) -> Result<Http<TlsAcceptor<A>, L>, TlsError> {
         let tls = TlsAcceptor::from_server_tls(tls)?;
         Ok(self.map_acceptor(|a| tls.acceptor(a)))
-    }
-
-    /// Adds PROXY protocol header reading around the current acceptor chain. Call it before
-    /// [`tls`](Self::tls): the header comes before the TLS bytes.
-    pub fn proxy_protocol(self, mode: ProxyMode) -> Http<ProxyProtocolAcceptor<A>, L> {
-        self.map_acceptor(|a| ProxyProtocolAcceptor::new(mode).acceptor(a))
     }
 
     /// Wraps the current acceptor chain in another.

@@ -154,7 +154,7 @@ pub mod proxy;
 mod service;
 pub mod tls;
 
-pub use crate::accept::{AcceptError, Acceptor, DefaultAcceptor};
+pub use crate::accept::{AcceptError, Acceptor, BeforeTls, DefaultAcceptor};
 pub use crate::body::RequestBody;
 pub use crate::config::HttpConfig;
 pub use crate::http::Http;

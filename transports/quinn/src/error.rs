@@ -56,9 +56,9 @@ pub enum Error {
     /// WebTransport handlers were registered but HTTP/3 was not.
     #[error("WebTransport needs HTTP/3: call Builder::http3 too")]
     WebTransportWithoutHttp3,
-    /// There is no tokio runtime to run the endpoint on.
+    /// There is no tokio runtime to run the endpoint on, or it lacks I/O or timers.
     #[error(transparent)]
-    NoRuntime(#[from] twinport::transport::NoRuntime),
+    Runtime(#[from] twinport::transport::RuntimeError),
 }
 
 /// Why a request body could not be read to its end.
