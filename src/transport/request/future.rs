@@ -27,6 +27,7 @@ pin_project! {
         #[pin]
         state: State<S, B>,
         span: tracing::Span,
+        websocket: Option<&'static WebSocketConnect>,
     }
 
     impl<S, B> PinnedDrop for ResponseFuture<S, B>
@@ -63,8 +64,27 @@ impl<S: HttpService<B>, B> ResponseFuture<S, B> {
                 req: Some(req),
             },
             span,
+            websocket: None,
         }
     }
+
+    /// Marks the request as a WebSocket opened with an extended CONNECT, so that a `405`
+    /// from the app is logged with how to fix it (in the request's span, on every protocol).
+    pub fn websocket(mut self, connect: &'static WebSocketConnect) -> Self {
+        self.websocket = Some(connect);
+        self
+    }
+}
+
+/// How a transport carries WebSockets over extended CONNECT, for the warning logged when an
+/// app answers one `405`: a route written `get(handler)` where these need `any(handler)`.
+/// Browsers do not fall back to HTTP/1.1 then, so the WebSocket just fails.
+#[derive(Debug)]
+pub struct WebSocketConnect {
+    /// The protocol and its RFC, as in "HTTP/2 (RFC 8441)".
+    pub protocol: &'static str,
+    /// The setting that turns them off, as in "HttpConfig::http2_websockets(false)".
+    pub turn_off: &'static str,
 }
 
 impl<S: HttpService<B>, B> Future for ResponseFuture<S, B> {
@@ -94,6 +114,11 @@ impl<S: HttpService<B>, B> Future for ResponseFuture<S, B> {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(Ok(res))) => {
                 tracing::debug!(status = res.status().as_u16(), "response");
+                if let Some(connect) = this.websocket {
+                    if res.status() == StatusCode::METHOD_NOT_ALLOWED {
+                        warn_websocket_405(connect);
+                    }
+                }
                 Some(res)
             }
             Ok(Poll::Ready(Err(e))) => {
@@ -123,6 +148,15 @@ impl<S: HttpService<B>, B> Future for ResponseFuture<S, B> {
             None => internal_error(),
         }))
     }
+}
+
+fn warn_websocket_405(connect: &WebSocketConnect) {
+    tracing::warn!(
+        "a WebSocket over {} (extended CONNECT) got 405: route it with `any(handler)` \
+         rather than `get(handler)`, or turn these WebSockets off with {}",
+        connect.protocol,
+        connect.turn_off
+    );
 }
 
 pub(super) fn panic_message(panic: &(dyn Any + Send)) -> &str {

@@ -45,7 +45,7 @@ mod guard;
 mod span;
 
 pub use self::body::ResponseBody;
-pub use self::future::ResponseFuture;
+pub use self::future::{ResponseFuture, WebSocketConnect};
 pub use self::guard::RequestGuard;
 pub use self::span::{connection_span, record_connection, request_span};
 

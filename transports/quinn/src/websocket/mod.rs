@@ -13,13 +13,18 @@ mod pipe;
 mod tunnel;
 
 use http::{header, Request, StatusCode};
-use twinport::transport::request::RequestGuard;
+use twinport::transport::request::{RequestGuard, WebSocketConnect};
 use twinport::{transport::HttpService, ConnectionInfo};
 
 use self::pipe::UpgradePipe;
 use crate::body::RecvBody;
 use crate::connection::context::Ctx;
 use crate::request::respond::{strip_connection_fields, Outcome, Responder};
+
+static HTTP3_WEBSOCKETS: WebSocketConnect = WebSocketConnect {
+    protocol: "HTTP/3 (RFC 9220)",
+    turn_off: "Http3Config::websockets(false)",
+};
 
 /// Whether `protocol` (an extended CONNECT's `:protocol`) is a WebSocket's.
 pub(crate) fn is_websocket(protocol: &[u8]) -> bool {
@@ -56,7 +61,7 @@ where
     // A client that stops the stream while the handler works cancels it, as any request.
     let answered = tokio::select! {
         biased;
-        answered = RequestGuard::new(service, info).oneshot(req) => answered,
+        answered = RequestGuard::new(service, info).oneshot(req).websocket(&HTTP3_WEBSOCKETS) => answered,
         _ = responder.stream().stopped() => {
             tracing::debug!("the client cancelled the WebSocket before it opened");
             ctx.churned();
@@ -95,14 +100,6 @@ where
         return responder.status(StatusCode::INTERNAL_SERVER_ERROR).await;
     }
     if !status.is_success() {
-        if status == StatusCode::METHOD_NOT_ALLOWED {
-            tracing::warn!(
-                path,
-                "an HTTP/3 WebSocket (CONNECT, RFC 9220) got 405: route it with \
-                 `any(handler)` rather than `get(handler)`, or turn HTTP/3 WebSockets off \
-                 with Http3Config::websockets(false)"
-            );
-        }
         drop(pipe);
         return responder.send(response, false).await;
     }
