@@ -1,6 +1,6 @@
 //! Run with: `cargo run --release --example serve [-- --addr 127.0.0.1:4433] [--mtls | --mtls-required] [--client-ca FILE] [--client-crl FILE]`
 //!
-//! The seed's example made real: one axum app served over HTTP/1.1 and HTTP/2 (TCP + TLS) and
+//! JetStream's example made real: one axum app served over HTTP/1.1 and HTTP/2 (TCP + TLS) and
 //! HTTP/3 (QUIC) on the same port. Generates development certificates in certs/ if missing.
 //! The first line on stdout names the address, e.g.
 //! `listening on https://127.0.0.1:4433 (HTTP/1.1, HTTP/2 over TLS; HTTP/3 over QUIC)`.

@@ -72,7 +72,7 @@
 //! This crate re-exports the core, `twinport-core` (everything at the root and its modules:
 //! [`tls`], [`extract`], [`transport`], ...), and the transports; depend on it alone.
 //!
-//! Coming from `axum::serve`, axum-server or the seed's JetStream HTTP: see
+//! Coming from `axum::serve`, axum-server or JetStream's HTTP: see
 //! [`migrating`] (also `facade/docs/migrating.md` in the repository).
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]

@@ -45,7 +45,7 @@ impl fmt::Debug for QuicConnection {
     }
 }
 
-/// Serves one raw QUIC protocol, picked by ALPN: the seed's `QuicHandler`.
+/// Serves one raw QUIC protocol, picked by ALPN: JetStream's `QuicHandler`.
 ///
 /// Each accepted connection is handed to [`handle`](Self::handle) in its own task. When the
 /// returned future completes, the server drops its handle on the connection; quinn closes a

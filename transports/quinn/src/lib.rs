@@ -3,9 +3,9 @@
 //! [`ConnectionInfo`](twinport::ConnectionInfo) on every request.
 //!
 //! - [`Http3`]: the QUIC endpoint and the [`twinport::transport::Transport`] that serves a tower service
-//!   over HTTP/3 (the seed's `H3Service::new(router)`); run it in a [`twinport::Server`]
+//!   over HTTP/3 (JetStream's `H3Service::new(router)`); run it in a [`twinport::Server`]
 //!   beside a TCP transport, or alone with [`Http3::serve`].
-//! - [`Builder::route`] and [`QuicHandler`]: raw QUIC protocols by ALPN (the seed's
+//! - [`Builder::route`] and [`QuicHandler`]: raw QUIC protocols by ALPN (JetStream's
 //!   `jetstream_quic::Router` / `QuicHandler`). The server's ALPN preference is the
 //!   registration order; a client offering nothing registered is refused in the handshake.
 //! - [`QuicConfig`] and [`Http3Config`]: limits with safe defaults (idle timeout, stream

@@ -48,8 +48,8 @@ mod builder;
 
 pub use self::builder::Builder;
 
-/// A QUIC endpoint serving HTTP/3 for a tower service, and raw QUIC protocols by ALPN: the
-/// seed's `H3Service` and `jetstream_quic::Router` in one.
+/// A QUIC endpoint serving HTTP/3 for a tower service, and raw QUIC protocols by ALPN:
+/// JetStream's `H3Service` and `jetstream_quic::Router` in one.
 ///
 /// It implements [`Transport`], so a [`twinport::Server`] can run it beside a TCP transport
 /// (and advertise it with Alt-Svc, shut it down gracefully); [`serve`](Self::serve) runs it
