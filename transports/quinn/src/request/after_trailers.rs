@@ -1,12 +1,11 @@
 //! What may follow a request's trailers: unknown and reserved frames, then the end of the
 //! stream. Any HEADERS or DATA there is H3_FRAME_UNEXPECTED (RFC 9114 §4.1), which only a
-//! server that reads on to the end sees.
+//! server that reads on to the end sees: the frame decoder refuses it as it arrives.
 
 use std::time::Duration;
 
-use super::reader::{Event, RequestReader};
-use crate::codes::{H3_FRAME_UNEXPECTED, H3_NO_ERROR};
-use crate::proto::error::ProtoError;
+use super::reader::RequestReader;
+use crate::codes::H3_NO_ERROR;
 
 /// How long a client has to end a request stream once its trailers have come.
 const END_WAIT: Duration = Duration::from_secs(5);
@@ -20,14 +19,13 @@ pub(crate) fn read_to_end(mut reader: RequestReader) {
         return;
     };
     runtime.spawn(async move {
-        match tokio::time::timeout(END_WAIT, reader.event()).await {
-            // The decoder refuses such frames before they become events (a connection
-            // error, closed by the reader): this is the same rule, should one get through.
-            Ok(Ok(Event::Headers(_) | Event::Data(_))) => reader.ctx().fail(
-                &ProtoError::connection(H3_FRAME_UNEXPECTED, "HEADERS or DATA after the trailers"),
-            ),
-            Ok(Ok(Event::End) | Err(_)) => {}
-            Err(_) => reader.stop(H3_NO_ERROR),
+        // HEADERS or DATA here never become events: the decoder closes the connection on
+        // them. So whatever comes in time is the end (or the error that ended it).
+        if tokio::time::timeout(END_WAIT, reader.event())
+            .await
+            .is_err()
+        {
+            reader.stop(H3_NO_ERROR);
         }
     });
 }

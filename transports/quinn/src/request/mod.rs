@@ -18,14 +18,12 @@ use self::reader::{Event, ReadFail, RequestReader};
 use self::respond::{Outcome, Responder};
 use crate::body::RecvBody;
 use crate::codes::{
-    H3_EXCESSIVE_LOAD, H3_FRAME_UNEXPECTED, H3_MESSAGE_ERROR, H3_NO_ERROR, H3_REQUEST_INCOMPLETE,
-    H3_REQUEST_REJECTED,
+    H3_EXCESSIVE_LOAD, H3_MESSAGE_ERROR, H3_NO_ERROR, H3_REQUEST_INCOMPLETE, H3_REQUEST_REJECTED,
 };
 use crate::connection::acks::Stopped;
 use crate::connection::context::Ctx;
 use crate::connection::uni::{read_varint, read_varint_into};
 use crate::info;
-use crate::proto::error::ProtoError;
 use crate::proto::frame::WEBTRANSPORT_STREAM;
 use crate::proto::message::{self, RequestHead};
 use crate::webtransport;
@@ -151,15 +149,8 @@ pub(crate) struct Protocol(pub(crate) Bytes);
 async fn start(ctx: &Arc<Ctx>, mut reader: RequestReader, responder: &mut Responder) -> Opened {
     let block = match reader.event().await {
         Ok(Event::Headers(block)) => block,
-        Ok(Event::Data(_)) => {
-            // RFC 9114 §4.1: DATA before HEADERS.
-            ctx.fail(&ProtoError::connection(
-                H3_FRAME_UNEXPECTED,
-                "DATA before HEADERS",
-            ));
-            return Opened::Done;
-        }
-        Ok(Event::End) => {
+        // DATA before HEADERS never gets here: the decoder closes the connection on it.
+        Ok(Event::End | Event::Data(_)) => {
             reader.stop(H3_REQUEST_INCOMPLETE);
             responder.reset(H3_REQUEST_INCOMPLETE);
             ctx.churned();
