@@ -37,7 +37,8 @@ use crate::addr::ServeAddr;
 /// The sockets are bound when `serve` is called (`addr` is any [`ServeAddr`]: `"[::]:443"`,
 /// a `SocketAddr`, or a TCP listener and UDP socket of your own), so
 /// [`local_addr`](OnePort::local_addr) tells a port-0 address before serving starts; errors
-/// (binding, TLS, QUIC) come when it is awaited. [`OnePort`]'s methods change the signal, the
+/// (binding, TLS, QUIC) come when it is awaited. To have a bind error at once, bind first
+/// with [`bind_same_port`](crate::bind_same_port) and pass the sockets. [`OnePort`]'s methods change the signal, the
 /// grace period, the HTTP/1.1 + HTTP/2 limits and the HTTP/3 endpoint (WebTransport, raw QUIC
 /// protocols); for everything else (PROXY protocol, Unix sockets, your own acceptors, more
 /// transports) use [`Server`] with the transports.
@@ -104,18 +105,18 @@ impl<S> OnePort<S> {
         tcp.local_addr().ok()
     }
 
-    /// Shuts down when `signal` completes instead of on Ctrl-C or SIGTERM (as
-    /// `axum::serve(..).with_graceful_shutdown(signal)` does).
-    pub fn with_graceful_shutdown<F>(mut self, signal: F) -> Self
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
+    /// Shuts down when `signal` completes instead of on Ctrl-C or SIGTERM, as
+    /// [`Server::with_graceful_shutdown`] and `axum::serve(..).with_graceful_shutdown` do.
+    pub fn with_graceful_shutdown(
+        mut self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
         self.signal = Some(Box::pin(signal));
         self
     }
 
-    /// How long requests in flight may take to finish once the signal came, after which
-    /// the connections still open are closed. Default: [`DEFAULT_GRACE`].
+    /// How long requests in flight may finish after the signal, as [`Server::grace_period`]
+    /// (default [`DEFAULT_GRACE`]).
     pub fn grace_period(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
