@@ -17,8 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::routing::get;
-use twinport::tcp::{AcceptError, Acceptor, DefaultAcceptor, Http};
-use twinport::transport::BoxFuture;
+use twinport::tcp::{AcceptError, AcceptFuture, Acceptor, DefaultAcceptor, Http};
 use twinport::{connection_info::ConnectionInfoBuilder, ConnectionInfo};
 
 /// Refuses connections from the listed addresses; passes the others to `inner`.
@@ -30,7 +29,7 @@ struct DenyList<A = DefaultAcceptor> {
 
 impl<A: Acceptor<I> + Sync, I: Send + 'static> Acceptor<I> for DenyList<A> {
     type Io = A::Io;
-    type Future = BoxFuture<Result<(A::Io, ConnectionInfoBuilder), AcceptError>>;
+    type Future = AcceptFuture<A::Io>;
 
     fn accept(&self, io: I, info: ConnectionInfoBuilder) -> Self::Future {
         let inner = self.inner.accept(io, info);

@@ -24,6 +24,11 @@ use twinport::{
 
 use crate::proxy::ProxyError;
 
+/// The boxed future most acceptors return: the ready stream and what is known about the
+/// connection, or why it was refused.
+pub type AcceptFuture<Io> =
+    twinport::transport::BoxFuture<Result<(Io, ConnectionInfoBuilder), AcceptError>>;
+
 /// Turns an accepted stream `I` and what is known about it into a ready connection.
 ///
 /// See the [module docs](self). `accept` is called once per connection, in that connection's

@@ -76,9 +76,8 @@
 //! use std::net::IpAddr;
 //! use std::sync::Arc;
 //!
-//! use twinport::transport::BoxFuture;
 //! use twinport::connection_info::ConnectionInfoBuilder;
-//! use twinport_hyper::{AcceptError, Acceptor, DefaultAcceptor};
+//! use twinport_hyper::{AcceptError, AcceptFuture, Acceptor, DefaultAcceptor};
 //!
 //! #[derive(Clone)]
 //! struct DenyList<A = DefaultAcceptor> {
@@ -88,7 +87,7 @@
 //!
 //! impl<A: Acceptor<I> + Sync, I: Send + 'static> Acceptor<I> for DenyList<A> {
 //!     type Io = A::Io;
-//!     type Future = BoxFuture<Result<(A::Io, ConnectionInfoBuilder), AcceptError>>;
+//!     type Future = AcceptFuture<A::Io>;
 //!
 //!     fn accept(&self, io: I, info: ConnectionInfoBuilder) -> Self::Future {
 //!         let inner = self.inner.accept(io, info);
@@ -154,7 +153,7 @@ pub mod proxy;
 mod service;
 pub mod tls;
 
-pub use crate::accept::{AcceptError, Acceptor, BeforeTls, DefaultAcceptor};
+pub use crate::accept::{AcceptError, AcceptFuture, Acceptor, BeforeTls, DefaultAcceptor};
 pub use crate::body::RequestBody;
 pub use crate::config::HttpConfig;
 pub use crate::http::Http;

@@ -33,10 +33,9 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use twinport::transport::BoxFuture;
 use twinport::{connection_info::ConnectionInfoBuilder, connection_info::ProxyInfo};
 
-use crate::accept::{AcceptError, Acceptor, DefaultAcceptor};
+use crate::accept::{AcceptError, AcceptFuture, Acceptor, DefaultAcceptor};
 
 /// The default time a balancer has to send the whole header: 5 seconds.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -121,19 +120,16 @@ impl<A> ProxyProtocolAcceptor<A> {
         self.mode
     }
 
-    /// The inner acceptor.
+    /// The acceptor that runs before the header is read (the stream's first step).
     pub fn get_ref(&self) -> &A {
         &self.inner
     }
 }
 
-impl<A, I> Acceptor<I> for ProxyProtocolAcceptor<A>
-where
-    A: Acceptor<I>,
-    I: Send + 'static,
-{
+/// Reads the header after the inner steps, so that it comes off the client's own bytes.
+impl<A: Acceptor<I>, I: Send + 'static> Acceptor<I> for ProxyProtocolAcceptor<A> {
     type Io = ProxyStream<A::Io>;
-    type Future = BoxFuture<Result<(Self::Io, ConnectionInfoBuilder), AcceptError>>;
+    type Future = AcceptFuture<Self::Io>;
 
     fn uses_tls(&self) -> Option<bool> {
         self.inner.uses_tls()

@@ -31,12 +31,11 @@ use std::time::Duration;
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
-use twinport::transport::BoxFuture;
 use twinport::{
     connection_info::ConnectionInfoBuilder, connection_info::TlsInfo, ServerTls, TlsError,
 };
 
-use crate::accept::{AcceptError, Acceptor, DefaultAcceptor};
+use crate::accept::{AcceptError, AcceptFuture, Acceptor, DefaultAcceptor};
 use crate::linger::Linger;
 
 /// How long a refused handshake's connection reads what the client still sends (its request,
@@ -122,7 +121,7 @@ where
     I: Send + 'static,
 {
     type Io = TlsStream<A::Io>;
-    type Future = BoxFuture<Result<(Self::Io, ConnectionInfoBuilder), AcceptError>>;
+    type Future = AcceptFuture<Self::Io>;
 
     fn uses_tls(&self) -> Option<bool> {
         Some(true)
