@@ -42,6 +42,7 @@ pub mod body;
 pub mod connection_info;
 #[cfg(feature = "dev-certs")]
 pub mod dev_certs;
+mod error_chain;
 pub mod extract;
 mod gauge;
 mod lifecycle;

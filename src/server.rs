@@ -34,7 +34,8 @@
 //! ([`ServeContext`]) and returns ([`DrainReport`]), the [`Shutdown`] signal, the
 //! [`ConnectionGauge`], and [`bind_same_port`]; and the lifecycle every transport shares
 //! ([`serve_connections`] over a [`Listen`]: accept, one task per connection, drain, cut,
-//! report), so that a transport writes only how it accepts and serves one connection.
+//! report), so that a transport writes only how it accepts and serves one connection; and
+//! [`ErrorChain`], to log and print an error with its causes.
 
 use std::fmt;
 use std::future::Future;
@@ -47,6 +48,7 @@ use http::HeaderValue;
 
 use crate::alt_svc::{AltSvc, AltSvcLayer};
 pub use crate::bind::{bind_error, bind_same_port};
+pub use crate::error_chain::ErrorChain;
 pub use crate::gauge::{ConnectionGauge, ConnectionGuard};
 pub use crate::lifecycle::{ensure_runtime, serve_connections, Listen, NoRuntime};
 pub use crate::shutdown::{deadline_after, Shutdown, ShutdownTrigger, SignalGuard};
