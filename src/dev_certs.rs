@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::tls::{CaRoots, ServerTls, TlsError};
+use crate::{BoxError, CertificateError};
 
 /// The password of `client.p12`.
 pub const P12_PASSWORD: &str = "twinport";
@@ -37,7 +38,7 @@ pub const P12_PASSWORD: &str = "twinport";
 #[non_exhaustive]
 pub enum DevCertsError {
     /// A file could not be written or read.
-    #[error("{path}: {source}")]
+    #[error("{path}: cannot write or read the development certificate")]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -46,8 +47,8 @@ pub enum DevCertsError {
         source: io::Error,
     },
     /// Certificate generation failed.
-    #[error("generating certificates: {0}")]
-    Generate(String),
+    #[error("cannot generate the development certificates")]
+    Generate(#[source] BoxError),
 }
 
 /// The paths of the development certificate files in one directory.
@@ -77,8 +78,8 @@ pub struct DevCerts {
     pub client_p12: PathBuf,
 }
 
-fn gen_err(e: impl std::fmt::Display) -> DevCertsError {
-    DevCertsError::Generate(e.to_string())
+fn gen_err(e: impl Into<BoxError>) -> DevCertsError {
+    DevCertsError::Generate(e.into())
 }
 
 impl DevCerts {
@@ -262,8 +263,9 @@ impl DevCerts {
 
 /// The base64 SHA-256 of a certificate's SubjectPublicKeyInfo: the form Chromium's
 /// `--ignore-certificate-errors-spki-list` takes.
-pub fn spki_sha256_base64(cert_der: &[u8]) -> Result<String, String> {
-    let (_, cert) = X509Certificate::from_der(cert_der).map_err(|e| e.to_string())?;
+pub fn spki_sha256_base64(cert_der: &[u8]) -> Result<String, CertificateError> {
+    let (_, cert) =
+        X509Certificate::from_der(cert_der).map_err(|e| CertificateError::Parse(e.into()))?;
     let digest = Sha256::digest(cert.tbs_certificate.subject_pki.raw);
     Ok(base64::engine::general_purpose::STANDARD.encode(digest))
 }
@@ -333,6 +335,23 @@ fn pkcs12(key: &KeyPair, cert: &[u8], ca: &[u8]) -> Result<Vec<u8>, DevCertsErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_io_error_names_the_file_and_keeps_the_cause() {
+        let e = DevCertsError::Io {
+            path: PathBuf::from("certs/ca.pem"),
+            source: io::Error::other("disk full"),
+        };
+        assert!(e.to_string().starts_with("certs/ca.pem: "), "{e}");
+        twinport_testkit::assert_cause_once(&e, "disk full");
+
+        let e = gen_err(rcgen::Error::CouldNotParseKeyPair);
+        assert_eq!(
+            e.to_string(),
+            "cannot generate the development certificates"
+        );
+        twinport_testkit::assert_typed_cause::<rcgen::Error>(&e);
+    }
 
     #[test]
     fn generates_then_reuses_and_the_chain_verifies() {

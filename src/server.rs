@@ -73,7 +73,7 @@ pub enum ServerError {
         name: &'static str,
     },
     /// A transport failed; the others were shut down.
-    #[error("the {name} transport failed: {source}")]
+    #[error("the {name} transport failed")]
     Transport {
         /// The transport's name.
         name: &'static str,
@@ -292,7 +292,7 @@ impl<S: Clone + Send + 'static> Server<S, WithTransports> {
                     }
                 }
                 Err(source) => {
-                    tracing::error!(transport = name, error = %source, "transport failed");
+                    tracing::error!(transport = name, error = %ErrorChain::new(&*source), "transport failed");
                     // Take the others down too, promptly.
                     self.trigger.shutdown(Duration::from_secs(1));
                     first_error.get_or_insert(ServerError::Transport { name, source });

@@ -41,6 +41,8 @@ use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::BoxError;
+
 mod builder;
 mod certificates;
 mod client_auth;
@@ -103,7 +105,7 @@ pub enum TlsError {
     #[error("{0}: file not found")]
     NotFound(PathBuf),
     /// The file could not be read.
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read")]
     Read {
         /// The file.
         path: PathBuf,
@@ -112,12 +114,13 @@ pub enum TlsError {
         source: std::io::Error,
     },
     /// The PEM could not be decoded.
-    #[error("{source_name}: invalid PEM: {reason}")]
+    #[error("{source_name}: invalid PEM")]
     InvalidPem {
         /// Where it came from.
         source_name: PemSource,
         /// What was wrong.
-        reason: String,
+        #[source]
+        source: rustls_pki_types::pem::Error,
     },
     /// No `CERTIFICATE` section was found.
     #[error("{0}: no certificate found (expected a '-----BEGIN CERTIFICATE-----' section)")]
@@ -126,11 +129,12 @@ pub enum TlsError {
     #[error("{0}: no private key found (expected a PKCS#8, PKCS#1 or SEC1 'PRIVATE KEY' section)")]
     NoPrivateKey(PemSource),
     /// The key could not be used with the crypto provider.
-    #[error("{source_name}: unusable private key: {error}")]
+    #[error("{source_name}: unusable private key")]
     InvalidKey {
         /// Where it came from.
         source_name: PemSource,
         /// rustls' reason.
+        #[source]
         error: rustls::Error,
     },
     /// The key does not belong to the certificate.
@@ -142,18 +146,19 @@ pub enum TlsError {
         key: PemSource,
     },
     /// A CA certificate could not be added to the trust store.
-    #[error("{source_name}: unusable CA certificate: {error}")]
+    #[error("{source_name}: unusable CA certificate")]
     InvalidCa {
         /// Where it came from.
         source_name: PemSource,
         /// rustls' reason.
+        #[source]
         error: rustls::Error,
     },
     /// The client certificate verifier could not be built.
-    #[error("cannot verify client certificates: {0}")]
+    #[error("cannot verify client certificates")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
     /// rustls refused the configuration.
-    #[error("TLS configuration refused: {0}")]
+    #[error("TLS configuration refused")]
     Rustls(#[from] rustls::Error),
     /// Neither the `ring` nor the `aws-lc-rs` feature is on, and no process default is set.
     #[error(
@@ -165,12 +170,13 @@ pub enum TlsError {
     #[error("{0}: no CRL found (expected '-----BEGIN X509 CRL-----' sections or one DER CRL)")]
     NoCrl(PemSource),
     /// A CRL could not be parsed.
-    #[error("{source_name}: invalid CRL: {reason}")]
+    #[error("{source_name}: invalid CRL")]
     InvalidCrl {
         /// Where it came from.
         source_name: PemSource,
-        /// The parser's reason.
-        reason: String,
+        /// The parser's error (rustls-webpki's).
+        #[source]
+        source: BoxError,
     },
     /// A certificate was registered for a name its subjectAltNames do not cover.
     #[error(
@@ -221,20 +227,22 @@ pub enum TlsError {
     #[error("no certificates: add at least one (or a default) before building")]
     NoCertificates,
     /// A leaf certificate could not be parsed.
-    #[error("{source_name}: cannot parse the certificate: {reason}")]
+    #[error("{source_name}: cannot parse the certificate")]
     BadCertificate {
         /// Where it came from.
         source_name: PemSource,
-        /// The parser's reason.
-        reason: String,
+        /// The parser's error (x509-parser's, or a [`CertificateError`](crate::CertificateError)).
+        #[source]
+        source: BoxError,
     },
     /// The file watcher could not be started.
-    #[error("cannot watch {path} for changes: {reason}")]
+    #[error("cannot watch {path} for changes")]
     Watch {
         /// The directory.
         path: PathBuf,
-        /// The watcher's reason.
-        reason: String,
+        /// The watcher's error (notify's), or [`NoRuntime`](crate::server::NoRuntime).
+        #[source]
+        source: BoxError,
     },
 }
 
@@ -251,9 +259,9 @@ fn read_file(path: &Path) -> Result<Vec<u8>, TlsError> {
 fn parse_certs(pem: &[u8], src: &PemSource) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::InvalidPem {
+        .map_err(|source| TlsError::InvalidPem {
             source_name: src.clone(),
-            reason: e.to_string(),
+            source,
         })?;
     if certs.is_empty() {
         return Err(TlsError::NoCertificate(src.clone()));
@@ -264,9 +272,9 @@ fn parse_certs(pem: &[u8], src: &PemSource) -> Result<Vec<CertificateDer<'static
 fn parse_key(pem: &[u8], src: &PemSource) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
         rustls_pki_types::pem::Error::NoItemsFound => TlsError::NoPrivateKey(src.clone()),
-        e => TlsError::InvalidPem {
+        source => TlsError::InvalidPem {
             source_name: src.clone(),
-            reason: e.to_string(),
+            source,
         },
     })
 }
@@ -603,6 +611,8 @@ mod tests {
 
         let e = ServerTls::from_pem_files(f.dir.as_path(), &key_p).unwrap_err();
         assert!(matches!(e, TlsError::Read { .. }), "{e}");
+        let os = std::fs::read(&f.dir).unwrap_err().to_string();
+        twinport_testkit::assert_cause_once(&e, &os);
 
         let e = ServerTls::from_pem_files(&key_p, &key_p).unwrap_err();
         assert!(matches!(e, TlsError::NoCertificate(_)), "{e}");
@@ -618,6 +628,7 @@ mod tests {
         );
         let e = ServerTls::from_pem_files(&broken, &key_p).unwrap_err();
         assert!(matches!(e, TlsError::InvalidPem { .. }), "{e}");
+        twinport_testkit::assert_typed_cause::<rustls_pki_types::pem::Error>(&e);
 
         let other = f.write("other.key", other_key);
         let e = ServerTls::from_pem_files(&cert_p, &other).unwrap_err();
@@ -629,6 +640,40 @@ mod tests {
 
         let e = CaRoots::from_pem_file(&key_p).unwrap_err();
         assert!(matches!(e, TlsError::NoCertificate(_)), "{e}");
+    }
+
+    #[test]
+    fn a_key_rustls_cannot_use_keeps_rustls_error() {
+        let (cert, _) = pair();
+        // A PKCS#8 section that is not a key: rustls refuses it when loading.
+        let key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        let e = ServerTls::from_pem(cert.as_bytes(), key.as_bytes()).unwrap_err();
+        assert!(matches!(e, TlsError::InvalidKey { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("<PEM bytes>: unusable private key"),
+            "{e}"
+        );
+        twinport_testkit::assert_typed_cause::<rustls::Error>(&e);
+    }
+
+    #[test]
+    fn a_certificate_x509_cannot_parse_keeps_the_parser_error() {
+        let leaf = CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x01]);
+        let e = names::dns_names(&leaf, &PemSource::Memory).unwrap_err();
+        assert!(matches!(e, TlsError::BadCertificate { .. }), "{e}");
+        assert_eq!(e.to_string(), "<PEM bytes>: cannot parse the certificate");
+        let cause = std::error::Error::source(&e).unwrap().to_string();
+        twinport_testkit::assert_cause_once(&e, &cause);
+    }
+
+    #[test]
+    fn rustls_refusals_are_the_cause_not_the_message() {
+        let refused = rustls::Error::General("no shared cipher".into());
+        twinport_testkit::assert_cause_once(&TlsError::Rustls(refused), "no shared cipher");
+        let verifier = TlsError::Verifier(rustls::server::VerifierBuilderError::NoRootAnchors);
+        assert_eq!(verifier.to_string(), "cannot verify client certificates");
+        twinport_testkit::assert_cause_once(&verifier, "no root trust anchors");
     }
 
     #[test]

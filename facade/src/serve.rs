@@ -10,7 +10,7 @@ use std::time::Duration;
 use twinport_core::alt_svc::AltSvc;
 use twinport_core::server::BoxFuture;
 use twinport_core::{
-    BoxError, DrainReport, HttpService, Server, ServerError, ServerTls, TlsError, Transport,
+    DrainReport, HttpService, Server, ServerError, ServerTls, TlsError, Transport,
 };
 use twinport_hyper::{Http, HttpConfig, RequestBody, TlsAcceptor};
 use twinport_quinn::{Builder, Http3, RecvBody};
@@ -180,7 +180,7 @@ where
         if let Some(setup) = self.http3 {
             h3 = setup(h3);
         }
-        let h3 = h3.socket(udp).map_err(|e| ServeError::Http3(e.into()))?;
+        let h3 = h3.socket(udp).map_err(ServeError::Http3)?;
         let report = Server::new(self.service)
             .transport(http)
             .transport(h3)
@@ -216,8 +216,8 @@ pub enum ServeError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     /// The HTTP/3 endpoint could not be set up.
-    #[error("HTTP/3: {0}")]
-    Http3(#[source] BoxError),
+    #[error("cannot set up the HTTP/3 endpoint")]
+    Http3(#[source] twinport_quinn::Error),
     /// A transport failed while serving.
     #[error(transparent)]
     Server(#[from] ServerError),

@@ -14,6 +14,7 @@ use super::client_auth::CaRoots;
 use super::entry::{normalize_all, serial, Entry, Origin, Registration};
 use super::resolver::Table;
 use super::TlsError;
+use crate::error_chain::ErrorChain;
 
 /// Several certificates chosen by the client's SNI, for TCP and QUIC alike, reloadable while
 /// serving.
@@ -89,7 +90,10 @@ pub struct ReloadError {
 }
 
 fn list(failures: &[TlsError]) -> String {
-    let all: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    let all: Vec<String> = failures
+        .iter()
+        .map(|e| ErrorChain::new(e).to_string())
+        .collect();
     all.join("; ")
 }
 
@@ -141,7 +145,7 @@ impl Certificates {
                 Some(Err(e)) => {
                     tracing::warn!(
                         cert = %entry.cert_source(),
-                        error = %e,
+                        error = %ErrorChain::new(&e),
                         "certificate reload failed; still serving the previous certificate"
                     );
                     failures.push(e);
@@ -152,7 +156,7 @@ impl Certificates {
             match self.publish(&next) {
                 Ok(()) => *entries = next,
                 Err(e) => {
-                    tracing::warn!(error = %e, "reloaded certificates conflict; still serving the previous ones");
+                    tracing::warn!(error = %ErrorChain::new(&e), "reloaded certificates conflict; still serving the previous ones");
                     failures.push(e);
                     changed = 0;
                 }

@@ -10,6 +10,7 @@ use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
 
 use super::revocation::{parse_crls, read_crls, Revocation};
 use super::{parse_certs, read_file, PemSource, TlsError};
+use crate::error_chain::ErrorChain;
 
 /// Where the CA certificates come from.
 #[derive(Clone, Debug)]
@@ -178,7 +179,7 @@ impl CaRoots {
         let (store, crls) = match next {
             Ok(next) => next,
             Err(e) => {
-                tracing::warn!(error = %e, "client CA or CRL reload failed; still using the previous ones");
+                tracing::warn!(error = %ErrorChain::new(&e), "client CA or CRL reload failed; still using the previous ones");
                 return Err(e);
             }
         };
