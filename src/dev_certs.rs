@@ -34,7 +34,7 @@ use crate::{BoxError, CertificateError};
 pub const P12_PASSWORD: &str = "twinport";
 
 /// Why development certificates could not be made.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum DevCertsError {
     /// A file could not be written or read.
@@ -50,6 +50,8 @@ pub enum DevCertsError {
     #[error("cannot generate the development certificates")]
     Generate(#[source] BoxError),
 }
+
+crate::error_chain::debug_as_chain!(DevCertsError);
 
 /// The paths of the development certificate files in one directory.
 #[derive(Clone, Debug)]

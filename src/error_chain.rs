@@ -125,6 +125,18 @@ impl fmt::Debug for ErrorChain<'_> {
     }
 }
 
+/// A `Debug` that prints the error's chain ([`ErrorChain::fmt_debug`]).
+macro_rules! debug_as_chain {
+    ($($ty:ty),+ $(,)?) => {$(
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                $crate::error_chain::ErrorChain::new(self).fmt_debug(f)
+            }
+        }
+    )+};
+}
+pub(crate) use debug_as_chain;
+
 #[cfg(test)]
 mod tests {
     use super::*;

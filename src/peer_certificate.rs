@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 /// A certificate chain that could not be parsed.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum CertificateError {
     /// The chain was empty.
@@ -35,6 +35,8 @@ pub enum CertificateError {
     #[error("the leaf certificate is not valid X.509")]
     Parse(#[source] crate::BoxError),
 }
+
+crate::error_chain::debug_as_chain!(CertificateError);
 
 /// A subject alternative name of a certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]

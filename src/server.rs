@@ -55,7 +55,7 @@ pub use crate::shutdown::{deadline_after, Shutdown, ShutdownTrigger, SignalGuard
 pub use crate::transport::{BoxError, BoxFuture, DrainReport, ServeContext, Transport};
 
 /// Why a [`Server`] stopped with an error.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ServerError {
     /// A transport serves plaintext HTTP (no TLS) beside HTTP/3 while the server advertises
@@ -82,6 +82,8 @@ pub enum ServerError {
         source: BoxError,
     },
 }
+
+crate::error_chain::debug_as_chain!(ServerError);
 
 /// How the server fills in `Alt-Svc` on TCP responses.
 #[derive(Clone, Debug)]

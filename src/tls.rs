@@ -98,12 +98,12 @@ impl fmt::Display for PemSource {
 }
 
 /// Why a TLS configuration could not be made.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
-    /// The file does not exist.
+    /// The file does not exist: the path, and the OS's error.
     #[error("{0}: file not found")]
-    NotFound(PathBuf),
+    NotFound(PathBuf, #[source] std::io::Error),
     /// The file could not be read.
     #[error("{path}: cannot read")]
     Read {
@@ -246,9 +246,11 @@ pub enum TlsError {
     },
 }
 
+crate::error_chain::debug_as_chain!(TlsError);
+
 fn read_file(path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => TlsError::NotFound(path.to_owned()),
+        std::io::ErrorKind::NotFound => TlsError::NotFound(path.to_owned(), e),
         _ => TlsError::Read {
             path: path.to_owned(),
             source: e,
@@ -606,7 +608,7 @@ mod tests {
         let missing = f.dir.join("missing.pem");
 
         let e = ServerTls::from_pem_files(&missing, &key_p).unwrap_err();
-        assert!(matches!(e, TlsError::NotFound(_)), "{e}");
+        assert!(matches!(e, TlsError::NotFound(..)), "{e}");
         assert!(e.to_string().contains("missing.pem"), "{e}");
 
         let e = ServerTls::from_pem_files(f.dir.as_path(), &key_p).unwrap_err();

@@ -205,7 +205,7 @@ where
 }
 
 /// Why [`serve`] could not start or stopped.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
     /// Binding the address failed (it says which, and for a port below 1024 what gives the
@@ -221,4 +221,11 @@ pub enum ServeError {
     /// A transport failed while serving.
     #[error(transparent)]
     Server(#[from] ServerError),
+}
+
+/// The error, then each cause on its own line: what `main` prints when it returns one.
+impl fmt::Debug for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        twinport_core::server::ErrorChain::new(self).fmt_debug(f)
+    }
 }

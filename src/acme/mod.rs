@@ -82,7 +82,7 @@ impl Challenge {
 }
 
 /// Why an ACME step failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum AcmeError {
     /// The CA, or the way to it, failed (unreachable, a problem document, a bad response).
@@ -144,6 +144,8 @@ pub enum AcmeError {
     #[error("AcmeConfig::start must be called inside a tokio runtime")]
     NoRuntime,
 }
+
+crate::error_chain::debug_as_chain!(AcmeError);
 
 /// What to obtain, from where, and how; see the [module docs](self).
 #[derive(Clone, Debug)]

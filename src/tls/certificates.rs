@@ -81,13 +81,15 @@ impl Inner {
 }
 
 /// Some certificates could not be reloaded; each keeps serving what it served before.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[error("{} certificate(s) not reloaded, still serving the old ones: {}", .failures.len(), list(.failures))]
 #[non_exhaustive]
 pub struct ReloadError {
     /// Why each failed, naming its file.
     pub failures: Vec<TlsError>,
 }
+
+crate::error_chain::debug_as_chain!(ReloadError);
 
 fn list(failures: &[TlsError]) -> String {
     let all: Vec<String> = failures
@@ -338,5 +340,28 @@ impl fmt::Debug for Certificates {
             .field("default", &table.default.is_some())
             .field("tls_alpn_01", &self.inner.tls_alpn_01)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_error_lists_each_failure_with_its_cause_once() {
+        let e = ReloadError {
+            failures: vec![
+                TlsError::Read {
+                    path: "a.pem".into(),
+                    source: std::io::Error::other("disk gone"),
+                },
+                TlsError::NoCertificates,
+            ],
+        };
+        let text = e.to_string();
+        assert!(text.contains("a.pem: cannot read: disk gone"), "{text}");
+        assert!(text.contains("; no certificates"), "{text}");
+        assert_eq!(format!("{e:?}"), text);
+        assert_eq!(text.matches("disk gone").count(), 1, "{text}");
     }
 }

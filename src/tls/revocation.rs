@@ -129,7 +129,7 @@ mod tests {
         assert!(e.to_string().contains("cert-only.pem: no CRL found"), "{e}");
 
         let e = read_crls(&dir.join("missing.crl")).unwrap_err();
-        assert!(matches!(e, TlsError::NotFound(_)), "{e}");
+        assert!(matches!(e, TlsError::NotFound(..)), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -13,6 +13,7 @@
 //!
 //! The [crate docs](crate#writing-an-acceptor) show a complete acceptor of your own.
 
+use std::fmt;
 use std::future::{ready, Future, Ready};
 use std::io;
 use std::time::Duration;
@@ -80,7 +81,7 @@ where
 /// These concern one client and never stop the server; [`Http`](crate::Http) logs them
 /// (PROXY protocol failures at `warn`, since they point at a misconfigured balancer, the rest
 /// at `debug`).
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum AcceptError {
     /// Reading or writing the stream failed.
@@ -109,6 +110,13 @@ pub enum AcceptError {
     /// Anything else, from an acceptor of your own.
     #[error(transparent)]
     Other(BoxError),
+}
+
+/// The error, then each cause on its own line: what `main` prints when it returns one.
+impl fmt::Debug for AcceptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        twinport::server::ErrorChain::new(self).fmt_debug(f)
+    }
 }
 
 impl AcceptError {

@@ -1,11 +1,12 @@
 //! The errors of this crate: [`Error`] when building or running an endpoint, [`BodyError`]
 //! when reading a request body.
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
 /// Why an endpoint could not be built or stopped serving.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The TLS configuration could not be made.
@@ -68,6 +69,13 @@ pub enum Error {
     /// There is no tokio runtime to run the endpoint on.
     #[error(transparent)]
     NoRuntime(#[from] twinport::server::NoRuntime),
+}
+
+/// The error, then each cause on its own line: what `main` prints when it returns one.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        twinport::server::ErrorChain::new(self).fmt_debug(f)
+    }
 }
 
 /// Why a request body could not be read to its end.
