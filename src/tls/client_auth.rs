@@ -8,8 +8,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 use rustls::RootCertStore;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
 
+use super::pem::{parse_certs, read_file};
 use super::revocation::{parse_crls, read_crls, Revocation};
-use super::{parse_certs, read_file, PemSource, TlsError};
+use super::{PemSource, TlsError};
 use crate::error_chain::ErrorChain;
 
 /// Where the CA certificates come from.

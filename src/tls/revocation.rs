@@ -72,7 +72,7 @@ impl Revocation {
 pub(super) fn read_crls(
     path: &Path,
 ) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
-    let bytes = super::read_file(path)?;
+    let bytes = super::pem::read_file(path)?;
     parse_crls(bytes, &PemSource::File(path.to_owned()))
 }
 
