@@ -339,23 +339,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_io_error_names_the_file_and_keeps_the_cause() {
-        let e = DevCertsError::Io {
-            path: PathBuf::from("certs/ca.pem"),
-            source: io::Error::other("disk full"),
-        };
-        assert!(e.to_string().starts_with("certs/ca.pem: "), "{e}");
-        twinport_testkit::assert_cause_once(&e, "disk full");
-
-        let e = gen_err(rcgen::Error::CouldNotParseKeyPair);
-        assert_eq!(
-            e.to_string(),
-            "cannot generate the development certificates"
-        );
-        twinport_testkit::assert_typed_cause::<rcgen::Error>(&e);
-    }
-
-    #[test]
     fn generates_then_reuses_and_the_chain_verifies() {
         let dir = std::env::temp_dir().join(format!("twinport-devcerts-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

@@ -105,3 +105,21 @@ fn every_public_error_debugs_as_its_chain() {
         assert!(!debug.contains("Custom {"), "{debug}");
     }
 }
+
+#[test]
+fn dev_certs_errors_name_the_file_and_keep_the_cause() {
+    use twinport::dev_certs::DevCertsError;
+    let e = DevCertsError::Io {
+        path: "certs/ca.pem".into(),
+        source: io::Error::other("disk full"),
+    };
+    assert!(e.to_string().starts_with("certs/ca.pem: "), "{e}");
+    assert_cause_once(&e, "disk full");
+
+    let e = DevCertsError::Generate(rcgen::Error::CouldNotParseKeyPair.into());
+    assert_eq!(
+        e.to_string(),
+        "cannot generate the development certificates"
+    );
+    assert_typed_cause::<rcgen::Error>(&e);
+}

@@ -25,7 +25,6 @@
 //! Only put this on a port that your balancers alone can reach: whoever sends the header
 //! chooses the address your handlers see.
 
-use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -59,7 +58,7 @@ pub enum ProxyMode {
 }
 
 /// Why a PROXY header was not accepted.
-#[derive(thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProxyError {
     /// The connection did not start with a PROXY header, and one is required.
@@ -80,13 +79,6 @@ pub enum ProxyError {
         #[source]
         source: BoxError,
     },
-}
-
-/// The error, then each cause on its own line: what `main` prints when it returns one.
-impl fmt::Debug for ProxyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        twinport::server::ErrorChain::new(self).fmt_debug(f)
-    }
 }
 
 /// Reads a PROXY protocol header after the inner acceptor `A`; see the [module docs](self).
