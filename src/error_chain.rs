@@ -11,7 +11,9 @@ use std::fmt;
 /// [`source`](std::error::Error::source) returns the cause, and the cause's text is never in
 /// the `Display` too. Printing only `Display` therefore shows the top layer; `ErrorChain`
 /// prints the whole chain, on one line for a log (`{}`) or as a report for a person (`{:?}`,
-/// what `main` prints when it returns the error).
+/// what `main` prints when it returns the error). A cause whose text the layer above already
+/// shows is left out, so another crate's error that prints its cause in `Display` too is
+/// still read once.
 ///
 /// This is plumbing for transport authors: a transport logs with
 /// `error = %ErrorChain::new(&e)` and gives its public errors a `Debug` of
