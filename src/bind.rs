@@ -32,7 +32,7 @@ pub fn bind_same_port(
             Err(e) => {
                 return Err(io::Error::new(
                     e.kind(),
-                    format!("bound TCP {addr}, but {e}"),
+                    BindError::UdpAfterTcp { addr, source: e },
                 ))
             }
         }
@@ -75,16 +75,44 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 /// let e = io::Error::from(io::ErrorKind::PermissionDenied);
 /// let e = twinport::transport::bind_error("TCP", "0.0.0.0:443".parse().unwrap(), e);
 /// assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
-/// assert!(e.to_string().starts_with("cannot bind TCP 0.0.0.0:443: permission denied"));
+/// assert!(e.to_string().starts_with("cannot bind TCP 0.0.0.0:443"));
 /// # #[cfg(target_os = "linux")]
 /// assert!(e.to_string().contains("CAP_NET_BIND_SERVICE"));
+/// // The OS's reason is the cause, printed once by an error reporter:
+/// let chain = twinport::transport::ErrorChain::new(&e).to_string();
+/// assert!(chain.ends_with(": permission denied"), "{chain}");
 /// ```
 pub fn bind_error(protocol: &str, addr: SocketAddr, e: io::Error) -> io::Error {
     let hint = privileged_hint(&e, addr.port());
     io::Error::new(
         e.kind(),
-        format!("cannot bind {protocol} {addr}: {e}{hint}"),
+        BindError::Bind {
+            protocol: protocol.to_owned(),
+            addr,
+            hint,
+            source: e,
+        },
     )
+}
+
+/// What [`bind_error`] and [`bind_same_port`] put in their `io::Error`, so that the OS's
+/// error stays its `source()`.
+#[derive(Debug, thiserror::Error)]
+enum BindError {
+    #[error("cannot bind {protocol} {addr}{hint}")]
+    Bind {
+        protocol: String,
+        addr: SocketAddr,
+        hint: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("bound TCP {addr}, but not UDP on the same port")]
+    UdpAfterTcp {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
 }
 
 fn privileged_hint(e: &io::Error, port: u16) -> &'static str {
@@ -133,5 +161,24 @@ mod tests {
         let (tcp, _udp) = bind_same_port("127.0.0.1:0".parse().unwrap()).unwrap();
         let err = bind_same_port(tcp.local_addr().unwrap()).unwrap_err();
         assert!(err.to_string().contains("TCP"), "{err}");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        twinport_testkit::assert_typed_cause::<io::Error>(&err);
+    }
+
+    #[test]
+    fn udp_failing_after_tcp_keeps_both_layers() {
+        let os = io::Error::from(io::ErrorKind::AddrInUse);
+        let os_text = os.to_string();
+        let addr: SocketAddr = "127.0.0.1:4433".parse().unwrap();
+        let udp = bind_error("UDP", addr, os);
+        let e = io::Error::new(udp.kind(), BindError::UdpAfterTcp { addr, source: udp });
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        assert_eq!(
+            crate::error_chain::ErrorChain::new(&e).to_string(),
+            format!(
+                "bound TCP {addr}, but not UDP on the same port: cannot bind UDP {addr}: {os_text}"
+            )
+        );
+        twinport_testkit::assert_cause_once(&e, &os_text);
     }
 }

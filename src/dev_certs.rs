@@ -28,16 +28,17 @@ use sha2::{Digest, Sha256};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::tls::{CaRoots, ServerTls, TlsError};
+use crate::{connection_info::CertificateError, BoxError};
 
 /// The password of `client.p12`.
 pub const P12_PASSWORD: &str = "twinport";
 
 /// Why development certificates could not be made.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum DevCertsError {
     /// A file could not be written or read.
-    #[error("{path}: {source}")]
+    #[error("{path}: cannot write or read the development certificate")]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -46,9 +47,11 @@ pub enum DevCertsError {
         source: io::Error,
     },
     /// Certificate generation failed.
-    #[error("generating certificates: {0}")]
-    Generate(String),
+    #[error("cannot generate the development certificates")]
+    Generate(#[source] BoxError),
 }
+
+crate::error_chain::debug_as_chain!(DevCertsError);
 
 /// The paths of the development certificate files in one directory.
 #[derive(Clone, Debug)]
@@ -77,8 +80,8 @@ pub struct DevCerts {
     pub client_p12: PathBuf,
 }
 
-fn gen_err(e: impl std::fmt::Display) -> DevCertsError {
-    DevCertsError::Generate(e.to_string())
+fn gen_err(e: impl Into<BoxError>) -> DevCertsError {
+    DevCertsError::Generate(e.into())
 }
 
 impl DevCerts {
@@ -262,8 +265,9 @@ impl DevCerts {
 
 /// The base64 SHA-256 of a certificate's SubjectPublicKeyInfo: the form Chromium's
 /// `--ignore-certificate-errors-spki-list` takes.
-pub fn spki_sha256_base64(cert_der: &[u8]) -> Result<String, String> {
-    let (_, cert) = X509Certificate::from_der(cert_der).map_err(|e| e.to_string())?;
+pub fn spki_sha256_base64(cert_der: &[u8]) -> Result<String, CertificateError> {
+    let (_, cert) =
+        X509Certificate::from_der(cert_der).map_err(|e| CertificateError::Parse(e.into()))?;
     let digest = Sha256::digest(cert.tbs_certificate.subject_pki.raw);
     Ok(base64::engine::general_purpose::STANDARD.encode(digest))
 }

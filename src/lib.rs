@@ -43,6 +43,7 @@ pub mod body;
 pub mod connection_info;
 #[cfg(feature = "dev-certs")]
 pub mod dev_certs;
+mod error_chain;
 pub mod extract;
 mod peer_certificate;
 mod server;

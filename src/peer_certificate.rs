@@ -25,16 +25,18 @@ use sha2::{Digest, Sha256};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 /// A certificate chain that could not be parsed.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum CertificateError {
     /// The chain was empty.
     #[error("the certificate chain is empty")]
     EmptyChain,
     /// The leaf certificate is not valid X.509 DER.
-    #[error("the leaf certificate is not valid X.509: {0}")]
-    Parse(String),
+    #[error("the leaf certificate is not valid X.509")]
+    Parse(#[source] crate::BoxError),
 }
+
+crate::error_chain::debug_as_chain!(CertificateError);
 
 /// A subject alternative name of a certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +85,7 @@ impl PeerCertificate {
     pub fn from_chain(chain: Vec<CertificateDer<'static>>) -> Result<Self, CertificateError> {
         let leaf = chain.first().ok_or(CertificateError::EmptyChain)?;
         let (_, cert) = X509Certificate::from_der(leaf.as_ref())
-            .map_err(|e| CertificateError::Parse(e.to_string()))?;
+            .map_err(|e| CertificateError::Parse(e.into()))?;
         let common_name = cert
             .subject()
             .iter_common_name()
@@ -366,9 +368,15 @@ mod tests {
             PeerCertificate::from_chain(vec![]),
             Err(CertificateError::EmptyChain)
         ));
-        assert!(matches!(
-            PeerCertificate::from_chain(vec![CertificateDer::from(vec![1u8, 2, 3])]),
-            Err(CertificateError::Parse(_))
-        ));
+        let garbage = PeerCertificate::from_chain(vec![CertificateDer::from(vec![1u8, 2, 3])]);
+        assert!(
+            matches!(garbage, Err(CertificateError::Parse(_))),
+            "{garbage:?}"
+        );
+        if let Err(e) = garbage {
+            assert_eq!(e.to_string(), "the leaf certificate is not valid X.509");
+            let cause = std::error::Error::source(&e).unwrap().to_string();
+            twinport_testkit::assert_cause_once(&e, &cause);
+        }
     }
 }

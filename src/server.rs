@@ -10,6 +10,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::HeaderValue;
 
 use crate::alt_svc::{AltSvc, AltSvcLayer};
+use crate::error_chain::ErrorChain;
 use crate::transport::{
     BoxFuture, ConnectionGauge, Shutdown, ShutdownTrigger, Transport, TransportContext,
 };
@@ -20,7 +21,7 @@ use crate::{BoxError, DrainReport};
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
 /// Why a [`Server`] stopped with an error.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
     /// A transport serves plaintext HTTP (no TLS) beside HTTP/3 while the server advertises
@@ -38,7 +39,7 @@ pub enum TransportError {
         name: &'static str,
     },
     /// A transport failed; the others were shut down.
-    #[error("the {name} transport failed: {source}")]
+    #[error("the {name} transport failed")]
     Transport {
         /// The transport's name.
         name: &'static str,
@@ -47,6 +48,8 @@ pub enum TransportError {
         source: BoxError,
     },
 }
+
+crate::error_chain::debug_as_chain!(TransportError);
 
 /// How the server fills in `Alt-Svc` on TCP responses.
 #[derive(Clone, Debug)]
@@ -313,7 +316,7 @@ impl<S: Clone + Send + 'static> Server<S, WithTransports> {
                     }
                 }
                 Err(source) => {
-                    tracing::error!(transport = name, error = %source, "transport failed");
+                    tracing::error!(transport = name, error = %ErrorChain::new(&*source), "transport failed");
                     // Take the others down too, promptly.
                     self.trigger.shutdown(Duration::from_secs(1));
                     first_error.get_or_insert(TransportError::Transport { name, source });

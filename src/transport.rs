@@ -25,4 +25,5 @@ pub use self::service::HttpService;
 pub use self::shutdown::{deadline_after, Shutdown, ShutdownTrigger};
 pub use self::stall::WriteStall;
 pub use crate::bind::bind_error;
+pub use crate::error_chain::ErrorChain;
 pub use crate::server::{NoTransport, WithTransports};

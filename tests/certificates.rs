@@ -189,7 +189,7 @@ fn a_set_that_cannot_be_served_is_refused_when_built_naming_the_file() {
     let missing = set.dir.path("missing.pem");
     let e = err(Certificates::builder().pem_files(&missing, &ek));
     assert!(
-        matches!(e, TlsError::NotFound(_)) && e.to_string().contains("missing.pem"),
+        matches!(e, TlsError::NotFound(..)) && e.to_string().contains("missing.pem"),
         "{e}"
     );
     let e = err(Certificates::builder().pem_files(&ec, &wk));

@@ -250,7 +250,8 @@ fn a_privileged_port_without_the_right_names_cap_net_bind_service() {
     let addr: SocketAddr = "127.0.0.1:1023".parse().unwrap();
     if std::env::var_os(CHILD).is_some() {
         let err = twinport::bind_same_port(addr).unwrap_err();
-        println!("BIND ERROR: {err}");
+        // The whole chain: the OS's "permission denied" is the source, not in the message.
+        println!("BIND ERROR: {}", twinport::transport::ErrorChain::new(&err));
         return;
     }
     let unprivileged_from: u16 =

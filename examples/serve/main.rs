@@ -116,7 +116,7 @@ async fn main() -> ExitCode {
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("serve: {e}");
+            eprintln!("serve: {}", twinport::transport::ErrorChain::new(&*e));
             ExitCode::FAILURE
         }
     }

@@ -16,10 +16,23 @@ pub trait ServeAddr {
     fn bind(self) -> io::Result<(TcpListener, UdpSocket)>;
 }
 
+/// A name that could not be resolved, in the `io::Error` [`ServeAddr::bind`] returns: the
+/// resolver's error stays its `source()`.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot resolve the address {addr}")]
+struct ResolveError {
+    addr: String,
+    #[source]
+    source: io::Error,
+}
+
 fn resolve(addr: impl ToSocketAddrs + std::fmt::Debug) -> io::Result<SocketAddr> {
     let first = addr
         .to_socket_addrs()
-        .map_err(|e| io::Error::new(e.kind(), format!("address {addr:?}: {e}")))?
+        .map_err(|source| {
+            let addr = format!("{addr:?}");
+            io::Error::new(source.kind(), ResolveError { addr, source })
+        })?
         .next();
     first.ok_or_else(|| {
         io::Error::new(
@@ -96,5 +109,11 @@ mod tests {
     fn a_bad_address_says_which() {
         let err = "not an address".bind().unwrap_err();
         assert!(err.to_string().contains("\"not an address\""), "{err}");
+        // The resolver's reason is the source, not repeated in the message.
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(
+            !cause.is_empty() && !err.to_string().contains(&cause),
+            "{err}: {cause}"
+        );
     }
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use twinport_core::alt_svc::AltSvc;
 use twinport_core::transport::BoxFuture;
 use twinport_core::{
-    transport::HttpService, transport::Transport, BoxError, DrainReport, Server, ServerTls,
-    TlsError, TransportError, DEFAULT_GRACE,
+    transport::HttpService, transport::Transport, DrainReport, Server, ServerTls, TlsError,
+    TransportError, DEFAULT_GRACE,
 };
 use twinport_hyper::{Http, HttpConfig, RequestBody, TlsAcceptor};
 use twinport_quinn::{Builder, Http3, RecvBody};
@@ -179,7 +179,7 @@ where
         if let Some(setup) = self.http3 {
             h3 = setup(h3);
         }
-        let h3 = h3.socket(udp).map_err(|e| ServeError::Http3(e.into()))?;
+        let h3 = h3.socket(udp).map_err(ServeError::Http3)?;
         let report = Server::new(self.service)
             .transport(http)
             .transport(h3)
@@ -205,7 +205,7 @@ where
 }
 
 /// Why [`serve`] could not start or stopped.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
     /// Binding the address failed (it says which, and for a port below 1024 what gives the
@@ -219,9 +219,16 @@ pub enum ServeError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     /// The HTTP/3 endpoint could not be set up.
-    #[error("HTTP/3: {0}")]
-    Http3(#[source] BoxError),
+    #[error("cannot set up the HTTP/3 endpoint")]
+    Http3(#[source] twinport_quinn::Error),
     /// A transport failed while serving.
     #[error(transparent)]
-    Server(#[from] TransportError),
+    Transport(#[from] TransportError),
+}
+
+/// The error, then each cause on its own line: what `main` prints when it returns one.
+impl fmt::Debug for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        twinport_core::transport::ErrorChain::new(self).fmt_debug(f)
+    }
 }

@@ -52,6 +52,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::tls::{default_crypto_provider, Certificates, ServerTls, TlsError};
+use crate::BoxError;
 
 pub use http01::{Http01Service, CHALLENGE_PATH};
 
@@ -81,14 +82,14 @@ impl Challenge {
 }
 
 /// Why an ACME step failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum AcmeError {
     /// The CA, or the way to it, failed (unreachable, a problem document, a bad response).
-    #[error("ACME: {0}")]
+    #[error("ACME: a request to the CA failed")]
     Acme(#[from] instant_acme::Error),
     /// A file of the cache could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: cannot read or write the ACME cache")]
     Cache {
         /// The file or directory.
         path: PathBuf,
@@ -97,7 +98,7 @@ pub enum AcmeError {
         source: std::io::Error,
     },
     /// The cached account credentials could not be read.
-    #[error("{path}: unreadable ACME account credentials: {source}")]
+    #[error("{path}: unreadable ACME account credentials")]
     Credentials {
         /// The file.
         path: PathBuf,
@@ -109,8 +110,8 @@ pub enum AcmeError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     /// A key or a challenge certificate could not be made.
-    #[error("cannot make a key or challenge certificate: {0}")]
-    Key(String),
+    #[error("cannot make a key or challenge certificate")]
+    Key(#[source] BoxError),
     /// The CA offered no challenge of the configured type.
     #[error("{name}: the CA offers no {challenge} challenge")]
     NoChallenge {
@@ -127,6 +128,9 @@ pub enum AcmeError {
         /// What the CA said, per name.
         problems: String,
     },
+    /// The certificate obtained or cached has expired.
+    #[error("the certificate has expired")]
+    Expired,
     /// No names were given.
     #[error("ACME: no names to obtain a certificate for")]
     NoNames,
@@ -140,6 +144,8 @@ pub enum AcmeError {
     #[error("AcmeConfig::start must be called inside a tokio runtime")]
     NoRuntime,
 }
+
+crate::error_chain::debug_as_chain!(AcmeError);
 
 /// What to obtain, from where, and how; see the [module docs](self).
 #[derive(Clone, Debug)]
@@ -297,5 +303,38 @@ impl Acme {
     /// current certificate is served until the new one is installed.
     pub fn renew_now(&self) {
         self.renew_now.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_file_and_keep_the_cause() {
+        let cache = AcmeError::Cache {
+            path: PathBuf::from("acme/cert.pem"),
+            source: std::io::Error::other("disk full"),
+        };
+        assert!(cache.to_string().starts_with("acme/cert.pem: "), "{cache}");
+        twinport_testkit::assert_cause_once(&cache, "disk full");
+
+        let json = serde_json::from_str::<u8>("{").unwrap_err();
+        let json_text = json.to_string();
+        let credentials = AcmeError::Credentials {
+            path: PathBuf::from("acme/account.json"),
+            source: json,
+        };
+        twinport_testkit::assert_cause_once(&credentials, &json_text);
+
+        let acme = AcmeError::Acme(instant_acme::Error::Other("the CA is down".into()));
+        twinport_testkit::assert_cause_once(&acme, "the CA is down");
+
+        let key = AcmeError::Key(rcgen::Error::CouldNotParseKeyPair.into());
+        assert_eq!(
+            key.to_string(),
+            "cannot make a key or challenge certificate"
+        );
+        twinport_testkit::assert_typed_cause::<rcgen::Error>(&key);
     }
 }

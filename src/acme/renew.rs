@@ -15,6 +15,7 @@ use super::http01::Tokens;
 use super::order::{account, obtain};
 use super::{AcmeConfig, AcmeError};
 use crate::connection_info::PeerCertificate;
+use crate::error_chain::ErrorChain;
 use crate::tls::{load_pem, Certificates, PemSource};
 
 /// How long one attempt (account, order, challenges, issuance) may take.
@@ -40,7 +41,7 @@ pub(super) struct Current {
 /// ignored (a new certificate is obtained).
 pub(super) fn start_with_cache(ctx: &Ctx) -> Option<Current> {
     serve_cached(ctx).unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "ACME: the cached certificate cannot be used; obtaining a new one");
+        tracing::warn!(error = %ErrorChain::new(&e), "ACME: the cached certificate cannot be used; obtaining a new one");
         None
     })
 }
@@ -85,7 +86,7 @@ pub(super) async fn run(ctx: Ctx, mut current: Option<Current>) {
                 tracing::warn!(
                     names = ?ctx.config.names,
                     directory = %ctx.config.directory,
-                    error = %e,
+                    error = %ErrorChain::new(&e),
                     retry_in = ?backoff,
                     still_serving_valid_for = ?serving,
                     "ACME: could not obtain a certificate"
@@ -138,7 +139,7 @@ fn install(ctx: &Ctx, chain: &[u8], key: &[u8], src: PemSource) -> Result<Curren
     let parsed = PeerCertificate::from_chain(vec![leaf.clone()]).map_err(|e| {
         AcmeError::Tls(crate::TlsError::BadCertificate {
             source_name: PemSource::Memory,
-            reason: e.to_string(),
+            source: e.into(),
         })
     })?;
     let current = Current {
@@ -147,10 +148,7 @@ fn install(ctx: &Ctx, chain: &[u8], key: &[u8], src: PemSource) -> Result<Curren
         not_after: parsed.not_after(),
     };
     if current.not_after <= SystemTime::now() {
-        return Err(AcmeError::Tls(crate::TlsError::BadCertificate {
-            source_name: PemSource::Memory,
-            reason: "expired".into(),
-        }));
+        return Err(AcmeError::Expired);
     }
     ctx.certs.insert(&ctx.config.names, Arc::new(certified))?;
     Ok(current)
@@ -181,7 +179,7 @@ async fn ari(account: &Account, current: &Current) -> Option<(SystemTime, System
         )),
         Err(instant_acme::Error::Unsupported(_)) => None,
         Err(e) => {
-            tracing::debug!(error = %e, "ACME renewal information unavailable");
+            tracing::debug!(error = %ErrorChain::new(&e), "ACME renewal information unavailable");
             None
         }
     }

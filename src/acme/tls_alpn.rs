@@ -17,7 +17,7 @@ pub(super) fn challenge_certificate(
     digest: &[u8],
     provider: &CryptoProvider,
 ) -> Result<Arc<CertifiedKey>, AcmeError> {
-    let gen = |e: rcgen::Error| AcmeError::Key(e.to_string());
+    let gen = |e: rcgen::Error| AcmeError::Key(e.into());
     let mut params = CertificateParams::new(vec![name.to_owned()]).map_err(gen)?;
     params.custom_extensions = vec![CustomExtension::new_acme_identifier(digest)];
     let key = KeyPair::generate().map_err(gen)?;
@@ -26,7 +26,7 @@ pub(super) fn challenge_certificate(
     let signing = provider
         .key_provider
         .load_private_key(der)
-        .map_err(|e| AcmeError::Key(e.to_string()))?;
+        .map_err(|e| AcmeError::Key(e.into()))?;
     Ok(Arc::new(CertifiedKey::new(
         vec![cert.der().clone()],
         signing,

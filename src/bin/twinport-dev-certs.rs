@@ -9,6 +9,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use twinport_core::transport::ErrorChain;
+
 fn main() -> ExitCode {
     let dir = std::env::args_os()
         .nth(1)
@@ -19,7 +21,7 @@ fn main() -> ExitCode {
             println!("wrote development certificates to {}", certs.dir.display());
             match certs.spki() {
                 Ok(spki) => println!("server SPKI sha256 (for Chromium): {spki}"),
-                Err(e) => eprintln!("{e}"),
+                Err(e) => eprintln!("{}", ErrorChain::new(&e)),
             }
             println!(
                 "client.p12 password: {}",
@@ -28,7 +30,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("twinport-dev-certs: {e}");
+            eprintln!("twinport-dev-certs: {}", ErrorChain::new(&e));
             ExitCode::FAILURE
         }
     }

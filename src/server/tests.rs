@@ -159,10 +159,9 @@ async fn a_failing_transport_stops_the_others_and_is_named() {
         matches!(err, TransportError::Transport { name: "quic", .. }),
         "{err}"
     );
-    assert!(
-        err.to_string().contains("quic") && err.to_string().contains("port taken"),
-        "{err}"
-    );
+    assert_eq!(err.to_string(), "the quic transport failed");
+    // The transport's own error is the source, printed once.
+    twinport_testkit::assert_cause_once(&err, "port taken");
 }
 
 #[tokio::test]
@@ -220,4 +219,14 @@ async fn graceful_shutdown_future_drains() {
     tx.send(()).unwrap();
     let report = finished(task).await;
     assert_eq!(report.cut, 1);
+}
+
+#[test]
+fn a_failed_transport_names_itself_and_keeps_the_cause_as_source() {
+    let e = TransportError::Transport {
+        name: "h3",
+        source: std::io::Error::other("socket gone").into(),
+    };
+    assert_eq!(e.to_string(), "the h3 transport failed");
+    twinport_testkit::assert_cause_once(&e, "socket gone");
 }

@@ -14,6 +14,7 @@ use super::client_auth::CaRoots;
 use super::entry::{normalize_all, serial, Entry, Origin, Registration};
 use super::resolver::Table;
 use super::TlsError;
+use crate::error_chain::ErrorChain;
 
 /// Several certificates chosen by the client's SNI, for TCP and QUIC alike, reloadable while
 /// serving.
@@ -80,7 +81,7 @@ impl Inner {
 }
 
 /// Some certificates could not be reloaded; each keeps serving what it served before.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[error("{} certificate(s) not reloaded, still serving the old ones: {}", .failures.len(), list(.failures))]
 #[non_exhaustive]
 pub struct ReloadError {
@@ -88,8 +89,13 @@ pub struct ReloadError {
     pub failures: Vec<TlsError>,
 }
 
+crate::error_chain::debug_as_chain!(ReloadError);
+
 fn list(failures: &[TlsError]) -> String {
-    let all: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    let all: Vec<String> = failures
+        .iter()
+        .map(|e| ErrorChain::new(e).to_string())
+        .collect();
     all.join("; ")
 }
 
@@ -141,7 +147,7 @@ impl Certificates {
                 Some(Err(e)) => {
                     tracing::warn!(
                         cert = %entry.cert_source(),
-                        error = %e,
+                        error = %ErrorChain::new(&e),
                         "certificate reload failed; still serving the previous certificate"
                     );
                     failures.push(e);
@@ -152,7 +158,7 @@ impl Certificates {
             match self.publish(&next) {
                 Ok(()) => *entries = next,
                 Err(e) => {
-                    tracing::warn!(error = %e, "reloaded certificates conflict; still serving the previous ones");
+                    tracing::warn!(error = %ErrorChain::new(&e), "reloaded certificates conflict; still serving the previous ones");
                     failures.push(e);
                     changed = 0;
                 }
@@ -334,5 +340,28 @@ impl fmt::Debug for Certificates {
             .field("default", &table.default.is_some())
             .field("tls_alpn_01", &self.inner.tls_alpn_01)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_error_lists_each_failure_with_its_cause_once() {
+        let e = ReloadError {
+            failures: vec![
+                TlsError::Read {
+                    path: "a.pem".into(),
+                    source: std::io::Error::other("disk gone"),
+                },
+                TlsError::NoCertificates,
+            ],
+        };
+        let text = e.to_string();
+        assert!(text.contains("a.pem: cannot read: disk gone"), "{text}");
+        assert!(text.contains("; no certificates"), "{text}");
+        assert_eq!(format!("{e:?}"), text);
+        assert_eq!(text.matches("disk gone").count(), 1, "{text}");
     }
 }

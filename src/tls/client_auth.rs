@@ -8,8 +8,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 use rustls::RootCertStore;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
 
+use super::pem::{parse_certs, read_file};
 use super::revocation::{parse_crls, read_crls, Revocation};
-use super::{parse_certs, read_file, PemSource, TlsError};
+use super::{PemSource, TlsError};
+use crate::error_chain::ErrorChain;
 
 /// Where the CA certificates come from.
 #[derive(Clone, Debug)]
@@ -178,7 +180,7 @@ impl CaRoots {
         let (store, crls) = match next {
             Ok(next) => next,
             Err(e) => {
-                tracing::warn!(error = %e, "client CA or CRL reload failed; still using the previous ones");
+                tracing::warn!(error = %ErrorChain::new(&e), "client CA or CRL reload failed; still using the previous ones");
                 return Err(e);
             }
         };

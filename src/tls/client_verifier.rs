@@ -12,6 +12,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 
 use super::client_auth::{CaRoots, Loaded};
 use super::TlsError;
+use crate::error_chain::ErrorChain;
 
 /// The CA names sent in the CertificateRequest, one entry per change. rustls borrows them from
 /// the verifier, so a list once handed out must live as long as it: entries are only added.
@@ -111,7 +112,7 @@ impl ClientVerifier {
                 *current = (loaded.generation, verifier);
             }
             Err(e) => {
-                tracing::warn!(error = %e, "reloaded client CA or CRLs refused; still using the previous ones");
+                tracing::warn!(error = %ErrorChain::new(&e), "reloaded client CA or CRLs refused; still using the previous ones");
                 current.0 = loaded.generation;
             }
         }

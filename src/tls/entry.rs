@@ -8,7 +8,9 @@ use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
 
 use super::names::{covers, dns_names, normalize};
-use super::{certified_key, parse_certs, parse_key, read_file, PemSource, TlsError};
+use super::pem::{parse_certs, parse_key, read_file};
+use super::server_tls::certified_key;
+use super::{PemSource, TlsError};
 
 /// What a certificate is chosen for.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::{PemSource, TlsError};
+use crate::BoxError;
 
 /// `name` as stored: lower case, no trailing dot; an error says what is wrong with it.
 pub(super) fn normalize(name: &str) -> Result<String, TlsError> {
@@ -50,14 +51,12 @@ pub(super) fn dns_names(
     leaf: &CertificateDer<'_>,
     src: &PemSource,
 ) -> Result<Vec<String>, TlsError> {
-    let bad = |reason: String| TlsError::BadCertificate {
+    let bad = |source: BoxError| TlsError::BadCertificate {
         source_name: src.clone(),
-        reason,
+        source,
     };
-    let (_, cert) = X509Certificate::from_der(leaf).map_err(|e| bad(e.to_string()))?;
-    let san = cert
-        .subject_alternative_name()
-        .map_err(|e| bad(e.to_string()))?;
+    let (_, cert) = X509Certificate::from_der(leaf).map_err(|e| bad(e.into()))?;
+    let san = cert.subject_alternative_name().map_err(|e| bad(e.into()))?;
     let mut names = Vec::new();
     for general in san.iter().flat_map(|s| s.value.general_names.iter()) {
         if let GeneralName::DNSName(dns) = general {

@@ -72,7 +72,7 @@ impl Revocation {
 pub(super) fn read_crls(
     path: &Path,
 ) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
-    let bytes = super::read_file(path)?;
+    let bytes = super::pem::read_file(path)?;
     parse_crls(bytes, &PemSource::File(path.to_owned()))
 }
 
@@ -84,9 +84,9 @@ pub(super) fn parse_crls(
     let crls = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
         CertificateRevocationListDer::pem_slice_iter(&bytes)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| TlsError::InvalidPem {
+            .map_err(|source| TlsError::InvalidPem {
                 source_name: src.clone(),
-                reason: e.to_string(),
+                source,
             })?
     } else {
         vec![CertificateRevocationListDer::from(bytes)]
@@ -97,7 +97,7 @@ pub(super) fn parse_crls(
     for crl in &crls {
         webpki::OwnedCertRevocationList::from_der(crl).map_err(|e| TlsError::InvalidCrl {
             source_name: src.clone(),
-            reason: format!("{e:?}"),
+            source: e.into(),
         })?;
     }
     Ok(crls)
@@ -116,6 +116,7 @@ mod tests {
         let e = read_crls(&der).unwrap_err();
         assert!(matches!(e, TlsError::InvalidCrl { .. }), "{e}");
         assert!(e.to_string().contains("garbage.crl: invalid CRL"), "{e}");
+        twinport_testkit::assert_typed_cause::<webpki::Error>(&e);
 
         let pem = dir.join("cert-only.pem");
         std::fs::write(
@@ -128,7 +129,7 @@ mod tests {
         assert!(e.to_string().contains("cert-only.pem: no CRL found"), "{e}");
 
         let e = read_crls(&dir.join("missing.crl")).unwrap_err();
-        assert!(matches!(e, TlsError::NotFound(_)), "{e}");
+        assert!(matches!(e, TlsError::NotFound(..)), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

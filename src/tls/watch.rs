@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{CaRoots, Certificates, TlsError};
+use crate::transport::RuntimeError;
 
 /// How long the directories must be quiet before a reload: 250 ms.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(250);
@@ -96,7 +97,7 @@ fn watch_files(
 ) -> Result<CertWatcher, TlsError> {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| TlsError::Watch {
         path: PathBuf::new(),
-        reason: "watch must be called inside a tokio runtime".into(),
+        source: RuntimeError::Missing.into(),
     })?;
     let dirs: BTreeSet<PathBuf> = files.iter().map(|f| parent(f)).collect();
     // One pending change is enough: the reload reads everything again anyway.
@@ -137,7 +138,7 @@ fn parent(file: &Path) -> PathBuf {
 fn watch_error(path: &Path, e: notify::Error) -> TlsError {
     TlsError::Watch {
         path: path.to_owned(),
-        reason: e.to_string(),
+        source: e.into(),
     }
 }
 
@@ -162,5 +163,17 @@ async fn reload_on_change(
             tracing::dispatcher::with_default(&dispatch, reload)
         });
         let _ = done.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watching_outside_a_runtime_says_why_in_the_source() {
+        let e = watch_files(&[], DEFAULT_DEBOUNCE, || {}).unwrap_err();
+        assert!(matches!(e, TlsError::Watch { .. }), "{e}");
+        twinport_testkit::assert_typed_cause::<RuntimeError>(&e);
     }
 }

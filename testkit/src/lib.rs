@@ -13,6 +13,7 @@
 //! - [`app`]: the apps the suites serve; [`server`]: the servers that serve them
 //! - [`browsers`]: headless [`Firefox`] and [`Chromium`] in fresh profiles, pages reporting
 //!   back through [`Reports`]
+//! - [`errors`]: [`assert_cause_once`], [`assert_typed_cause`]: a cause kept, printed once
 //! - [`relay`], [`sys`], [`rng`], [`fs`]: a UDP relay that can cut its client off, RSS and
 //!   CPU readings, one seeded generator, temporary directories
 //!
@@ -26,6 +27,7 @@ pub mod browsers;
 pub mod certs;
 pub mod clients;
 pub mod codes;
+pub mod errors;
 pub mod frames;
 pub mod fs;
 pub mod logs;
@@ -49,6 +51,7 @@ pub use certs::{
 };
 pub use clients::*;
 pub use codes::*;
+pub use errors::{assert_cause_once, assert_typed_cause};
 pub use frames::*;
 pub use fs::{path_arg, workspace, TempDir};
 pub use logs::{init_tracing, Logs};

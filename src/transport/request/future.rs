@@ -11,6 +11,7 @@ use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 
 use super::body::ResponseBody;
+use crate::error_chain::ErrorChain;
 use crate::transport::HttpService;
 use crate::BoxError;
 
@@ -125,7 +126,7 @@ impl<S: HttpService<B>, B> Future for ResponseFuture<S, B> {
                 // A 500 for this request. Handing the error to the transport would close an
                 // HTTP/1.1 connection without any response.
                 let e: BoxError = e.into();
-                tracing::error!(error = %e, "service error; answering 500");
+                tracing::error!(error = %ErrorChain::new(&*e), "service error; answering 500");
                 None
             }
             Err(panic) => {

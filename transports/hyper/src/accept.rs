@@ -13,6 +13,7 @@
 //!
 //! The [crate docs](crate#writing-an-acceptor) show a complete acceptor of your own.
 
+use std::fmt;
 use std::future::{ready, Future, Ready};
 use std::io;
 use std::time::Duration;
@@ -97,11 +98,11 @@ where
 /// These concern one client and never stop the server; [`Http`](crate::Http) logs them
 /// (PROXY protocol failures at `warn`, since they point at a misconfigured balancer, the rest
 /// at `debug`).
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum AcceptError {
     /// Reading or writing the stream failed.
-    #[error("I/O error: {0}")]
+    #[error("I/O error on the connection")]
     Io(#[from] io::Error),
     /// A step took too long.
     #[error("{stage} timed out after {after:?}")]
@@ -112,13 +113,13 @@ pub enum AcceptError {
         after: Duration,
     },
     /// The TLS handshake failed (bad certificate, no shared protocol, not TLS at all, ...).
-    #[error("TLS handshake failed: {0}")]
+    #[error("TLS handshake failed")]
     Tls(#[source] io::Error),
     /// The client's certificate was verified by rustls but could not be parsed.
-    #[error("client certificate: {0}")]
+    #[error("unusable client certificate")]
     Certificate(#[from] CertificateError),
     /// The PROXY protocol header was missing or invalid.
-    #[error("PROXY protocol: {0}")]
+    #[error("PROXY protocol header refused")]
     Proxy(#[from] ProxyError),
     /// An acceptor refused the connection on purpose (a deny list, a rate limit, ...).
     #[error("refused: {0}")]
@@ -126,6 +127,13 @@ pub enum AcceptError {
     /// Anything else, from an acceptor of your own.
     #[error(transparent)]
     Other(BoxError),
+}
+
+/// The error, then each cause on its own line: what `main` prints when it returns one.
+impl fmt::Debug for AcceptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        twinport::transport::ErrorChain::new(self).fmt_debug(f)
+    }
 }
 
 impl AcceptError {
@@ -138,5 +146,21 @@ impl AcceptError {
     /// unparsable, yet verified, client certificate.
     pub(crate) fn is_warning(&self) -> bool {
         matches!(self, Self::Proxy(_) | Self::Certificate(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_prints_its_cause_once() {
+        let io = || io::Error::other("connection reset");
+        twinport_testkit::assert_cause_once(&AcceptError::Io(io()), "connection reset");
+        twinport_testkit::assert_cause_once(&AcceptError::Tls(io()), "connection reset");
+        let cert = CertificateError::EmptyChain;
+        twinport_testkit::assert_cause_once(&AcceptError::from(cert), "chain is empty");
+        let proxy = ProxyError::TooLong;
+        twinport_testkit::assert_cause_once(&AcceptError::from(proxy), "longer than 107");
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 use twinport::transport::request::connection_span;
-use twinport::transport::{BoxFuture, Listen};
+use twinport::transport::{BoxFuture, ErrorChain, Listen};
 use twinport::{transport::HttpService, transport::Shutdown};
 
 use crate::accept::Acceptor;
@@ -97,7 +97,7 @@ where
                     let pause = self.backoff.next();
                     tracing::error!(
                         transport = name,
-                        %error,
+                        error = %ErrorChain::new(&error),
                         retry_in = ?pause,
                         "accept failed; retrying",
                     );

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use twinport::transport::request::record_connection;
-use twinport::transport::ConnectionGauge;
+use twinport::transport::{ConnectionGauge, ErrorChain};
 use twinport::{
     connection_info::ConnectionInfoBuilder, transport::HttpService, transport::Shutdown, BoxError,
 };
@@ -174,12 +174,12 @@ where
 
 fn log_accept_error(error: &AcceptError) {
     if error.is_warning() {
-        tracing::warn!(%error, "connection closed before HTTP");
+        tracing::warn!(error = %ErrorChain::new(error), "connection closed before HTTP");
     } else if matches!(error, AcceptError::Refused(_)) {
         // A policy decision of the user's acceptor: worth a line at the default level.
-        tracing::info!(%error, "connection refused");
+        tracing::info!(error = %ErrorChain::new(error), "connection refused");
     } else {
-        tracing::debug!(%error, "connection closed before HTTP");
+        tracing::debug!(error = %ErrorChain::new(error), "connection closed before HTTP");
     }
 }
 
@@ -219,7 +219,7 @@ where
                     Ok(()) => tracing::debug!("connection closed"),
                     Err(e) => {
                         let e: BoxError = e.into();
-                        tracing::debug!(error = %e, "connection ended with an error");
+                        tracing::debug!(error = %ErrorChain::new(&*e), "connection ended with an error");
                     }
                 }
                 return;

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use twinport::{connection_info::ConnectionInfoBuilder, connection_info::ProxyInfo};
+use twinport::{connection_info::ConnectionInfoBuilder, connection_info::ProxyInfo, BoxError};
 
 use crate::accept::{AcceptError, AcceptFuture, Acceptor, DefaultAcceptor};
 
@@ -70,12 +70,13 @@ pub enum ProxyError {
     #[error("PROXY protocol v1 header longer than 107 bytes")]
     TooLong,
     /// The header could not be parsed.
-    #[error("invalid PROXY protocol v{version} header: {reason}")]
+    #[error("invalid PROXY protocol v{version} header")]
     Invalid {
         /// 1 or 2.
         version: u8,
-        /// The parser's reason.
-        reason: String,
+        /// The parser's error (the `ppp` crate's).
+        #[source]
+        source: BoxError,
     },
 }
 
@@ -267,7 +268,7 @@ fn parse_v1(bytes: &[u8]) -> Result<Report, ProxyError> {
     use ppp::v1::{Addresses, Header};
     let header = Header::try_from(bytes).map_err(|e| ProxyError::Invalid {
         version: 1,
-        reason: e.to_string(),
+        source: e.into(),
     })?;
     Ok(match header.addresses {
         Addresses::Tcp4(a) => Some((
@@ -286,7 +287,7 @@ fn parse_v2(bytes: &[u8]) -> Result<Report, ProxyError> {
     use ppp::v2::{Addresses, Command, Header};
     let header = Header::try_from(bytes).map_err(|e| ProxyError::Invalid {
         version: 2,
-        reason: e.to_string(),
+        source: e.into(),
     })?;
     if header.command == Command::Local {
         return Ok(None);
@@ -430,10 +431,13 @@ mod tests {
     fn garbage_and_plain_requests() {
         assert!(matches!(frame(b"GET / HTTP/1.1\r\n"), Ok(Frame::NotProxy)));
         assert!(matches!(frame(b"\x16\x03\x01"), Ok(Frame::NotProxy)));
-        assert!(matches!(
-            frame(b"PROXY TCP4 nonsense here 1 2\r\n"),
-            Err(ProxyError::Invalid { version: 1, .. })
-        ));
+        match frame(b"PROXY TCP4 nonsense here 1 2\r\n") {
+            Err(e @ ProxyError::Invalid { version: 1, .. }) => {
+                twinport_testkit::assert_typed_cause::<ppp::v1::BinaryParseError>(&e);
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("a broken v1 header was accepted"),
+        }
         let long = [b"PROXY TCP4 ".as_slice(), &[b'1'; 120]].concat();
         assert!(matches!(frame(&long), Err(ProxyError::TooLong)));
     }

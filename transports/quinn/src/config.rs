@@ -168,14 +168,16 @@ impl QuicConfig {
 
     pub(crate) fn transport(&self) -> Result<Arc<TransportConfig>, Error> {
         let mut t = TransportConfig::default();
-        let idle = IdleTimeout::try_from(self.idle_timeout).map_err(|e| Error::Config {
-            name: "idle_timeout",
-            reason: e.to_string(),
-        })?;
-        let receive_window = VarInt::from_u64(self.receive_window).map_err(|e| Error::Config {
-            name: "receive_window",
-            reason: e.to_string(),
-        })?;
+        let idle =
+            IdleTimeout::try_from(self.idle_timeout).map_err(|source| Error::OutOfRange {
+                name: "idle_timeout",
+                source,
+            })?;
+        let receive_window =
+            VarInt::from_u64(self.receive_window).map_err(|source| Error::OutOfRange {
+                name: "receive_window",
+                source,
+            })?;
         if self.max_uni_streams < 3 {
             return Err(Error::Config {
                 name: "max_concurrent_uni_streams",

@@ -1,25 +1,26 @@
 //! The errors of this crate: [`Error`] when building or running an endpoint, [`BodyError`]
 //! when reading a request body.
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
 /// Why an endpoint could not be built or stopped serving.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The TLS configuration could not be made.
-    #[error("TLS configuration: {0}")]
+    #[error("cannot make the TLS configuration")]
     Tls(#[from] twinport::TlsError),
     /// The TLS configuration has no cipher suite QUIC can use for its initial packets
     /// (QUIC needs a TLS 1.3 `TLS13_AES_128_GCM_SHA256` suite in the crypto provider).
-    #[error("the TLS configuration cannot be used for QUIC: {0}")]
+    #[error("the TLS configuration cannot be used for QUIC")]
     QuicTls(#[from] quinn::crypto::rustls::NoInitialCipherSuite),
     /// rustls refuses the TLS configuration for QUIC (no TLS 1.3, say).
     #[error("the TLS configuration cannot be used for QUIC")]
     QuicTlsConfig(#[source] rustls::Error),
     /// The UDP socket could not be bound or set up.
-    #[error("cannot bind UDP {addr}: {source}")]
+    #[error("cannot bind UDP {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -28,7 +29,7 @@ pub enum Error {
         source: io::Error,
     },
     /// The QUIC endpoint could not start on the socket.
-    #[error("cannot start the QUIC endpoint: {0}")]
+    #[error("cannot start the QUIC endpoint")]
     Endpoint(#[source] io::Error),
     /// A transport setting is out of range.
     #[error("invalid QUIC setting {name}: {reason}")]
@@ -37,6 +38,15 @@ pub enum Error {
         name: &'static str,
         /// What is wrong with it.
         reason: String,
+    },
+    /// A transport setting does not fit QUIC's variable-length integers.
+    #[error("QUIC setting {name} is too large")]
+    OutOfRange {
+        /// The setting.
+        name: &'static str,
+        /// quinn's error.
+        #[source]
+        source: quinn::VarIntBoundsExceeded,
     },
     /// The same ALPN protocol was registered twice.
     #[error("ALPN protocol {0:?} is registered twice")]
@@ -61,6 +71,13 @@ pub enum Error {
     Runtime(#[from] twinport::transport::RuntimeError),
 }
 
+/// The error, then each cause on its own line: what `main` prints when it returns one.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        twinport::transport::ErrorChain::new(self).fmt_debug(f)
+    }
+}
+
 /// Why a request body could not be read to its end.
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -72,10 +89,11 @@ pub enum BodyError {
         code: u64,
     },
     /// The connection was lost or closed.
-    #[error("the connection closed: {reason}")]
+    #[error("the connection closed")]
     ConnectionClosed {
         /// What closed it.
-        reason: String,
+        #[source]
+        source: quinn::ReadError,
     },
     /// The client sent nothing for
     /// [`Http3Config::body_idle_timeout`](crate::Http3Config::body_idle_timeout) while the
@@ -91,4 +109,42 @@ pub enum BodyError {
         /// What was wrong.
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_prints_its_cause_once() {
+        let tls = Error::Tls(twinport::TlsError::NoCertificates);
+        twinport_testkit::assert_cause_once(&tls, "no certificates");
+        let bind = Error::Bind {
+            addr: SocketAddr::from(([127, 0, 0, 1], 443)),
+            source: io::Error::from(io::ErrorKind::AddrInUse),
+        };
+        assert_eq!(bind.to_string(), "cannot bind UDP 127.0.0.1:443");
+        let in_use = io::Error::from(io::ErrorKind::AddrInUse).to_string();
+        twinport_testkit::assert_cause_once(&bind, &in_use);
+        let endpoint = Error::Endpoint(io::Error::other("no buffers"));
+        twinport_testkit::assert_cause_once(&endpoint, "no buffers");
+        let refused = Error::QuicTlsConfig(rustls::Error::General("no TLS 1.3".into()));
+        twinport_testkit::assert_cause_once(&refused, "no TLS 1.3");
+    }
+
+    #[test]
+    fn an_out_of_range_setting_keeps_quinn_error() {
+        let config = crate::QuicConfig::default().receive_window(u64::MAX);
+        let e = config.transport().unwrap_err();
+        assert_eq!(e.to_string(), "QUIC setting receive_window is too large");
+        twinport_testkit::assert_typed_cause::<quinn::VarIntBoundsExceeded>(&e);
+    }
+
+    #[test]
+    fn a_lost_connection_keeps_quinn_error() {
+        let lost = quinn::ReadError::ConnectionLost(quinn::ConnectionError::TimedOut);
+        let e = BodyError::ConnectionClosed { source: lost };
+        assert_eq!(e.to_string(), "the connection closed");
+        twinport_testkit::assert_typed_cause::<quinn::ReadError>(&e);
+    }
 }

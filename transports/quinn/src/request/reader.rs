@@ -33,7 +33,7 @@ pub(crate) enum ReadFail {
     /// The client reset the stream.
     Reset(u64),
     /// The connection is gone.
-    Lost(String),
+    Lost(quinn::ReadError),
 }
 
 impl From<ReadFail> for BodyError {
@@ -43,7 +43,7 @@ impl From<ReadFail> for BodyError {
                 reason: e.reason.to_owned(),
             },
             ReadFail::Reset(code) => BodyError::Reset { code },
-            ReadFail::Lost(reason) => BodyError::ConnectionClosed { reason },
+            ReadFail::Lost(source) => BodyError::ConnectionClosed { source },
         }
     }
 }
@@ -123,7 +123,7 @@ impl RequestReader {
                 Err(quinn::ReadError::Reset(code)) => {
                     return Poll::Ready(Err(ReadFail::Reset(code.into_inner())))
                 }
-                Err(e) => return Poll::Ready(Err(ReadFail::Lost(e.to_string()))),
+                Err(e) => return Poll::Ready(Err(ReadFail::Lost(e))),
             }
         }
     }

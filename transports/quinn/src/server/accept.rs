@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
 use twinport::transport::request::{connection_span, record_connection};
-use twinport::transport::{ConnectionGauge, ConnectionGuard};
+use twinport::transport::{ConnectionGauge, ConnectionGuard, ErrorChain};
 use twinport::{transport::HttpService, transport::Shutdown, BoxError};
 
 use super::Route;
@@ -91,7 +91,7 @@ pub(super) async fn connection<S>(
     let info = match info::connection_info(&conn, shared.local_addr) {
         Ok(info) => info,
         Err(e) => {
-            tracing::warn!(%remote, error = %e, "unreadable client certificate");
+            tracing::warn!(%remote, error = %ErrorChain::new(&e), "unreadable client certificate");
             conn.close(H3_GENERAL_PROTOCOL_ERROR, b"bad client certificate");
             return;
         }
@@ -132,7 +132,7 @@ pub(super) async fn connection<S>(
                     shutdown: shared.shutdown.clone(),
                 };
                 if let Err(e) = handler.handle(raw).await {
-                    tracing::debug!(error = %e, "QUIC handler failed");
+                    tracing::debug!(error = %ErrorChain::new(&*e), "QUIC handler failed");
                 }
             }
             None => {

@@ -14,6 +14,7 @@ mod tunnel;
 
 use http::{header, Request, StatusCode};
 use twinport::transport::request::{RequestGuard, WebSocketConnect};
+use twinport::transport::ErrorChain;
 use twinport::{transport::HttpService, ConnectionInfo};
 
 use self::pipe::UpgradePipe;
@@ -47,7 +48,7 @@ where
     let (pipe, on_upgrade) = match UpgradePipe::open().await {
         Ok(opened) => opened,
         Err(e) => {
-            tracing::error!(error = %e, "could not start a WebSocket");
+            tracing::error!(error = %ErrorChain::new(&e), "could not start a WebSocket");
             return responder.status(StatusCode::INTERNAL_SERVER_ERROR).await;
         }
     };
@@ -117,7 +118,7 @@ where
     let io = match pipe.accept(status).await {
         Ok(io) => io,
         Err(e) => {
-            tracing::error!(error = %e, "could not open the WebSocket the handler accepted");
+            tracing::error!(error = %ErrorChain::new(&e), "could not open the WebSocket the handler accepted");
             return responder.status(StatusCode::INTERNAL_SERVER_ERROR).await;
         }
     };

@@ -35,7 +35,7 @@ const MAX_HEAD: usize = 1024;
 /// Why the pipe could not give an upgrade.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PipeError {
-    #[error("the in-memory HTTP/1.1 pipe failed: {0}")]
+    #[error("the in-memory HTTP/1.1 pipe failed")]
     Io(#[from] std::io::Error),
     #[error("the in-memory HTTP/1.1 pipe closed before the upgrade")]
     Closed,
@@ -152,4 +152,15 @@ async fn answer(
     let mut response = Response::new(Empty::new());
     *response.status_mut() = status;
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_pipe_keeps_the_cause() {
+        let e = PipeError::from(std::io::Error::other("duplex closed"));
+        twinport_testkit::assert_cause_once(&e, "duplex closed");
+    }
 }

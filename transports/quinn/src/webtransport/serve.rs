@@ -11,6 +11,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use tokio::sync::oneshot;
 use tracing::Instrument;
+use twinport::transport::ErrorChain;
 use twinport::{BoxError, ConnectionInfo};
 
 use super::draft::WebTransportDraft;
@@ -235,7 +236,7 @@ fn handler_close(result: std::thread::Result<Result<(), BoxError>>) -> CloseInfo
     match result {
         Ok(Ok(())) => CloseInfo::default(),
         Ok(Err(e)) => {
-            tracing::debug!(error = %e, "WebTransport handler failed");
+            tracing::debug!(error = %ErrorChain::new(&*e), "WebTransport handler failed");
             CloseInfo {
                 code: 1,
                 reason: "handler failed".into(),

@@ -24,13 +24,13 @@ pub enum SessionError {
     #[error("the WebTransport session is closed")]
     Closed,
     /// The QUIC connection failed.
-    #[error("the connection failed: {0}")]
+    #[error("the connection failed")]
     Connection(#[from] quinn::ConnectionError),
     /// Writing a new stream's header failed.
-    #[error("could not start the stream: {0}")]
+    #[error("could not start the stream")]
     Write(#[from] quinn::WriteError),
     /// A datagram could not be sent (too large, or the client does not take datagrams).
-    #[error("could not send the datagram: {0}")]
+    #[error("could not send the datagram")]
     Datagram(#[from] quinn::SendDatagramError),
 }
 
@@ -240,5 +240,23 @@ fn write_error(e: quinn::WriteError) -> SessionError {
     match e {
         quinn::WriteError::ConnectionLost(e) => SessionError::Connection(e),
         other => SessionError::Write(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_prints_its_cause_once() {
+        let lost = quinn::ConnectionError::TimedOut;
+        let text = lost.to_string();
+        twinport_testkit::assert_cause_once(&SessionError::from(lost), &text);
+        let write = quinn::WriteError::ClosedStream;
+        let text = write.to_string();
+        twinport_testkit::assert_cause_once(&SessionError::from(write), &text);
+        let datagram = quinn::SendDatagramError::TooLarge;
+        let text = datagram.to_string();
+        twinport_testkit::assert_cause_once(&SessionError::from(datagram), &text);
     }
 }
