@@ -12,6 +12,7 @@
 pub(crate) mod contract;
 mod gauge;
 mod lifecycle;
+mod measure;
 mod probe;
 pub mod request;
 mod service;
