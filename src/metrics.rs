@@ -15,6 +15,14 @@
 //! | `twinport.connection.duration` | histogram | seconds | `network.transport` |
 //! | `twinport.drain.cut` | counter | connections | `network.transport` |
 //! | `twinport.drain.lingering` | counter | connections | `network.transport` |
+//! | `twinport.handshake.duration` | histogram | seconds | `network.transport`, `tls.resumed` (`true`, `false`) |
+//! | `twinport.handshake.failures` | counter | handshakes | `network.transport`, `error.type` (`timeout`, `tls`, `no_alpn`, `client_certificate`, `proxy_header`, `refused`, `io`) |
+//! | `twinport.quic.rtt` | histogram | seconds | (at each QUIC connection's close: its smoothed RTT) |
+//! | `twinport.quic.path_mtu` | histogram | bytes | (at close) |
+//! | `twinport.quic.lost_packets`, `twinport.quic.lost_bytes`, `twinport.quic.congestion_events` | counter | packets, bytes, events | |
+//! | `twinport.quic.datagrams`, `twinport.quic.bytes` | counter | datagrams, bytes | `network.io.direction` (`transmit`, `receive`) |
+//! | `twinport.quic.path_challenges` | counter | frames | (paths the client validated: migrations) |
+//! | `twinport.quic.closed` | counter | connections | `error.type`: the close's class (`local`, `idle_timeout`, `application`, `transport`, `protocol_violation`, `reset`) |
 //!
 //! `network.transport` is the transport's name: `tcp`, `unix` or `quic`. A request's duration
 //! runs from the moment its head reached the service until the last byte of its response
@@ -24,11 +32,13 @@
 
 use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode, Version};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics::{Gauge, Histogram, Label, Unit};
+
+use crate::transport::QuicClose;
 
 /// The request duration histogram.
 pub const REQUEST_DURATION: &str = "http.server.request.duration";
@@ -44,6 +54,28 @@ pub const CONNECTION_DURATION: &str = "twinport.connection.duration";
 pub const DRAIN_CUT: &str = "twinport.drain.cut";
 /// Connections still lingering at a drain's deadline.
 pub const DRAIN_LINGERING: &str = "twinport.drain.lingering";
+/// How long completed handshakes took.
+pub const HANDSHAKE_DURATION: &str = "twinport.handshake.duration";
+/// Handshakes that failed, by reason.
+pub const HANDSHAKE_FAILURES: &str = "twinport.handshake.failures";
+/// QUIC: the smoothed round-trip time at close.
+pub const QUIC_RTT: &str = "twinport.quic.rtt";
+/// QUIC: packets declared lost.
+pub const QUIC_LOST_PACKETS: &str = "twinport.quic.lost_packets";
+/// QUIC: bytes declared lost.
+pub const QUIC_LOST_BYTES: &str = "twinport.quic.lost_bytes";
+/// QUIC: congestion events.
+pub const QUIC_CONGESTION_EVENTS: &str = "twinport.quic.congestion_events";
+/// QUIC: the path MTU at close.
+pub const QUIC_MTU: &str = "twinport.quic.path_mtu";
+/// QUIC: UDP datagrams, by direction.
+pub const QUIC_DATAGRAMS: &str = "twinport.quic.datagrams";
+/// QUIC: UDP bytes, by direction.
+pub const QUIC_BYTES: &str = "twinport.quic.bytes";
+/// QUIC: PATH_CHALLENGE frames received (new paths validated: migrations).
+pub const QUIC_PATH_CHALLENGES: &str = "twinport.quic.path_challenges";
+/// QUIC: connections closed, by the class of their close reason.
+pub const QUIC_CLOSED: &str = "twinport.quic.closed";
 
 /// Describes every metric (unit and help text) to the installed recorder, once, when the
 /// first server starts: after the application installed its recorder.
@@ -76,6 +108,29 @@ pub(crate) fn describe() {
             DRAIN_LINGERING,
             Unit::Count,
             "Connections closed at a drain's deadline while lingering."
+        );
+        describe_histogram!(HANDSHAKE_DURATION, Unit::Seconds, "Completed handshakes.");
+        describe_counter!(
+            HANDSHAKE_FAILURES,
+            Unit::Count,
+            "Failed handshakes, by reason."
+        );
+        describe_histogram!(QUIC_RTT, Unit::Seconds, "QUIC smoothed RTT at close.");
+        describe_counter!(QUIC_LOST_PACKETS, Unit::Count, "QUIC packets lost.");
+        describe_counter!(QUIC_LOST_BYTES, Unit::Bytes, "QUIC bytes lost.");
+        describe_counter!(
+            QUIC_CONGESTION_EVENTS,
+            Unit::Count,
+            "QUIC congestion events."
+        );
+        describe_histogram!(QUIC_MTU, Unit::Bytes, "QUIC path MTU at close.");
+        describe_counter!(QUIC_DATAGRAMS, Unit::Count, "QUIC UDP datagrams.");
+        describe_counter!(QUIC_BYTES, Unit::Bytes, "QUIC UDP bytes.");
+        describe_counter!(QUIC_PATH_CHALLENGES, Unit::Count, "QUIC paths validated.");
+        describe_counter!(
+            QUIC_CLOSED,
+            Unit::Count,
+            "QUIC connections closed, by reason."
         );
     });
 }
@@ -194,6 +249,32 @@ pub(crate) fn drained(transport: &'static str, cut: usize, lingering: usize) {
     let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
     counter!(DRAIN_CUT, "network.transport" => transport).increment(count(cut));
     counter!(DRAIN_LINGERING, "network.transport" => transport).increment(count(lingering));
+}
+
+pub(crate) fn handshake_done(transport: &'static str, took: Duration, resumed: bool) {
+    let resumed = if resumed { "true" } else { "false" };
+    histogram!(HANDSHAKE_DURATION, "network.transport" => transport, "tls.resumed" => resumed)
+        .record(took.as_secs_f64());
+}
+
+pub(crate) fn handshake_failed(transport: &'static str, _took: Duration, why: &'static str) {
+    counter!(HANDSHAKE_FAILURES, "network.transport" => transport, "error.type" => why)
+        .increment(1);
+}
+
+pub(crate) fn quic_closed(close: &QuicClose) {
+    histogram!(QUIC_RTT).record(close.rtt.as_secs_f64());
+    counter!(QUIC_LOST_PACKETS).increment(close.lost_packets);
+    counter!(QUIC_LOST_BYTES).increment(close.lost_bytes);
+    counter!(QUIC_CONGESTION_EVENTS).increment(close.congestion_events);
+    histogram!(QUIC_MTU).record(f64::from(close.mtu));
+    counter!(QUIC_DATAGRAMS, "network.io.direction" => "transmit").increment(close.sent_datagrams);
+    counter!(QUIC_DATAGRAMS, "network.io.direction" => "receive")
+        .increment(close.received_datagrams);
+    counter!(QUIC_BYTES, "network.io.direction" => "transmit").increment(close.sent_bytes);
+    counter!(QUIC_BYTES, "network.io.direction" => "receive").increment(close.received_bytes);
+    counter!(QUIC_PATH_CHALLENGES).increment(close.path_challenges);
+    counter!(QUIC_CLOSED, "error.type" => close.reason).increment(1);
 }
 
 /// The methods OpenTelemetry labels by name (RFC 9110's and PATCH); anything else is

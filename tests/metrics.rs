@@ -66,6 +66,31 @@ fn counter(rows: &[Row], name: &str, want: &[(&str, &str)]) -> u64 {
         .sum()
 }
 
+/// Several snapshots as one. A snapshot takes what it reports (counters and gauges are
+/// swapped to 0, histograms drained), so the polls' snapshots add up.
+fn latest(snapshots: &[Row]) -> Vec<Row> {
+    let mut merged: Vec<Row> = Vec::new();
+    for (key, value) in snapshots {
+        match (merged.iter_mut().find(|(k, _)| k == key), value) {
+            (Some((_, DebugValue::Histogram(all))), DebugValue::Histogram(more)) => {
+                all.extend(more.iter().copied())
+            }
+            (Some((_, DebugValue::Counter(all))), DebugValue::Counter(more)) => *all += more,
+            (Some((_, DebugValue::Gauge(all))), DebugValue::Gauge(more)) => *all += *more,
+            (_, value) => merged.push((key.clone(), copy(value))),
+        }
+    }
+    merged
+}
+
+fn copy(value: &DebugValue) -> DebugValue {
+    match value {
+        DebugValue::Counter(c) => DebugValue::Counter(*c),
+        DebugValue::Gauge(g) => DebugValue::Gauge(*g),
+        DebugValue::Histogram(h) => DebugValue::Histogram(h.clone()),
+    }
+}
+
 fn rows(snapshotter: &Snapshotter) -> Vec<Row> {
     snapshotter
         .snapshot()
@@ -132,12 +157,34 @@ async fn every_protocol_is_counted_once_by_status() {
         assert_eq!(h3.get(path).await.status, status);
     }
     h3.close().await;
+    // Plain HTTP on the TLS port: a handshake that fails, counted by its reason.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        let _ = within(tcp.read_to_end(&mut rest)).await;
+    }
+    // The refusal is counted once the server's lingering close of it ends, just after.
+    // (A snapshot drains the histograms: what the polls took is kept.)
+    let failed = [("network.transport", "tcp"), ("error.type", "tls")];
+    let mut polled = Vec::new();
+    for _ in 0..100 {
+        polled.extend(rows(&snapshotter));
+        if counter(&latest(&polled), "twinport.handshake.failures", &failed) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     stop.send(()).unwrap();
     let report = within(task).await.unwrap().unwrap();
     assert_eq!(report.cut, 0);
 
-    let rows = rows(&snapshotter);
+    polled.extend(rows(&snapshotter));
+    let rows = latest(&polled);
     for (version, ok, failed) in [("1.1", 3, 1), ("2", 2, 1), ("3", 4, 1)] {
         let base = [
             ("network.protocol.version", version),
@@ -164,11 +211,53 @@ async fn every_protocol_is_counted_once_by_status() {
             assert!(!v.contains("127.0.0.1"), "{k}={v} names an address");
         }
     }
-    // Connections by transport: two TCP (HTTP/1.1, HTTP/2), one QUIC; all closed.
+    // Connections by transport: three TCP (HTTP/1.1, HTTP/2, the plaintext one), one QUIC;
+    // all closed.
     let tcp = [("network.transport", "tcp")];
     let quic = [("network.transport", "quic")];
-    assert_eq!(counter(&rows, "twinport.connection.accepted", &tcp), 2);
     assert_eq!(counter(&rows, "twinport.connection.accepted", &quic), 1);
     assert_eq!(gauge_sum(&rows, "twinport.connection.active"), 0.0);
     assert_eq!(counter(&rows, "twinport.drain.cut", &tcp), 0);
+    // Handshakes: the three that completed timed, the plaintext one counted as a TLS failure.
+    assert_eq!(
+        histogram_count(&rows, "twinport.handshake.duration", &tcp),
+        2
+    );
+    assert_eq!(
+        histogram_count(&rows, "twinport.handshake.duration", &quic),
+        1
+    );
+    assert_eq!(counter(&rows, "twinport.handshake.failures", &failed), 1);
+    assert_eq!(
+        counter(&rows, "twinport.connection.accepted", &tcp),
+        3,
+        "the failed one too"
+    );
+    // QUIC's figures at close: one connection (ended by the server once the client's GOAWAY
+    // and close came: `local`), with traffic both ways.
+    assert_eq!(counter(&rows, "twinport.quic.closed", &[]), 1);
+    for direction in ["transmit", "receive"] {
+        let way = [("network.io.direction", direction)];
+        assert!(
+            counter(&rows, "twinport.quic.datagrams", &way) > 0,
+            "{direction}"
+        );
+        assert!(
+            counter(&rows, "twinport.quic.bytes", &way) > 1000,
+            "{direction}"
+        );
+    }
+    assert_eq!(histogram_count(&rows, "twinport.quic.rtt", &[]), 1);
+}
+
+fn histogram_count(rows: &[Row], name: &str, want: &[(&str, &str)]) -> usize {
+    rows.iter()
+        .filter(|(k, _)| {
+            k.kind() == MetricKind::Histogram && k.key().name() == name && has(k, want)
+        })
+        .map(|(_, v)| match v {
+            DebugValue::Histogram(values) => values.len(),
+            other => panic!("{other:?}"),
+        })
+        .sum()
 }
