@@ -31,6 +31,7 @@
 //! | `watch` | no | `Certificates::watch`: reload certificate files when they change (notify) |
 //! | `acme` | no | `acme`: certificates obtained and renewed from an ACME CA, TLS-ALPN-01 and HTTP-01 (instant-acme) |
 //! | `dev-certs` | no | [`dev_certs`]: development certificates (rcgen), and the `twinport-dev-certs` binary |
+//! | `metrics` | no | [`metrics`]: request, connection and drain metrics on the `metrics` facade, with OpenTelemetry's names |
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -45,6 +46,8 @@ pub mod connection_info;
 pub mod dev_certs;
 mod error_chain;
 pub mod extract;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod peer_certificate;
 mod server;
 pub mod tls;

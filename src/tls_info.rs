@@ -28,6 +28,7 @@ pub struct TlsInfo {
     cipher_suite: Option<CipherSuite>,
     key_exchange_group: Option<NamedGroup>,
     peer: Option<PeerCertificate>,
+    resumed: bool,
 }
 
 impl TlsInfo {
@@ -51,7 +52,14 @@ impl TlsInfo {
             cipher_suite: conn.negotiated_cipher_suite().map(|s| s.suite()),
             key_exchange_group: conn.negotiated_key_exchange_group().map(|g| g.name()),
             peer,
+            resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         })
+    }
+
+    /// Whether the client resumed an earlier session (a session ticket: no certificate
+    /// exchange, and early data possible).
+    pub fn resumed(&self) -> bool {
+        self.resumed
     }
 
     /// The server name (SNI) the client asked for.
@@ -138,6 +146,12 @@ impl TlsInfoBuilder {
         self
     }
 
+    /// Whether the client resumed an earlier session.
+    pub fn resumed(mut self, resumed: bool) -> Self {
+        self.info.resumed = resumed;
+        self
+    }
+
     /// The finished description.
     pub fn build(self) -> TlsInfo {
         self.info
@@ -151,12 +165,13 @@ mod ser {
 
     impl Serialize for TlsInfo {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut st = s.serialize_struct("TlsInfo", 5)?;
+            let mut st = s.serialize_struct("TlsInfo", 6)?;
             st.serialize_field("server_name", &self.server_name())?;
             st.serialize_field("version", &self.version_str())?;
             st.serialize_field("cipher_suite", &self.cipher_suite_str())?;
             st.serialize_field("key_exchange_group", &self.key_exchange_group_str())?;
             st.serialize_field("client_certificate", &self.peer_certificate())?;
+            st.serialize_field("resumed", &self.resumed())?;
             st.end()
         }
     }

@@ -12,6 +12,8 @@
 pub(crate) mod contract;
 mod gauge;
 mod lifecycle;
+mod measure;
+mod observe;
 mod probe;
 pub mod request;
 mod service;
@@ -21,6 +23,7 @@ mod stall;
 pub use self::contract::{BoxFuture, Transport, TransportContext};
 pub use self::gauge::{ConnectionGauge, ConnectionGuard};
 pub use self::lifecycle::{ensure_runtime, serve_connections, Listen, RuntimeError};
+pub use self::observe::{Handshake, HandshakeFailure, QuicClose};
 pub use self::service::HttpService;
 pub use self::shutdown::{deadline_after, Shutdown, ShutdownTrigger};
 pub use self::stall::WriteStall;

@@ -1,4 +1,4 @@
-//! Run with: `cargo run --release --example serve [-- --addr 127.0.0.1:4433] [--mtls | --mtls-required] [--client-ca FILE] [--client-crl FILE]`
+//! Run with: `cargo run --release --example serve [-- --addr 127.0.0.1:4433] [--metrics 127.0.0.1:9464] [--mtls | --mtls-required] [--client-ca FILE] [--client-crl FILE]`
 //!
 //! JetStream's example made real: one axum app served over HTTP/1.1 and HTTP/2 (TCP + TLS) and
 //! HTTP/3 (QUIC) on the same port. Generates development certificates in certs/ if missing.
@@ -21,6 +21,9 @@
 //!   session's ConnectionInfo, one saying `close` closes the session; the page's "WebTransport echo" button opens it
 //!   (or `/?wt=1`, which runs it on load)
 //!
+//! `--metrics HOST:PORT` serves twinport's metrics (OpenTelemetry names, see the README) for
+//! Prometheus at `http://HOST:PORT/metrics`, on a listener of its own.
+//!
 //! `--mtls` asks for client certificates (verified against certs/ca.pem, anonymous clients
 //! welcome); `--mtls-required` refuses clients without one. `--client-ca FILE` trusts another
 //! client CA than certs/ca.pem, `--client-crl FILE` (PEM or DER, repeatable) refuses the client
@@ -33,6 +36,7 @@
 
 mod app;
 mod certs;
+mod metrics;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -42,10 +46,11 @@ use std::process::ExitCode;
 use twinport::dev_certs::DevCerts;
 use twinport::{tls::CertWatcher, CaRoots, ClientAuth, TlsError};
 
-const USAGE: &str = "usage: serve [--addr HOST:PORT] [--mtls | --mtls-required] [--client-ca FILE] [--client-crl FILE]... (certificates: see examples/serve/certs.rs)";
+const USAGE: &str = "usage: serve [--addr HOST:PORT] [--metrics HOST:PORT] [--mtls | --mtls-required] [--client-ca FILE] [--client-crl FILE]... (certificates: see examples/serve/certs.rs)";
 
 struct Args {
     addr: SocketAddr,
+    metrics: Option<SocketAddr>,
     mtls: Option<bool>,
     client_ca: Option<PathBuf>,
     client_crls: Vec<PathBuf>,
@@ -55,6 +60,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         addr: SocketAddr::from(([127, 0, 0, 1], 4433)),
+        metrics: None,
         mtls: None,
         client_ca: None,
         client_crls: Vec::new(),
@@ -70,6 +76,15 @@ fn parse_args() -> Result<Args, String> {
                 args.addr = v
                     .parse()
                     .map_err(|e| format!("--addr {v:?} is not an IP address and port: {e}"))?;
+            }
+            "--metrics" => {
+                let v = it
+                    .next()
+                    .ok_or("--metrics needs a value such as 127.0.0.1:9464")?;
+                let addr = v
+                    .parse()
+                    .map_err(|e| format!("--metrics {v:?} is not an IP address and port: {e}"))?;
+                args.metrics = Some(addr);
             }
             "--client-ca" => args.client_ca = Some(file_arg("--client-ca", it.next())?),
             "--client-crl" => args.client_crls.push(file_arg("--client-crl", it.next())?),
@@ -124,6 +139,10 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
+    if let Some(addr) = args.metrics {
+        metrics::install(addr).map_err(|e| format!("--metrics {addr}: {e}"))?;
+        eprintln!("metrics on http://{addr}/metrics");
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let certs = DevCerts::ensure(root.join("certs"))?;
 

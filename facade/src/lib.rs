@@ -64,6 +64,7 @@
 //! | `watch` | no | [`Certificates::watch`](crate::Certificates): reload certificate files when they change (notify; Kubernetes' `..data` swap included) |
 //! | `acme` | no | `twinport::acme`: certificates obtained and renewed from an ACME CA, TLS-ALPN-01 and HTTP-01 (instant-acme) |
 //! | `dev-certs` | no | [`dev_certs::DevCerts`]: a development CA, server and client certificate, written once |
+//! | `metrics` | no | [`metrics`]: request, connection and drain metrics on the `metrics` facade, with OpenTelemetry's names |
 //!
 //! [`serve`] needs both `hyper` and `quinn`. Without `serde`, a handler returning
 //! `Json(info)` fails to compile with axum's "`Handler<_, _>` is not implemented": turn the

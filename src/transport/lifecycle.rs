@@ -8,6 +8,7 @@ use std::future::Future;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 
+use super::measure::{self, ConnectionMetrics};
 use crate::transport::TransportContext;
 use crate::DrainReport;
 
@@ -79,6 +80,7 @@ pub async fn serve_connections<L: Listen>(
     mut listen: L,
     ctx: &TransportContext,
 ) -> (L, DrainReport) {
+    measure::describe();
     let mut tasks = JoinSet::new();
     let draining = ctx.shutdown.draining();
     let mut draining = std::pin::pin!(draining);
@@ -89,7 +91,7 @@ pub async fn serve_connections<L: Listen>(
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => log_panic(name, joined),
             accepted = listen.accept() => {
                 let Some(connection) = accepted else { break None };
-                let counted = ctx.connections.guard();
+                let counted = (ctx.connections.guard(), ConnectionMetrics::accepted(name));
                 tasks.spawn(async move {
                     connection.await;
                     drop(counted);
@@ -109,6 +111,7 @@ pub async fn serve_connections<L: Listen>(
             DrainReport::default()
         }
     };
+    measure::drained(name, report.cut, report.lingering);
     (listen, report)
 }
 

@@ -9,6 +9,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::future::panic_message;
+use crate::transport::measure::RequestMetrics;
 use crate::BoxError;
 
 pin_project! {
@@ -21,6 +22,8 @@ pin_project! {
         #[pin]
         state: State<B>,
         span: tracing::Span,
+        // Dropped when the body ends: the end of the request's duration.
+        measure: Option<RequestMetrics>,
     }
 }
 
@@ -33,18 +36,20 @@ pin_project! {
 }
 
 impl<B> ResponseBody<B> {
-    pub(super) fn new(body: B, span: tracing::Span) -> Self {
+    pub(super) fn new(body: B, span: tracing::Span, measure: Option<RequestMetrics>) -> Self {
         Self {
             state: State::Streaming { body },
             span,
+            measure,
         }
     }
 
     /// No body at all, as in the `500` for a failed service.
-    pub(super) fn empty() -> Self {
+    pub(super) fn empty(measure: Option<RequestMetrics>) -> Self {
         Self {
             state: State::Done,
             span: tracing::Span::none(),
+            measure,
         }
     }
 }
@@ -63,10 +68,15 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         let StateProj::Streaming { body } = this.state.as_mut().project() else {
+            this.measure.take();
             return Poll::Ready(None);
         };
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| body.poll_frame(cx)));
         let error: BoxError = match polled {
+            Ok(Poll::Ready(None)) => {
+                this.measure.take();
+                return Poll::Ready(None);
+            }
             Ok(Poll::Ready(Some(Err(e)))) => {
                 let e = e.into();
                 // Entered only now: HTTP/2 polls bodies in tasks of their own, outside it.
@@ -83,6 +93,7 @@ where
             }
         };
         this.state.set(State::Done);
+        this.measure.take();
         Poll::Ready(Some(Err(error)))
     }
 

@@ -12,6 +12,7 @@ use pin_project_lite::pin_project;
 
 use super::body::ResponseBody;
 use crate::error_chain::ErrorChain;
+use crate::transport::measure::RequestMetrics;
 use crate::transport::HttpService;
 use crate::BoxError;
 
@@ -29,6 +30,7 @@ pin_project! {
         state: State<S, B>,
         span: tracing::Span,
         websocket: Option<&'static WebSocketConnect>,
+        measure: Option<RequestMetrics>,
     }
 
     impl<S, B> PinnedDrop for ResponseFuture<S, B>
@@ -58,7 +60,12 @@ pin_project! {
 }
 
 impl<S: HttpService<B>, B> ResponseFuture<S, B> {
-    pub(super) fn new(service: S, req: Request<B>, span: tracing::Span) -> Self {
+    pub(super) fn new(
+        service: S,
+        req: Request<B>,
+        span: tracing::Span,
+        measure: RequestMetrics,
+    ) -> Self {
         Self {
             state: State::Ready {
                 service,
@@ -66,6 +73,7 @@ impl<S: HttpService<B>, B> ResponseFuture<S, B> {
             },
             span,
             websocket: None,
+            measure: Some(measure),
         }
     }
 
@@ -140,13 +148,21 @@ impl<S: HttpService<B>, B> Future for ResponseFuture<S, B> {
         // The service's future is dropped inside the span too.
         this.state.set(State::Done);
         drop(entered);
+        // The measure moves on to the body, whose end ends the request's duration.
+        let mut measure = this.measure.take();
+        let status = response
+            .as_ref()
+            .map_or(StatusCode::INTERNAL_SERVER_ERROR, |r| r.status());
+        if let Some(measure) = &mut measure {
+            measure.answered(status);
+        }
         Poll::Ready(Ok(match response {
             Some(res) => {
                 // The span moves on to the body (no clone), which logs in it if it fails.
                 let span = std::mem::replace(this.span, tracing::Span::none());
-                res.map(|body| ResponseBody::new(body, span))
+                res.map(|body| ResponseBody::new(body, span, measure))
             }
-            None => internal_error(),
+            None => internal_error(measure),
         }))
     }
 }
@@ -170,8 +186,8 @@ pub(super) fn panic_message(panic: &(dyn Any + Send)) -> &str {
     }
 }
 
-fn internal_error<B>() -> Response<ResponseBody<B>> {
-    let mut res = Response::new(ResponseBody::empty());
+fn internal_error<B>(measure: Option<RequestMetrics>) -> Response<ResponseBody<B>> {
+    let mut res = Response::new(ResponseBody::empty(measure));
     *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     res.headers_mut().insert(
         http::header::CONTENT_LENGTH,

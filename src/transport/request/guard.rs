@@ -5,6 +5,7 @@ use http::Request;
 
 use super::future::ResponseFuture;
 use super::span::request_span;
+use crate::transport::measure::RequestMetrics;
 use crate::transport::HttpService;
 use crate::ConnectionInfo;
 
@@ -35,7 +36,13 @@ impl<S> RequestGuard<S> {
         S: HttpService<B>,
     {
         let span = request_span(&req, None);
-        ResponseFuture::new(self.service.clone(), stamp(req, self.info.clone()), span)
+        let measure = self.measure(&req);
+        ResponseFuture::new(
+            self.service.clone(),
+            stamp(req, self.info.clone()),
+            span,
+            measure,
+        )
     }
 
     /// Like [`call`](Self::call), for a guard made for one request whose task the transport
@@ -46,7 +53,17 @@ impl<S> RequestGuard<S> {
     where
         S: HttpService<B>,
     {
-        ResponseFuture::new(self.service, stamp(req, self.info), tracing::Span::none())
+        let measure = self.measure(&req);
+        ResponseFuture::new(
+            self.service,
+            stamp(req, self.info),
+            tracing::Span::none(),
+            measure,
+        )
+    }
+
+    fn measure<B>(&self, req: &Request<B>) -> RequestMetrics {
+        RequestMetrics::start(req.method(), req.version(), self.info.tls().is_some())
     }
 }
 

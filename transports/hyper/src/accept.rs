@@ -19,6 +19,7 @@ use std::io;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use twinport::transport::HandshakeFailure;
 use twinport::{
     connection_info::CertificateError, connection_info::ConnectionInfoBuilder, BoxError,
 };
@@ -140,6 +141,24 @@ impl AcceptError {
     /// A refusal with this reason, for acceptors that turn connections away on purpose.
     pub fn refused(reason: impl Into<String>) -> Self {
         Self::Refused(reason.into())
+    }
+
+    /// The reason a handshake failed, as the metrics count it.
+    pub(crate) fn failure(&self) -> HandshakeFailure {
+        match self {
+            Self::Io(_) => HandshakeFailure::Io,
+            Self::Timeout { .. } => HandshakeFailure::Timeout,
+            Self::Tls(e) => match e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+                Some(rustls::Error::NoApplicationProtocol) => HandshakeFailure::NoAlpn,
+                Some(
+                    rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented,
+                ) => HandshakeFailure::ClientCertificate,
+                _ => HandshakeFailure::Tls,
+            },
+            Self::Certificate(_) => HandshakeFailure::ClientCertificate,
+            Self::Proxy(_) => HandshakeFailure::ProxyHeader,
+            Self::Refused(_) | Self::Other(_) => HandshakeFailure::Refused,
+        }
     }
 
     /// Whether this is worth a warning rather than a debug line: a broken PROXY setup or an

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use twinport::transport::request::record_connection;
-use twinport::transport::{ConnectionGauge, ErrorChain};
+use twinport::transport::{ConnectionGauge, ErrorChain, Handshake, HandshakeFailure};
 use twinport::{
     connection_info::ConnectionInfoBuilder, transport::HttpService, transport::Shutdown, BoxError,
 };
@@ -85,6 +85,7 @@ pub(crate) async fn serve_connection<I, A, S>(
     S: HttpService<RequestBody>,
 {
     let limit = builders.accept_timeout;
+    let handshake = Handshake::start(info.transport_kind().as_str());
     let accepted = tokio::select! {
         biased;
         _ = shutdown.draining() => {
@@ -96,10 +97,12 @@ pub(crate) async fn serve_connection<I, A, S>(
     let (io, info) = match accepted {
         Ok(Ok(ready)) => ready,
         Ok(Err(error)) => {
+            handshake.failed(error.failure());
             log_accept_error(&error);
             return;
         }
         Err(_) => {
+            handshake.failed(HandshakeFailure::Timeout);
             log_accept_error(&AcceptError::Timeout {
                 stage: "accept",
                 after: limit,
@@ -108,6 +111,7 @@ pub(crate) async fn serve_connection<I, A, S>(
         }
     };
     let info = info.build();
+    handshake.done(info.tls().is_some_and(|tls| tls.resumed()));
     let protocol = match (info.tls().is_some(), info.alpn()) {
         (true, Some(b"h2")) => Protocol::H2,
         (true, _) => Protocol::H1,

@@ -44,7 +44,7 @@ pub(crate) fn connection_info(
     if let Some(peer) = peer {
         tls = tls.peer_certificate(peer);
     }
-    let tls = tls.build();
+    let tls = tls.resumed(handshake.resumed).build();
     // On a wildcard bind, the address the client actually reached.
     let local = match conn.local_ip() {
         Some(ip) if endpoint_addr.ip().is_unspecified() => {

@@ -93,6 +93,7 @@ mod info;
 mod proto;
 mod request;
 pub mod server;
+mod stats;
 mod tls;
 #[cfg(feature = "websocket")]
 mod websocket;

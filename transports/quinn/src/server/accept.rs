@@ -8,7 +8,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
 use twinport::transport::request::{connection_span, record_connection};
-use twinport::transport::{ConnectionGauge, ConnectionGuard, ErrorChain};
+use twinport::transport::{
+    ConnectionGauge, ConnectionGuard, ErrorChain, Handshake, HandshakeFailure,
+};
 use twinport::{transport::HttpService, transport::Shutdown, BoxError};
 
 use super::Route;
@@ -17,8 +19,9 @@ use crate::codes::{H3_GENERAL_PROTOCOL_ERROR, NO_APPLICATION_PROTOCOL, QUIC_NO_E
 use crate::config::Http3Config;
 use crate::connection::{self, context::Setup};
 use crate::handler::QuicConnection;
-use crate::handshake::Handshake;
+use crate::handshake::Handshake as EarlyHandshake;
 use crate::info;
+use crate::stats;
 use crate::webtransport::Routes;
 
 pub(super) struct Shared {
@@ -42,7 +45,7 @@ async fn handshake(
     shared: &Shared,
     counted: ConnectionGuard,
     deadline: Instant,
-) -> Result<(quinn::Connection, Option<Handshake>), BoxError> {
+) -> Result<(quinn::Connection, Option<EarlyHandshake>), BoxError> {
     let mut connecting = incoming.accept()?;
     if !shared.early_data {
         return Ok((connecting.await?, None));
@@ -50,7 +53,7 @@ async fn handshake(
     connecting.handshake_data().await?;
     match connecting.into_0rtt() {
         Ok((conn, connected)) => {
-            let handshake = Handshake::new(connected, conn.clone(), deadline);
+            let handshake = EarlyHandshake::new(connected, conn.clone(), deadline);
             let (watched, closing) = (handshake.clone(), conn.clone());
             tokio::spawn(async move {
                 let _counted = counted;
@@ -74,16 +77,19 @@ pub(super) async fn connection<S>(
     S: HttpService<RecvBody>,
 {
     let remote = incoming.remote_address();
+    let measured = Handshake::start("quic");
     let deadline = Instant::now() + shared.handshake_timeout;
     let handshake =
         tokio::time::timeout_at(deadline, handshake(incoming, &shared, counted, deadline));
     let (conn, handshake) = match handshake.await {
         Ok(Ok(done)) => done,
         Ok(Err(e)) => {
+            measured.failed(stats::handshake_failure(&*e));
             tracing::debug!(%remote, error = %e, "QUIC handshake failed");
             return;
         }
         Err(_) => {
+            measured.failed(HandshakeFailure::Timeout);
             tracing::debug!(%remote, "QUIC handshake timed out");
             return;
         }
@@ -91,11 +97,14 @@ pub(super) async fn connection<S>(
     let info = match info::connection_info(&conn, shared.local_addr) {
         Ok(info) => info,
         Err(e) => {
+            measured.failed(HandshakeFailure::ClientCertificate);
             tracing::warn!(%remote, error = %ErrorChain::new(&e), "unreadable client certificate");
             conn.close(H3_GENERAL_PROTOCOL_ERROR, b"bad client certificate");
             return;
         }
     };
+    measured.done(info.tls().is_some_and(|tls| tls.resumed()));
+    let closing = conn.clone();
     let span = connection_span("quic", Some(remote));
     record_connection(&span, &info, info.alpn_str().unwrap_or(""));
     let route = info
@@ -144,5 +153,6 @@ pub(super) async fn connection<S>(
         tracing::debug!("connection done");
     }
     .instrument(span)
-    .await
+    .await;
+    stats::closed(&closing);
 }

@@ -33,6 +33,8 @@ pub struct HandshakeData {
     pub cipher_suite: Option<CipherSuite>,
     /// The negotiated key-exchange group.
     pub key_exchange_group: Option<NamedGroup>,
+    /// Whether the client resumed an earlier session.
+    pub resumed: bool,
 }
 
 /// quinn's rustls server config, with sessions that report every negotiated TLS fact.

@@ -88,6 +88,7 @@ impl crypto::Session for Session {
             version: self.tls.protocol_version(),
             cipher_suite: self.tls.negotiated_cipher_suite().map(|s| s.suite()),
             key_exchange_group: self.tls.negotiated_key_exchange_group().map(|g| g.name()),
+            resumed: self.tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         }))
     }
 

@@ -1,0 +1,364 @@
+//! Metrics on the [`metrics`](https://docs.rs/metrics) facade (feature `metrics`), named as
+//! OpenTelemetry's semantic conventions name them, the same on HTTP/1.1, HTTP/2 and HTTP/3.
+//!
+//! twinport only emits; the application installs the recorder it wants before serving (the
+//! Prometheus exporter, the OpenTelemetry bridge, ...). Without one, each emission costs an
+//! atomic load. Names are dotted; the Prometheus exporter writes them with underscores and,
+//! with its unit suffix on, the unit (`http_server_request_duration_seconds`).
+//!
+//! | name | kind | unit | labels |
+//! | --- | --- | --- | --- |
+//! | `http.server.request.duration` | histogram | seconds | `http.request.method`, `http.response.status_code`, `network.protocol.version`, `url.scheme`, `error.type` (5xx, or `cancelled`) |
+//! | `http.server.active_requests` | gauge | requests | `http.request.method`, `url.scheme` |
+//! | `twinport.connection.accepted` | counter | connections | `network.transport` |
+//! | `twinport.connection.active` | gauge | connections | `network.transport` |
+//! | `twinport.connection.duration` | histogram | seconds | `network.transport` |
+//! | `twinport.drain.cut` | counter | connections | `network.transport` |
+//! | `twinport.drain.lingering` | counter | connections | `network.transport` |
+//! | `twinport.handshake.duration` | histogram | seconds | `network.transport`, `tls.resumed` (`true`, `false`) |
+//! | `twinport.handshake.failures` | counter | handshakes | `network.transport`, `error.type` (`timeout`, `tls`, `no_alpn`, `client_certificate`, `proxy_header`, `refused`, `io`) |
+//! | `twinport.quic.rtt` | histogram | seconds | (at each QUIC connection's close: its smoothed RTT) |
+//! | `twinport.quic.path_mtu` | histogram | bytes | (at close) |
+//! | `twinport.quic.lost_packets`, `twinport.quic.lost_bytes`, `twinport.quic.congestion_events` | counter | packets, bytes, events | |
+//! | `twinport.quic.datagrams`, `twinport.quic.bytes` | counter | datagrams, bytes | `network.io.direction` (`transmit`, `receive`) |
+//! | `twinport.quic.path_challenges` | counter | frames | (paths the client validated: migrations) |
+//! | `twinport.quic.closed` | counter | connections | `error.type`: the close's class (`local`, `idle_timeout`, `application`, `transport`, `protocol_violation`, `reset`) |
+//!
+//! `network.transport` is the transport's name: `tcp`, `unix` or `quic`. A request's duration
+//! runs from the moment its head reached the service until the last byte of its response
+//! body was handed to the transport (or the response was dropped). Methods other than the
+//! nine of RFC 9110 and PATCH are `_OTHER`; no label ever holds a client address, a path or
+//! another value a client chooses freely, so label sets stay bounded.
+
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use http::{Method, StatusCode, Version};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{Gauge, Histogram, Label, Unit};
+
+use crate::transport::QuicClose;
+
+/// The request duration histogram.
+pub const REQUEST_DURATION: &str = "http.server.request.duration";
+/// Requests the service is working on, or whose response body is still being sent.
+pub const ACTIVE_REQUESTS: &str = "http.server.active_requests";
+/// Connections accepted, before any handshake.
+pub const CONNECTIONS_ACCEPTED: &str = "twinport.connection.accepted";
+/// Connections open now.
+pub const CONNECTIONS_ACTIVE: &str = "twinport.connection.active";
+/// How long connections stayed open.
+pub const CONNECTION_DURATION: &str = "twinport.connection.duration";
+/// Connections still serving at a drain's deadline, closed without waiting.
+pub const DRAIN_CUT: &str = "twinport.drain.cut";
+/// Connections still lingering at a drain's deadline.
+pub const DRAIN_LINGERING: &str = "twinport.drain.lingering";
+/// How long completed handshakes took.
+pub const HANDSHAKE_DURATION: &str = "twinport.handshake.duration";
+/// Handshakes that failed, by reason.
+pub const HANDSHAKE_FAILURES: &str = "twinport.handshake.failures";
+/// QUIC: the smoothed round-trip time at close.
+pub const QUIC_RTT: &str = "twinport.quic.rtt";
+/// QUIC: packets declared lost.
+pub const QUIC_LOST_PACKETS: &str = "twinport.quic.lost_packets";
+/// QUIC: bytes declared lost.
+pub const QUIC_LOST_BYTES: &str = "twinport.quic.lost_bytes";
+/// QUIC: congestion events.
+pub const QUIC_CONGESTION_EVENTS: &str = "twinport.quic.congestion_events";
+/// QUIC: the path MTU at close.
+pub const QUIC_MTU: &str = "twinport.quic.path_mtu";
+/// QUIC: UDP datagrams, by direction.
+pub const QUIC_DATAGRAMS: &str = "twinport.quic.datagrams";
+/// QUIC: UDP bytes, by direction.
+pub const QUIC_BYTES: &str = "twinport.quic.bytes";
+/// QUIC: PATH_CHALLENGE frames received (new paths validated: migrations).
+pub const QUIC_PATH_CHALLENGES: &str = "twinport.quic.path_challenges";
+/// QUIC: connections closed, by the class of their close reason.
+pub const QUIC_CLOSED: &str = "twinport.quic.closed";
+
+/// Describes every metric (unit and help text) to the installed recorder, once, when the
+/// first server starts: after the application installed its recorder.
+pub(crate) fn describe() {
+    static DESCRIBED: OnceLock<()> = OnceLock::new();
+    DESCRIBED.get_or_init(|| {
+        describe_histogram!(
+            REQUEST_DURATION,
+            Unit::Seconds,
+            "Duration of HTTP server requests."
+        );
+        describe_gauge!(
+            ACTIVE_REQUESTS,
+            Unit::Count,
+            "Number of active HTTP server requests."
+        );
+        describe_counter!(CONNECTIONS_ACCEPTED, Unit::Count, "Connections accepted.");
+        describe_gauge!(CONNECTIONS_ACTIVE, Unit::Count, "Connections open now.");
+        describe_histogram!(
+            CONNECTION_DURATION,
+            Unit::Seconds,
+            "How long connections stayed open."
+        );
+        describe_counter!(
+            DRAIN_CUT,
+            Unit::Count,
+            "Connections closed at a drain's deadline while serving."
+        );
+        describe_counter!(
+            DRAIN_LINGERING,
+            Unit::Count,
+            "Connections closed at a drain's deadline while lingering."
+        );
+        describe_histogram!(HANDSHAKE_DURATION, Unit::Seconds, "Completed handshakes.");
+        describe_counter!(
+            HANDSHAKE_FAILURES,
+            Unit::Count,
+            "Failed handshakes, by reason."
+        );
+        describe_histogram!(QUIC_RTT, Unit::Seconds, "QUIC smoothed RTT at close.");
+        describe_counter!(QUIC_LOST_PACKETS, Unit::Count, "QUIC packets lost.");
+        describe_counter!(QUIC_LOST_BYTES, Unit::Bytes, "QUIC bytes lost.");
+        describe_counter!(
+            QUIC_CONGESTION_EVENTS,
+            Unit::Count,
+            "QUIC congestion events."
+        );
+        describe_histogram!(QUIC_MTU, Unit::Bytes, "QUIC path MTU at close.");
+        describe_counter!(QUIC_DATAGRAMS, Unit::Count, "QUIC UDP datagrams.");
+        describe_counter!(QUIC_BYTES, Unit::Bytes, "QUIC UDP bytes.");
+        describe_counter!(QUIC_PATH_CHALLENGES, Unit::Count, "QUIC paths validated.");
+        describe_counter!(
+            QUIC_CLOSED,
+            Unit::Count,
+            "QUIC connections closed, by reason."
+        );
+    });
+}
+
+/// One request, from its head to the end of its response: counted active while it lives,
+/// its duration recorded when it is dropped.
+#[derive(Debug)]
+pub(crate) struct RequestMetrics {
+    start: Instant,
+    method: u8,
+    version: u8,
+    https: bool,
+    status: Option<StatusCode>,
+}
+
+impl RequestMetrics {
+    pub(crate) fn start(method: &Method, version: Version, https: bool) -> Self {
+        let this = Self {
+            start: Instant::now(),
+            method: method_index(method),
+            version: version_index(version),
+            https,
+            status: None,
+        };
+        this.active(|g| g.increment(1.0));
+        this
+    }
+
+    /// The response's status, once the service answered.
+    pub(crate) fn answered(&mut self, status: StatusCode) {
+        self.status = Some(status);
+    }
+
+    fn active(&self, f: impl FnOnce(&Gauge)) {
+        static ACTIVE: Handles<Gauge> = Handles::new();
+        let key = u32::from(self.method) << 1 | u32::from(self.https);
+        ACTIVE.with(key, f, || {
+            let labels = [
+                ("http.request.method", METHODS[usize::from(self.method)]),
+                ("url.scheme", scheme(self.https)),
+            ];
+            gauge!(ACTIVE_REQUESTS, &labels)
+        });
+    }
+}
+
+impl Drop for RequestMetrics {
+    fn drop(&mut self) {
+        static DURATION: Handles<Histogram> = Handles::new();
+        self.active(|g| g.decrement(1.0));
+        let seconds = self.start.elapsed().as_secs_f64();
+        let status = self.status.map_or(0, |s| s.as_u16());
+        let key = u32::from(status) << 12
+            | u32::from(self.version) << 8
+            | u32::from(self.method) << 1
+            | u32::from(self.https);
+        DURATION.with(
+            key,
+            |h| h.record(seconds),
+            || {
+                let mut labels = vec![
+                    Label::from_static_parts(
+                        "http.request.method",
+                        METHODS[usize::from(self.method)],
+                    ),
+                    Label::from_static_parts(
+                        "network.protocol.version",
+                        VERSIONS[usize::from(self.version)],
+                    ),
+                    Label::from_static_parts("url.scheme", scheme(self.https)),
+                ];
+                match self.status {
+                    Some(status) => {
+                        let code = status.as_str().to_owned();
+                        if status.is_server_error() {
+                            labels.push(Label::new("error.type", code.clone()));
+                        }
+                        labels.push(Label::new("http.response.status_code", code));
+                    }
+                    None => labels.push(Label::from_static_parts("error.type", "cancelled")),
+                }
+                histogram!(REQUEST_DURATION, labels)
+            },
+        );
+    }
+}
+
+/// One connection, from its accept to its end: counted active while it lives.
+#[derive(Debug)]
+pub(crate) struct ConnectionMetrics {
+    start: Instant,
+    transport: &'static str,
+}
+
+impl ConnectionMetrics {
+    pub(crate) fn accepted(transport: &'static str) -> Self {
+        counter!(CONNECTIONS_ACCEPTED, "network.transport" => transport).increment(1);
+        gauge!(CONNECTIONS_ACTIVE, "network.transport" => transport).increment(1.0);
+        Self {
+            start: Instant::now(),
+            transport,
+        }
+    }
+}
+
+impl Drop for ConnectionMetrics {
+    fn drop(&mut self) {
+        gauge!(CONNECTIONS_ACTIVE, "network.transport" => self.transport).decrement(1.0);
+        histogram!(CONNECTION_DURATION, "network.transport" => self.transport)
+            .record(self.start.elapsed().as_secs_f64());
+    }
+}
+
+/// A drain's figures, counted when the transport's drain ends.
+pub(crate) fn drained(transport: &'static str, cut: usize, lingering: usize) {
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    counter!(DRAIN_CUT, "network.transport" => transport).increment(count(cut));
+    counter!(DRAIN_LINGERING, "network.transport" => transport).increment(count(lingering));
+}
+
+pub(crate) fn handshake_done(transport: &'static str, took: Duration, resumed: bool) {
+    let resumed = if resumed { "true" } else { "false" };
+    histogram!(HANDSHAKE_DURATION, "network.transport" => transport, "tls.resumed" => resumed)
+        .record(took.as_secs_f64());
+}
+
+pub(crate) fn handshake_failed(transport: &'static str, _took: Duration, why: &'static str) {
+    counter!(HANDSHAKE_FAILURES, "network.transport" => transport, "error.type" => why)
+        .increment(1);
+}
+
+pub(crate) fn quic_closed(close: &QuicClose) {
+    histogram!(QUIC_RTT).record(close.rtt.as_secs_f64());
+    counter!(QUIC_LOST_PACKETS).increment(close.lost_packets);
+    counter!(QUIC_LOST_BYTES).increment(close.lost_bytes);
+    counter!(QUIC_CONGESTION_EVENTS).increment(close.congestion_events);
+    histogram!(QUIC_MTU).record(f64::from(close.mtu));
+    counter!(QUIC_DATAGRAMS, "network.io.direction" => "transmit").increment(close.sent_datagrams);
+    counter!(QUIC_DATAGRAMS, "network.io.direction" => "receive")
+        .increment(close.received_datagrams);
+    counter!(QUIC_BYTES, "network.io.direction" => "transmit").increment(close.sent_bytes);
+    counter!(QUIC_BYTES, "network.io.direction" => "receive").increment(close.received_bytes);
+    counter!(QUIC_PATH_CHALLENGES).increment(close.path_challenges);
+    counter!(QUIC_CLOSED, "error.type" => close.reason).increment(1);
+}
+
+/// The methods OpenTelemetry labels by name (RFC 9110's and PATCH); anything else is
+/// `_OTHER`, the last.
+const METHODS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER",
+];
+
+fn method_index(method: &Method) -> u8 {
+    match *method {
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        Method::PUT => 3,
+        Method::DELETE => 4,
+        Method::CONNECT => 5,
+        Method::OPTIONS => 6,
+        Method::TRACE => 7,
+        Method::PATCH => 8,
+        _ => 9,
+    }
+}
+
+const VERSIONS: [&str; 6] = ["0.9", "1.0", "1.1", "2", "3", "_OTHER"];
+
+fn version_index(version: Version) -> u8 {
+    match version {
+        Version::HTTP_09 => 0,
+        Version::HTTP_10 => 1,
+        Version::HTTP_11 => 2,
+        Version::HTTP_2 => 3,
+        Version::HTTP_3 => 4,
+        _ => 5,
+    }
+}
+
+fn scheme(https: bool) -> &'static str {
+    if https {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+/// Metric handles by label set, registered with the recorder the first time a label set is
+/// seen and reused after: no allocation and no registry lookup per request. The sets are
+/// bounded (methods, versions, schemes and status codes are), so the map is too.
+struct Handles<H> {
+    map: RwLock<Option<HashMap<u32, H>>>,
+}
+
+impl<H> Handles<H> {
+    const fn new() -> Self {
+        Self {
+            map: RwLock::new(None),
+        }
+    }
+
+    fn with(&self, key: u32, use_it: impl FnOnce(&H), register: impl FnOnce() -> H) {
+        if let Ok(map) = self.map.read() {
+            if let Some(handle) = map.as_ref().and_then(|m| m.get(&key)) {
+                return use_it(handle);
+            }
+        }
+        // A poisoned lock only means another thread panicked while registering: the map
+        // holds whole handles either way.
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        let handle = map
+            .get_or_insert_with(HashMap::new)
+            .entry(key)
+            .or_insert_with(register);
+        use_it(handle);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_methods_and_versions_keep_label_sets_bounded() {
+        assert_eq!(METHODS[usize::from(method_index(&Method::GET))], "GET");
+        let odd = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(METHODS[usize::from(method_index(&odd))], "_OTHER");
+        assert_eq!(VERSIONS[usize::from(version_index(Version::HTTP_2))], "2");
+    }
+}

@@ -1,0 +1,108 @@
+//! What a transport reports for the `metrics` feature beyond connections and requests, which
+//! the lifecycle and the request guard measure themselves: handshakes and their failures,
+//! and a QUIC connection's figures when it closes. Without the feature, these do nothing.
+
+use std::time::{Duration, Instant};
+
+use super::measure;
+
+/// Why a handshake failed, as the `error.type` of `twinport.handshake.failures`: a bounded
+/// set, taken from the transports' own errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandshakeFailure {
+    /// It did not complete in time.
+    Timeout,
+    /// TLS failed: an alert either way, or bytes that are not TLS.
+    Tls,
+    /// The client offered no protocol the server serves.
+    NoAlpn,
+    /// The client's certificate was refused, or could not be read.
+    ClientCertificate,
+    /// The PROXY protocol header was missing or invalid.
+    ProxyHeader,
+    /// Refused by a limit or an acceptor of the application's.
+    Refused,
+    /// The connection broke (reset, closed) before the handshake ended.
+    Io,
+}
+
+impl HandshakeFailure {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Tls => "tls",
+            Self::NoAlpn => "no_alpn",
+            Self::ClientCertificate => "client_certificate",
+            Self::ProxyHeader => "proxy_header",
+            Self::Refused => "refused",
+            Self::Io => "io",
+        }
+    }
+}
+
+/// One connection's handshake (the whole acceptor chain on TCP: PROXY header, TLS, your own
+/// steps), timed from [`start`](Self::start) and reported once as done or failed.
+#[derive(Debug)]
+pub struct Handshake {
+    transport: &'static str,
+    start: Instant,
+}
+
+impl Handshake {
+    /// A handshake on `transport` (`tcp`, `unix`, `quic`) starts now.
+    pub fn start(transport: &'static str) -> Self {
+        Self {
+            transport,
+            start: Instant::now(),
+        }
+    }
+
+    /// It completed; `resumed` when the client resumed an earlier session (and so could send
+    /// early data).
+    pub fn done(self, resumed: bool) {
+        measure::handshake_done(self.transport, self.start.elapsed(), resumed);
+    }
+
+    /// It failed.
+    pub fn failed(self, why: HandshakeFailure) {
+        measure::handshake_failed(self.transport, self.start.elapsed(), why.as_str());
+    }
+}
+
+/// A QUIC connection's figures at its close, from the QUIC stack's statistics.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct QuicClose {
+    /// The smoothed round-trip time at the end.
+    pub rtt: Duration,
+    /// Packets and bytes declared lost.
+    pub lost_packets: u64,
+    /// Bytes declared lost.
+    pub lost_bytes: u64,
+    /// Congestion events.
+    pub congestion_events: u64,
+    /// The path MTU at the end.
+    pub mtu: u16,
+    /// UDP datagrams sent.
+    pub sent_datagrams: u64,
+    /// UDP bytes sent.
+    pub sent_bytes: u64,
+    /// UDP datagrams received.
+    pub received_datagrams: u64,
+    /// UDP bytes received.
+    pub received_bytes: u64,
+    /// PATH_CHALLENGE frames received: the client validating a new path, as when it moves.
+    pub path_challenges: u64,
+    /// Why it closed, as a class: `idle_timeout`, `application`, `transport`, `local`,
+    /// `reset`, ...
+    pub reason: &'static str,
+}
+
+impl QuicClose {
+    /// Records the figures (a no-op without the `metrics` feature).
+    pub fn record(&self) {
+        measure::quic_closed(self);
+    }
+}
