@@ -8,7 +8,7 @@
 //!
 //! | name | kind | unit | labels |
 //! | --- | --- | --- | --- |
-//! | `http.server.request.duration` | histogram | seconds | `http.request.method`, `http.response.status_code`, `network.protocol.version`, `url.scheme`, `error.type` (5xx, or `cancelled`) |
+//! | `http.server.request.duration` | histogram | seconds | `http.request.method`, `http.response.status_code`, `network.protocol.version`, `url.scheme`, `error.type` (5xx, or `cancelled`); `http.route` with [`RouteLabelLayer`] |
 //! | `http.server.active_requests` | gauge | requests | `http.request.method`, `url.scheme` |
 //! | `twinport.connection.accepted` | counter | connections | `network.transport` |
 //! | `twinport.connection.active` | gauge | connections | `network.transport` |
@@ -30,15 +30,22 @@
 //! nine of RFC 9110 and PATCH are `_OTHER`; no label ever holds a client address, a path or
 //! another value a client chooses freely, so label sets stay bounded.
 
-use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode, Version};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics::{Gauge, Histogram, Label, Unit};
 
+use self::handles::Handles;
 use crate::transport::QuicClose;
+
+mod handles;
+#[cfg(feature = "axum")]
+mod route;
+
+#[cfg(feature = "axum")]
+pub use self::route::{RouteLabel, RouteLabelLayer};
 
 /// The request duration histogram.
 pub const REQUEST_DURATION: &str = "http.server.request.duration";
@@ -144,6 +151,7 @@ pub(crate) struct RequestMetrics {
     version: u8,
     https: bool,
     status: Option<StatusCode>,
+    route: Option<&'static str>,
 }
 
 impl RequestMetrics {
@@ -154,18 +162,26 @@ impl RequestMetrics {
             version: version_index(version),
             https,
             status: None,
+            route: None,
         };
         this.active(|g| g.increment(1.0));
         this
     }
 
-    /// The response's status, once the service answered.
-    pub(crate) fn answered(&mut self, status: StatusCode) {
+    /// The response's status, once the service answered, and the route it matched when the
+    /// app asked for `http.route` ([`RouteLabelLayer`] put it in the response's extensions).
+    pub(crate) fn answered(&mut self, status: StatusCode, extensions: Option<&http::Extensions>) {
         self.status = Some(status);
+        #[cfg(feature = "axum")]
+        {
+            self.route = extensions.and_then(route::matched);
+        }
+        #[cfg(not(feature = "axum"))]
+        let _ = extensions;
     }
 
     fn active(&self, f: impl FnOnce(&Gauge)) {
-        static ACTIVE: Handles<Gauge> = Handles::new();
+        static ACTIVE: Handles<u32, Gauge> = Handles::new();
         let key = u32::from(self.method) << 1 | u32::from(self.https);
         ACTIVE.with(key, f, || {
             let labels = [
@@ -179,7 +195,7 @@ impl RequestMetrics {
 
 impl Drop for RequestMetrics {
     fn drop(&mut self) {
-        static DURATION: Handles<Histogram> = Handles::new();
+        static DURATION: Handles<(u32, Option<&'static str>), Histogram> = Handles::new();
         self.active(|g| g.decrement(1.0));
         let seconds = self.start.elapsed().as_secs_f64();
         let status = self.status.map_or(0, |s| s.as_u16());
@@ -188,7 +204,7 @@ impl Drop for RequestMetrics {
             | u32::from(self.method) << 1
             | u32::from(self.https);
         DURATION.with(
-            key,
+            (key, self.route),
             |h| h.record(seconds),
             || {
                 let mut labels = vec![
@@ -211,6 +227,9 @@ impl Drop for RequestMetrics {
                         labels.push(Label::new("http.response.status_code", code));
                     }
                     None => labels.push(Label::from_static_parts("error.type", "cancelled")),
+                }
+                if let Some(route) = self.route {
+                    labels.push(Label::from_static_parts("http.route", route));
                 }
                 histogram!(REQUEST_DURATION, labels)
             },
@@ -316,37 +335,6 @@ fn scheme(https: bool) -> &'static str {
         "https"
     } else {
         "http"
-    }
-}
-
-/// Metric handles by label set, registered with the recorder the first time a label set is
-/// seen and reused after: no allocation and no registry lookup per request. The sets are
-/// bounded (methods, versions, schemes and status codes are), so the map is too.
-struct Handles<H> {
-    map: RwLock<Option<HashMap<u32, H>>>,
-}
-
-impl<H> Handles<H> {
-    const fn new() -> Self {
-        Self {
-            map: RwLock::new(None),
-        }
-    }
-
-    fn with(&self, key: u32, use_it: impl FnOnce(&H), register: impl FnOnce() -> H) {
-        if let Ok(map) = self.map.read() {
-            if let Some(handle) = map.as_ref().and_then(|m| m.get(&key)) {
-                return use_it(handle);
-            }
-        }
-        // A poisoned lock only means another thread panicked while registering: the map
-        // holds whole handles either way.
-        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        let handle = map
-            .get_or_insert_with(HashMap::new)
-            .entry(key)
-            .or_insert_with(register);
-        use_it(handle);
     }
 }
 

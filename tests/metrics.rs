@@ -125,15 +125,17 @@ async fn every_protocol_is_counted_once_by_status() {
     let snapshotter = recorder.snapshotter();
     recorder.install().unwrap();
 
-    let app = Router::new().route("/", get(|| async { "hello" })).route(
-        "/panic",
-        get(|| async {
-            if true {
-                panic!("a bug in a handler");
-            }
-            "never"
-        }),
-    );
+    let panics = || async {
+        if true {
+            panic!("a bug in a handler");
+        }
+        "never"
+    };
+    let app = Router::new()
+        .route("/", get(|| async { "hello" }))
+        .route("/users/{id}", get(|| async { "a user" }))
+        .route("/panic", get(panics))
+        .route_layer(twinport::metrics::RouteLabelLayer);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = twinport::serve("127.0.0.1:0", app, Pki::get().server_tls())
         .with_graceful_shutdown(async {
@@ -144,8 +146,8 @@ async fn every_protocol_is_counted_once_by_status() {
 
     let h1 = over_tcp(addr, false, &["/", "/", "/", "/panic", "/nowhere"]).await;
     assert_eq!(h1, [200, 200, 200, 500, 404]);
-    let h2 = over_tcp(addr, true, &["/", "/", "/panic"]).await;
-    assert_eq!(h2, [200, 200, 500]);
+    let h2 = over_tcp(addr, true, &["/", "/", "/panic", "/users/7"]).await;
+    assert_eq!(h2, [200, 200, 500, 200]);
     let mut h3 = H3::connect(addr, None).await.unwrap();
     for (path, status) in [
         ("/", 200),
@@ -185,7 +187,14 @@ async fn every_protocol_is_counted_once_by_status() {
 
     polled.extend(rows(&snapshotter));
     let rows = latest(&polled);
-    for (version, ok, failed) in [("1.1", 3, 1), ("2", 2, 1), ("3", 4, 1)] {
+    // http.route: the template the app's router matched, never the path.
+    let users = [
+        ("http.route", "/users/{id}"),
+        ("network.protocol.version", "2"),
+    ];
+    assert_eq!(durations(&rows, &users), 1);
+    assert_eq!(durations(&rows, &[("http.route", "/")]), 9);
+    for (version, ok, failed) in [("1.1", 3, 1), ("2", 3, 1), ("3", 4, 1)] {
         let base = [
             ("network.protocol.version", version),
             ("http.request.method", "GET"),
@@ -209,6 +218,10 @@ async fn every_protocol_is_counted_once_by_status() {
     for (key, _) in &rows {
         for (k, v) in labels(key) {
             assert!(!v.contains("127.0.0.1"), "{k}={v} names an address");
+            assert!(
+                !v.contains("/users/7") && !v.contains("nowhere"),
+                "{k}={v} names a path"
+            );
         }
     }
     // Connections by transport: three TCP (HTTP/1.1, HTTP/2, the plaintext one), one QUIC;

@@ -37,7 +37,12 @@ mod off {
             Self
         }
 
-        pub(crate) fn answered(&mut self, _status: StatusCode) {}
+        pub(crate) fn answered(
+            &mut self,
+            _status: StatusCode,
+            _extensions: Option<&http::Extensions>,
+        ) {
+        }
     }
 
     #[derive(Debug)]

@@ -150,11 +150,11 @@ impl<S: HttpService<B>, B> Future for ResponseFuture<S, B> {
         drop(entered);
         // The measure moves on to the body, whose end ends the request's duration.
         let mut measure = this.measure.take();
-        let status = response
-            .as_ref()
-            .map_or(StatusCode::INTERNAL_SERVER_ERROR, |r| r.status());
         if let Some(measure) = &mut measure {
-            measure.answered(status);
+            match &response {
+                Some(res) => measure.answered(res.status(), Some(res.extensions())),
+                None => measure.answered(StatusCode::INTERNAL_SERVER_ERROR, None),
+            }
         }
         Poll::Ready(Ok(match response {
             Some(res) => {
