@@ -23,6 +23,12 @@
 //! | `twinport.quic.datagrams`, `twinport.quic.bytes` | counter | datagrams, bytes | `network.io.direction` (`transmit`, `receive`) |
 //! | `twinport.quic.path_challenges` | counter | frames | (paths the client validated: migrations) |
 //! | `twinport.quic.closed` | counter | connections | `error.type`: the close's class (`local`, `idle_timeout`, `application`, `transport`, `protocol_violation`, `reset`) |
+//! | `twinport.connection.refused` | counter | connections | `network.transport`, `error.type` |
+//! | `twinport.connection.closed_by_server` | counter | connections | `network.transport`, `error.type` (`idle_timeout`, `write_stall`, an HTTP/3 code's name) |
+//! | `twinport.stream.resets` | counter | streams | `network.transport`, `error.type` (the code's name) |
+//! | `twinport.goaway.sent` | counter | frames | `network.transport` |
+//! | `twinport.transport.responses` | counter | responses | `network.transport`, `http.response.status_code` |
+//! | `twinport.quic.retries` | counter | packets | |
 //!
 //! `network.transport` is the transport's name: `tcp`, `unix` or `quic`. A request's duration
 //! runs from the moment its head reached the service until the last byte of its response
@@ -38,7 +44,7 @@ use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gau
 use metrics::{Gauge, Histogram, Label, Unit};
 
 use self::handles::Handles;
-use crate::transport::QuicClose;
+use crate::transport::{Event, QuicClose};
 
 mod handles;
 #[cfg(feature = "axum")]
@@ -83,6 +89,18 @@ pub const QUIC_BYTES: &str = "twinport.quic.bytes";
 pub const QUIC_PATH_CHALLENGES: &str = "twinport.quic.path_challenges";
 /// QUIC: connections closed, by the class of their close reason.
 pub const QUIC_CLOSED: &str = "twinport.quic.closed";
+/// Connections refused before their handshake, by reason.
+pub const REFUSED: &str = "twinport.connection.refused";
+/// QUIC Retry packets sent.
+pub const QUIC_RETRIES: &str = "twinport.quic.retries";
+/// Connections the server closed for a reason of its own.
+pub const CLOSED_BY_SERVER: &str = "twinport.connection.closed_by_server";
+/// Streams the server reset, by error code.
+pub const STREAM_RESETS: &str = "twinport.stream.resets";
+/// GOAWAY frames sent.
+pub const GOAWAYS: &str = "twinport.goaway.sent";
+/// Responses the transport gave itself (431, 400, ...), by status.
+pub const TRANSPORT_RESPONSES: &str = "twinport.transport.responses";
 
 /// Describes every metric (unit and help text) to the installed recorder, once, when the
 /// first server starts: after the application installed its recorder.
@@ -294,6 +312,29 @@ pub(crate) fn quic_closed(close: &QuicClose) {
     counter!(QUIC_BYTES, "network.io.direction" => "receive").increment(close.received_bytes);
     counter!(QUIC_PATH_CHALLENGES).increment(close.path_challenges);
     counter!(QUIC_CLOSED, "error.type" => close.reason).increment(1);
+}
+
+pub(crate) fn event(event: Event) {
+    let net = "network.transport";
+    match event {
+        Event::Refused { transport, reason } => {
+            counter!(REFUSED, net => transport, "error.type" => reason).increment(1)
+        }
+        Event::Retry => counter!(QUIC_RETRIES).increment(1),
+        Event::Closed { transport, reason } => {
+            counter!(CLOSED_BY_SERVER, net => transport, "error.type" => reason).increment(1)
+        }
+        Event::StreamReset { transport, code } => {
+            counter!(STREAM_RESETS, net => transport, "error.type" => code).increment(1)
+        }
+        Event::GoAway { transport } => counter!(GOAWAYS, net => transport).increment(1),
+        Event::Answered { transport, status } => counter!(
+            TRANSPORT_RESPONSES,
+            net => transport,
+            "http.response.status_code" => status
+        )
+        .increment(1),
+    }
 }
 
 /// The methods OpenTelemetry labels by name (RFC 9110's and PATCH); anything else is

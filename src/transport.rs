@@ -23,7 +23,7 @@ mod stall;
 pub use self::contract::{BoxFuture, Transport, TransportContext};
 pub use self::gauge::{ConnectionGauge, ConnectionGuard};
 pub use self::lifecycle::{ensure_runtime, serve_connections, Listen, RuntimeError};
-pub use self::observe::{Handshake, HandshakeFailure, QuicClose};
+pub use self::observe::{Event, Handshake, HandshakeFailure, QuicClose};
 pub use self::service::HttpService;
 pub use self::shutdown::{deadline_after, Shutdown, ShutdownTrigger};
 pub use self::stall::WriteStall;

@@ -3,13 +3,13 @@
 
 #[cfg(feature = "metrics")]
 pub(crate) use crate::metrics::{
-    describe, drained, handshake_done, handshake_failed, quic_closed, ConnectionMetrics,
+    describe, drained, event, handshake_done, handshake_failed, quic_closed, ConnectionMetrics,
     RequestMetrics,
 };
 
 #[cfg(not(feature = "metrics"))]
 pub(crate) use self::off::{
-    describe, drained, handshake_done, handshake_failed, quic_closed, ConnectionMetrics,
+    describe, drained, event, handshake_done, handshake_failed, quic_closed, ConnectionMetrics,
     RequestMetrics,
 };
 
@@ -28,6 +28,8 @@ mod off {
     pub(crate) fn handshake_failed(_transport: &'static str, _took: Duration, _why: &'static str) {}
 
     pub(crate) fn quic_closed(_close: &crate::transport::QuicClose) {}
+
+    pub(crate) fn event(_event: crate::transport::Event) {}
 
     #[derive(Debug)]
     pub(crate) struct RequestMetrics;

@@ -106,3 +106,56 @@ impl QuicClose {
         measure::quic_closed(self);
     }
 }
+
+/// A decision of the transport's own, counted by the `metrics` feature: what it refused,
+/// reset, answered or cut without the application. Every value is one of a bounded set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A connection refused before its handshake (`reason`: `limit`, ...):
+    /// `twinport.connection.refused`.
+    Refused {
+        /// The transport: `tcp`, `unix`, `quic`.
+        transport: &'static str,
+        /// Why, as a short label value.
+        reason: &'static str,
+    },
+    /// A QUIC Retry sent to validate a client's address: `twinport.quic.retries`.
+    Retry,
+    /// A connection closed by the server for a reason of its own (`reason`: `idle_timeout`,
+    /// `write_stall`, or an HTTP/3 error code's name): `twinport.connection.closed_by_server`.
+    Closed {
+        /// The transport.
+        transport: &'static str,
+        /// Why, as a short label value.
+        reason: &'static str,
+    },
+    /// A stream reset by the server (`code`: the error code's name):
+    /// `twinport.stream.resets`.
+    StreamReset {
+        /// The transport.
+        transport: &'static str,
+        /// The error code's name, such as `H3_REQUEST_CANCELLED`.
+        code: &'static str,
+    },
+    /// A GOAWAY sent: `twinport.goaway.sent`.
+    GoAway {
+        /// The transport.
+        transport: &'static str,
+    },
+    /// A response the transport gave itself, without calling the application (`status`:
+    /// such as `431` or `400`): `twinport.transport.responses`.
+    Answered {
+        /// The transport.
+        transport: &'static str,
+        /// The status code.
+        status: &'static str,
+    },
+}
+
+impl Event {
+    /// Counts it (a no-op without the `metrics` feature).
+    pub fn record(self) {
+        measure::event(self);
+    }
+}

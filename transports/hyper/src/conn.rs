@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use twinport::transport::request::record_connection;
-use twinport::transport::{ConnectionGauge, ErrorChain, Handshake, HandshakeFailure};
+use twinport::transport::{ConnectionGauge, ErrorChain, Event, Handshake, HandshakeFailure};
 use twinport::{
     connection_info::ConnectionInfoBuilder, transport::HttpService, transport::Shutdown, BoxError,
 };
@@ -121,14 +121,17 @@ pub(crate) async fn serve_connection<I, A, S>(
     tracing::debug!(tls = ?info.tls().and_then(|t| t.version_str()), "connection ready");
 
     let activity = Arc::new(AtomicU64::new(0));
+    let transport = info.transport().as_str();
     let (io, mut back) = Lent::new(ConnIo::new(
         io,
         activity.clone(),
         builders.write_stall_timeout,
+        transport,
     ));
     let io = TokioIo::new(io);
     let svc = ConnService::new(service, info);
     let idle = Idle {
+        transport,
         timeout: builders.idle_timeout,
         close_timeout: builders.idle_close_timeout,
         activity,
@@ -190,6 +193,7 @@ fn log_accept_error(error: &AcceptError) {
 /// The idle policy of one connection: how long it may be silent, how long the graceful close
 /// that follows may take, and the counter of reads and writes that moved bytes.
 struct Idle {
+    transport: &'static str,
     timeout: Option<Duration>,
     close_timeout: Duration,
     activity: Arc<AtomicU64>,
@@ -236,6 +240,8 @@ where
                 let now = idle.activity.load(Ordering::Relaxed);
                 if now == seen {
                     tracing::debug!("idle timeout; closing gracefully");
+                    let reason = "idle_timeout";
+                    Event::Closed { transport: idle.transport, reason }.record();
                     closing = true;
                     graceful(conn.as_mut());
                     close_deadline = Some(Box::pin(tokio::time::sleep_until(

@@ -11,24 +11,31 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use twinport::transport::WriteStall;
+use twinport::transport::{Event, WriteStall};
 
 /// A connection's stream, with its activity counted and its writes bounded in time.
 pub(crate) struct ConnIo<IO> {
     inner: IO,
     activity: Arc<AtomicU64>,
     stall: Option<WriteStall>,
+    transport: &'static str,
 }
 
 impl<IO> ConnIo<IO> {
     /// Wraps `inner`; each read or write that moves bytes bumps `activity`. With a
     /// `write_stall` limit, a write (or flush, or shutdown) that has been pending that long
     /// without a byte accepted fails with [`io::ErrorKind::TimedOut`].
-    pub(crate) fn new(inner: IO, activity: Arc<AtomicU64>, write_stall: Option<Duration>) -> Self {
+    pub(crate) fn new(
+        inner: IO,
+        activity: Arc<AtomicU64>,
+        write_stall: Option<Duration>,
+        transport: &'static str,
+    ) -> Self {
         Self {
             inner,
             activity,
             stall: write_stall.map(WriteStall::new),
+            transport,
         }
     }
 
@@ -53,6 +60,11 @@ impl<IO> ConnIo<IO> {
             Ok(res) => Poll::Ready(res),
             Err(stalled) => {
                 tracing::debug!(error = %stalled, "closing the connection");
+                Event::Closed {
+                    transport: self.transport,
+                    reason: "write_stall",
+                }
+                .record();
                 Poll::Ready(Err(stalled))
             }
         }

@@ -45,7 +45,6 @@ pub(crate) const H3_REQUEST_INCOMPLETE: VarInt = VarInt::from_u32(0x10d);
 /// H3_MESSAGE_ERROR (RFC 9114 §8.1): a malformed message (§4.1.2).
 pub(crate) const H3_MESSAGE_ERROR: VarInt = VarInt::from_u32(0x10e);
 /// H3_CONNECT_ERROR (RFC 9114 §8.1): the CONNECT tunnel was reset or closed abnormally.
-#[allow(dead_code)]
 pub(crate) const H3_CONNECT_ERROR: VarInt = VarInt::from_u32(0x10f);
 /// H3_VERSION_FALLBACK (RFC 9114 §8.1): retry the request over HTTP/1.1.
 #[allow(dead_code)]
@@ -58,3 +57,34 @@ pub(crate) const QPACK_ENCODER_STREAM_ERROR: VarInt = VarInt::from_u32(0x201);
 pub(crate) const QPACK_DECODER_STREAM_ERROR: VarInt = VarInt::from_u32(0x202);
 /// H3_DATAGRAM_ERROR (RFC 9297 §5.2): a malformed HTTP datagram or capsule.
 pub(crate) const H3_DATAGRAM_ERROR: VarInt = VarInt::from_u32(0x33);
+
+/// The name of a code this crate sends, for the metrics' labels; `_OTHER` for any other.
+pub(crate) fn name(code: VarInt) -> &'static str {
+    const NAMES: [(VarInt, &str); 21] = [
+        (QUIC_NO_ERROR, "NO_ERROR"),
+        (H3_NO_ERROR, "H3_NO_ERROR"),
+        (H3_GENERAL_PROTOCOL_ERROR, "H3_GENERAL_PROTOCOL_ERROR"),
+        (H3_INTERNAL_ERROR, "H3_INTERNAL_ERROR"),
+        (H3_STREAM_CREATION_ERROR, "H3_STREAM_CREATION_ERROR"),
+        (H3_CLOSED_CRITICAL_STREAM, "H3_CLOSED_CRITICAL_STREAM"),
+        (H3_FRAME_UNEXPECTED, "H3_FRAME_UNEXPECTED"),
+        (H3_FRAME_ERROR, "H3_FRAME_ERROR"),
+        (H3_EXCESSIVE_LOAD, "H3_EXCESSIVE_LOAD"),
+        (H3_ID_ERROR, "H3_ID_ERROR"),
+        (H3_SETTINGS_ERROR, "H3_SETTINGS_ERROR"),
+        (H3_MISSING_SETTINGS, "H3_MISSING_SETTINGS"),
+        (H3_REQUEST_REJECTED, "H3_REQUEST_REJECTED"),
+        (H3_REQUEST_CANCELLED, "H3_REQUEST_CANCELLED"),
+        (H3_REQUEST_INCOMPLETE, "H3_REQUEST_INCOMPLETE"),
+        (H3_MESSAGE_ERROR, "H3_MESSAGE_ERROR"),
+        (H3_CONNECT_ERROR, "H3_CONNECT_ERROR"),
+        (QPACK_DECOMPRESSION_FAILED, "QPACK_DECOMPRESSION_FAILED"),
+        (QPACK_ENCODER_STREAM_ERROR, "QPACK_ENCODER_STREAM_ERROR"),
+        (QPACK_DECODER_STREAM_ERROR, "QPACK_DECODER_STREAM_ERROR"),
+        (H3_DATAGRAM_ERROR, "H3_DATAGRAM_ERROR"),
+    ];
+    NAMES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or("_OTHER", |(_, name)| name)
+}

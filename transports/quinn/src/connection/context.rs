@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{watch, Notify};
+use twinport::transport::Event;
 use twinport::{transport::Shutdown, ConnectionInfo};
 
 use super::acks::Acks;
@@ -120,6 +121,11 @@ impl Ctx {
     pub(crate) fn fail(&self, e: &ProtoError) {
         tracing::debug!(parent: &self.span, code = e.code.into_inner(), reason = e.reason, "HTTP/3 connection error");
         self.quic.close(e.code, e.reason.as_bytes());
+        Event::Closed {
+            transport: "quic",
+            reason: crate::codes::name(e.code),
+        }
+        .record();
     }
 
     /// Counts a stream that ended without serving a request; false (and the connection

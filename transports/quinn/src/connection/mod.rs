@@ -20,7 +20,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
-use twinport::transport::HttpService;
+use twinport::transport::{Event, HttpService};
 
 use self::context::{Ctx, Setup};
 use self::go_away::GoAway;
@@ -96,6 +96,7 @@ where
                 state = state.shut_down();
                 let id = go_away.announce();
                 tracing::debug!(goaway = id, in_flight = requests.len(), "sending GOAWAY");
+                Event::GoAway { transport: "quic" }.record();
                 send_goaway(control.goaway(id), &mut requests).await;
             }
             accepted = &mut accept_bi, if state.accepting() => match accepted {

@@ -12,7 +12,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
 use http_body::{Body, Frame};
-use twinport::transport::WriteStall;
+use twinport::transport::{Event, WriteStall};
 
 use crate::codes::{H3_INTERNAL_ERROR, H3_MESSAGE_ERROR, H3_REQUEST_CANCELLED};
 use crate::connection::context::Ctx;
@@ -179,7 +179,13 @@ impl Responder {
 
     /// Resets the stream with `code`.
     pub(crate) fn reset(&mut self, code: VarInt) {
-        let _ = self.send.reset(code);
+        if self.send.reset(code).is_ok() {
+            Event::StreamReset {
+                transport: "quic",
+                code: crate::codes::name(code),
+            }
+            .record();
+        }
     }
 
     /// What a response whose body failed is reset with: H3_MESSAGE_ERROR if the failure is
@@ -194,6 +200,19 @@ impl Responder {
 
     /// Answers with `status` and no body.
     pub(crate) async fn status(&mut self, status: StatusCode) -> Outcome {
+        let status_label = match status.as_u16() {
+            400 => "400",
+            405 => "405",
+            431 => "431",
+            500 => "500",
+            503 => "503",
+            _ => "_OTHER",
+        };
+        Event::Answered {
+            transport: "quic",
+            status: status_label,
+        }
+        .record();
         self.head(status, &HeaderMap::new());
         self.finish().await
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use twinport::transport::{BoxFuture, ConnectionGauge, Listen};
+use twinport::transport::{BoxFuture, ConnectionGauge, Event, Listen};
 use twinport::{
     transport::HttpService, transport::Shutdown, transport::Transport, transport::TransportContext,
     BoxError, DrainReport, ServerTls,
@@ -214,6 +214,11 @@ impl<S: HttpService<RecvBody>> Listen for Accepting<S> {
             {
                 tracing::debug!(remote = %incoming.remote_address(), "connection limit reached: refused");
                 incoming.refuse();
+                Event::Refused {
+                    transport: "quic",
+                    reason: "limit",
+                }
+                .record();
                 continue;
             }
             let validate = match self.quic.address_validation {
@@ -223,8 +228,9 @@ impl<S: HttpService<RecvBody>> Listen for Accepting<S> {
                 }
             };
             if validate && !incoming.remote_address_validated() && incoming.may_retry() {
-                if let Err(e) = incoming.retry() {
-                    tracing::debug!(error = %e, "could not send Retry");
+                match incoming.retry() {
+                    Ok(()) => Event::Retry.record(),
+                    Err(e) => tracing::debug!(error = %e, "could not send Retry"),
                 }
                 continue;
             }

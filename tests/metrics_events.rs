@@ -1,0 +1,144 @@
+#![allow(clippy::unwrap_used)]
+//! The transports' own decisions, counted by the `metrics` feature (a `DebuggingRecorder` for
+//! this test binary alone): a 431 HTTP/3 answers by itself, a QUIC connection refused at the
+//! connection limit, a TCP connection closed by the idle timeout, and the GOAWAY of a drain.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use http_body_util::BodyExt;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::MetricKind;
+use twinport::quic::{Http3Config, QuicConfig};
+use twinport::tcp::HttpConfig;
+use twinport::{Http, Http3, Server, ServerHandle};
+use twinport_testkit::{
+    empty, h3_request_frame, init_tracing, tls_connect, within, Ended, Hyper, Pki, RawH3, H3,
+};
+
+/// A counter's value summed over the label sets that hold every `want` label.
+fn counter(snapshotter: &Snapshotter, name: &str, want: &[(&str, &str)]) -> u64 {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(k, _, _, _)| k.kind() == MetricKind::Counter && k.key().name() == name)
+        .filter(|(k, _, _, _)| {
+            want.iter()
+                .all(|(wk, wv)| k.key().labels().any(|l| l.key() == *wk && l.value() == *wv))
+        })
+        .map(|(_, _, _, v)| match v {
+            DebugValue::Counter(c) => c,
+            other => panic!("{other:?}"),
+        })
+        .sum()
+}
+
+/// Waits until the server holds no QUIC connection.
+async fn quic_idle(handle: &ServerHandle) {
+    for _ in 0..100 {
+        if handle
+            .connections()
+            .iter()
+            .all(|(name, n)| *name != "quic" || *n == 0)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("QUIC connections still open: {:?}", handle.connections());
+}
+
+#[tokio::test]
+async fn the_transports_own_decisions_are_counted() {
+    init_tracing();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder.install().unwrap();
+    // Each counter is read once (a snapshot takes what it reports), in this order.
+    let mut seen = Vec::new();
+
+    let tls = Pki::get().server_tls();
+    let (tcp, udp) = twinport::bind_same_port("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let idle = HttpConfig::default().idle_timeout(Duration::from_millis(300));
+    let http = Http::from_std(tcp).unwrap().config(idle).tls(&tls).unwrap();
+    let h3 = Http3::builder(&tls)
+        .http3()
+        .quic_config(QuicConfig::default().max_connections(1))
+        .http3_config(Http3Config::default().max_field_section_size(4096))
+        .socket(udp)
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = Server::new(Router::new().route("/", get(|| async { "hi" })))
+        .transport(http)
+        .transport(h3)
+        .with_graceful_shutdown(async {
+            let _ = stopped.await;
+        })
+        .grace_period(Duration::from_secs(2));
+    let handle = server.handle();
+    let task = tokio::spawn(server.into_future());
+
+    // A header section over the limit: HTTP/3 answers 431 itself.
+    let raw = RawH3::h3(addr).await;
+    let big = vec![b'a'; 8192];
+    match raw
+        .request(&h3_request_frame("GET", "/", &[("x-big", &big)]))
+        .await
+    {
+        Ended::Finished(bytes) => assert!(!bytes.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    raw.close().await;
+    quic_idle(&handle).await;
+    let answered = [
+        ("network.transport", "quic"),
+        ("http.response.status_code", "431"),
+    ];
+    seen.push((
+        "431",
+        counter(&snapshotter, "twinport.transport.responses", &answered),
+    ));
+
+    // One QUIC connection at a time: the second is refused at the limit.
+    let mut first = H3::connect(addr, None).await.unwrap();
+    assert_eq!(first.get("/").await.status, 200);
+    assert!(H3::connect(addr, None).await.is_err(), "over the limit");
+    let refused = [("network.transport", "quic"), ("error.type", "limit")];
+    seen.push((
+        "refused",
+        counter(&snapshotter, "twinport.connection.refused", &refused),
+    ));
+
+    // A TCP connection left idle: the server closes it after 300 ms.
+    let stream = tls_connect(addr, &[b"http/1.1"], None).await.unwrap();
+    let (mut client, conn) = Hyper::handshake(stream, false).await.unwrap();
+    let res = within(client.send(client.request("GET", "/", empty())))
+        .await
+        .unwrap();
+    within(res.into_body().collect()).await.unwrap();
+    within(conn).await.unwrap();
+    let idle = [("network.transport", "tcp"), ("error.type", "idle_timeout")];
+    seen.push((
+        "idle",
+        counter(&snapshotter, "twinport.connection.closed_by_server", &idle),
+    ));
+
+    // Shutdown with an HTTP/3 client connected: a GOAWAY, then the connection closed.
+    stop.send(()).unwrap();
+    within(task).await.unwrap().unwrap();
+    first.close().await;
+    let goaway = [("network.transport", "quic")];
+    seen.push((
+        "goaway",
+        counter(&snapshotter, "twinport.goaway.sent", &goaway),
+    ));
+
+    assert_eq!(
+        seen,
+        [("431", 1), ("refused", 1), ("idle", 1), ("goaway", 1)]
+    );
+}
