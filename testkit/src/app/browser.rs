@@ -3,6 +3,7 @@
 //! - `/kit/altsvc.html`: fetches `/whoami` until HTTP/3 served it, then reports what it saw
 //! - `/kit/wt.html`: a WebTransport session against `/wt/echo` (streams, datagrams, the
 //!   session's ConnectionInfo, a close by the server), then reports what it saw
+//! - `/kit/page.js`: the example page's script (`examples/app/dist/page.js`), which these share
 //! - `POST /kit/report`: a page's JSON report, kept in [`Reports`]; the example's own page
 //!   (`/`) sends one too when asked to with `?report=/kit/report` (its `page` is `"index"`)
 //!
@@ -65,6 +66,14 @@ impl Reports {
             .route(
                 "/kit/wt.html",
                 get(|| async { Html(include_str!("pages/wt.html")) }),
+            )
+            // The example page's script, which the kit's pages share.
+            .route(
+                "/kit/page.js",
+                get(|| async {
+                    let js = include_str!("../../../examples/app/dist/page.js");
+                    ([(http::header::CONTENT_TYPE, "text/javascript")], js)
+                }),
             )
             .route("/kit/report", post(report))
             .with_state(self.clone());
