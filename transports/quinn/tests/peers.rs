@@ -33,6 +33,18 @@ async fn aioquic(python: &Path, port: u16, files: &PemFiles, extra: &[&str]) -> 
     })
 }
 
+/// h3_client.py's `args` against the info app on HTTP/3 with `tls`: the JSON it printed, which
+/// must carry no error; `None` (a skip) without aioquic.
+async fn aioquic_served(tls: &ServerTls, args: &[&str]) -> Option<Value> {
+    let python = python("aioquic")?;
+    let files = Pki::get().write_files();
+    let server = serve_http3(endpoint(tls));
+    let out = aioquic(&python, server.addr.port(), &files, args).await;
+    server.stop(Duration::from_secs(2)).await;
+    assert!(out.get("error").is_none(), "{out}");
+    Some(out)
+}
+
 /// The JSON body of one response of h3_client.py's output.
 fn body_json(response: &Value) -> Value {
     serde_json::from_str(response["body"].as_str().unwrap()).unwrap()
@@ -69,32 +81,23 @@ impl Served {
 
 #[tokio::test]
 async fn aioquic_gets_info_echo_and_trailers() {
-    let Some(python) = python("aioquic") else {
+    let requests = [
+        "--request",
+        "GET",
+        "/info",
+        "--request",
+        "POST",
+        "/sha256",
+        "hello from aioquic",
+        "--request",
+        "GET",
+        "/trailers",
+        "--trailer",
+        "x-client-trailer: yes",
+    ];
+    let Some(out) = aioquic_served(&Pki::get().server_tls(), &requests).await else {
         return;
     };
-    let files = Pki::get().write_files();
-    let server = serve_http3(endpoint(&Pki::get().server_tls()));
-    let out = aioquic(
-        &python,
-        server.addr.port(),
-        &files,
-        &[
-            "--request",
-            "GET",
-            "/info",
-            "--request",
-            "POST",
-            "/sha256",
-            "hello from aioquic",
-            "--request",
-            "GET",
-            "/trailers",
-            "--trailer",
-            "x-client-trailer: yes",
-        ],
-    )
-    .await;
-    assert!(out.get("error").is_none(), "{out}");
     assert_eq!(out["alpn"], "h3");
     let responses = out["responses"].as_array().unwrap();
 
@@ -121,34 +124,24 @@ async fn aioquic_gets_info_echo_and_trailers() {
     let trailers = &responses[2];
     assert_eq!(trailers["body"], "with trailers");
     assert_eq!(trailers["trailers"]["x-checksum"], "abc123");
-
-    server.stop(Duration::from_secs(2)).await;
 }
 
 #[tokio::test]
 async fn aioquic_resuming_with_0rtt_gets_early_data_marked_and_a_post_held_back() {
-    let Some(python) = python("aioquic") else {
+    let requests = [
+        "--zero-rtt",
+        "--request",
+        "GET",
+        "/info",
+        "--request",
+        "POST",
+        "/sha256",
+        "sent as early data",
+    ];
+    let tls = Pki::get().server_tls().early_data(true);
+    let Some(out) = aioquic_served(&tls, &requests).await else {
         return;
     };
-    let files = Pki::get().write_files();
-    let server = serve_http3(endpoint(&Pki::get().server_tls().early_data(true)));
-    let out = aioquic(
-        &python,
-        server.addr.port(),
-        &files,
-        &[
-            "--zero-rtt",
-            "--request",
-            "GET",
-            "/info",
-            "--request",
-            "POST",
-            "/sha256",
-            "sent as early data",
-        ],
-    )
-    .await;
-    assert!(out.get("error").is_none(), "{out}");
     // The second connection resumed the first one's session and the server took its 0-RTT.
     assert_eq!(out["resumed"], true, "{out}");
     assert_eq!(out["early_data_accepted"], true, "{out}");
@@ -165,8 +158,6 @@ async fn aioquic_resuming_with_0rtt_gets_early_data_marked_and_a_post_held_back(
         responses[1]["body"],
         format!("18 {}", sha256_hex(b"sent as early data"))
     );
-
-    server.stop(Duration::from_secs(2)).await;
 }
 
 /// Optional mTLS reads aioquic's certificate or serves it anonymously; required mTLS

@@ -8,24 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use twinport_quinn::webtransport::WebTransportSession;
 use twinport_quinn::{Error, Http3};
+use twinport_testkit::app::example::wt_echo as echo;
 use twinport_testkit::*;
 
 const REJECTED: u32 = 0x3994_bd84;
-
-/// Echoes bidirectional streams and datagrams.
-async fn echo(session: WebTransportSession) -> Result<(), twinport::BoxError> {
-    loop {
-        tokio::select! {
-            Some((mut send, mut recv)) = session.accept_bi() => {
-                let data = recv.read_to_end(1 << 16).await?;
-                send.write_all(&data).await?;
-                send.finish()?;
-            }
-            Some(d) = session.read_datagram() => session.send_datagram(d)?,
-            else => return Ok(()),
-        }
-    }
-}
 
 fn endpoint(pki: &Pki) -> Http3 {
     Http3::builder(&pki.server_tls())
