@@ -72,31 +72,12 @@ impl OpensslCa {
         std::fs::write(d.join("index.txt"), "").unwrap();
         std::fs::write(d.join("serial"), "1000\n").unwrap();
         std::fs::write(d.join("crlnumber"), "1000\n").unwrap();
-        let subj = format!("/CN={cn}");
-        openssl(
+        // Self-signed, with the CA extensions of the configuration.
+        new_key_request(
             d,
-            &[
-                "req",
-                "-x509",
-                "-new",
-                "-config",
-                "openssl.cnf",
-                "-extensions",
-                "v3_ca",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-subj",
-                &subj,
-                "-days",
-                "30",
-            ],
+            &["-x509", "-extensions", "v3_ca", "-days", "30"],
+            "ca",
+            cn,
         );
         Self { dir }
     }
@@ -114,27 +95,7 @@ impl OpensslCa {
             format!("{name}.pem"),
             format!("{name}.key"),
         );
-        let subj = format!("/CN={name}");
-        openssl(
-            d,
-            &[
-                "req",
-                "-new",
-                "-config",
-                "openssl.cnf",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &subj,
-            ],
-        );
+        new_key_request(d, &[], name, name);
         openssl(
             d,
             &[
@@ -179,4 +140,31 @@ impl OpensslCa {
         );
         std::fs::rename(&tmp, to).unwrap();
     }
+}
+
+/// `openssl req -new` for a new P-256 key without a passphrase, written to `NAME.key`, and the
+/// subject `/CN=cn`; with `-x509` in `args` the output `NAME.pem` is a certificate, otherwise
+/// the request `NAME.csr`.
+fn new_key_request(dir: &Path, args: &[&str], name: &str, cn: &str) {
+    let key = format!("{name}.key");
+    let out = format!(
+        "{name}.{}",
+        if args.contains(&"-x509") {
+            "pem"
+        } else {
+            "csr"
+        }
+    );
+    let subj = format!("/CN={cn}");
+    let mut all = vec!["req", "-new", "-config", "openssl.cnf"];
+    all.extend_from_slice(args);
+    all.extend([
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ]);
+    all.extend(["-keyout", &key, "-out", &out, "-subj", &subj]);
+    openssl(dir, &all);
 }
