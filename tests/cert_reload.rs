@@ -57,7 +57,7 @@ fn client_loop(
                         Err(format!("status {}", s.status))
                     }
                 }),
-                Proto::H1 | Proto::H2 => one_tcp(addr, proto == Proto::H2).await,
+                Proto::H1 | Proto::H2 => one_tcp(addr, proto).await,
             };
             {
                 let mut seen = out.lock().unwrap();
@@ -72,13 +72,25 @@ fn client_loop(
     (seen, task)
 }
 
-async fn one_tcp(addr: std::net::SocketAddr, h2: bool) -> Result<String, String> {
-    let alpn: &[&[u8]] = if h2 { &[b"h2"] } else { &[b"http/1.1"] };
-    let io = tls_connect_as(addr, Some(NAME), alpn, None)
+/// A connection of `proto` asking for `NAME`: the serial of the certificate it was served, the
+/// client and the task driving it.
+async fn connect_named(
+    addr: std::net::SocketAddr,
+    proto: Proto,
+) -> Result<(String, Hyper, JoinHandle<()>), String> {
+    let io = tls_connect_as(addr, Some(NAME), &[proto.alpn()], None)
         .await
         .map_err(|e| e.to_string())?;
     let serial = tls_serial(&io);
-    let (mut client, _task) = Hyper::handshake(io, h2).await.map_err(|e| e.to_string())?;
+    let (client, task) = Hyper::handshake(io, proto)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((serial, client, task))
+}
+
+/// `GET /info` on a new connection of `proto`: the serial of the certificate it was served.
+async fn one_tcp(addr: std::net::SocketAddr, proto: Proto) -> Result<String, String> {
+    let (serial, mut client, _task) = connect_named(addr, proto).await?;
     let resp = client
         .send(client.request("GET", "/info", empty()))
         .await
@@ -98,7 +110,7 @@ fn last(seen: &Mutex<Observed>) -> Option<String> {
 async fn every_protocol_sees(both: &Both, serial: &str, what: &str) {
     for proto in [Proto::H1, Proto::H2] {
         assert_eq!(
-            one_tcp(both.addr, proto == Proto::H2).await.unwrap(),
+            one_tcp(both.addr, proto).await.unwrap(),
             serial,
             "{what}: {proto:?}"
         );
@@ -144,22 +156,8 @@ async fn files_swapped_while_h1_h2_h3_clients_run_serve_the_new_certificate_with
     real_peers_see(both.addr, &dir.path("ca.pem"), "3001").await;
 
     // Connections opened before the swap, used again after it.
-    let (mut h1, _t1) = Hyper::handshake(
-        tls_connect_as(both.addr, Some(NAME), &[b"http/1.1"], None)
-            .await
-            .unwrap(),
-        false,
-    )
-    .await
-    .unwrap();
-    let (mut h2, _t2) = Hyper::handshake(
-        tls_connect_as(both.addr, Some(NAME), &[b"h2"], None)
-            .await
-            .unwrap(),
-        true,
-    )
-    .await
-    .unwrap();
+    let (_, mut h1, _t1) = connect_named(both.addr, Proto::H1).await.unwrap();
+    let (_, mut h2, _t2) = connect_named(both.addr, Proto::H2).await.unwrap();
     let mut h3 = H3::connect_as(both.addr, Pki::get().quic_client(None), NAME)
         .await
         .unwrap();

@@ -69,12 +69,15 @@ async fn an_own_resolver_serves_h1_h2_and_h3() {
     let dir = TempDir::new("byo-resolver");
     let ca = ca_file(&dir);
 
-    for h2 in [false, true] {
-        let seen = curl_seen(&curl, h2, both.addr, Some("byo.test"), &ca, false)
-            .await
-            .unwrap();
+    for (proto, version) in [(Proto::H1, "1.1"), (Proto::H2, "2")] {
+        let ask = CurlAsk {
+            proto,
+            name: Some("byo.test"),
+            ..CurlAsk::default()
+        };
+        let seen = curl_seen(&curl, both.addr, &ca, ask).await.unwrap();
         assert_eq!((seen.status, seen.serial.as_str()), (200, "2001"));
-        assert_eq!(seen.version, if h2 { "2" } else { "1.1" });
+        assert_eq!(seen.version, version);
     }
     let seen = h3_seen(both.addr, "byo.test").await.unwrap();
     assert_eq!((seen.status, seen.serial.as_str()), (200, "2001"));
@@ -164,20 +167,20 @@ async fn client_certificates_are_verified_the_same_on_both_transports_with_sever
     let tls = ServerTls::from_certificates(&certs).client_auth(ClientAuth::required(pki.roots()));
     let both = Both::serve(&tls).await;
 
-    for h2 in [false, true] {
-        let alpn: &[&[u8]] = if h2 { &[b"h2"] } else { &[b"http/1.1"] };
+    for proto in TCP {
+        let alpn = &[proto.alpn()];
         let io = tls_connect_as(both.addr, Some("mtls.test"), alpn, Some(&pki.client))
             .await
             .unwrap();
         assert_eq!(tls_serial(&io), "2003");
-        let (mut client, _task) = Hyper::handshake(io, h2).await.unwrap();
+        let (mut client, _task) = Hyper::handshake(io, proto).await.unwrap();
         let json = client.get_json("/info").await;
-        assert_eq!(json["client_cn"], "alice", "h2={h2}");
+        assert_eq!(json["client_cn"], "alice", "{proto:?}");
         assert_eq!(json["sni"], "mtls.test");
 
         let refused = match tls_connect_as(both.addr, Some("mtls.test"), alpn, None).await {
             Err(_) => true,
-            Ok(io) => match Hyper::handshake(io, h2).await {
+            Ok(io) => match Hyper::handshake(io, proto).await {
                 Err(_) => true,
                 Ok((mut c, _t)) => {
                     c.ready().await.is_err() || {
@@ -187,7 +190,7 @@ async fn client_certificates_are_verified_the_same_on_both_transports_with_sever
                 }
             },
         };
-        assert!(refused, "no client certificate must be refused (h2={h2})");
+        assert!(refused, "no client certificate must be refused ({proto:?})");
     }
 
     let mut h3 = H3::connect_as(both.addr, pki.quic_client(Some(&pki.client)), "mtls.test")

@@ -113,7 +113,7 @@ async fn vanish_mid_upload(srv: &Srv, proto: Proto) {
     let started = srv.stats.upload_started.load(Ordering::SeqCst);
     match proto {
         Proto::H1 | Proto::H2 => {
-            let (mut c, task, socket) = Hyper::connect_killable(srv.addr, proto == Proto::H2).await;
+            let (mut c, task, socket) = Hyper::connect_killable(srv.addr, proto).await;
             let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
             let stream = futures_util::stream::unfold(rx, |mut rx| async move {
                 rx.recv()
@@ -162,7 +162,7 @@ async fn vanish_mid_download(srv: &Srv, proto: Proto) {
     let started = srv.stats.download_started.load(Ordering::SeqCst);
     match proto {
         Proto::H1 | Proto::H2 => {
-            let (mut c, task, socket) = Hyper::connect_killable(srv.addr, proto == Proto::H2).await;
+            let (mut c, task, socket) = Hyper::connect_killable(srv.addr, proto).await;
             let req = c.request("GET", "/download", empty());
             let res = bounded(30, "download head", c.send(req)).await.unwrap();
             let mut body = res.into_body();
@@ -217,9 +217,7 @@ async fn handler_panic_is_a_500_on_every_protocol() {
     let logs = Logs::capture();
     let srv = start(Opts::default());
     for proto in [Proto::H1, Proto::H2] {
-        let (mut c, task) = Hyper::connect(srv.addr, proto == Proto::H2, None)
-            .await
-            .unwrap();
+        let (mut c, task) = Hyper::connect(srv.addr, proto, None).await.unwrap();
         let res = bounded(30, "panic", c.send(c.request("GET", "/panic", empty())))
             .await
             .unwrap();

@@ -49,7 +49,7 @@ async fn oversized_headers_get_431_on_every_protocol() {
     }
 
     // HTTP/2 through hyper's client: 431, and the connection stays usable.
-    let (mut h2, task, socket) = Hyper::connect_killable(srv.addr, true).await;
+    let (mut h2, task, socket) = Hyper::connect_killable(srv.addr, Proto::H2).await;
     let mut req = h2.request("GET", "/ok", empty());
     req.headers_mut()
         .insert("x-big", "a".repeat(64 * 1024).parse().unwrap());
@@ -185,7 +185,7 @@ async fn connection_cap_queues_the_excess() {
     });
     let mut held = Vec::new();
     for _ in 0..cap {
-        held.push(Hyper::connect(srv.addr, true, None).await.unwrap());
+        held.push(Hyper::connect(srv.addr, Proto::H2, None).await.unwrap());
     }
     assert_eq!(srv.tcp(), cap);
     // Past the cap: the TCP connect succeeds (kernel backlog), TLS does not progress.

@@ -61,7 +61,7 @@ async fn load_worker(
         }
         match proto {
             Proto::H1 | Proto::H2 => {
-                let (mut c, task) = match Hyper::connect(addr, proto == Proto::H2, None).await {
+                let (mut c, task) = match Hyper::connect(addr, proto, None).await {
                     Ok(c) => c,
                     Err(e) => {
                         refusals.push(format!("{proto:?} connect: {e}"));

@@ -11,7 +11,7 @@ use twinport::ServerTls;
 use twinport_hyper::Http;
 use twinport_quinn::{quinn, Http3};
 
-use crate::clients::{normalize_serial, quic_serial, H3};
+use crate::clients::{normalize_serial, quic_serial, Proto, H3, TCP};
 use crate::fs::path_arg;
 use crate::peers::{peer_script, run};
 use crate::pki::Pki;
@@ -62,30 +62,45 @@ pub struct Seen {
     pub serial: String,
 }
 
-/// curl (`--http1.1` or `--http2`) fetching `https://NAME:PORT/info`, `NAME` resolved to
-/// 127.0.0.1 (`None`: the IP address itself, so no SNI), verifying against `ca` unless
-/// `insecure`.
-pub async fn curl_seen(
-    curl: &Path,
-    h2: bool,
-    addr: SocketAddr,
-    name: Option<&str>,
-    ca: &Path,
-    insecure: bool,
-) -> Result<Seen, String> {
-    curl_seen_at(curl, h2, addr, name, ca, insecure, "/info").await
+/// How [`curl_seen`] asks.
+#[derive(Clone, Copy, Debug)]
+pub struct CurlAsk<'a> {
+    /// HTTP/1.1 (`--http1.1`, the default) or HTTP/2 (`--http2`).
+    pub proto: Proto,
+    /// The name asked for, resolved to 127.0.0.1; `None` (the default): the address itself,
+    /// so no SNI.
+    pub name: Option<&'a str>,
+    /// The path, `/info` by default.
+    pub path: &'a str,
+    /// No verification of the server's certificate (`-k`).
+    pub insecure: bool,
 }
 
-/// Like [`curl_seen`] for another path.
-pub async fn curl_seen_at(
+impl Default for CurlAsk<'_> {
+    fn default() -> Self {
+        Self {
+            proto: Proto::H1,
+            name: None,
+            path: "/info",
+            insecure: false,
+        }
+    }
+}
+
+/// curl fetching `https://NAME:PORT/PATH` as `ask` says, verifying against `ca` unless
+/// `ask.insecure`.
+pub async fn curl_seen(
     curl: &Path,
-    h2: bool,
     addr: SocketAddr,
-    name: Option<&str>,
     ca: &Path,
-    insecure: bool,
-    path: &str,
+    ask: CurlAsk<'_>,
 ) -> Result<Seen, String> {
+    let CurlAsk {
+        proto,
+        name,
+        path,
+        insecure,
+    } = ask;
     let port = addr.port();
     let host = name.unwrap_or("127.0.0.1");
     let resolve = format!("{host}:{port}:127.0.0.1");
@@ -103,7 +118,11 @@ pub async fn curl_seen_at(
         "-w",
         "%{http_code} %{http_version}\n%{certs}",
     ];
-    args.push(if h2 { "--http2" } else { "--http1.1" });
+    args.push(match proto {
+        Proto::H1 => "--http1.1",
+        Proto::H2 => "--http2",
+        Proto::H3 => panic!("curl_seen asks over TCP"),
+    });
     if insecure {
         args.push("-k");
     }
@@ -137,14 +156,18 @@ pub async fn real_peers_see_at(
     path: &str,
     serial: &str,
 ) {
-    for h2 in [false, true] {
-        let seen = curl_seen_at(curl, h2, addr, Some(name), ca, false, path)
-            .await
-            .unwrap();
+    for proto in TCP {
+        let ask = CurlAsk {
+            proto,
+            name: Some(name),
+            path,
+            ..CurlAsk::default()
+        };
+        let seen = curl_seen(curl, addr, ca, ask).await.unwrap();
         assert_eq!(
             (seen.status, seen.serial.as_str()),
             (200, serial),
-            "curl h2={h2}"
+            "curl {proto:?}"
         );
     }
     let seen = aioquic_seen_at(python, addr, name, ca, path).await.unwrap();

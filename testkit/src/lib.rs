@@ -44,8 +44,8 @@ pub use app::browser::{versions_of, Reports, Served};
 pub use app::{hex, sha256_hex};
 pub use browsers::{assert_page_webtransport_echo, shown, BrowserRun, Chromium, Firefox};
 pub use certs::{
-    aioquic_seen, aioquic_seen_at, curl_seen, curl_seen_at, h3_seen, h3_seen_with,
-    quic_client_trusting, real_peers_see_at, Both, Seen,
+    aioquic_seen, aioquic_seen_at, curl_seen, h3_seen, h3_seen_with, quic_client_trusting,
+    real_peers_see_at, Both, CurlAsk, Seen,
 };
 pub use clients::*;
 pub use codes::*;

@@ -19,7 +19,6 @@ early data if the ticket allows it. The JSON then also has "resumed" and
 
 import asyncio
 import json
-import sys
 
 from aioquic.asyncio.client import connect
 from aioquic.asyncio.protocol import QuicConnectionProtocol
@@ -28,7 +27,7 @@ from aioquic.h3.events import DataReceived, HeadersReceived
 from aioquic.quic.events import ConnectionTerminated, StreamReset
 from aioquic.tls import CipherSuite
 
-from quic_peer import client_config, connection_args
+from quic_peer import client_config, connection_args, run
 
 
 class Exchange:
@@ -179,8 +178,4 @@ async def main():
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except Exception as e:  # the Rust test asserts on this JSON
-        print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
-        sys.exit(1)
+    run(main)

@@ -2,7 +2,10 @@
 client configuration made from them (imported by h3_client.py and wt_client.py)."""
 
 import argparse
+import asyncio
+import json
 import ssl
+import sys
 
 from aioquic.h3.connection import H3_ALPN
 from aioquic.quic.configuration import QuicConfiguration
@@ -31,3 +34,13 @@ def client_config(args, **options):
     if args.cert:
         config.load_cert_chain(args.cert, args.key)
     return config
+
+
+def run(main):
+    """Runs the script's async `main`; an exception is printed as {"error": ...}, which the Rust
+    test asserts on, with exit status 1."""
+    try:
+        asyncio.run(main())
+    except Exception as e:
+        print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
+        sys.exit(1)

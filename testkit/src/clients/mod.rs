@@ -65,6 +65,20 @@ pub enum Proto {
 /// Every [`Proto`].
 pub const ALL: [Proto; 3] = [Proto::H1, Proto::H2, Proto::H3];
 
+/// The protocols over TCP and TLS.
+pub const TCP: [Proto; 2] = [Proto::H1, Proto::H2];
+
+impl Proto {
+    /// Its ALPN protocol id.
+    pub fn alpn(self) -> &'static [u8] {
+        match self {
+            Proto::H1 => b"http/1.1",
+            Proto::H2 => b"h2",
+            Proto::H3 => b"h3",
+        }
+    }
+}
+
 /// One request on a fresh connection of `proto`: the status and body, or what went wrong.
 pub async fn fetch(
     addr: SocketAddr,
@@ -82,7 +96,7 @@ pub async fn fetch(
                 r
             }
             Proto::H1 | Proto::H2 => {
-                let (mut c, task) = Hyper::connect(addr, proto == Proto::H2, id).await?;
+                let (mut c, task) = Hyper::connect(addr, proto, id).await?;
                 let req = c.request(method, path, empty());
                 let res = c.send(req).await.map_err(|e| format!("request: {e}"))?;
                 let status = res.status().as_u16();

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use twinport_hyper::{Http, HttpConfig};
 use twinport_testkit::app::info::{expected_sha, pattern_bytes};
+use twinport_testkit::Proto;
 use twinport_testkit::{
     hex, require, run, serve_http, tls_connect, within, EagerH2, HttpServer, Hyper, PemFiles, Pki,
     RssWatch, TempDir,
@@ -220,7 +221,10 @@ async fn a_client_that_never_stops_sending_is_cut_at_the_lingering_time() {
     let text = String::from_utf8_lossy(&response);
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     // Meanwhile, another client is served.
-    let mut good = Hyper::connect(server.addr(), false, None).await.unwrap().0;
+    let mut good = Hyper::connect(server.addr(), Proto::H1, None)
+        .await
+        .unwrap()
+        .0;
     assert_eq!(good.get_json("/info").await["version"], "HTTP/1.1");
     let (sent, cut_after) = within(flood).await.unwrap();
     let growth = rss.peak_growth_kib();

@@ -33,13 +33,19 @@ async fn aioquic(python: &Path, port: u16, files: &PemFiles, extra: &[&str]) -> 
     })
 }
 
-/// h3_client.py's `args` against the info app on HTTP/3 with `tls`: the JSON it printed, which
-/// must carry no error; `None` (a skip) without aioquic.
-async fn aioquic_served(tls: &ServerTls, args: &[&str]) -> Option<Value> {
+/// h3_client.py with `flags` and `requests` (each `METHOD PATH [BODY]`) against the info app on
+/// HTTP/3 with `tls`: the JSON it printed, which must carry no error; `None` (a skip) without
+/// aioquic.
+async fn aioquic_served(tls: &ServerTls, flags: &[&str], requests: &[&[&str]]) -> Option<Value> {
     let python = python("aioquic")?;
     let files = Pki::get().write_files();
     let server = serve_http3(endpoint(tls));
-    let out = aioquic(&python, server.addr.port(), &files, args).await;
+    let mut args = flags.to_vec();
+    for request in requests {
+        args.push("--request");
+        args.extend_from_slice(request);
+    }
+    let out = aioquic(&python, server.addr.port(), &files, &args).await;
     server.stop(Duration::from_secs(2)).await;
     assert!(out.get("error").is_none(), "{out}");
     Some(out)
@@ -81,21 +87,13 @@ impl Served {
 
 #[tokio::test]
 async fn aioquic_gets_info_echo_and_trailers() {
-    let requests = [
-        "--request",
-        "GET",
-        "/info",
-        "--request",
-        "POST",
-        "/sha256",
-        "hello from aioquic",
-        "--request",
-        "GET",
-        "/trailers",
-        "--trailer",
-        "x-client-trailer: yes",
+    let requests: [&[&str]; 3] = [
+        &["GET", "/info"],
+        &["POST", "/sha256", "hello from aioquic"],
+        &["GET", "/trailers"],
     ];
-    let Some(out) = aioquic_served(&Pki::get().server_tls(), &requests).await else {
+    let flags = ["--trailer", "x-client-trailer: yes"];
+    let Some(out) = aioquic_served(&Pki::get().server_tls(), &flags, &requests).await else {
         return;
     };
     assert_eq!(out["alpn"], "h3");
@@ -128,18 +126,12 @@ async fn aioquic_gets_info_echo_and_trailers() {
 
 #[tokio::test]
 async fn aioquic_resuming_with_0rtt_gets_early_data_marked_and_a_post_held_back() {
-    let requests = [
-        "--zero-rtt",
-        "--request",
-        "GET",
-        "/info",
-        "--request",
-        "POST",
-        "/sha256",
-        "sent as early data",
+    let requests: [&[&str]; 2] = [
+        &["GET", "/info"],
+        &["POST", "/sha256", "sent as early data"],
     ];
     let tls = Pki::get().server_tls().early_data(true);
-    let Some(out) = aioquic_served(&tls, &requests).await else {
+    let Some(out) = aioquic_served(&tls, &["--zero-rtt"], &requests).await else {
         return;
     };
     // The second connection resumed the first one's session and the server took its 0-RTT.
