@@ -4,13 +4,13 @@
 //! on, no request fails, and a write that cannot be loaded keeps the old certificate.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use twinport::{Certificates, ServerTls};
+use twinport::{CertWatcher, Certificates, ServerTls};
 use twinport_testkit::*;
 
 const NAME: &str = "reload.test";
@@ -30,6 +30,18 @@ fn install(dir: &Path, id: &Id) {
         std::fs::write(&tmp, data).unwrap();
         std::fs::rename(&tmp, dir.join(name)).unwrap();
     }
+}
+
+/// Both transports serving the certificate files `cert` and `key`, watched: the certificates,
+/// the watcher (dropping it ends the watching) and the servers.
+async fn serve_watched(cert: PathBuf, key: PathBuf) -> (Certificates, CertWatcher, Both) {
+    let certs = Certificates::builder()
+        .pem_files(cert, key)
+        .build()
+        .unwrap();
+    let watcher = certs.watch_with(DEBOUNCE).unwrap();
+    let both = Both::serve(&ServerTls::from_certificates(&certs)).await;
+    (certs, watcher, both)
 }
 
 /// What a client looping on new connections of one protocol saw.
@@ -147,12 +159,7 @@ async fn files_swapped_while_h1_h2_h3_clients_run_serve_the_new_certificate_with
     std::fs::write(dir.path("ca.pem"), Pki::get().ca_pem()).unwrap();
     let (old, new) = (issue(1), issue(2));
     install(dir.dir(), &old);
-    let certs = Certificates::builder()
-        .pem_files(dir.path("cert.pem"), dir.path("key.pem"))
-        .build()
-        .unwrap();
-    let _watcher = certs.watch_with(DEBOUNCE).unwrap();
-    let both = Both::serve(&ServerTls::from_certificates(&certs)).await;
+    let (_certs, _watcher, both) = serve_watched(dir.path("cert.pem"), dir.path("key.pem")).await;
     real_peers_see(both.addr, &dir.path("ca.pem"), "3001").await;
 
     // Connections opened before the swap, used again after it.
@@ -223,12 +230,7 @@ async fn a_broken_write_keeps_the_old_certificate_and_logs_why_and_a_good_write_
     std::fs::write(dir.path("ca.pem"), Pki::get().ca_pem()).unwrap();
     let (old, new, other) = (issue(3), issue(4), issue(5));
     install(dir.dir(), &old);
-    let certs = Certificates::builder()
-        .pem_files(dir.path("cert.pem"), dir.path("key.pem"))
-        .build()
-        .unwrap();
-    let _watcher = certs.watch_with(DEBOUNCE).unwrap();
-    let both = Both::serve(&ServerTls::from_certificates(&certs)).await;
+    let (certs, _watcher, both) = serve_watched(dir.path("cert.pem"), dir.path("key.pem")).await;
     let cert_file = dir.path("cert.pem").display().to_string();
     let key_file = dir.path("key.pem").display().to_string();
 
@@ -303,12 +305,7 @@ async fn a_kubernetes_style_symlink_swap_is_picked_up() {
     symlink("..data/tls.crt", mount.join("tls.crt")).unwrap();
     symlink("..data/tls.key", mount.join("tls.key")).unwrap();
 
-    let certs = Certificates::builder()
-        .pem_files(mount.join("tls.crt"), mount.join("tls.key"))
-        .build()
-        .unwrap();
-    let _watcher = certs.watch_with(DEBOUNCE).unwrap();
-    let both = Both::serve(&ServerTls::from_certificates(&certs)).await;
+    let (certs, _watcher, both) = serve_watched(mount.join("tls.crt"), mount.join("tls.key")).await;
     assert_eq!(h3_seen(both.addr, NAME).await.unwrap().serial, "3006");
 
     // The update: a new version directory, a ..data_tmp symlink renamed over ..data (atomic),
