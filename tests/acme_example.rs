@@ -11,7 +11,11 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use twinport_testkit::*;
+use twinport_testkit::clients::Proto;
+use twinport_testkit::fs::path_arg;
+use twinport_testkit::pebble::{free_port, Pebble, PebbleOpts};
+use twinport_testkit::peers::{curl_seen, python, real_peers_see_at, require, CurlAsk};
+use twinport_testkit::{bounded, Pki, TempDir};
 
 /// The example's binary, built by `cargo test` next to this test's (`TWINPORT_EXAMPLE_BIN`
 /// names another: a target directory shared by several checkouts holds only the last

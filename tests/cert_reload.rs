@@ -11,7 +11,14 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use twinport::{CertWatcher, Certificates, ServerTls};
-use twinport_testkit::*;
+use twinport_testkit::clients::{
+    empty, quic_serial, serial_hex, tls_connect_as, tls_serial, Hyper, Proto, H3,
+};
+use twinport_testkit::logs::Logs;
+use twinport_testkit::peers::{h3_seen, python, real_peers_see_at, require};
+use twinport_testkit::pki::Id;
+use twinport_testkit::servers::Both;
+use twinport_testkit::{eventually, within, Pki, TempDir};
 
 const NAME: &str = "reload.test";
 /// A write that leaves the files unloadable.

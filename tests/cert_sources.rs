@@ -9,7 +9,14 @@ use std::sync::{Arc, Mutex};
 use rustls::server::{ClientHello, ResolvesServerCert, ServerConfig, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use twinport::{Certificates, ClientAuth, ServerTls};
-use twinport_testkit::*;
+use twinport_testkit::clients::{
+    empty, quic_serial, tls_connect_as, tls_serial, uri, Hyper, Proto, H3, TCP,
+};
+use twinport_testkit::fs::path_arg;
+use twinport_testkit::peers::{aioquic_seen, curl_seen, h3_seen, python, require, run, CurlAsk};
+use twinport_testkit::pki::Id;
+use twinport_testkit::servers::Both;
+use twinport_testkit::{Pki, TempDir};
 
 fn certified(id: &Id) -> Arc<CertifiedKey> {
     let provider = twinport::default_crypto_provider().unwrap();

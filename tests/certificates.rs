@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 use twinport::{Certificates, ServerTls, TlsError};
-use twinport_testkit::*;
+use twinport_testkit::clients::{Proto, TCP};
+use twinport_testkit::peers::{aioquic_seen, curl_seen, h3_seen, python, require, CurlAsk};
+use twinport_testkit::servers::Both;
+use twinport_testkit::{Pki, TempDir};
 
 /// Three certificates of the test CA with serials of their own, as files.
 struct Set {

@@ -16,13 +16,14 @@ use http_body_util::BodyExt;
 use twinport::{Server, ServerError};
 use twinport_hyper::Http;
 use twinport_quinn::Http3;
-use twinport_testkit::app::example;
-use twinport_testkit::Proto;
-use twinport_testkit::TCP;
-use twinport_testkit::{
-    empty, init_tracing, local_port, path_arg, require, run, start_example, tls_connect, within,
-    Hyper, Logs, Mtls, Pki, H3,
-};
+use twinport_testkit::apps::example;
+use twinport_testkit::clients::{empty, local_port, tls_connect, Hyper, Proto, H3, TCP};
+use twinport_testkit::fs::path_arg;
+use twinport_testkit::logs::Logs;
+use twinport_testkit::peers::{require, run};
+use twinport_testkit::pki::Mtls;
+use twinport_testkit::servers::start_example;
+use twinport_testkit::{init_tracing, within, Pki};
 
 /// `GET /peer` over HTTP/1.1 or HTTP/2 on a new TLS connection: the response and the client's
 /// own port.
@@ -260,7 +261,7 @@ fn a_privileged_port_without_the_right_names_cap_net_bind_service() {
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(1024);
     if unprivileged_from <= addr.port() {
-        twinport_testkit::missing::<()>(&format!(
+        twinport_testkit::peers::missing::<()>(&format!(
             "this machine lets anyone bind ports from {unprivileged_from} (net.ipv4.ip_unprivileged_port_start)"
         ));
         return;
@@ -273,8 +274,8 @@ fn a_privileged_port_without_the_right_names_cap_net_bind_service() {
         .map(|o| o.stdout.starts_with(b"0\n"))
         .unwrap_or(false);
     let mut cmd = if root {
-        let Some(setpriv) = twinport_testkit::find("setpriv") else {
-            twinport_testkit::missing::<()>("setpriv (util-linux) is not installed");
+        let Some(setpriv) = twinport_testkit::peers::find("setpriv") else {
+            twinport_testkit::peers::missing::<()>("setpriv (util-linux) is not installed");
             return;
         };
         let mut cmd = std::process::Command::new(setpriv);

@@ -15,7 +15,13 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use twinport_quinn::QuicConfig;
-use twinport_testkit::*;
+use twinport_testkit::clients::{empty, served, tls_connect, Hyper, Proto, ALL, H3};
+use twinport_testkit::logs::Logs;
+use twinport_testkit::relay::Relay;
+use twinport_testkit::rng::Rng;
+use twinport_testkit::servers::{start, Opts, Srv};
+use twinport_testkit::sys::rss_kib;
+use twinport_testkit::{bounded, eventually};
 
 /// Attack: random bytes on the TCP port (instead of TLS, and inside TLS on HTTP/1.1 and
 /// HTTP/2) and random datagrams at the QUIC port, some shaped like QUIC long headers. The

@@ -9,7 +9,14 @@ use std::time::Duration;
 
 use hardening::served_after;
 use tokio::io::AsyncWriteExt;
-use twinport_testkit::*;
+use twinport_testkit::bounded;
+use twinport_testkit::clients::tls_connect;
+use twinport_testkit::frames::{
+    h2_frame, h2_read, hpack_get_ok, hpack_literal, says_431, END_HEADERS, END_STREAM,
+    H2_CONTINUATION, H2_GOAWAY, H2_HEADERS, H2_PREFACE, H2_RST_STREAM, H2_SETTINGS,
+};
+use twinport_testkit::servers::{start, Opts};
+use twinport_testkit::sys::cpu_time;
 
 /// Attack: HTTP/2 Rapid Reset — HEADERS immediately followed by RST_STREAM, thousands of
 /// times on one connection. The server must answer with GOAWAY (ENHANCE_YOUR_CALM) or close

@@ -13,7 +13,11 @@ use hardening::{kill, served_after};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use twinport_hyper::HttpConfig;
 use twinport_quinn::{Http3Config, QuicConfig};
-use twinport_testkit::*;
+use twinport_testkit::bounded;
+use twinport_testkit::clients::{empty, fetch, quic_raw, served, tls_connect, Hyper, Proto, H3};
+use twinport_testkit::frames::{h3_headers_frame, says_431};
+use twinport_testkit::servers::{start, Opts};
+use twinport_testkit::sys::rss_kib;
 
 /// Attack: request headers over the limit on each protocol. HTTP/1.1: too many fields, and
 /// one field of 1 MiB; HTTP/2: a 64 KiB field against the 32 KiB header list limit; HTTP/3: a

@@ -3,8 +3,11 @@
 //! line saying why.
 
 use std::time::Duration;
-
-use twinport_testkit::*;
+use twinport_testkit::clients::{fetch, ALL};
+use twinport_testkit::logs::Logs;
+use twinport_testkit::pki::Id;
+use twinport_testkit::servers::{start, Opts};
+use twinport_testkit::{eventually, Pki};
 
 /// Attack: clients without an acceptable certificate against a server that requires one: no
 /// certificate, an expired one, one from another CA, one without the clientAuth EKU. Each is

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use twinport_testkit::*;
+use twinport_testkit::bounded;
+use twinport_testkit::clients::{empty, uri, Hyper, Proto, ALL, H3};
+use twinport_testkit::servers::{start, Opts};
 
 /// Fault: graceful shutdown in the middle of a load run on all three protocols. Every request
 /// must either complete with 200 or be refused cleanly (connection refused, GOAWAY, request

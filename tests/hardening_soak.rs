@@ -3,8 +3,11 @@
 //! by default: `TWINPORT_SOAK_SECS=600 cargo test --release --test hardening_soak -- --ignored soak_long`.
 
 use std::time::{Duration, Instant};
-
-use twinport_testkit::*;
+use twinport_testkit::bounded;
+use twinport_testkit::clients::{fetch, Proto};
+use twinport_testkit::rng::Rng;
+use twinport_testkit::servers::{start, Opts};
+use twinport_testkit::sys::rss_kib;
 
 /// Soak: mixed HTTP/2 and HTTP/3 load with random client aborts for `secs`, RSS sampled after
 /// a warm-up and at the end. No error responses besides the aborted requests; connections

@@ -16,7 +16,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use twinport_hyper::HttpConfig;
 use twinport_quinn::QuicConfig;
-use twinport_testkit::*;
+use twinport_testkit::clients::{quic_first_flight, served, served_meanwhile, tls_connect};
+use twinport_testkit::logs::Logs;
+use twinport_testkit::servers::{start, Opts};
+use twinport_testkit::{bounded, eventually};
 
 /// Attack: hundreds of HTTP/1.1 connections (over TLS) that send their headers a byte at a
 /// time. The server must close each at the header read timeout (2 s here), not before a second

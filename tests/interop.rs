@@ -8,10 +8,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use twinport_testkit::{
-    missing, path_arg, python, require, run, shown, start_example, start_example_with, within,
-    Chromium, Mtls, PemFiles, Pki, TempDir,
-};
+use twinport_testkit::browsers::{shown, Chromium};
+use twinport_testkit::fs::path_arg;
+use twinport_testkit::peers::{missing, python, require, run};
+use twinport_testkit::pki::{Mtls, PemFiles};
+use twinport_testkit::servers::{start_example, start_example_with};
+use twinport_testkit::{within, Pki, TempDir};
 
 /// `curl` fetching `url`: the JSON body, the response headers and curl's local port.
 async fn curl_json(
@@ -183,7 +185,7 @@ async fn niquests_moves_from_http2_to_http3_through_alt_svc() {
     let Some(py) = python("niquests") else { return };
     let files = Pki::get().write_files();
     let server = start_example(Mtls::Off);
-    let script = twinport_testkit::peer_script("altsvc_upgrade.py");
+    let script = twinport_testkit::peers::peer_script("altsvc_upgrade.py");
     let url = format!("https://localhost:{}/whoami", server.addr.port());
     let out = run(&py, &[path_arg(&script), &url, path_arg(&files.ca()), "5"]).await;
     assert!(out.success, "{}{}", out.stdout, out.stderr);
@@ -310,7 +312,7 @@ async fn run_example_binary(bin: &Path) -> (tokio::process::Child, String) {
 
 fn certs_spki() -> String {
     // The example serves the workspace's certs/; they exist once it has started.
-    let spki = twinport_testkit::workspace().join("certs/server.spki");
+    let spki = twinport_testkit::fs::workspace().join("certs/server.spki");
     std::fs::read_to_string(spki)
         .unwrap_or_default()
         .trim()
@@ -328,7 +330,7 @@ async fn the_example_serves_chromium_over_http3_when_forced_and_http2_otherwise(
 
     // The example itself answers curl too, on HTTP/2 with Alt-Svc.
     if let Some(curl) = require("curl") {
-        let ca = twinport_testkit::workspace().join("certs/ca.pem");
+        let ca = twinport_testkit::fs::workspace().join("certs/ca.pem");
         let port = addr.rsplit(':').next().unwrap_or_default();
         let out = run(
             &curl,

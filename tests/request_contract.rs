@@ -7,7 +7,10 @@
 
 use bytes::{Buf, Bytes};
 use http_body_util::BodyExt;
-use twinport_testkit::*;
+use twinport_testkit::clients::{empty, served, tls_connect, Hyper, Proto, ALL, H3};
+use twinport_testkit::logs::Logs;
+use twinport_testkit::servers::{start, Opts};
+use twinport_testkit::{bounded, eventually};
 
 /// The lines logged inside a request: those under a `req` span.
 fn request_lines(logs: &Logs) -> Vec<String> {

@@ -2,7 +2,7 @@
 //! well-behaved clients while others misbehave.
 //!
 //! Each test names the attack, what the server must do, and checks that a well-behaved client
-//! (`GET /ok` on HTTP/1.1, HTTP/2 and HTTP/3, see `twinport_testkit::served`) is answered during
+//! (`GET /ok` on HTTP/1.1, HTTP/2 and HTTP/3, see `twinport_testkit::clients::served`) is answered during
 //! and after. Servers run with short timeouts so that attacks end in seconds; every wait is
 //! bounded.
 
@@ -12,7 +12,8 @@
 use std::net::{Shutdown, TcpStream};
 
 use tokio::task::JoinHandle;
-use twinport_testkit::*;
+use twinport_testkit::clients::served;
+use twinport_testkit::servers::Srv;
 
 /// The end of an attack: a well-behaved client is served after it, the attack's connections
 /// and handlers are gone, and the server stops.

@@ -10,13 +10,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use twinport::BoxError;
 use twinport_hyper::{Http, HttpConfig, ProxyMode};
-use twinport_testkit::app::info::{expected_sha, router, streaming};
-use twinport_testkit::Proto;
-use twinport_testkit::TCP;
-use twinport_testkit::{
-    empty, init_tracing, plain_server, serve_http, sha256_hex, tls_over, within, HttpServer, Hyper,
-    Pki, TempDir,
-};
+use twinport_testkit::apps::info::{expected_sha, router, streaming};
+use twinport_testkit::apps::sha256_hex;
+use twinport_testkit::clients::{empty, tls_over, Hyper, Proto, TCP};
+use twinport_testkit::servers::{plain_server, serve_http, HttpServer};
+use twinport_testkit::{init_tracing, within, Pki, TempDir};
 
 #[tokio::test]
 async fn plaintext_serves_http1_and_h2c_prior_knowledge() {

@@ -7,9 +7,9 @@ use http_body_util::BodyExt;
 use tokio::net::TcpStream;
 use twinport::Server;
 use twinport_hyper::Http;
-use twinport_testkit::app::info::router;
-use twinport_testkit::Proto;
-use twinport_testkit::{empty, init_tracing, local_port, tls_connect, within, Hyper, Pki};
+use twinport_testkit::apps::info::router;
+use twinport_testkit::clients::{empty, local_port, tls_connect, Hyper, Proto};
+use twinport_testkit::{init_tracing, within, Pki};
 
 #[tokio::test]
 async fn serves_under_twinport_server_and_drains_with_it() {

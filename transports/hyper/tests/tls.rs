@@ -7,13 +7,13 @@ use std::time::Duration;
 use http_body_util::BodyExt;
 use twinport::{BoxError, ClientAuth};
 use twinport_hyper::{Http, TlsAcceptor};
-use twinport_testkit::app::info::{expected_sha, streaming};
-use twinport_testkit::Proto;
-use twinport_testkit::TCP;
-use twinport_testkit::{
-    empty, h2_frame_types, hex, local_port, serve_http, sha256_hex, tls_connect, within,
-    HttpServer, Hyper, Id, Pki, H2_GOAWAY, H2_SETTINGS,
-};
+use twinport_testkit::apps::info::{expected_sha, streaming};
+use twinport_testkit::apps::{hex, sha256_hex};
+use twinport_testkit::clients::{empty, local_port, tls_connect, Hyper, Proto, TCP};
+use twinport_testkit::frames::{h2_frame_types, H2_GOAWAY, H2_SETTINGS};
+use twinport_testkit::pki::Id;
+use twinport_testkit::servers::{serve_http, HttpServer};
+use twinport_testkit::{within, Pki};
 
 async fn tls_server(auth: ClientAuth) -> HttpServer {
     let tls = Pki::get().server_tls().client_auth(auth);

@@ -12,8 +12,11 @@ use h3_kit::*;
 use http::{HeaderMap, Request, StatusCode};
 use sha2::{Digest, Sha256};
 use twinport_quinn::Http3;
-use twinport_testkit::app::info::{expected_sha, pattern_bytes, SERVED_BY};
-use twinport_testkit::*;
+use twinport_testkit::apps::info::{expected_sha, pattern_bytes, SERVED_BY};
+use twinport_testkit::apps::{hex, sha256_hex};
+use twinport_testkit::clients::{read_reply, uri, H3};
+use twinport_testkit::servers::serve_http3_with;
+use twinport_testkit::{bounded, init_tracing, Pki};
 
 #[tokio::test]
 async fn get_carries_status_body_headers_and_connection_info() {

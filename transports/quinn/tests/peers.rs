@@ -11,11 +11,13 @@ use std::time::Duration;
 use serde_json::Value;
 use twinport::{DrainReport, Server, ServerError, ServerHandle, ServerTls};
 use twinport_quinn::Http3;
-use twinport_testkit::app::info::{router, SERVED_BY};
-use twinport_testkit::{
-    bounded, init_tracing, path_arg, peer_script, python, require, run, serve_http3, sha256_hex,
-    Mtls, PemFiles, Pki, TempDir,
-};
+use twinport_testkit::apps::info::{router, SERVED_BY};
+use twinport_testkit::apps::sha256_hex;
+use twinport_testkit::fs::path_arg;
+use twinport_testkit::peers::{peer_script, python, require, run};
+use twinport_testkit::pki::{Mtls, PemFiles};
+use twinport_testkit::servers::serve_http3;
+use twinport_testkit::{bounded, init_tracing, Pki, TempDir};
 
 /// Runs h3_client.py against `port`: the JSON it printed.
 async fn aioquic(python: &Path, port: u16, files: &PemFiles, extra: &[&str]) -> Value {

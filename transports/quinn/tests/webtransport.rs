@@ -8,8 +8,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use twinport_quinn::webtransport::WebTransportSession;
 use twinport_quinn::{Error, Http3};
-use twinport_testkit::app::example::wt_echo as echo;
-use twinport_testkit::*;
+use twinport_testkit::apps::example::wt_echo as echo;
+use twinport_testkit::frames::{
+    h3_frame, h3_frames, h3_request_frame, quic_varint, H3_DATA, H3_HEADERS,
+};
+use twinport_testkit::raw::{describe, is_200_with, Ended, RawH3, WT_DRAFT02};
+use twinport_testkit::servers::serve_http3;
+use twinport_testkit::{bounded, init_tracing, Pki};
 
 const REJECTED: u32 = 0x3994_bd84;
 

@@ -9,8 +9,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use twinport_quinn::webtransport::{WebTransportDraft, WebTransportSession};
 use twinport_quinn::Http3;
-use twinport_testkit::app::example::wt_echo;
-use twinport_testkit::*;
+use twinport_testkit::apps::example::wt_echo;
+use twinport_testkit::servers::serve_http3;
+use twinport_testkit::{bounded, init_tracing, Pki};
 
 async fn read_all(recv: &mut wtransport::RecvStream) -> Vec<u8> {
     let mut got = Vec::new();

@@ -103,7 +103,7 @@ pub fn pattern_stream(total: u64) -> impl Stream<Item = Result<Bytes, Infallible
 }
 
 /// A request body of `total` bytes of the [`pattern`], streamed in [`CHUNK`]s.
-pub fn streaming(total: u64) -> crate::ClientBody {
+pub fn streaming(total: u64) -> crate::clients::ClientBody {
     StreamBody::new(pattern_stream(total).map(|r| r.map(Frame::data)))
         .map_err(|e| match e {})
         .boxed()

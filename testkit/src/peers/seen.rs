@@ -4,51 +4,13 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use twinport::ServerTls;
-use twinport_hyper::Http;
-use twinport_quinn::{quinn, Http3};
+use twinport_quinn::quinn;
 
 use crate::clients::{normalize_serial, quic_serial, Proto, H3, TCP};
 use crate::fs::path_arg;
 use crate::peers::{peer_script, run};
 use crate::pki::Pki;
-use crate::server::{serve_http, serve_http3, Http3Server, HttpServer};
-
-/// TCP (HTTP/1.1, HTTP/2) and QUIC (HTTP/3) on the same port of 127.0.0.1, both with `tls`.
-pub struct Both {
-    /// The TCP side.
-    pub tcp: HttpServer,
-    /// The QUIC side.
-    pub quic: Http3Server,
-    /// The address of both.
-    pub addr: SocketAddr,
-}
-
-impl Both {
-    /// Serves the info app with `tls` on both transports.
-    pub async fn serve(tls: &ServerTls) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Self::serve_on(listener, tls)
-    }
-
-    /// Like [`serve`](Self::serve) on this TCP listener (and UDP on its port).
-    pub fn serve_on(listener: tokio::net::TcpListener, tls: &ServerTls) -> Self {
-        let http = Http::new(listener).tls(tls).unwrap();
-        let tcp = serve_http(http, Duration::from_secs(2));
-        let addr = tcp.addr();
-        let quic = serve_http3(Http3::bind(addr, tls).unwrap());
-        Self { tcp, quic, addr }
-    }
-
-    /// Stops both.
-    pub async fn stop(self) {
-        self.tcp.stop().await;
-        self.quic.stop(Duration::from_secs(1)).await;
-    }
-}
 
 /// A peer's answer: the HTTP status (0 if the exchange failed), the protocol it spoke and
 /// the serial number of the certificate it verified (normalized hex), or what went wrong.
@@ -229,24 +191,7 @@ pub async fn h3_seen(addr: SocketAddr, server_name: &str) -> Result<Seen, String
     h3_seen_with(addr, server_name, Pki::get().quic_client(None)).await
 }
 
-/// A QUIC client configuration for HTTP/3 trusting only the CA certificates of this PEM.
-pub fn quic_client_trusting(ca_pem: &[u8]) -> quinn::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = twinport::default_crypto_provider().unwrap();
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h3".to_vec()];
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
-    quinn::ClientConfig::new(std::sync::Arc::new(crypto))
-}
-
-/// Like [`h3_seen`] with a client configuration of its own ([`quic_client_trusting`]).
+/// Like [`h3_seen`] with a client configuration of its own ([`quic_client_trusting`](crate::clients::quic_client_trusting)).
 pub async fn h3_seen_with(
     addr: SocketAddr,
     server_name: &str,

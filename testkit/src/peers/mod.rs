@@ -3,12 +3,21 @@
 //! The policy is one: a missing peer skips the test with a printed reason, unless
 //! `TWINPORT_REQUIRE_PEERS=1` (as `.ci/run` sets), when it fails it. Programs are found on
 //! `PATH`; Python modules in the Python of `TWINPORT_PYTHON`, else the workspace's `.venv`.
+//!
+//! [`seen`]: which certificate the peers (curl, aioquic, the kit's h3 client) are served.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::fs::workspace;
 use crate::time::within;
+
+pub mod seen;
+
+pub use seen::{
+    aioquic_seen, aioquic_seen_at, curl_seen, h3_seen, h3_seen_with, real_peers_see_at, CurlAsk,
+    Seen,
+};
 
 /// Skips the calling test with a printed reason, or fails it under TWINPORT_REQUIRE_PEERS=1.
 /// Returns `None` so that callers can `let Some(x) = ... else { return };`.
@@ -79,7 +88,7 @@ pub struct Output {
     pub stderr: String,
 }
 
-/// Runs a peer to completion, killed if it outlives the test [`LIMIT`](crate::LIMIT).
+/// Runs a peer to completion, killed if it outlives the test [`LIMIT`](crate::time::LIMIT).
 pub async fn run(program: &Path, args: &[&str]) -> Output {
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)

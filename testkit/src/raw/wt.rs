@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use twinport_quinn::quinn;
 
-use super::raw_h3::{read_to_end, Ended, RawH3};
+use super::h3::{read_to_end, Ended, RawH3};
 use crate::frames::{h3_frames, h3_request_frame, h3_settings, read_quic_varint, H3_HEADERS};
 use crate::time::bounded;
 

@@ -1,4 +1,4 @@
-//! The hardening suite's server: the [`attack`](crate::app::attack) app on HTTP/1.1 + HTTP/2
+//! The hardening suite's server: the [`attack`](crate::apps::attack) app on HTTP/1.1 + HTTP/2
 //! (TLS) and HTTP/3, one port, with the limits of [`Opts`].
 
 use std::net::SocketAddr;
@@ -10,7 +10,7 @@ use twinport::{DrainReport, Server, ServerError, ServerHandle};
 use twinport_hyper::{Http, HttpConfig, TlsAcceptor};
 use twinport_quinn::{Http3, Http3Config, QuicConfig};
 
-use crate::app::attack::{router, Stats};
+use crate::apps::attack::{router, Stats};
 use crate::pki::{Mtls, Pki};
 use crate::time::{within, LIMIT};
 

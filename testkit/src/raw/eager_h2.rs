@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-use crate::app::info::pattern_bytes;
-use crate::clients::raw_h2::{read_frame, H2Frame};
-use crate::clients::tls::tls_connect;
+use super::h2::{read_frame, H2Frame};
+use crate::apps::info::pattern_bytes;
+use crate::clients::tls_connect;
 use crate::frames::{
     h2_frame, hpack_literal, ACK, END_HEADERS, END_STREAM, H2_DATA as DATA, H2_GOAWAY as GOAWAY,
     H2_HEADERS, H2_PING as PING, H2_PREFACE, H2_RST_STREAM as RST_STREAM, H2_SETTINGS,
@@ -138,7 +138,7 @@ impl Stream {
     }
 
     fn finish(mut self, error: &str) -> StreamEnd {
-        self.end.sha256 = crate::hex(&self.sha.finalize());
+        self.end.sha256 = crate::apps::hex(&self.sha.finalize());
         if !self.end.is_over() && !error.is_empty() {
             self.end.error = Some(error.to_owned());
         }

@@ -1,7 +1,8 @@
 //! One test PKI, made once per test process with rcgen: a CA, a server certificate for
 //! `localhost` / `127.0.0.1`, a good client certificate, and the bad ones (expired, from a
 //! foreign CA, without the clientAuth extended key usage). PEM files for peers that want
-//! paths are written on demand into a [`TempDir`].
+//! paths are written on demand into a [`TempDir`]. Beside it, [`OpensslCa`]: a client CA run
+//! with `openssl ca`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -16,6 +17,10 @@ use twinport::{CaRoots, ClientAuth, ServerTls};
 use twinport_quinn::quinn;
 
 use crate::fs::TempDir;
+
+mod openssl_ca;
+
+pub use openssl_ca::OpensslCa;
 
 /// The name of the test CA, as it appears in a client certificate's issuer.
 pub const CA_NAME: &str = "twinport test CA";

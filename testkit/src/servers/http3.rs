@@ -1,4 +1,4 @@
-//! One `twinport_quinn::Http3` endpoint serving the [`info`](crate::app::info) app (or a
+//! One `twinport_quinn::Http3` endpoint serving the [`info`](crate::apps::info) app (or a
 //! service of the test's own), with a shutdown trigger of its own.
 
 use std::net::SocketAddr;
@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use twinport::{BoxError, ConnectionGauge, DrainReport, ServeContext, Shutdown, ShutdownTrigger};
 use twinport_quinn::{Http3, RecvBody};
 
-use crate::app::info::router;
+use crate::apps::info::router;
 use crate::logs::init_tracing;
 use crate::time::bounded;
 

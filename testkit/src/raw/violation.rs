@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use twinport_quinn::quinn;
 
-use super::raw_h3::{describe, pump, Ended, RawH3};
+use super::h3::{describe, pump, Ended, RawH3};
 use crate::codes::code_name;
 use crate::frames::{h3_settings, H3_CONTROL_STREAM};
 

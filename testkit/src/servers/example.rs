@@ -1,5 +1,5 @@
 //! The example's app (with its WebTransport echo on `/wt/echo`, and the browser pages of
-//! [`browser`](crate::app::browser)) on HTTP/1.1 + HTTP/2 (TLS) and HTTP/3, one port.
+//! [`browser`](crate::apps::browser)) on HTTP/1.1 + HTTP/2 (TLS) and HTTP/3, one port.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,8 +9,8 @@ use twinport::{DrainReport, Server, ServerError, ServerHandle};
 use twinport_hyper::{Http, ProxyMode};
 use twinport_quinn::Http3;
 
-use crate::app::browser::Reports;
-use crate::app::example::{app, wt_echo_handler};
+use crate::apps::browser::Reports;
+use crate::apps::example::{app, wt_echo_handler};
 use crate::logs::init_tracing;
 use crate::pki::{Mtls, Pki};
 use crate::time::within;

@@ -1,4 +1,4 @@
-//! One `twinport_hyper::Http` serving the [`info`](crate::app::info) app, with a shutdown
+//! One `twinport_hyper::Http` serving the [`info`](crate::apps::info) app, with a shutdown
 //! trigger of its own.
 
 use std::net::SocketAddr;
@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use twinport::DrainReport;
 use twinport_hyper::{Acceptor, Http, Listener};
 
-use crate::app::info::router;
+use crate::apps::info::router;
 use crate::logs::init_tracing;
 use crate::time::within;
 

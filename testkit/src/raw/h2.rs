@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::clients::tls::tls_connect;
+use crate::clients::tls_connect;
 use crate::frames::{h2_frame, H2_PREFACE, H2_SETTINGS};
 
 /// One frame: type, flags, stream id and payload.
