@@ -5,7 +5,7 @@
 use std::time::Duration;
 use twinport_testkit::clients::{fetch, ALL};
 use twinport_testkit::logs::Logs;
-use twinport_testkit::pki::Id;
+use twinport_testkit::pki::{Id, Mtls};
 use twinport_testkit::servers::{start, Opts};
 use twinport_testkit::{eventually, Pki};
 
@@ -17,7 +17,7 @@ use twinport_testkit::{eventually, Pki};
 async fn mtls_required_refuses_bad_client_certificates_on_tcp_and_quic() {
     let logs = Logs::capture();
     let srv = start(Opts {
-        mtls: true,
+        mtls: Mtls::Required,
         ..Opts::default()
     });
     let pki = Pki::get();

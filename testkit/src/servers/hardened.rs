@@ -16,8 +16,8 @@ use crate::time::{within, LIMIT};
 
 /// Server settings for one test: short timeouts so that attacks end within seconds.
 pub struct Opts {
-    /// Require a client certificate of the test CA.
-    pub mtls: bool,
+    /// Whether a client certificate of the test CA is asked for (none by default).
+    pub mtls: Mtls,
     /// HTTP/1.1 and HTTP/2 limits.
     pub http: HttpConfig,
     /// The TLS handshake timeout on TCP.
@@ -31,7 +31,7 @@ pub struct Opts {
 impl Default for Opts {
     fn default() -> Self {
         Self {
-            mtls: false,
+            mtls: Mtls::Off,
             http: HttpConfig::default(),
             handshake_timeout: Duration::from_secs(10),
             quic: QuicConfig::default(),
@@ -54,8 +54,7 @@ pub struct Srv {
 
 /// Starts a hardened server with `opts`.
 pub fn start(opts: Opts) -> Srv {
-    let mtls = if opts.mtls { Mtls::Required } else { Mtls::Off };
-    let tls = Pki::get().server_tls_with(mtls);
+    let tls = Pki::get().server_tls_with(opts.mtls);
     let (tcp, udp) = twinport::bind_same_port("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = tcp.local_addr().unwrap();
     let acceptor = TlsAcceptor::from_server_tls(&tls)
