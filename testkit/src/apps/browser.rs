@@ -3,7 +3,7 @@
 //! - `/kit/altsvc.html`: fetches `/whoami` until HTTP/3 served it, then reports what it saw
 //! - `/kit/wt.html`: a WebTransport session against `/wt/echo` (streams, datagrams, the
 //!   session's ConnectionInfo, a close by the server), then reports what it saw
-//! - `/kit/page.js`: the example page's script (`examples/app/dist/page.js`), which these share
+//! - `/kit/page.js`: the script these pages share, the example page's own `<script id="shared">`
 //! - `POST /kit/report`: a page's JSON report, kept in [`Reports`]; the example's own page
 //!   (`/`) sends one too when asked to with `?report=/kit/report` (its `page` is `"index"`)
 //!
@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
-use axum::response::{Html, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::Version;
@@ -67,14 +67,7 @@ impl Reports {
                 "/kit/wt.html",
                 get(|| async { Html(include_str!("pages/wt.html")) }),
             )
-            // The example page's script, which the kit's pages share.
-            .route(
-                "/kit/page.js",
-                get(|| async {
-                    let js = include_str!("../../../examples/app/dist/page.js");
-                    ([(http::header::CONTENT_TYPE, "text/javascript")], js)
-                }),
-            )
+            .route("/kit/page.js", get(page_js))
             .route("/kit/report", post(report))
             .with_state(self.clone());
         app.merge(kit)
@@ -100,6 +93,22 @@ impl Reports {
         self.0.served.lock().unwrap().clone()
     }
 }
+
+/// The text of the example page's `<script id="shared">`: the helpers the kit's pages share.
+async fn page_js() -> impl IntoResponse {
+    let page = include_str!("../../../examples/app/dist/index.html");
+    let start = page
+        .find(SHARED)
+        .expect("the example page has its shared script")
+        + SHARED.len();
+    let len = page[start..]
+        .find("</script>")
+        .expect("the shared script ends");
+    let js = &page[start..start + len];
+    ([(http::header::CONTENT_TYPE, "text/javascript")], js)
+}
+
+const SHARED: &str = "<script id=\"shared\">";
 
 async fn report(State(reports): State<Reports>, Json(report): Json<Value>) {
     reports.0.reports.lock().unwrap().push(report);
