@@ -88,7 +88,7 @@ async fn an_own_resolver_serves_h1_h2_and_h3() {
     }
     let seen = h3_seen(both.addr, "byo.test").await.unwrap();
     assert_eq!((seen.status, seen.serial.as_str()), (200, "2001"));
-    let seen = aioquic_seen(&python, both.addr, "byo.test", &ca)
+    let seen = aioquic_seen(&python, both.addr, "byo.test", &ca, "/info")
         .await
         .unwrap();
     assert_eq!((seen.status, seen.serial.as_str()), (200, "2001"));

@@ -90,7 +90,9 @@ async fn sni_chooses_the_certificate_on_h1_h2_and_h3() {
             (200, serial),
             "h3 {name}"
         );
-        let seen = aioquic_seen(&python, both.addr, name, &ca).await.unwrap();
+        let seen = aioquic_seen(&python, both.addr, name, &ca, "/info")
+            .await
+            .unwrap();
         assert_eq!(
             (seen.status, seen.serial.as_str()),
             (200, serial),

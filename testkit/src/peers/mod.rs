@@ -14,10 +14,7 @@ use crate::time::within;
 
 pub mod seen;
 
-pub use seen::{
-    aioquic_seen, aioquic_seen_at, curl_seen, h3_seen, h3_seen_with, real_peers_see_at, CurlAsk,
-    Seen,
-};
+pub use seen::{aioquic_seen, curl_seen, h3_seen, h3_seen_with, real_peers_see_at, CurlAsk, Seen};
 
 /// Skips the calling test with a printed reason, or fails it under TWINPORT_REQUIRE_PEERS=1.
 /// Returns `None` so that callers can `let Some(x) = ... else { return };`.

@@ -132,7 +132,7 @@ pub async fn real_peers_see_at(
             "curl {proto:?}"
         );
     }
-    let seen = aioquic_seen_at(python, addr, name, ca, path).await.unwrap();
+    let seen = aioquic_seen(python, addr, name, ca, path).await.unwrap();
     assert_eq!(
         (seen.status, seen.serial.as_str()),
         (200, serial),
@@ -140,19 +140,9 @@ pub async fn real_peers_see_at(
     );
 }
 
-/// aioquic (`tests/peers/h3_client.py`) fetching `/info` over HTTP/3 from 127.0.0.1 with
+/// aioquic (`tests/peers/h3_client.py`) fetching `path` over HTTP/3 from 127.0.0.1 with
 /// `server_name` in the SNI, verifying against `ca`.
 pub async fn aioquic_seen(
-    python: &Path,
-    addr: SocketAddr,
-    server_name: &str,
-    ca: &Path,
-) -> Result<Seen, String> {
-    aioquic_seen_at(python, addr, server_name, ca, "/info").await
-}
-
-/// Like [`aioquic_seen`] for another path.
-pub async fn aioquic_seen_at(
     python: &Path,
     addr: SocketAddr,
     server_name: &str,
