@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
+
 use twinport_testkit::fs::workspace;
 use twinport_testkit::peers::{find, missing, run};
 use twinport_testkit::pki::Mtls;

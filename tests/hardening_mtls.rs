@@ -3,6 +3,7 @@
 //! line saying why.
 
 use std::time::Duration;
+
 use twinport_testkit::clients::{fetch, ALL};
 use twinport_testkit::logs::Logs;
 use twinport_testkit::pki::{Id, Mtls};

@@ -3,6 +3,7 @@
 //! by default: `TWINPORT_SOAK_SECS=600 cargo test --release --test hardening_soak -- --ignored soak_long`.
 
 use std::time::{Duration, Instant};
+
 use twinport_testkit::bounded;
 use twinport_testkit::clients::{fetch, Proto};
 use twinport_testkit::rng::Rng;
