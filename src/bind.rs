@@ -162,7 +162,7 @@ mod tests {
         let err = bind_same_port(tcp.local_addr().unwrap()).unwrap_err();
         assert!(err.to_string().contains("TCP"), "{err}");
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
-        twinport_testkit::assert_typed_cause::<io::Error>(&err);
+        twinport_testkit::errors::assert_typed_cause::<io::Error>(&err);
     }
 
     #[test]
@@ -179,6 +179,6 @@ mod tests {
                 "bound TCP {addr}, but not UDP on the same port: cannot bind UDP {addr}: {os_text}"
             )
         );
-        twinport_testkit::assert_cause_once(&e, &os_text);
+        twinport_testkit::errors::assert_cause_once(&e, &os_text);
     }
 }

@@ -37,21 +37,22 @@
 //! another value a client chooses freely, so label sets stay bounded.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::{Method, StatusCode, Version};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics::{Gauge, Histogram, Label, Unit};
 
 use self::handles::Handles;
-use crate::transport::{Event, QuicClose};
 
 mod handles;
 #[cfg(feature = "axum")]
 mod route;
+mod transport;
 
 #[cfg(feature = "axum")]
 pub use self::route::{RouteLabel, RouteLabelLayer};
+pub(crate) use self::transport::{event, handshake_done, handshake_failed, quic_closed};
 
 /// The request duration histogram.
 pub const REQUEST_DURATION: &str = "http.server.request.duration";
@@ -107,58 +108,159 @@ pub const TRANSPORT_RESPONSES: &str = "twinport.transport.responses";
 pub(crate) fn describe() {
     static DESCRIBED: OnceLock<()> = OnceLock::new();
     DESCRIBED.get_or_init(|| {
-        describe_histogram!(
-            REQUEST_DURATION,
-            Unit::Seconds,
-            "Duration of HTTP server requests."
-        );
-        describe_gauge!(
-            ACTIVE_REQUESTS,
-            Unit::Count,
-            "Number of active HTTP server requests."
-        );
-        describe_counter!(CONNECTIONS_ACCEPTED, Unit::Count, "Connections accepted.");
-        describe_gauge!(CONNECTIONS_ACTIVE, Unit::Count, "Connections open now.");
-        describe_histogram!(
-            CONNECTION_DURATION,
-            Unit::Seconds,
-            "How long connections stayed open."
-        );
-        describe_counter!(
-            DRAIN_CUT,
-            Unit::Count,
-            "Connections closed at a drain's deadline while serving."
-        );
-        describe_counter!(
-            DRAIN_LINGERING,
-            Unit::Count,
-            "Connections closed at a drain's deadline while lingering."
-        );
-        describe_histogram!(HANDSHAKE_DURATION, Unit::Seconds, "Completed handshakes.");
-        describe_counter!(
-            HANDSHAKE_FAILURES,
-            Unit::Count,
-            "Failed handshakes, by reason."
-        );
-        describe_histogram!(QUIC_RTT, Unit::Seconds, "QUIC smoothed RTT at close.");
-        describe_counter!(QUIC_LOST_PACKETS, Unit::Count, "QUIC packets lost.");
-        describe_counter!(QUIC_LOST_BYTES, Unit::Bytes, "QUIC bytes lost.");
-        describe_counter!(
-            QUIC_CONGESTION_EVENTS,
-            Unit::Count,
-            "QUIC congestion events."
-        );
-        describe_histogram!(QUIC_MTU, Unit::Bytes, "QUIC path MTU at close.");
-        describe_counter!(QUIC_DATAGRAMS, Unit::Count, "QUIC UDP datagrams.");
-        describe_counter!(QUIC_BYTES, Unit::Bytes, "QUIC UDP bytes.");
-        describe_counter!(QUIC_PATH_CHALLENGES, Unit::Count, "QUIC paths validated.");
-        describe_counter!(
-            QUIC_CLOSED,
-            Unit::Count,
-            "QUIC connections closed, by reason."
-        );
+        for (name, kind, unit, help) in DESCRIPTIONS {
+            match kind {
+                Kind::Counter => describe_counter!(name, unit, help),
+                Kind::Gauge => describe_gauge!(name, unit, help),
+                Kind::Histogram => describe_histogram!(name, unit, help),
+            }
+        }
     });
 }
+
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every metric's kind, unit and help text.
+const DESCRIPTIONS: [(&str, Kind, Unit, &str); 24] = [
+    (
+        REQUEST_DURATION,
+        Kind::Histogram,
+        Unit::Seconds,
+        "Duration of HTTP server requests.",
+    ),
+    (
+        ACTIVE_REQUESTS,
+        Kind::Gauge,
+        Unit::Count,
+        "Number of active HTTP server requests.",
+    ),
+    (
+        CONNECTIONS_ACCEPTED,
+        Kind::Counter,
+        Unit::Count,
+        "Connections accepted.",
+    ),
+    (
+        CONNECTIONS_ACTIVE,
+        Kind::Gauge,
+        Unit::Count,
+        "Connections open now.",
+    ),
+    (
+        CONNECTION_DURATION,
+        Kind::Histogram,
+        Unit::Seconds,
+        "How long connections stayed open.",
+    ),
+    (
+        DRAIN_CUT,
+        Kind::Counter,
+        Unit::Count,
+        "Connections closed at a drain's deadline while serving.",
+    ),
+    (
+        DRAIN_LINGERING,
+        Kind::Counter,
+        Unit::Count,
+        "Connections closed at a drain's deadline while lingering.",
+    ),
+    (
+        HANDSHAKE_DURATION,
+        Kind::Histogram,
+        Unit::Seconds,
+        "Completed handshakes.",
+    ),
+    (
+        HANDSHAKE_FAILURES,
+        Kind::Counter,
+        Unit::Count,
+        "Failed handshakes, by reason.",
+    ),
+    (
+        QUIC_RTT,
+        Kind::Histogram,
+        Unit::Seconds,
+        "QUIC smoothed RTT at close.",
+    ),
+    (
+        QUIC_LOST_PACKETS,
+        Kind::Counter,
+        Unit::Count,
+        "QUIC packets lost.",
+    ),
+    (
+        QUIC_LOST_BYTES,
+        Kind::Counter,
+        Unit::Bytes,
+        "QUIC bytes lost.",
+    ),
+    (
+        QUIC_CONGESTION_EVENTS,
+        Kind::Counter,
+        Unit::Count,
+        "QUIC congestion events.",
+    ),
+    (
+        QUIC_MTU,
+        Kind::Histogram,
+        Unit::Bytes,
+        "QUIC path MTU at close.",
+    ),
+    (
+        QUIC_DATAGRAMS,
+        Kind::Counter,
+        Unit::Count,
+        "QUIC UDP datagrams.",
+    ),
+    (QUIC_BYTES, Kind::Counter, Unit::Bytes, "QUIC UDP bytes."),
+    (
+        QUIC_PATH_CHALLENGES,
+        Kind::Counter,
+        Unit::Count,
+        "QUIC paths validated.",
+    ),
+    (
+        QUIC_CLOSED,
+        Kind::Counter,
+        Unit::Count,
+        "QUIC connections closed, by reason.",
+    ),
+    (
+        REFUSED,
+        Kind::Counter,
+        Unit::Count,
+        "Connections refused before their handshake.",
+    ),
+    (
+        QUIC_RETRIES,
+        Kind::Counter,
+        Unit::Count,
+        "QUIC Retry packets sent.",
+    ),
+    (
+        CLOSED_BY_SERVER,
+        Kind::Counter,
+        Unit::Count,
+        "Connections closed by the server.",
+    ),
+    (
+        STREAM_RESETS,
+        Kind::Counter,
+        Unit::Count,
+        "Streams reset by the server.",
+    ),
+    (GOAWAYS, Kind::Counter, Unit::Count, "GOAWAY frames sent."),
+    (
+        TRANSPORT_RESPONSES,
+        Kind::Counter,
+        Unit::Count,
+        "Responses the transport gave without the application.",
+    ),
+];
 
 /// One request, from its head to the end of its response: counted active while it lives,
 /// its duration recorded when it is dropped.
@@ -288,55 +390,6 @@ pub(crate) fn drained(transport: &'static str, cut: usize, lingering: usize) {
     counter!(DRAIN_LINGERING, "network.transport" => transport).increment(count(lingering));
 }
 
-pub(crate) fn handshake_done(transport: &'static str, took: Duration, resumed: bool) {
-    let resumed = if resumed { "true" } else { "false" };
-    histogram!(HANDSHAKE_DURATION, "network.transport" => transport, "tls.resumed" => resumed)
-        .record(took.as_secs_f64());
-}
-
-pub(crate) fn handshake_failed(transport: &'static str, _took: Duration, why: &'static str) {
-    counter!(HANDSHAKE_FAILURES, "network.transport" => transport, "error.type" => why)
-        .increment(1);
-}
-
-pub(crate) fn quic_closed(close: &QuicClose) {
-    histogram!(QUIC_RTT).record(close.rtt.as_secs_f64());
-    counter!(QUIC_LOST_PACKETS).increment(close.lost_packets);
-    counter!(QUIC_LOST_BYTES).increment(close.lost_bytes);
-    counter!(QUIC_CONGESTION_EVENTS).increment(close.congestion_events);
-    histogram!(QUIC_MTU).record(f64::from(close.mtu));
-    counter!(QUIC_DATAGRAMS, "network.io.direction" => "transmit").increment(close.sent_datagrams);
-    counter!(QUIC_DATAGRAMS, "network.io.direction" => "receive")
-        .increment(close.received_datagrams);
-    counter!(QUIC_BYTES, "network.io.direction" => "transmit").increment(close.sent_bytes);
-    counter!(QUIC_BYTES, "network.io.direction" => "receive").increment(close.received_bytes);
-    counter!(QUIC_PATH_CHALLENGES).increment(close.path_challenges);
-    counter!(QUIC_CLOSED, "error.type" => close.reason).increment(1);
-}
-
-pub(crate) fn event(event: Event) {
-    let net = "network.transport";
-    match event {
-        Event::Refused { transport, reason } => {
-            counter!(REFUSED, net => transport, "error.type" => reason).increment(1)
-        }
-        Event::Retry => counter!(QUIC_RETRIES).increment(1),
-        Event::Closed { transport, reason } => {
-            counter!(CLOSED_BY_SERVER, net => transport, "error.type" => reason).increment(1)
-        }
-        Event::StreamReset { transport, code } => {
-            counter!(STREAM_RESETS, net => transport, "error.type" => code).increment(1)
-        }
-        Event::GoAway { transport } => counter!(GOAWAYS, net => transport).increment(1),
-        Event::Answered { transport, status } => counter!(
-            TRANSPORT_RESPONSES,
-            net => transport,
-            "http.response.status_code" => status
-        )
-        .increment(1),
-    }
-}
-
 /// The methods OpenTelemetry labels by name (RFC 9110's and PATCH); anything else is
 /// `_OTHER`, the last.
 const METHODS: [&str; 10] = [
@@ -382,6 +435,18 @@ fn scheme(https: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_metric_is_described_once() {
+        let names: Vec<_> = DESCRIPTIONS.iter().map(|(name, ..)| *name).collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        let source = include_str!("metrics.rs");
+        let declared = source.matches("pub const ").count() - 1; // this line's own
+        assert_eq!(names.len(), declared, "a metric without a description");
+    }
 
     #[test]
     fn odd_methods_and_versions_keep_label_sets_bounded() {

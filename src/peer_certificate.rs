@@ -376,7 +376,7 @@ mod tests {
         if let Err(e) = garbage {
             assert_eq!(e.to_string(), "the leaf certificate is not valid X.509");
             let cause = std::error::Error::source(&e).unwrap().to_string();
-            twinport_testkit::assert_cause_once(&e, &cause);
+            twinport_testkit::errors::assert_cause_once(&e, &cause);
         }
     }
 }

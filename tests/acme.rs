@@ -12,7 +12,14 @@ use std::time::Duration;
 
 use twinport::acme::{Acme, AcmeConfig, Challenge};
 use twinport_hyper::Http;
-use twinport_testkit::*;
+use twinport_testkit::clients::{quic_client_trusting, serial_hex, H3};
+use twinport_testkit::logs::Logs;
+use twinport_testkit::pebble::{free_port, Pebble, PebbleOpts};
+use twinport_testkit::peers::{
+    h3_seen, h3_seen_with, python, real_peers_see_at, require, run, Output,
+};
+use twinport_testkit::servers::Both;
+use twinport_testkit::{bounded, eventually, Pki, TempDir};
 
 /// The serial of the certificate the server holds for `name` now.
 fn serial_of(acme: &Acme, name: &str) -> Option<String> {

@@ -5,64 +5,43 @@
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-use twinport_testkit::*;
-
-/// The example's binary, built by `cargo test` next to this test's (`TWINPORT_EXAMPLE_BIN`
-/// names another: a target directory shared by several checkouts holds only the last
-/// `examples/serve` built, whichever checkout it came from).
-fn example_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("TWINPORT_EXAMPLE_BIN") {
-        return bin.into();
-    }
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("serve")
-}
+use tokio::process::Child;
+use twinport_testkit::clients::Proto;
+use twinport_testkit::fs::path_arg;
+use twinport_testkit::pebble::{free_port, Pebble, PebbleOpts};
+use twinport_testkit::peers::{curl_seen, python, real_peers_see_at, require, CurlAsk};
+use twinport_testkit::servers::ExampleProcess;
+use twinport_testkit::{bounded, Pki, TempDir};
 
 /// Starts the example with `args`; returns once it printed its address.
 async fn start(args: &[&str]) -> (Child, SocketAddr) {
-    let mut child = Command::new(example_binary())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = bounded(60, "the example's first line", lines.next_line())
+    let example = ExampleProcess::start(args)
         .await
-        .unwrap()
-        .unwrap();
-    let addr = line
-        .strip_prefix("listening on https://")
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"));
-    (child, addr.parse().unwrap())
+        .expect("the example binary (cargo test builds it)");
+    (example.child, example.addr)
 }
 
-/// Polls with curl (HTTP/2) until `name` is served with a certificate `ca` verifies; its serial.
+/// Polls with curl (HTTP/2) until `name` is served with a certificate `ca` verifies (other than
+/// `not`), then checks that curl on HTTP/1.1 and HTTP/2 and aioquic see it too; its serial.
 async fn served_serial(
-    curl: &Path,
+    (curl, python): (&Path, &Path),
     addr: SocketAddr,
     name: &str,
     ca: &Path,
     not: Option<&str>,
 ) -> String {
-    bounded(90, "the example serving the certificate", async {
+    let serial = bounded(90, "the example serving the certificate", async {
         loop {
-            if let Ok(seen) = curl_seen_at(curl, true, addr, Some(name), ca, false, "/whoami").await
-            {
+            let ask = CurlAsk {
+                proto: Proto::H2,
+                name: Some(name),
+                path: "/whoami",
+                ..CurlAsk::default()
+            };
+            if let Ok(seen) = curl_seen(curl, addr, ca, ask).await {
                 if seen.status == 200 && Some(seen.serial.as_str()) != not {
                     return seen.serial;
                 }
@@ -70,7 +49,9 @@ async fn served_serial(
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     })
-    .await
+    .await;
+    real_peers_see_at((curl, python), addr, name, ca, "/whoami", &serial).await;
+    serial
 }
 
 #[tokio::test]
@@ -113,16 +94,7 @@ async fn the_example_obtains_its_certificate_from_pebble_by_tls_alpn_01_and_by_h
             args.extend(["--acme-http-port", http_port.as_str()]);
         }
         let (child, addr) = start(&args).await;
-        let serial = served_serial(&curl, addr, name, &pebble.root, None).await;
-        real_peers_see_at(
-            (&curl, &python),
-            addr,
-            name,
-            &pebble.root,
-            "/whoami",
-            &serial,
-        )
-        .await;
+        served_serial((&curl, &python), addr, name, &pebble.root, None).await;
         drop(child);
     }
 }
@@ -144,28 +116,11 @@ async fn the_example_serves_a_cert_dir_and_reloads_it() {
     };
     write(1);
     let (child, addr) = start(&["--addr", "127.0.0.1:0", "--cert-dir", path_arg(dir.dir())]).await;
-    let first = served_serial(&curl, addr, "dir.example.test", &ca, None).await;
+    let peers = (curl.as_path(), python.as_path());
+    let first = served_serial(peers, addr, "dir.example.test", &ca, None).await;
     assert_eq!(first, "6001");
-    real_peers_see_at(
-        (&curl, &python),
-        addr,
-        "dir.example.test",
-        &ca,
-        "/whoami",
-        "6001",
-    )
-    .await;
     write(2);
-    let second = served_serial(&curl, addr, "dir.example.test", &ca, Some("6001")).await;
+    let second = served_serial(peers, addr, "dir.example.test", &ca, Some("6001")).await;
     assert_eq!(second, "6002");
-    real_peers_see_at(
-        (&curl, &python),
-        addr,
-        "dir.example.test",
-        &ca,
-        "/whoami",
-        "6002",
-    )
-    .await;
     drop(child);
 }

@@ -4,14 +4,21 @@
 //! on, no request fails, and a write that cannot be loaded keeps the old certificate.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use twinport::{Certificates, ServerTls};
-use twinport_testkit::*;
+use twinport::{tls::CertWatcher, Certificates, ServerTls};
+use twinport_testkit::clients::{
+    empty, quic_serial, serial_hex, tls_connect_as, tls_serial, Hyper, Proto, H3,
+};
+use twinport_testkit::logs::Logs;
+use twinport_testkit::peers::{h3_seen, python, real_peers_see_at, require};
+use twinport_testkit::pki::Id;
+use twinport_testkit::servers::Both;
+use twinport_testkit::{eventually, within, Pki, TempDir};
 
 const NAME: &str = "reload.test";
 /// A write that leaves the files unloadable.
@@ -30,6 +37,18 @@ fn install(dir: &Path, id: &Id) {
         std::fs::write(&tmp, data).unwrap();
         std::fs::rename(&tmp, dir.join(name)).unwrap();
     }
+}
+
+/// Both transports serving the certificate files `cert` and `key`, watched: the certificates,
+/// the watcher (dropping it ends the watching) and the servers.
+async fn serve_watched(cert: PathBuf, key: PathBuf) -> (Certificates, CertWatcher, Both) {
+    let certs = Certificates::builder()
+        .pem_files(cert, key)
+        .build()
+        .unwrap();
+    let watcher = certs.watch_with(DEBOUNCE).unwrap();
+    let both = Both::serve(&ServerTls::from_certificates(&certs)).await;
+    (certs, watcher, both)
 }
 
 /// What a client looping on new connections of one protocol saw.
@@ -57,7 +76,7 @@ fn client_loop(
                         Err(format!("status {}", s.status))
                     }
                 }),
-                Proto::H1 | Proto::H2 => one_tcp(addr, proto == Proto::H2).await,
+                Proto::H1 | Proto::H2 => one_tcp(addr, proto).await,
             };
             {
                 let mut seen = out.lock().unwrap();
@@ -72,13 +91,25 @@ fn client_loop(
     (seen, task)
 }
 
-async fn one_tcp(addr: std::net::SocketAddr, h2: bool) -> Result<String, String> {
-    let alpn: &[&[u8]] = if h2 { &[b"h2"] } else { &[b"http/1.1"] };
-    let io = tls_connect_as(addr, Some(NAME), alpn, None)
+/// A connection of `proto` asking for `NAME`: the serial of the certificate it was served, the
+/// client and the task driving it.
+async fn connect_named(
+    addr: std::net::SocketAddr,
+    proto: Proto,
+) -> Result<(String, Hyper, JoinHandle<()>), String> {
+    let io = tls_connect_as(addr, Some(NAME), &[proto.alpn()], None)
         .await
         .map_err(|e| e.to_string())?;
     let serial = tls_serial(&io);
-    let (mut client, _task) = Hyper::handshake(io, h2).await.map_err(|e| e.to_string())?;
+    let (client, task) = Hyper::handshake(io, proto)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((serial, client, task))
+}
+
+/// `GET /info` on a new connection of `proto`: the serial of the certificate it was served.
+async fn one_tcp(addr: std::net::SocketAddr, proto: Proto) -> Result<String, String> {
+    let (serial, mut client, _task) = connect_named(addr, proto).await?;
     let resp = client
         .send(client.request("GET", "/info", empty()))
         .await
@@ -98,7 +129,7 @@ fn last(seen: &Mutex<Observed>) -> Option<String> {
 async fn every_protocol_sees(both: &Both, serial: &str, what: &str) {
     for proto in [Proto::H1, Proto::H2] {
         assert_eq!(
-            one_tcp(both.addr, proto == Proto::H2).await.unwrap(),
+            one_tcp(both.addr, proto).await.unwrap(),
             serial,
             "{what}: {proto:?}"
         );
@@ -135,31 +166,12 @@ async fn files_swapped_while_h1_h2_h3_clients_run_serve_the_new_certificate_with
     std::fs::write(dir.path("ca.pem"), Pki::get().ca_pem()).unwrap();
     let (old, new) = (issue(1), issue(2));
     install(dir.dir(), &old);
-    let certs = Certificates::builder()
-        .pem_files(dir.path("cert.pem"), dir.path("key.pem"))
-        .build()
-        .unwrap();
-    let _watcher = certs.watch_with(DEBOUNCE).unwrap();
-    let both = Both::serve(&ServerTls::from_certificates(&certs)).await;
+    let (_certs, _watcher, both) = serve_watched(dir.path("cert.pem"), dir.path("key.pem")).await;
     real_peers_see(both.addr, &dir.path("ca.pem"), "3001").await;
 
     // Connections opened before the swap, used again after it.
-    let (mut h1, _t1) = Hyper::handshake(
-        tls_connect_as(both.addr, Some(NAME), &[b"http/1.1"], None)
-            .await
-            .unwrap(),
-        false,
-    )
-    .await
-    .unwrap();
-    let (mut h2, _t2) = Hyper::handshake(
-        tls_connect_as(both.addr, Some(NAME), &[b"h2"], None)
-            .await
-            .unwrap(),
-        true,
-    )
-    .await
-    .unwrap();
+    let (_, mut h1, _t1) = connect_named(both.addr, Proto::H1).await.unwrap();
+    let (_, mut h2, _t2) = connect_named(both.addr, Proto::H2).await.unwrap();
     let mut h3 = H3::connect_as(both.addr, Pki::get().quic_client(None), NAME)
         .await
         .unwrap();
@@ -225,12 +237,7 @@ async fn a_broken_write_keeps_the_old_certificate_and_logs_why_and_a_good_write_
     std::fs::write(dir.path("ca.pem"), Pki::get().ca_pem()).unwrap();
     let (old, new, other) = (issue(3), issue(4), issue(5));
     install(dir.dir(), &old);
-    let certs = Certificates::builder()
-        .pem_files(dir.path("cert.pem"), dir.path("key.pem"))
-        .build()
-        .unwrap();
-    let _watcher = certs.watch_with(DEBOUNCE).unwrap();
-    let both = Both::serve(&ServerTls::from_certificates(&certs)).await;
+    let (certs, _watcher, both) = serve_watched(dir.path("cert.pem"), dir.path("key.pem")).await;
     let cert_file = dir.path("cert.pem").display().to_string();
     let key_file = dir.path("key.pem").display().to_string();
 
@@ -305,12 +312,7 @@ async fn a_kubernetes_style_symlink_swap_is_picked_up() {
     symlink("..data/tls.crt", mount.join("tls.crt")).unwrap();
     symlink("..data/tls.key", mount.join("tls.key")).unwrap();
 
-    let certs = Certificates::builder()
-        .pem_files(mount.join("tls.crt"), mount.join("tls.key"))
-        .build()
-        .unwrap();
-    let _watcher = certs.watch_with(DEBOUNCE).unwrap();
-    let both = Both::serve(&ServerTls::from_certificates(&certs)).await;
+    let (certs, _watcher, both) = serve_watched(mount.join("tls.crt"), mount.join("tls.key")).await;
     assert_eq!(h3_seen(both.addr, NAME).await.unwrap().serial, "3006");
 
     // The update: a new version directory, a ..data_tmp symlink renamed over ..data (atomic),

@@ -9,7 +9,14 @@ use std::sync::{Arc, Mutex};
 use rustls::server::{ClientHello, ResolvesServerCert, ServerConfig, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use twinport::{Certificates, ClientAuth, ServerTls};
-use twinport_testkit::*;
+use twinport_testkit::clients::{
+    empty, quic_serial, tls_connect_as, tls_serial, uri, Hyper, Proto, H3, TCP,
+};
+use twinport_testkit::fs::path_arg;
+use twinport_testkit::peers::{aioquic_seen, curl_seen, h3_seen, python, require, run, CurlAsk};
+use twinport_testkit::pki::Id;
+use twinport_testkit::servers::Both;
+use twinport_testkit::{Pki, TempDir};
 
 fn certified(id: &Id) -> Arc<CertifiedKey> {
     let provider = twinport::tls::default_crypto_provider().unwrap();
@@ -69,16 +76,19 @@ async fn an_own_resolver_serves_h1_h2_and_h3() {
     let dir = TempDir::new("byo-resolver");
     let ca = ca_file(&dir);
 
-    for h2 in [false, true] {
-        let seen = curl_seen(&curl, h2, both.addr, Some("byo.test"), &ca, false)
-            .await
-            .unwrap();
+    for (proto, version) in [(Proto::H1, "1.1"), (Proto::H2, "2")] {
+        let ask = CurlAsk {
+            proto,
+            name: Some("byo.test"),
+            ..CurlAsk::default()
+        };
+        let seen = curl_seen(&curl, both.addr, &ca, ask).await.unwrap();
         assert_eq!((seen.status, seen.serial.as_str()), (200, "2001"));
-        assert_eq!(seen.version, if h2 { "2" } else { "1.1" });
+        assert_eq!(seen.version, version);
     }
     let seen = h3_seen(both.addr, "byo.test").await.unwrap();
     assert_eq!((seen.status, seen.serial.as_str()), (200, "2001"));
-    let seen = aioquic_seen(&python, both.addr, "byo.test", &ca)
+    let seen = aioquic_seen(&python, both.addr, "byo.test", &ca, "/info")
         .await
         .unwrap();
     assert_eq!((seen.status, seen.serial.as_str()), (200, "2001"));
@@ -164,20 +174,20 @@ async fn client_certificates_are_verified_the_same_on_both_transports_with_sever
     let tls = ServerTls::from_certificates(&certs).client_auth(ClientAuth::Required(pki.roots()));
     let both = Both::serve(&tls).await;
 
-    for h2 in [false, true] {
-        let alpn: &[&[u8]] = if h2 { &[b"h2"] } else { &[b"http/1.1"] };
+    for proto in TCP {
+        let alpn = &[proto.alpn()];
         let io = tls_connect_as(both.addr, Some("mtls.test"), alpn, Some(&pki.client))
             .await
             .unwrap();
         assert_eq!(tls_serial(&io), "2003");
-        let (mut client, _task) = Hyper::handshake(io, h2).await.unwrap();
+        let (mut client, _task) = Hyper::handshake(io, proto).await.unwrap();
         let json = client.get_json("/info").await;
-        assert_eq!(json["client_cn"], "alice", "h2={h2}");
+        assert_eq!(json["client_cn"], "alice", "{proto:?}");
         assert_eq!(json["sni"], "mtls.test");
 
         let refused = match tls_connect_as(both.addr, Some("mtls.test"), alpn, None).await {
             Err(_) => true,
-            Ok(io) => match Hyper::handshake(io, h2).await {
+            Ok(io) => match Hyper::handshake(io, proto).await {
                 Err(_) => true,
                 Ok((mut c, _t)) => {
                     c.ready().await.is_err() || {
@@ -187,7 +197,7 @@ async fn client_certificates_are_verified_the_same_on_both_transports_with_sever
                 }
             },
         };
-        assert!(refused, "no client certificate must be refused (h2={h2})");
+        assert!(refused, "no client certificate must be refused ({proto:?})");
     }
 
     let mut h3 = H3::connect_as(both.addr, pki.quic_client(Some(&pki.client)), "mtls.test")

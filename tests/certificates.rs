@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 use twinport::{Certificates, ServerTls, TlsError};
-use twinport_testkit::*;
+use twinport_testkit::clients::{Proto, TCP};
+use twinport_testkit::peers::{aioquic_seen, curl_seen, h3_seen, python, require, CurlAsk};
+use twinport_testkit::servers::Both;
+use twinport_testkit::{Pki, TempDir};
 
 /// Three certificates of the test CA with serials of their own, as files.
 struct Set {
@@ -67,11 +70,13 @@ async fn sni_chooses_the_certificate_on_h1_h2_and_h3() {
         (Some("x.wild.test"), WILD),
         (None, DEFAULT),
     ] {
-        for h2 in [false, true] {
-            let seen = curl_seen(&curl, h2, both.addr, name, &ca, false)
-                .await
-                .unwrap();
-            let version = if h2 { "2" } else { "1.1" };
+        for (proto, version) in [(Proto::H1, "1.1"), (Proto::H2, "2")] {
+            let ask = CurlAsk {
+                proto,
+                name,
+                ..CurlAsk::default()
+            };
+            let seen = curl_seen(&curl, both.addr, &ca, ask).await.unwrap();
             assert_eq!(
                 (seen.status, seen.version.as_str(), seen.serial.as_str()),
                 (200, version, serial),
@@ -85,7 +90,9 @@ async fn sni_chooses_the_certificate_on_h1_h2_and_h3() {
             (200, serial),
             "h3 {name}"
         );
-        let seen = aioquic_seen(&python, both.addr, name, &ca).await.unwrap();
+        let seen = aioquic_seen(&python, both.addr, name, &ca, "/info")
+            .await
+            .unwrap();
         assert_eq!(
             (seen.status, seen.serial.as_str()),
             (200, serial),
@@ -95,14 +102,19 @@ async fn sni_chooses_the_certificate_on_h1_h2_and_h3() {
     // A name nothing is registered for gets the default (which the client then refuses to
     // trust for that name, as it should); two labels below a wildcard is not covered by it.
     for name in ["unknown.test", "a.b.wild.test"] {
-        for h2 in [false, true] {
-            let seen = curl_seen(&curl, h2, both.addr, Some(name), &ca, true)
-                .await
-                .unwrap();
+        for proto in TCP {
+            let ask = CurlAsk {
+                proto,
+                name: Some(name),
+                ..CurlAsk::default()
+            };
+            let insecure = CurlAsk {
+                insecure: true,
+                ..ask
+            };
+            let seen = curl_seen(&curl, both.addr, &ca, insecure).await.unwrap();
             assert_eq!(seen.serial, DEFAULT, "{name}");
-            let err = curl_seen(&curl, h2, both.addr, Some(name), &ca, false)
-                .await
-                .unwrap_err();
+            let err = curl_seen(&curl, both.addr, &ca, ask).await.unwrap_err();
             assert!(err.contains("certificate"), "{err}");
         }
         let err = h3_seen(both.addr, name).await.unwrap_err();
@@ -123,14 +135,23 @@ async fn without_a_default_unknown_names_are_refused_on_both_transports() {
     let both = Both::serve(&ServerTls::from_certificates(&certs)).await;
     let ca = set.dir.path("ca.pem");
 
-    let seen = curl_seen(&curl, true, both.addr, Some("a.test"), &ca, false)
-        .await
-        .unwrap();
+    let h2 = CurlAsk {
+        proto: Proto::H2,
+        ..CurlAsk::default()
+    };
+    let ask = CurlAsk {
+        name: Some("a.test"),
+        ..h2
+    };
+    let seen = curl_seen(&curl, both.addr, &ca, ask).await.unwrap();
     assert_eq!(seen.serial, EXACT);
     for name in [Some("unknown.test"), None] {
-        let err = curl_seen(&curl, true, both.addr, name, &ca, true)
-            .await
-            .unwrap_err();
+        let ask = CurlAsk {
+            name,
+            insecure: true,
+            ..h2
+        };
+        let err = curl_seen(&curl, both.addr, &ca, ask).await.unwrap_err();
         assert!(
             err.contains("alert") || err.contains("SSL"),
             "{name:?}: {err}"

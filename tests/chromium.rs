@@ -7,9 +7,11 @@
 
 use http::Version;
 use serde_json::Value;
-use twinport_testkit::{
-    assert_page_webtransport_echo, start_example, versions_of, Chromium, Mtls, Pki,
-};
+use twinport_testkit::apps::browser::versions_of;
+use twinport_testkit::browsers::{assert_page_webtransport_echo, Chromium};
+use twinport_testkit::pki::Mtls;
+use twinport_testkit::servers::start_example;
+use twinport_testkit::Pki;
 
 /// The example's own page over HTTP/3 (QUIC forced: Chromium does not follow Alt-Svc to a
 /// private CA's certificate), running its WebTransport echo on load (`?wt=1`) and POSTing what

@@ -17,21 +17,21 @@ use twinport::transport::RuntimeError;
 use twinport::{Server, TransportError};
 use twinport_hyper::Http;
 use twinport_quinn::Http3;
-use twinport_testkit::app::example;
-use twinport_testkit::{
-    empty, init_tracing, local_port, path_arg, require, run, start_example, tls_connect, within,
-    Hyper, Logs, Mtls, Pki, H3,
-};
+use twinport_testkit::apps::example;
+use twinport_testkit::clients::{empty, local_port, tls_connect, Hyper, Proto, H3, TCP};
+use twinport_testkit::fs::path_arg;
+use twinport_testkit::logs::Logs;
+use twinport_testkit::peers::{require, run};
+use twinport_testkit::pki::Mtls;
+use twinport_testkit::servers::start_example;
+use twinport_testkit::{init_tracing, within, Pki};
 
-/// The README's one call: HTTP/1.1 and HTTP/2 (with Alt-Svc naming the port) and HTTP/3 on
-/// the port `serve` bound, the app's axum `ConnectInfo` on each, and a graceful stop.
-/// `GET /peer` over HTTP/1.1 or HTTP/2 (`h2`) on a new TLS connection: the response and the
-/// client's own port.
-async fn get_peer(addr: SocketAddr, h2: bool) -> (http::Response<hyper::body::Incoming>, u16) {
-    let alpn: &[u8] = if h2 { b"h2" } else { b"http/1.1" };
-    let tls = tls_connect(addr, &[alpn], None).await.unwrap();
+/// `GET /peer` over HTTP/1.1 or HTTP/2 on a new TLS connection: the response and the client's
+/// own port.
+async fn get_peer(addr: SocketAddr, proto: Proto) -> (http::Response<hyper::body::Incoming>, u16) {
+    let tls = tls_connect(addr, &[proto.alpn()], None).await.unwrap();
     let client_port = local_port(&tls);
-    let (mut client, _conn) = Hyper::handshake(tls, h2).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tls, proto).await.unwrap();
     let res = client
         .send(client.request("GET", "/peer", empty()))
         .await
@@ -39,6 +39,8 @@ async fn get_peer(addr: SocketAddr, h2: bool) -> (http::Response<hyper::body::In
     (res, client_port)
 }
 
+/// The README's one call: HTTP/1.1 and HTTP/2 (with Alt-Svc naming the port) and HTTP/3 on
+/// the port `serve` bound, the app's axum `ConnectInfo` on each, and a graceful stop.
 #[tokio::test]
 async fn serve_is_one_call_for_all_three_protocols() {
     init_tracing();
@@ -50,8 +52,8 @@ async fn serve_is_one_call_for_all_three_protocols() {
     let addr = serving.local_addr().expect("bound when serve was called");
     let task = tokio::spawn(serving.into_future());
 
-    for h2 in [false, true] {
-        let (res, client_port) = get_peer(addr, h2).await;
+    for proto in TCP {
+        let (res, client_port) = get_peer(addr, proto).await;
         assert_eq!(res.status(), 200);
         let alt_svc = res.headers()["alt-svc"].to_str().unwrap().to_owned();
         assert_eq!(alt_svc, format!("h3=\":{}\"; ma=86400", addr.port()));
@@ -122,11 +124,11 @@ async fn axum_connect_info_is_the_client_on_every_protocol() {
     }
 
     // Also the kit's hyper client, which knows its port without curl.
-    for h2 in [false, true] {
-        let (res, client_port) = get_peer(server.addr, h2).await;
+    for proto in TCP {
+        let (res, client_port) = get_peer(server.addr, proto).await;
         assert_eq!(res.status(), 200);
         let body = within(res.into_body().collect()).await.unwrap().to_bytes();
-        assert_eq!(body, format!("127.0.0.1:{client_port}"), "h2: {h2}");
+        assert_eq!(body, format!("127.0.0.1:{client_port}"), "{proto:?}");
     }
 
     let mut h3 = H3::connect(server.addr, None).await.unwrap();
@@ -180,7 +182,7 @@ async fn plaintext_beside_http3_is_refused_with_the_fix_named() {
     let handle = server.handle();
     let task = tokio::spawn(server.into_future());
     let tcp = within(tokio::net::TcpStream::connect(addr)).await.unwrap();
-    let (mut client, _conn) = Hyper::handshake(tcp, false).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tcp, Proto::H1).await.unwrap();
     let res = client
         .send(client.request("GET", "/", empty()))
         .await
@@ -211,7 +213,7 @@ async fn an_http2_websocket_to_a_get_route_is_a_405_with_a_warning() {
     let addr: SocketAddr = http.local_addr().unwrap();
     let server = tokio::spawn(http.serve(app));
 
-    let (mut client, _conn) = Hyper::connect(addr, true, None).await.unwrap();
+    let (mut client, _conn) = Hyper::connect(addr, Proto::H2, None).await.unwrap();
     // One exchange first, so that the server's SETTINGS (which enable extended CONNECT)
     // have arrived.
     let res = client
@@ -260,7 +262,7 @@ fn a_privileged_port_without_the_right_names_cap_net_bind_service() {
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(1024);
     if unprivileged_from <= addr.port() {
-        twinport_testkit::missing::<()>(&format!(
+        twinport_testkit::peers::missing::<()>(&format!(
             "this machine lets anyone bind ports from {unprivileged_from} (net.ipv4.ip_unprivileged_port_start)"
         ));
         return;
@@ -273,8 +275,8 @@ fn a_privileged_port_without_the_right_names_cap_net_bind_service() {
         .map(|o| o.stdout.starts_with(b"0\n"))
         .unwrap_or(false);
     let mut cmd = if root {
-        let Some(setpriv) = twinport_testkit::find("setpriv") else {
-            twinport_testkit::missing::<()>("setpriv (util-linux) is not installed");
+        let Some(setpriv) = twinport_testkit::peers::find("setpriv") else {
+            twinport_testkit::peers::missing::<()>("setpriv (util-linux) is not installed");
             return;
         };
         let mut cmd = std::process::Command::new(setpriv);

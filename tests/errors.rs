@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use twinport::transport::ErrorChain;
 use twinport::{ServeError, ServerTls, TlsError, TransportError};
-use twinport_testkit::{assert_cause_once, assert_typed_cause};
+use twinport_testkit::errors::{assert_cause_once, assert_typed_cause};
 
 /// How many times `needle` is in `haystack`.
 fn count(haystack: &str, needle: &str) -> usize {

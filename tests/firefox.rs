@@ -7,9 +7,11 @@
 
 use http::Version;
 use serde_json::Value;
-use twinport_testkit::{
-    assert_page_webtransport_echo, start_example, versions_of, Firefox, Mtls, Pki, Served,
-};
+use twinport_testkit::apps::browser::{versions_of, Served};
+use twinport_testkit::browsers::{assert_page_webtransport_echo, Firefox};
+use twinport_testkit::pki::Mtls;
+use twinport_testkit::servers::start_example;
+use twinport_testkit::Pki;
 
 /// What one page run left: the page's report (with the server's address added as
 /// `server_addr`) and every request the server served.

@@ -13,7 +13,7 @@ use tower::{Layer, ServiceExt};
 use twinport::AltSvcLayer;
 use twinport_hyper::proxy::{parse_header, ParsedHeader};
 use twinport_quinn::fuzzing;
-use twinport_testkit::Rng;
+use twinport_testkit::rng::Rng;
 
 const ROUNDS: usize = 50_000;
 

@@ -7,7 +7,10 @@
 
 use std::path::PathBuf;
 
-use twinport_testkit::{find, missing, run, start_example, workspace, Mtls};
+use twinport_testkit::fs::workspace;
+use twinport_testkit::peers::{find, missing, run};
+use twinport_testkit::pki::Mtls;
+use twinport_testkit::servers::start_example;
 
 /// Runs per path: the instant path's misses depended on timing.
 const RUNS: usize = 5;

@@ -8,10 +8,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use twinport_testkit::{
-    missing, path_arg, python, require, run, shown, start_example, start_example_with, within,
-    Chromium, Mtls, PemFiles, Pki, TempDir,
+use twinport_testkit::browsers::{shown, Chromium};
+use twinport_testkit::fs::path_arg;
+use twinport_testkit::peers::{python, require, run};
+use twinport_testkit::pki::{Mtls, PemFiles};
+use twinport_testkit::servers::{
+    example_binary, start_example, start_example_with, ExampleProcess,
 };
+use twinport_testkit::{within, Pki, TempDir};
 
 /// `curl` fetching `url`: the JSON body, the response headers and curl's local port.
 async fn curl_json(
@@ -183,7 +187,7 @@ async fn niquests_moves_from_http2_to_http3_through_alt_svc() {
     let Some(py) = python("niquests") else { return };
     let files = Pki::get().write_files();
     let server = start_example(Mtls::Off);
-    let script = twinport_testkit::peer_script("altsvc_upgrade.py");
+    let script = twinport_testkit::peers::peer_script("altsvc_upgrade.py");
     let url = format!("https://localhost:{}/whoami", server.addr.port());
     let out = run(&py, &[path_arg(&script), &url, path_arg(&files.ca()), "5"]).await;
     assert!(out.success, "{}{}", out.stdout, out.stderr);
@@ -273,44 +277,9 @@ async fn haproxy_sends_proxy_v2_and_the_handler_sees_the_client() {
     server.stop().await;
 }
 
-/// The example binary, as `cargo test` builds it.
-fn example_binary() -> Option<std::path::PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?.parent()?.join("examples").join("serve");
-    if bin.is_file() {
-        Some(bin)
-    } else {
-        missing(&format!(
-            "{} is not built (cargo test builds it)",
-            bin.display()
-        ))
-    }
-}
-
-/// Starts the example server on a free port; returns the child and the address it printed.
-async fn run_example_binary(bin: &Path) -> (tokio::process::Child, String) {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(bin)
-        .args(["--addr", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting the example");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let first = within(lines.next_line()).await.unwrap().unwrap_or_default();
-    let addr = first
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("https://"))
-        .unwrap_or_else(|| panic!("first line names no address: {first:?}"))
-        .to_string();
-    (child, addr)
-}
-
 fn certs_spki() -> String {
     // The example serves the workspace's certs/; they exist once it has started.
-    let spki = twinport_testkit::workspace().join("certs/server.spki");
+    let spki = twinport_testkit::fs::workspace().join("certs/server.spki");
     std::fs::read_to_string(spki)
         .unwrap_or_default()
         .trim()
@@ -323,13 +292,14 @@ fn shown_protocol(dom: &str) -> Option<&str> {
 
 #[tokio::test]
 async fn the_example_serves_chromium_over_http3_when_forced_and_http2_otherwise() {
-    let Some(bin) = example_binary() else { return };
-    let (mut child, addr) = run_example_binary(&bin).await;
+    let Some(ExampleProcess { mut child, addr }) = ExampleProcess::start(&[]).await else {
+        return;
+    };
 
     // The example itself answers curl too, on HTTP/2 with Alt-Svc.
     if let Some(curl) = require("curl") {
-        let ca = twinport_testkit::workspace().join("certs/ca.pem");
-        let port = addr.rsplit(':').next().unwrap_or_default();
+        let ca = twinport_testkit::fs::workspace().join("certs/ca.pem");
+        let port = addr.port();
         let out = run(
             &curl,
             &[
@@ -363,11 +333,12 @@ async fn the_example_serves_chromium_over_http3_when_forced_and_http2_otherwise(
 /// server's first message names the HTTP version that carried the socket.
 #[tokio::test]
 async fn chromium_opens_the_examples_websocket_over_http2_and_http1() {
-    let Some(bin) = example_binary() else { return };
     let Some(chromium) = Chromium::require() else {
         return;
     };
-    let (mut child, addr) = run_example_binary(&bin).await;
+    let Some(ExampleProcess { mut child, addr }) = ExampleProcess::start(&[]).await else {
+        return;
+    };
     let url = format!("https://{addr}/?ws=1");
     let spki = certs_spki();
     for (extra, want) in [(None, "HTTP/2"), (Some("--disable-http2"), "HTTP/1.1")] {

@@ -11,7 +11,8 @@ use axum::Router;
 use http_body_util::BodyExt;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use metrics_util::{CompositeKey, MetricKind};
-use twinport_testkit::{empty, init_tracing, tls_connect, within, Hyper, Pki, H3};
+use twinport_testkit::clients::{empty, tls_connect, Hyper, Proto, H3};
+use twinport_testkit::{init_tracing, within, Pki};
 
 type Row = (CompositeKey, DebugValue);
 
@@ -100,11 +101,10 @@ fn rows(snapshotter: &Snapshotter) -> Vec<Row> {
         .collect()
 }
 
-/// Requests on one TCP + TLS connection speaking `alpn`: each path once, bodies read whole.
-async fn over_tcp(addr: SocketAddr, h2: bool, paths: &[&str]) -> Vec<u16> {
-    let alpn: &[u8] = if h2 { b"h2" } else { b"http/1.1" };
-    let tls = tls_connect(addr, &[alpn], None).await.unwrap();
-    let (mut client, conn) = Hyper::handshake(tls, h2).await.unwrap();
+/// Requests on one TCP + TLS connection speaking `proto`: each path once, bodies read whole.
+async fn over_tcp(addr: SocketAddr, proto: Proto, paths: &[&str]) -> Vec<u16> {
+    let tls = tls_connect(addr, &[proto.alpn()], None).await.unwrap();
+    let (mut client, conn) = Hyper::handshake(tls, proto).await.unwrap();
     let mut statuses = Vec::new();
     for path in paths {
         let res = within(client.send(client.request("GET", path, empty())))
@@ -144,9 +144,9 @@ async fn every_protocol_is_counted_once_by_status() {
     let addr = serving.local_addr().unwrap();
     let task = tokio::spawn(serving.into_future());
 
-    let h1 = over_tcp(addr, false, &["/", "/", "/", "/panic", "/nowhere"]).await;
+    let h1 = over_tcp(addr, Proto::H1, &["/", "/", "/", "/panic", "/nowhere"]).await;
     assert_eq!(h1, [200, 200, 200, 500, 404]);
-    let h2 = over_tcp(addr, true, &["/", "/", "/panic", "/users/7"]).await;
+    let h2 = over_tcp(addr, Proto::H2, &["/", "/", "/panic", "/users/7"]).await;
     assert_eq!(h2, [200, 200, 500, 200]);
     let mut h3 = H3::connect(addr, None).await.unwrap();
     for (path, status) in [

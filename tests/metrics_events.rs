@@ -14,9 +14,10 @@ use metrics_util::MetricKind;
 use twinport::quic::{Http3Config, QuicConfig};
 use twinport::tcp::HttpConfig;
 use twinport::{Http, Http3, Server, ServerHandle};
-use twinport_testkit::{
-    empty, h3_request_frame, init_tracing, tls_connect, within, Ended, Hyper, Pki, RawH3, H3,
-};
+use twinport_testkit::clients::{empty, tls_connect, Hyper, Proto, H3};
+use twinport_testkit::frames::h3_request_frame;
+use twinport_testkit::raw::{Ended, RawH3};
+use twinport_testkit::{init_tracing, within, Pki};
 
 /// A counter's value summed over the label sets that hold every `want` label.
 fn counter(snapshotter: &Snapshotter, name: &str, want: &[(&str, &str)]) -> u64 {
@@ -115,7 +116,7 @@ async fn the_transports_own_decisions_are_counted() {
 
     // A TCP connection left idle: the server closes it after 300 ms.
     let stream = tls_connect(addr, &[b"http/1.1"], None).await.unwrap();
-    let (mut client, conn) = Hyper::handshake(stream, false).await.unwrap();
+    let (mut client, conn) = Hyper::handshake(stream, Proto::H1).await.unwrap();
     let res = within(client.send(client.request("GET", "/", empty())))
         .await
         .unwrap();

@@ -12,9 +12,11 @@ use std::time::Duration;
 use serde_json::Value;
 use std::future::Future;
 
-use twinport_testkit::{
-    free_port, path_arg, python, require, run, workspace, ExampleProcess, TempDir,
-};
+use twinport_testkit::fs::{path_arg, workspace};
+use twinport_testkit::pebble::free_port;
+use twinport_testkit::peers::{peer_script, python, require, run};
+use twinport_testkit::servers::ExampleProcess;
+use twinport_testkit::TempDir;
 
 /// Polls `check` every 100 ms until it answers `Some`, for at most `limit`.
 async fn poll_until<T, F: Future<Output = Option<T>>>(
@@ -138,7 +140,7 @@ async fn prometheus_counts_the_examples_requests_by_protocol() {
     curl_load(&curl, &ca, port, "--http2", H2).await;
     if let Some(python) = python("aioquic") {
         let port = port.to_string();
-        let script = twinport_testkit::peer_script("h3_client.py");
+        let script = peer_script("h3_client.py");
         let mut args = vec![path_arg(&script), "--port", &port, "--ca", path_arg(&ca)];
         for _ in 0..AIOQUIC {
             args.extend(["--request", "GET", "/whoami"]);

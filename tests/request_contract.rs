@@ -7,7 +7,10 @@
 
 use bytes::{Buf, Bytes};
 use http_body_util::BodyExt;
-use twinport_testkit::*;
+use twinport_testkit::clients::{empty, served, tls_connect, Hyper, Proto, ALL, H3};
+use twinport_testkit::logs::Logs;
+use twinport_testkit::servers::{start, Opts};
+use twinport_testkit::{bounded, eventually};
 
 /// The lines logged inside a request: those under a `req` span.
 fn request_lines(logs: &Logs) -> Vec<String> {
@@ -38,7 +41,7 @@ async fn every_protocol_logs_the_same_spans_with_the_client_address() {
                 };
                 let tls = tls_connect(srv.addr, alpn, None).await.unwrap();
                 let client = tls.get_ref().0.local_addr().unwrap();
-                let (mut c, task) = Hyper::handshake(tls, proto == Proto::H2).await.unwrap();
+                let (mut c, task) = Hyper::handshake(tls, proto).await.unwrap();
                 let res = bounded(30, "GET /ok", c.send(c.request("GET", "/ok", empty())))
                     .await
                     .unwrap();
@@ -125,7 +128,7 @@ async fn a_panicking_body_ends_its_response_alone_on_every_protocol() {
     // lives on.
     // Killable: hyper's client keeps an HTTP/2 connection with a reset stream open after its
     // handles are gone.
-    let (mut c, task, kill) = Hyper::connect_killable(srv.addr, true).await;
+    let (mut c, task, kill) = Hyper::connect_killable(srv.addr, Proto::H2).await;
     let err = broken_response(&mut c).await;
     assert!(
         format!("{err:?}").contains("Reset"),
@@ -141,7 +144,7 @@ async fn a_panicking_body_ends_its_response_alone_on_every_protocol() {
     eventually("h2 connection closed", || srv.tcp() == 0).await;
 
     // HTTP/1.1: the connection is closed mid-response.
-    let (mut c, task) = Hyper::connect(srv.addr, false, None).await.unwrap();
+    let (mut c, task) = Hyper::connect(srv.addr, Proto::H1, None).await.unwrap();
     broken_response(&mut c).await;
     bounded(30, "h1 connection closed", task).await.unwrap();
     assert!(

@@ -9,7 +9,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 use twinport::{CaRoots, ClientAuth};
-use twinport_testkit::*;
+use twinport_testkit::clients::Proto;
+use twinport_testkit::fs::path_arg;
+use twinport_testkit::logs::Logs;
+use twinport_testkit::peers::{peer_json, python, require, run};
+use twinport_testkit::pki::OpensslCa;
+use twinport_testkit::servers::Both;
+use twinport_testkit::{Pki, TempDir};
 
 /// One client's answer on one protocol: the `client_cn` it was served as, or the error.
 async fn fetch_as(proto: Proto, port: u16, cert: &Path, key: &Path) -> Result<String, String> {

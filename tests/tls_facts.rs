@@ -5,9 +5,11 @@
 //! not the server's first choice, so only the negotiated values can match.
 
 use serde_json::Value;
-use twinport_testkit::{
-    path_arg, peer_json, python, require, run, start_example, Mtls, Pki, TempDir,
-};
+use twinport_testkit::fs::path_arg;
+use twinport_testkit::peers::{peer_json, python, require, run};
+use twinport_testkit::pki::Mtls;
+use twinport_testkit::servers::start_example;
+use twinport_testkit::{Pki, TempDir};
 
 /// curl fetching `/whoami` with TLS 1.3's ChaCha20 suite and the P-256 group only.
 async fn curl_whoami(port: u16, flag: &str) -> Value {

@@ -22,7 +22,17 @@ use http::Version;
 use serde_json::{json, Value};
 use twinport::Server;
 use twinport_quinn::{Http3, Http3Config};
-use twinport_testkit::*;
+use twinport_testkit::apps::browser::versions_of;
+use twinport_testkit::browsers::Chromium;
+use twinport_testkit::codes::code_name;
+use twinport_testkit::frames::{h3_frame_head, H3_DATA};
+use twinport_testkit::logs::Logs;
+use twinport_testkit::peers::{peer_json, python};
+use twinport_testkit::pki::Mtls;
+use twinport_testkit::raw::{describe, pump, read_to_end, Ended, RawH3};
+use twinport_testkit::servers::start_example;
+use twinport_testkit::sys::RssWatch;
+use twinport_testkit::{bounded, eventually, init_tracing, within, Pki};
 
 /// The memory tests measure the process's RSS: the tests of this file run one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -14,8 +14,11 @@ use tokio::sync::{mpsc, watch};
 use twinport::Server;
 use twinport_quinn::webtransport::WebTransportSession;
 use twinport_quinn::{Http3, Http3Config, WebTransportHandler};
-use twinport_testkit::app::example;
-use twinport_testkit::{init_tracing, peer_json, python, start_example, within, Mtls, Pki};
+use twinport_testkit::apps::example;
+use twinport_testkit::peers::{peer_json, python};
+use twinport_testkit::pki::Mtls;
+use twinport_testkit::servers::start_example;
+use twinport_testkit::{init_tracing, within, Pki};
 
 /// Runs wt_client.py against `port`; the JSON it printed.
 async fn wt_client(python: &Path, port: u16, extra: &[&str]) -> Value {

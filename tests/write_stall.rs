@@ -14,7 +14,13 @@ use tokio::net::TcpSocket;
 use tokio::sync::Mutex;
 use twinport_hyper::HttpConfig;
 use twinport_quinn::{quinn, Http3Config};
-use twinport_testkit::*;
+use twinport_testkit::clients::{served, served_meanwhile, tls_connect, H3};
+use twinport_testkit::frames::{
+    h2_frame, h2_read, END_HEADERS, END_STREAM, H2_GOAWAY, H2_HEADERS, H2_PREFACE, H2_SETTINGS,
+};
+use twinport_testkit::servers::{start, Opts, Srv};
+use twinport_testkit::sys::rss_kib;
+use twinport_testkit::{bounded, eventually, Pki};
 
 type Tls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 

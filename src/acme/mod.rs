@@ -317,7 +317,7 @@ mod tests {
             source: std::io::Error::other("disk full"),
         };
         assert!(cache.to_string().starts_with("acme/cert.pem: "), "{cache}");
-        twinport_testkit::assert_cause_once(&cache, "disk full");
+        twinport_testkit::errors::assert_cause_once(&cache, "disk full");
 
         let json = serde_json::from_str::<u8>("{").unwrap_err();
         let json_text = json.to_string();
@@ -325,16 +325,16 @@ mod tests {
             path: PathBuf::from("acme/account.json"),
             source: json,
         };
-        twinport_testkit::assert_cause_once(&credentials, &json_text);
+        twinport_testkit::errors::assert_cause_once(&credentials, &json_text);
 
         let acme = AcmeError::Acme(instant_acme::Error::Other("the CA is down".into()));
-        twinport_testkit::assert_cause_once(&acme, "the CA is down");
+        twinport_testkit::errors::assert_cause_once(&acme, "the CA is down");
 
         let key = AcmeError::Key(rcgen::Error::CouldNotParseKeyPair.into());
         assert_eq!(
             key.to_string(),
             "cannot make a key or challenge certificate"
         );
-        twinport_testkit::assert_typed_cause::<rcgen::Error>(&key);
+        twinport_testkit::errors::assert_typed_cause::<rcgen::Error>(&key);
     }
 }

@@ -161,7 +161,7 @@ async fn a_failing_transport_stops_the_others_and_is_named() {
     );
     assert_eq!(err.to_string(), "the quic transport failed");
     // The transport's own error is the source, printed once.
-    twinport_testkit::assert_cause_once(&err, "port taken");
+    twinport_testkit::errors::assert_cause_once(&err, "port taken");
 }
 
 #[tokio::test]
@@ -228,5 +228,5 @@ fn a_failed_transport_names_itself_and_keeps_the_cause_as_source() {
         source: std::io::Error::other("socket gone").into(),
     };
     assert_eq!(e.to_string(), "the h3 transport failed");
-    twinport_testkit::assert_cause_once(&e, "socket gone");
+    twinport_testkit::errors::assert_cause_once(&e, "socket gone");
 }

@@ -169,15 +169,15 @@ mod tests {
         assert!(matches!(e, TlsError::BadCertificate { .. }), "{e}");
         assert_eq!(e.to_string(), "<PEM bytes>: cannot parse the certificate");
         let cause = std::error::Error::source(&e).unwrap().to_string();
-        twinport_testkit::assert_cause_once(&e, &cause);
+        twinport_testkit::errors::assert_cause_once(&e, &cause);
     }
 
     #[test]
     fn rustls_refusals_are_the_cause_not_the_message() {
         let refused = rustls::Error::General("no shared cipher".into());
-        twinport_testkit::assert_cause_once(&TlsError::Rustls(refused), "no shared cipher");
+        twinport_testkit::errors::assert_cause_once(&TlsError::Rustls(refused), "no shared cipher");
         let verifier = TlsError::Verifier(rustls::server::VerifierBuilderError::NoRootAnchors);
         assert_eq!(verifier.to_string(), "cannot verify client certificates");
-        twinport_testkit::assert_cause_once(&verifier, "no root trust anchors");
+        twinport_testkit::errors::assert_cause_once(&verifier, "no root trust anchors");
     }
 }

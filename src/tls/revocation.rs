@@ -116,7 +116,7 @@ mod tests {
         let e = read_crls(&der).unwrap_err();
         assert!(matches!(e, TlsError::InvalidCrl { .. }), "{e}");
         assert!(e.to_string().contains("garbage.crl: invalid CRL"), "{e}");
-        twinport_testkit::assert_typed_cause::<webpki::Error>(&e);
+        twinport_testkit::errors::assert_typed_cause::<webpki::Error>(&e);
 
         let pem = dir.join("cert-only.pem");
         std::fs::write(

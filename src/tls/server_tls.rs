@@ -351,7 +351,7 @@ mod tests {
         let e = ServerTls::from_pem_files(f.dir.as_path(), &key_p).unwrap_err();
         assert!(matches!(e, TlsError::Read { .. }), "{e}");
         let os = std::fs::read(&f.dir).unwrap_err().to_string();
-        twinport_testkit::assert_cause_once(&e, &os);
+        twinport_testkit::errors::assert_cause_once(&e, &os);
 
         let e = ServerTls::from_pem_files(&key_p, &key_p).unwrap_err();
         assert!(matches!(e, TlsError::NoCertificate(_)), "{e}");
@@ -367,7 +367,7 @@ mod tests {
         );
         let e = ServerTls::from_pem_files(&broken, &key_p).unwrap_err();
         assert!(matches!(e, TlsError::InvalidPem { .. }), "{e}");
-        twinport_testkit::assert_typed_cause::<rustls_pki_types::pem::Error>(&e);
+        twinport_testkit::errors::assert_typed_cause::<rustls_pki_types::pem::Error>(&e);
 
         let other = f.write("other.key", other_key);
         let e = ServerTls::from_pem_files(&cert_p, &other).unwrap_err();
@@ -393,7 +393,7 @@ mod tests {
                 .starts_with("<PEM bytes>: unusable private key"),
             "{e}"
         );
-        twinport_testkit::assert_typed_cause::<rustls::Error>(&e);
+        twinport_testkit::errors::assert_typed_cause::<rustls::Error>(&e);
     }
 
     #[test]

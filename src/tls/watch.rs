@@ -174,6 +174,6 @@ mod tests {
     fn watching_outside_a_runtime_says_why_in_the_source() {
         let e = watch_files(&[], DEFAULT_DEBOUNCE, || {}).unwrap_err();
         assert!(matches!(e, TlsError::Watch { .. }), "{e}");
-        twinport_testkit::assert_typed_cause::<RuntimeError>(&e);
+        twinport_testkit::errors::assert_typed_cause::<RuntimeError>(&e);
     }
 }

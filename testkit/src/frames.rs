@@ -65,20 +65,25 @@ pub fn h2_frame_types(buf: &[u8]) -> Vec<u8> {
     types
 }
 
-/// An HPACK / QPACK prefixed integer: `value` with an `n`-bit prefix, `flags` in the high bits.
+/// An HPACK / QPACK prefixed integer (RFC 7541 §5.1): `value` with an `n`-bit prefix, `flags`
+/// in the high bits. Written from the RFC's pseudocode, apart from the codec under test.
 pub fn prefix_int(flags: u8, n: u32, value: usize, out: &mut Vec<u8>) {
     let max = (1usize << n) - 1;
+    out.push(flags | value.min(max) as u8);
     if value < max {
-        out.push(flags | value as u8);
         return;
     }
-    out.push(flags | max as u8);
+    // The rest in 7-bit groups, least significant first, each but the last with the high bit.
     let mut rest = value - max;
-    while rest >= 128 {
-        out.push((rest % 128) as u8 | 0x80);
+    loop {
+        let group = (rest % 128) as u8;
         rest /= 128;
+        if rest == 0 {
+            out.push(group);
+            return;
+        }
+        out.push(group | 0x80);
     }
-    out.push(rest as u8);
 }
 
 /// An HPACK literal header field without indexing, new name, no Huffman.
@@ -297,4 +302,24 @@ pub fn qpack_section_ack(stream_id: u64) -> Vec<u8> {
     let mut out = Vec::new();
     prefix_int(0x80, 7, stream_id as usize, &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_int;
+
+    /// RFC 7541 C.1: 10 and 1337 with a 5-bit prefix, 42 at an octet boundary.
+    #[test]
+    fn prefix_int_encodes_the_rfc_examples() {
+        for (n, value, want) in [
+            (5, 10, &[0x0a][..]),
+            (5, 1337, &[0x1f, 0x9a, 0x0a][..]),
+            (8, 42, &[0x2a][..]),
+            (5, 31, &[0x1f, 0x00][..]),
+        ] {
+            let mut out = Vec::new();
+            prefix_int(0, n, value, &mut out);
+            assert_eq!(out, want, "{value} with a {n}-bit prefix");
+        }
+    }
 }

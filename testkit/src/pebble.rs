@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use http_body_util::BodyExt;
 
-use crate::clients::{empty, tls_connect_as, Hyper};
+use crate::clients::{empty, tls_connect_as, Hyper, Proto};
 use crate::fs::TempDir;
 use crate::peers::require;
 use crate::pki::Pki;
@@ -150,7 +150,7 @@ async fn https_get(addr: SocketAddr, path: &str) -> Result<Vec<u8>, String> {
     let io = tls_connect_as(addr, None, &[b"http/1.1"], None)
         .await
         .map_err(|e| e.to_string())?;
-    let (mut client, _task) = Hyper::handshake(io, false)
+    let (mut client, _task) = Hyper::handshake(io, Proto::H1)
         .await
         .map_err(|e| e.to_string())?;
     let resp = client

@@ -17,19 +17,17 @@ early data if the ticket allows it. The JSON then also has "resumed" and
 "early_data_accepted" (the server's answer to the early data).
 """
 
-import argparse
 import asyncio
 import json
-import ssl
-import sys
 
 from aioquic.asyncio.client import connect
 from aioquic.asyncio.protocol import QuicConnectionProtocol
-from aioquic.h3.connection import H3_ALPN, H3Connection
+from aioquic.h3.connection import H3Connection
 from aioquic.h3.events import DataReceived, HeadersReceived
-from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import ConnectionTerminated, StreamReset
 from aioquic.tls import CipherSuite
+
+from quic_peer import client_config, connection_args, run
 
 
 class Exchange:
@@ -107,28 +105,16 @@ class H3Client(QuicConnectionProtocol):
 
 
 async def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--server-name", default="localhost")
-    parser.add_argument("--ca", required=True)
-    parser.add_argument("--cert")
-    parser.add_argument("--key")
+    parser = connection_args()
     parser.add_argument("--request", nargs="+", action="append", default=[])
     parser.add_argument("--trailer", action="append", default=[])
-    parser.add_argument("--timeout", type=float, default=20.0)
     parser.add_argument("--zero-rtt", action="store_true")
     parser.add_argument("--cipher", help="offer only this TLS 1.3 cipher suite, e.g. CHACHA20_POLY1305_SHA256")
     args = parser.parse_args()
 
-    config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN)
-    config.server_name = args.server_name
-    config.verify_mode = ssl.CERT_REQUIRED
-    config.load_verify_locations(args.ca)
+    config = client_config(args)
     if args.cipher:
         config.cipher_suites = [CipherSuite[args.cipher]]
-    if args.cert:
-        config.load_cert_chain(args.cert, args.key)
     trailers = []
     for t in args.trailer:
         name, _, value = t.partition(":")
@@ -192,8 +178,4 @@ async def main():
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except Exception as e:  # the Rust test asserts on this JSON
-        print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
-        sys.exit(1)
+    run(main)

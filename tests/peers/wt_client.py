@@ -18,15 +18,12 @@ waits a second and hangs up the connection. Prints one JSON object:
 or {"error": "..."} with exit status 1. A refused session has only path, status and headers.
 """
 
-import argparse
 import asyncio
 import json
-import ssl
-import sys
 
 from aioquic.asyncio.client import connect
 from aioquic.asyncio.protocol import QuicConnectionProtocol
-from aioquic.h3.connection import H3_ALPN, FrameType, H3Connection
+from aioquic.h3.connection import FrameType, H3Connection
 from aioquic.h3.events import (
     DatagramReceived,
     DataReceived,
@@ -34,8 +31,9 @@ from aioquic.h3.events import (
     WebTransportStreamDataReceived,
 )
 from aioquic.buffer import Buffer
-from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import ConnectionTerminated
+
+from quic_peer import client_config, connection_args, run
 
 
 class Waiter:
@@ -204,27 +202,15 @@ async def run_session(client, authority, path, index, protocols, opened, close, 
 
 
 async def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--server-name", default="localhost")
-    parser.add_argument("--ca", required=True)
-    parser.add_argument("--cert")
-    parser.add_argument("--key")
+    parser = connection_args()
     parser.add_argument("--session", action="append", default=[])
     parser.add_argument("--protocols", default="")
     parser.add_argument("--get")
     parser.add_argument("--close", action="store_true")
     parser.add_argument("--hold-uni", type=int, default=0)
-    parser.add_argument("--timeout", type=float, default=20.0)
     args = parser.parse_args()
 
-    config = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, max_datagram_frame_size=65536)
-    config.server_name = args.server_name
-    config.verify_mode = ssl.CERT_REQUIRED
-    config.load_verify_locations(args.ca)
-    if args.cert:
-        config.load_cert_chain(args.cert, args.key)
+    config = client_config(args, max_datagram_frame_size=65536)
     protocols = [p for p in args.protocols.split(",") if p]
 
     async with connect(args.host, args.port, configuration=config, create_protocol=WtClient) as client:
@@ -255,8 +241,4 @@ async def main():
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except Exception as e:  # the Rust test asserts on this JSON
-        print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
-        sys.exit(1)
+    run(main)

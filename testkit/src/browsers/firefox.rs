@@ -109,7 +109,17 @@ impl Firefox {
         let certutil = path_arg(&self.certutil);
         for args in [
             &["-N", "-d", &db, "--empty-password"][..],
-            &["-A", "-d", &db, "-n", crate::CA_NAME, "-t", "C,,", "-i", ca],
+            &[
+                "-A",
+                "-d",
+                &db,
+                "-n",
+                crate::pki::CA_NAME,
+                "-t",
+                "C,,",
+                "-i",
+                ca,
+            ],
         ] {
             let out = run(Path::new(certutil), args).await;
             assert!(

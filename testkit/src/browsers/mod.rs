@@ -1,6 +1,6 @@
 //! Browsers as test peers, without a browser driver: headless [`Firefox`] and [`Chromium`],
 //! each in a fresh profile, one browser at a time per test process (two on a 2-core machine
-//! starve each other's pages). The kit's pages ([`browser`](crate::app::browser)), and the
+//! starve each other's pages). The kit's pages ([`browser`](crate::apps::browser)), and the
 //! example's own page opened with `?report=/kit/report`, POST what they saw to the server;
 //! [`BrowserRun::report`] waits for that, and the browser's whole process group is killed on
 //! every path.

@@ -5,7 +5,7 @@ use std::process::Stdio;
 use serde_json::Value;
 use tokio::sync::MutexGuard;
 
-use crate::app::browser::Reports;
+use crate::apps::browser::Reports;
 use crate::fs::TempDir;
 use crate::time::LIMIT;
 

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use twinport::BoxError;
 
 use super::tls::{tls_connect, tls_connect_killable};
-use super::ClientBody;
+use super::{ClientBody, Proto};
 use crate::pki::Id;
 use crate::time::within;
 
@@ -22,26 +22,27 @@ pub enum Hyper {
     H2(hyper::client::conn::http2::SendRequest<ClientBody>),
 }
 
-fn alpn(h2: bool) -> &'static [&'static [u8]] {
-    if h2 {
-        &[b"h2"]
-    } else {
-        &[b"http/1.1"]
-    }
+/// Whether `proto` is HTTP/2; hyper's client speaks no HTTP/3.
+fn is_h2(proto: Proto) -> bool {
+    assert!(
+        proto != Proto::H3,
+        "hyper's client speaks HTTP/1.1 and HTTP/2"
+    );
+    proto == Proto::H2
 }
 
 impl Hyper {
-    /// A TLS connection to `addr` speaking HTTP/2 (ALPN h2) or HTTP/1.1, and the task that
-    /// drives it.
+    /// A TLS connection to `addr` speaking `proto` (HTTP/1.1 or HTTP/2, by ALPN) and
+    /// presenting `id`, and the task that drives it.
     pub async fn connect(
         addr: SocketAddr,
-        h2: bool,
+        proto: Proto,
         id: Option<&Id>,
     ) -> Result<(Self, JoinHandle<()>), String> {
-        let tls = tls_connect(addr, alpn(h2), id)
+        let tls = tls_connect(addr, &[proto.alpn()], id)
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        Self::handshake(tls, h2)
+        Self::handshake(tls, proto)
             .await
             .map_err(|e| format!("handshake: {e}"))
     }
@@ -49,21 +50,21 @@ impl Hyper {
     /// A connection whose socket the returned handle can kill.
     pub async fn connect_killable(
         addr: SocketAddr,
-        h2: bool,
+        proto: Proto,
     ) -> (Self, JoinHandle<()>, std::net::TcpStream) {
-        let (tls, kill) = tls_connect_killable(addr, alpn(h2)).await.unwrap();
-        let (c, task) = Self::handshake(tls, h2).await.unwrap();
+        let (tls, kill) = tls_connect_killable(addr, &[proto.alpn()]).await.unwrap();
+        let (c, task) = Self::handshake(tls, proto).await.unwrap();
         (c, task, kill)
     }
 
-    /// HTTP/2 (prior knowledge) or HTTP/1.1 on `io`, and the task that drives the connection
-    /// (dropping the handle leaves it running).
-    pub async fn handshake<IO>(io: IO, h2: bool) -> hyper::Result<(Self, JoinHandle<()>)>
+    /// `proto` on `io` (HTTP/2 with prior knowledge, or HTTP/1.1), and the task that drives
+    /// the connection (dropping the handle leaves it running).
+    pub async fn handshake<IO>(io: IO, proto: Proto) -> hyper::Result<(Self, JoinHandle<()>)>
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let io = TokioIo::new(io);
-        if h2 {
+        if is_h2(proto) {
             let handshake = hyper::client::conn::http2::handshake(TokioExecutor::new(), io);
             let (send, conn) = within(handshake).await?;
             let task = tokio::spawn(async move {

@@ -1,16 +1,13 @@
 //! Well-behaved clients: hyper's on HTTP/1.1 and HTTP/2 over TLS ([`Hyper`]), h3's on
-//! HTTP/3 ([`H3`]), bare QUIC, and [`fetch`] / [`served`] for "is a normal client served?".
+//! HTTP/3 ([`H3`]), bare TLS and QUIC connections (and which certificate they were served),
+//! and [`fetch`] / [`served`] for "is a normal client served?". Clients that misbehave on
+//! purpose are in [`raw`](crate::raw).
 
-mod eager_h2;
 mod h3;
 mod hyper;
 mod quic;
-mod raw_h2;
-mod raw_h3;
-mod raw_wt;
 mod sni;
 mod tls;
-mod violation;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,20 +19,15 @@ use http_body_util::{BodyExt, Empty, Full};
 use tokio::task::JoinHandle;
 use twinport::BoxError;
 
-pub use self::eager_h2::{EagerH2, StreamEnd};
 pub use self::h3::{read_reply, uri, Reply, SendRequest, H3};
 pub use self::hyper::Hyper;
-pub use self::quic::{quic_connect, quic_connect_as, quic_first_flight, quic_raw};
-pub use self::raw_h2::{H2Frame, RawH2};
-pub use self::raw_h3::{
-    closed_with, describe, is_200_with, pump, read_to_end, stopped_within, Ended, Pumped, RawH3,
+pub use self::quic::{
+    quic_client_trusting, quic_connect, quic_connect_as, quic_first_flight, quic_raw,
 };
-pub use self::raw_wt::{RawSession, WT_DRAFT02, WT_DRAFT07};
 pub use self::sni::{
     normalize_serial, quic_serial, serial_hex, tls_connect_as, tls_connect_with, tls_serial,
 };
 pub use self::tls::{local_port, tls_connect, tls_connect_killable, tls_over};
-pub use self::violation::{after_settings, check_violations, Violation};
 use crate::pki::Id;
 
 /// The request body of [`Hyper`] requests.
@@ -65,6 +57,20 @@ pub enum Proto {
 /// Every [`Proto`].
 pub const ALL: [Proto; 3] = [Proto::H1, Proto::H2, Proto::H3];
 
+/// The protocols over TCP and TLS.
+pub const TCP: [Proto; 2] = [Proto::H1, Proto::H2];
+
+impl Proto {
+    /// Its ALPN protocol id.
+    pub fn alpn(self) -> &'static [u8] {
+        match self {
+            Proto::H1 => b"http/1.1",
+            Proto::H2 => b"h2",
+            Proto::H3 => b"h3",
+        }
+    }
+}
+
 /// One request on a fresh connection of `proto`: the status and body, or what went wrong.
 pub async fn fetch(
     addr: SocketAddr,
@@ -82,7 +88,7 @@ pub async fn fetch(
                 r
             }
             Proto::H1 | Proto::H2 => {
-                let (mut c, task) = Hyper::connect(addr, proto == Proto::H2, id).await?;
+                let (mut c, task) = Hyper::connect(addr, proto, id).await?;
                 let req = c.request(method, path, empty());
                 let res = c.send(req).await.map_err(|e| format!("request: {e}"))?;
                 let status = res.status().as_u16();

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use rustls::pki_types::pem::PemObject;
 use tokio::net::UdpSocket;
 use twinport_quinn::quinn;
 
@@ -61,4 +62,21 @@ pub async fn quic_first_flight() -> Vec<Vec<u8>> {
     }
     endpoint.close(0u32.into(), b"");
     flight
+}
+
+/// A QUIC client configuration for HTTP/3 trusting only the CA certificates of this PEM.
+pub fn quic_client_trusting(ca_pem: &[u8]) -> quinn::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = twinport::tls::default_crypto_provider().unwrap();
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    quinn::ClientConfig::new(std::sync::Arc::new(crypto))
 }

@@ -175,11 +175,11 @@ mod tests {
     #[test]
     fn each_error_prints_its_cause_once() {
         let io = || io::Error::other("connection reset");
-        twinport_testkit::assert_cause_once(&AcceptError::Io(io()), "connection reset");
-        twinport_testkit::assert_cause_once(&AcceptError::Tls(io()), "connection reset");
+        twinport_testkit::errors::assert_cause_once(&AcceptError::Io(io()), "connection reset");
+        twinport_testkit::errors::assert_cause_once(&AcceptError::Tls(io()), "connection reset");
         let cert = CertificateError::EmptyChain;
-        twinport_testkit::assert_cause_once(&AcceptError::from(cert), "chain is empty");
+        twinport_testkit::errors::assert_cause_once(&AcceptError::from(cert), "chain is empty");
         let proxy = ProxyError::TooLong;
-        twinport_testkit::assert_cause_once(&AcceptError::from(proxy), "longer than 107");
+        twinport_testkit::errors::assert_cause_once(&AcceptError::from(proxy), "longer than 107");
     }
 }

@@ -433,7 +433,7 @@ mod tests {
         assert!(matches!(frame(b"\x16\x03\x01"), Ok(Frame::NotProxy)));
         match frame(b"PROXY TCP4 nonsense here 1 2\r\n") {
             Err(e @ ProxyError::Invalid { version: 1, .. }) => {
-                twinport_testkit::assert_typed_cause::<ppp::v1::BinaryParseError>(&e);
+                twinport_testkit::errors::assert_typed_cause::<ppp::v1::BinaryParseError>(&e);
             }
             Err(e) => panic!("{e}"),
             Ok(_) => panic!("a broken v1 header was accepted"),

@@ -9,7 +9,10 @@ use std::time::Duration;
 use serde_json::Value;
 use twinport::ClientAuth;
 use twinport_hyper::Http;
-use twinport_testkit::{require, run, serve_http, HttpServer, PemFiles, Pki};
+use twinport_testkit::peers::{require, run};
+use twinport_testkit::pki::PemFiles;
+use twinport_testkit::servers::{serve_http, HttpServer};
+use twinport_testkit::Pki;
 
 struct CurlOutput {
     ok: bool,
@@ -143,7 +146,7 @@ async fn curl_h2c_prior_knowledge_and_plain_http1() {
     let Some(curl_bin) = require("curl") else {
         return;
     };
-    let server = twinport_testkit::plain_server().await;
+    let server = twinport_testkit::servers::plain_server().await;
     let url = format!("http://{}/info", server.addr());
     for (flag, version) in [
         ("--http2-prior-knowledge", "HTTP/2.0"),

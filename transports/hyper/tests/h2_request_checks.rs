@@ -7,10 +7,13 @@
 use std::time::Duration;
 
 use twinport_hyper::Http;
-use twinport_testkit::{
-    h2_frame, hpack_literal, serve_http, H2Frame, HttpServer, Pki, RawH2, END_HEADERS, END_STREAM,
-    H2_DATA as DATA, H2_HEADERS, H2_RST_STREAM as RST_STREAM,
+use twinport_testkit::frames::{
+    h2_frame, hpack_literal, END_HEADERS, END_STREAM, H2_DATA as DATA, H2_HEADERS,
+    H2_RST_STREAM as RST_STREAM,
 };
+use twinport_testkit::raw::{H2Frame, RawH2};
+use twinport_testkit::servers::{serve_http, HttpServer};
+use twinport_testkit::Pki;
 
 const PROTOCOL_ERROR: u32 = 0x1;
 const NO_ERROR: u32 = 0x0;

@@ -8,11 +8,15 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use twinport_hyper::{Http, HttpConfig};
-use twinport_testkit::app::info::{expected_sha, pattern_bytes};
-use twinport_testkit::{
-    hex, require, run, serve_http, tls_connect, within, EagerH2, HttpServer, Hyper, PemFiles, Pki,
-    RssWatch, TempDir,
-};
+use twinport_testkit::apps::hex;
+use twinport_testkit::apps::info::{expected_sha, pattern_bytes};
+use twinport_testkit::clients::{tls_connect, Hyper, Proto};
+use twinport_testkit::peers::{require, run};
+use twinport_testkit::pki::PemFiles;
+use twinport_testkit::raw::EagerH2;
+use twinport_testkit::servers::{serve_http, HttpServer};
+use twinport_testkit::sys::RssWatch;
+use twinport_testkit::{within, Pki, TempDir};
 
 /// Long enough for every response in flight, on a loaded 2-core machine in a debug build.
 const GRACE: Duration = Duration::from_secs(50);
@@ -220,7 +224,10 @@ async fn a_client_that_never_stops_sending_is_cut_at_the_lingering_time() {
     let text = String::from_utf8_lossy(&response);
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     // Meanwhile, another client is served.
-    let mut good = Hyper::connect(server.addr(), false, None).await.unwrap().0;
+    let mut good = Hyper::connect(server.addr(), Proto::H1, None)
+        .await
+        .unwrap()
+        .0;
     assert_eq!(good.get_json("/info").await["version"], "HTTP/1.1");
     let (sent, cut_after) = within(flood).await.unwrap();
     let growth = rss.peak_growth_kib();

@@ -10,22 +10,29 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use twinport::BoxError;
 use twinport_hyper::{Http, HttpConfig, ProxyMode};
-use twinport_testkit::app::info::{expected_sha, router, streaming};
-use twinport_testkit::{
-    empty, init_tracing, plain_server, serve_http, sha256_hex, tls_over, within, HttpServer, Hyper,
-    Pki, TempDir,
-};
+use twinport_testkit::apps::info::{expected_sha, router, streaming};
+use twinport_testkit::apps::sha256_hex;
+use twinport_testkit::clients::{empty, tls_over, Hyper, Proto, TCP};
+use twinport_testkit::servers::{plain_server, serve_http, HttpServer};
+use twinport_testkit::{init_tracing, within, Pki, TempDir};
 
 #[tokio::test]
 async fn plaintext_serves_http1_and_h2c_prior_knowledge() {
     init_tracing();
     let server = plain_server().await;
-    for h2 in [false, true] {
+    for proto in TCP {
         let tcp = TcpStream::connect(server.addr()).await.unwrap();
         let port = tcp.local_addr().unwrap().port();
-        let (mut client, _conn) = Hyper::handshake(tcp, h2).await.unwrap();
+        let (mut client, _conn) = Hyper::handshake(tcp, proto).await.unwrap();
         let info = client.get_json("/info").await;
-        assert_eq!(info["version"], if h2 { "HTTP/2.0" } else { "HTTP/1.1" });
+        assert_eq!(
+            info["version"],
+            if proto == Proto::H2 {
+                "HTTP/2.0"
+            } else {
+                "HTTP/1.1"
+            }
+        );
         assert_eq!(info["remote"], format!("127.0.0.1:{port}"));
         assert!(info["alpn"].is_null());
         assert!(info["sni"].is_null());
@@ -41,9 +48,9 @@ async fn a_unix_socket_is_served_as_transport_unix() {
     let path = dir.path("http.sock");
     let listener = tokio::net::UnixListener::bind(&path).unwrap();
     let server = serve_http(Http::new(listener), Duration::from_secs(5));
-    for h2 in [false, true] {
+    for proto in TCP {
         let stream = tokio::net::UnixStream::connect(&path).await.unwrap();
-        let (mut client, _conn) = Hyper::handshake(stream, h2).await.unwrap();
+        let (mut client, _conn) = Hyper::handshake(stream, proto).await.unwrap();
         let info = client.get_json("/info").await;
         assert_eq!(info["transport"], "unix");
         assert!(info["remote"].is_null());
@@ -80,9 +87,9 @@ async fn sixty_four_mib_over_h2c_and_plain_http1() {
     const BIG: u64 = 64 * 1024 * 1024;
     let server = plain_server().await;
     let want = expected_sha(BIG);
-    for h2 in [true, false] {
+    for proto in [Proto::H2, Proto::H1] {
         let tcp = TcpStream::connect(server.addr()).await.unwrap();
-        let (mut client, _conn) = Hyper::handshake(tcp, h2).await.unwrap();
+        let (mut client, _conn) = Hyper::handshake(tcp, proto).await.unwrap();
         let req = client.request("POST", "/upload", streaming(BIG));
         let res = client.send(req).await.unwrap();
         let body = within(res.into_body().collect()).await.unwrap().to_bytes();
@@ -113,7 +120,7 @@ async fn proxy_v1_reports_the_client() {
     tcp.write_all(b"PROXY TCP4 203.0.113.7 192.0.2.10 40000 443\r\n")
         .await
         .unwrap();
-    let (mut client, _conn) = Hyper::handshake(tcp, false).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tcp, Proto::H1).await.unwrap();
     let info = client.get_json("/info").await;
     assert_eq!(info["remote"], "203.0.113.7:40000");
     assert_eq!(info["proxy_peer"], balancer.to_string());
@@ -135,7 +142,7 @@ async fn proxy_v2_reports_the_client_over_h2c() {
     .build()
     .unwrap();
     tcp.write_all(&header).await.unwrap();
-    let (mut client, _conn) = Hyper::handshake(tcp, true).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tcp, Proto::H2).await.unwrap();
     let info = client.get_json("/info").await;
     assert_eq!(info["version"], "HTTP/2.0");
     assert_eq!(info["remote"], client_addr.to_string());
@@ -164,7 +171,7 @@ async fn proxy_optional_serves_both() {
     let server = proxy_server(ProxyMode::Optional).await;
     let tcp = TcpStream::connect(server.addr()).await.unwrap();
     let port = tcp.local_addr().unwrap().port();
-    let (mut client, _conn) = Hyper::handshake(tcp, false).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tcp, Proto::H1).await.unwrap();
     let info = client.get_json("/info").await;
     assert_eq!(info["remote"], format!("127.0.0.1:{port}"));
     assert!(info["proxy_peer"].is_null());
@@ -173,7 +180,7 @@ async fn proxy_optional_serves_both() {
     tcp.write_all(b"PROXY TCP4 198.51.100.2 192.0.2.10 1234 80\r\n")
         .await
         .unwrap();
-    let (mut client, _conn) = Hyper::handshake(tcp, false).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tcp, Proto::H1).await.unwrap();
     assert_eq!(
         client.get_json("/info").await["remote"],
         "198.51.100.2:1234"
@@ -195,7 +202,7 @@ async fn proxy_then_tls() {
         .await
         .unwrap();
     let tls = within(tls_over(tcp, &[b"h2"], None)).await.unwrap();
-    let (mut client, _conn) = Hyper::handshake(tls, true).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tls, Proto::H2).await.unwrap();
     let info = client.get_json("/info").await;
     assert_eq!(info["remote"], "203.0.113.9:40001");
     assert_eq!(info["alpn"], "h2");
@@ -209,9 +216,9 @@ async fn graceful_shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
     let addr = server.addr();
     // One HTTP/1.1 and one HTTP/2 connection, each with a slow request in flight.
     let mut in_flight = Vec::new();
-    for h2 in [false, true] {
+    for proto in TCP {
         let tcp = TcpStream::connect(addr).await.unwrap();
-        let (mut client, _conn) = Hyper::handshake(tcp, h2).await.unwrap();
+        let (mut client, _conn) = Hyper::handshake(tcp, proto).await.unwrap();
         in_flight.push(tokio::spawn(async move {
             let req = client.request("GET", "/sleep?ms=800", empty());
             let res = client.send(req).await.unwrap();
@@ -251,7 +258,7 @@ async fn connections_still_busy_at_the_deadline_are_cut_and_counted() {
     let http = Http::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let mut server = serve_http(http, Duration::from_millis(300));
     let tcp = TcpStream::connect(server.addr()).await.unwrap();
-    let (mut client, _conn) = Hyper::handshake(tcp, false).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tcp, Proto::H1).await.unwrap();
     let pending = tokio::spawn(async move {
         let req = client.request("GET", "/sleep?ms=20000", empty());
         client.send(req).await
@@ -290,11 +297,11 @@ async fn a_full_server_holds_new_clients_until_a_slot_frees() {
         .config(HttpConfig::default().max_connections(1));
     let server = serve_http(http, Duration::from_secs(5));
     let first = TcpStream::connect(server.addr()).await.unwrap();
-    let (mut first, _conn) = Hyper::handshake(first, false).await.unwrap();
+    let (mut first, _conn) = Hyper::handshake(first, Proto::H1).await.unwrap();
     first.get_json("/info").await;
     // The second connection completes in the kernel but is not served yet.
     let second = TcpStream::connect(server.addr()).await.unwrap();
-    let (mut second, _conn) = Hyper::handshake(second, false).await.unwrap();
+    let (mut second, _conn) = Hyper::handshake(second, Proto::H1).await.unwrap();
     let req = second.request("GET", "/info", empty());
     let waiting = tokio::spawn(async move {
         let res = second.send(req).await.unwrap();
@@ -371,7 +378,7 @@ async fn accept_errors_are_retried_with_backoff() {
     );
     let started = Instant::now();
     let tcp = TcpStream::connect(server.addr()).await.unwrap();
-    let (mut client, _conn) = Hyper::handshake(tcp, false).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tcp, Proto::H1).await.unwrap();
     assert_eq!(client.get_json("/info").await["transport"], "tcp");
     // 10 + 20 + 40 + 80 ms of back-off before the first successful accept.
     assert!(
@@ -402,9 +409,9 @@ async fn a_service_error_is_a_500_and_the_connection_lives_on() {
     let http = Http::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = http.local_addr().unwrap();
     let task = tokio::spawn(http.serve(svc));
-    for h2 in [false, true] {
+    for proto in TCP {
         let tcp = TcpStream::connect(addr).await.unwrap();
-        let (mut client, _conn) = Hyper::handshake(tcp, h2).await.unwrap();
+        let (mut client, _conn) = Hyper::handshake(tcp, proto).await.unwrap();
         let first = client.get_json("/info").await;
         let req = client.request("GET", "/fail", empty());
         let res = client.send(req).await.unwrap();

@@ -8,8 +8,9 @@ use http_body_util::BodyExt;
 use tokio::net::TcpStream;
 use twinport::Server;
 use twinport_hyper::Http;
-use twinport_testkit::app::info::router;
-use twinport_testkit::{empty, init_tracing, local_port, tls_connect, within, Hyper, Pki};
+use twinport_testkit::apps::info::router;
+use twinport_testkit::clients::{empty, local_port, tls_connect, Hyper, Proto};
+use twinport_testkit::{init_tracing, within, Pki};
 
 #[tokio::test]
 async fn serves_under_twinport_server_and_drains_with_it() {
@@ -25,7 +26,7 @@ async fn serves_under_twinport_server_and_drains_with_it() {
 
     let tls = tls_connect(addr, &[b"h2"], None).await.unwrap();
     let port = local_port(&tls);
-    let (mut client, _conn) = Hyper::handshake(tls, true).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tls, Proto::H2).await.unwrap();
     let info = client.get_json("/info").await;
     assert_eq!(info["remote"], format!("127.0.0.1:{port}"));
     assert_eq!(info["alpn"], "h2");

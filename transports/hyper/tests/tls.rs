@@ -7,11 +7,13 @@ use std::time::Duration;
 use http_body_util::BodyExt;
 use twinport::{BoxError, ClientAuth};
 use twinport_hyper::{Http, TlsAcceptor};
-use twinport_testkit::app::info::{expected_sha, streaming};
-use twinport_testkit::{
-    empty, h2_frame_types, hex, local_port, serve_http, sha256_hex, tls_connect, within,
-    HttpServer, Hyper, Id, Pki, H2_GOAWAY, H2_SETTINGS,
-};
+use twinport_testkit::apps::info::{expected_sha, streaming};
+use twinport_testkit::apps::{hex, sha256_hex};
+use twinport_testkit::clients::{empty, local_port, tls_connect, Hyper, Proto, TCP};
+use twinport_testkit::frames::{h2_frame_types, H2_GOAWAY, H2_SETTINGS};
+use twinport_testkit::pki::Id;
+use twinport_testkit::servers::{serve_http, HttpServer};
+use twinport_testkit::{within, Pki};
 
 async fn tls_server(auth: ClientAuth) -> HttpServer {
     let tls = Pki::get().server_tls().client_auth(auth);
@@ -23,20 +25,26 @@ async fn tls_server(auth: ClientAuth) -> HttpServer {
     serve_http(http, Duration::from_secs(5))
 }
 
-async fn connect(server: &HttpServer, cert: Option<&Id>, alpn: &[u8]) -> (Hyper, u16) {
-    let tls = tls_connect(server.addr(), &[alpn], cert).await.unwrap();
+async fn connect(server: &HttpServer, cert: Option<&Id>, proto: Proto) -> (Hyper, u16) {
+    let tls = tls_connect(server.addr(), &[proto.alpn()], cert)
+        .await
+        .unwrap();
     let port = local_port(&tls);
-    (Hyper::handshake(tls, alpn == b"h2").await.unwrap().0, port)
+    (Hyper::handshake(tls, proto).await.unwrap().0, port)
 }
 
 #[tokio::test]
 async fn http1_and_http2_see_their_connection() {
     let server = tls_server(ClientAuth::None).await;
-    for (alpn, version) in [(&b"http/1.1"[..], "HTTP/1.1"), (&b"h2"[..], "HTTP/2.0")] {
-        let (mut client, port) = connect(&server, None, alpn).await;
+    for (proto, version) in [(Proto::H1, "HTTP/1.1"), (Proto::H2, "HTTP/2.0")] {
+        let (mut client, port) = connect(&server, None, proto).await;
         let info = client.get_json("/info").await;
         assert_eq!(info["version"], version, "{info}");
-        assert_eq!(info["alpn"], std::str::from_utf8(alpn).unwrap(), "{info}");
+        assert_eq!(
+            info["alpn"],
+            std::str::from_utf8(proto.alpn()).unwrap(),
+            "{info}"
+        );
         assert_eq!(info["sni"], "localhost");
         assert_eq!(info["transport"], "tcp");
         assert_eq!(info["remote"], format!("127.0.0.1:{port}"));
@@ -62,7 +70,7 @@ async fn http1_and_http2_see_their_connection() {
 async fn no_alpn_means_http1() {
     let server = tls_server(ClientAuth::None).await;
     let tls = tls_connect(server.addr(), &[], None).await.unwrap();
-    let (mut client, _conn) = Hyper::handshake(tls, false).await.unwrap();
+    let (mut client, _conn) = Hyper::handshake(tls, Proto::H1).await.unwrap();
     let info = client.get_json("/info").await;
     assert_eq!(info["version"], "HTTP/1.1");
     assert!(info["alpn"].is_null());
@@ -70,7 +78,7 @@ async fn no_alpn_means_http1() {
     let tls = tls_connect(server.addr(), &[b"http/1.1"], None)
         .await
         .unwrap();
-    let failed = match Hyper::handshake(tls, true).await {
+    let failed = match Hyper::handshake(tls, Proto::H2).await {
         Err(_) => true,
         Ok((mut c, _conn)) => {
             let req = c.request("GET", "/info", empty());
@@ -111,8 +119,8 @@ async fn alpn_h2_never_falls_back_to_http1() {
 async fn mtls_optional_reads_the_client_certificate_or_serves_anonymously() {
     let pki = Pki::get();
     let server = tls_server(ClientAuth::Optional(pki.roots())).await;
-    for alpn in [&b"http/1.1"[..], b"h2"] {
-        let (mut alice, _) = connect(&server, Some(&pki.client), alpn).await;
+    for proto in TCP {
+        let (mut alice, _) = connect(&server, Some(&pki.client), proto).await;
         let info = alice.get_json("/info").await;
         assert_eq!(info["client_cn"], "alice", "{info}");
         assert_eq!(info["client_dns"], serde_json::json!(["alice.example"]));
@@ -121,7 +129,7 @@ async fn mtls_optional_reads_the_client_certificate_or_serves_anonymously() {
             serde_json::json!(["spiffe://example.org/alice"])
         );
 
-        let (mut anon, _) = connect(&server, None, alpn).await;
+        let (mut anon, _) = connect(&server, None, proto).await;
         let info = anon.get_json("/info").await;
         assert!(info["client_cn"].is_null(), "{info}");
         assert_eq!(info["sni"], "localhost");
@@ -135,7 +143,7 @@ async fn mtls_optional_reads_the_client_certificate_or_serves_anonymously() {
 async fn mtls_required_refuses_missing_and_foreign_certificates() {
     let pki = Pki::get();
     let server = tls_server(ClientAuth::Required(pki.roots())).await;
-    let (mut alice, _) = connect(&server, Some(&pki.client), b"h2").await;
+    let (mut alice, _) = connect(&server, Some(&pki.client), Proto::H2).await;
     let info = alice.get_json("/info").await;
     assert_eq!(info["client_cn"], "alice");
     assert!(refused(&server, None).await);
@@ -150,7 +158,7 @@ async fn refused(server: &HttpServer, cert: Option<&Id>) -> bool {
     let Ok(tls) = tls_connect(server.addr(), &[b"http/1.1"], cert).await else {
         return true;
     };
-    let Ok((mut client, _conn)) = Hyper::handshake(tls, false).await else {
+    let Ok((mut client, _conn)) = Hyper::handshake(tls, Proto::H1).await else {
         return true;
     };
     let req = client.request("GET", "/info", empty());
@@ -160,8 +168,8 @@ async fn refused(server: &HttpServer, cert: Option<&Id>) -> bool {
 #[tokio::test]
 async fn a_panicking_handler_gets_a_500_and_the_connection_lives_on() {
     let server = tls_server(ClientAuth::None).await;
-    for alpn in [&b"http/1.1"[..], b"h2"] {
-        let (mut client, _) = connect(&server, None, alpn).await;
+    for proto in TCP {
+        let (mut client, _) = connect(&server, None, proto).await;
         let first = client.get_json("/info").await;
         let req = client.request("GET", "/panic", empty());
         let res = client.send(req).await.unwrap();
@@ -176,7 +184,7 @@ async fn a_panicking_handler_gets_a_500_and_the_connection_lives_on() {
 #[tokio::test]
 async fn http2_trailers_pass_both_ways() {
     let server = tls_server(ClientAuth::None).await;
-    let (mut client, _) = connect(&server, None, b"h2").await;
+    let (mut client, _) = connect(&server, None, Proto::H2).await;
     let mut trailers = http::HeaderMap::new();
     trailers.insert("x-checksum", "abc123".parse().unwrap());
     let body = http_body_util::StreamBody::new(futures_util::stream::iter(vec![
@@ -208,8 +216,8 @@ const BIG: u64 = 64 * 1024 * 1024;
 async fn sixty_four_mib_up_and_down_over_http2_and_http1() {
     let server = tls_server(ClientAuth::None).await;
     let want = expected_sha(BIG);
-    for alpn in [&b"h2"[..], b"http/1.1"] {
-        let (mut client, _) = connect(&server, None, alpn).await;
+    for proto in [Proto::H2, Proto::H1] {
+        let (mut client, _) = connect(&server, None, proto).await;
 
         let req = client.request("POST", "/upload", streaming(BIG));
         let res = client.send(req).await.unwrap();
@@ -250,7 +258,7 @@ async fn a_slow_handshake_does_not_block_others() {
     let server = serve_http(http, Duration::from_secs(5));
     // A client that connects and says nothing.
     let mut silent = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
-    let (mut client, _) = connect(&server, None, b"h2").await;
+    let (mut client, _) = connect(&server, None, Proto::H2).await;
     assert_eq!(client.get_json("/info").await["version"], "HTTP/2.0");
     // The silent one is dropped when its handshake time runs out.
     let started = std::time::Instant::now();

@@ -118,18 +118,18 @@ mod tests {
     #[test]
     fn each_error_prints_its_cause_once() {
         let tls = Error::Tls(twinport::TlsError::NoCertificates);
-        twinport_testkit::assert_cause_once(&tls, "no certificates");
+        twinport_testkit::errors::assert_cause_once(&tls, "no certificates");
         let bind = Error::Bind {
             addr: SocketAddr::from(([127, 0, 0, 1], 443)),
             source: io::Error::from(io::ErrorKind::AddrInUse),
         };
         assert_eq!(bind.to_string(), "cannot bind UDP 127.0.0.1:443");
         let in_use = io::Error::from(io::ErrorKind::AddrInUse).to_string();
-        twinport_testkit::assert_cause_once(&bind, &in_use);
+        twinport_testkit::errors::assert_cause_once(&bind, &in_use);
         let endpoint = Error::Endpoint(io::Error::other("no buffers"));
-        twinport_testkit::assert_cause_once(&endpoint, "no buffers");
+        twinport_testkit::errors::assert_cause_once(&endpoint, "no buffers");
         let refused = Error::QuicTlsConfig(rustls::Error::General("no TLS 1.3".into()));
-        twinport_testkit::assert_cause_once(&refused, "no TLS 1.3");
+        twinport_testkit::errors::assert_cause_once(&refused, "no TLS 1.3");
     }
 
     #[test]
@@ -137,7 +137,7 @@ mod tests {
         let config = crate::QuicConfig::default().receive_window(u64::MAX);
         let e = config.transport().unwrap_err();
         assert_eq!(e.to_string(), "QUIC setting receive_window is too large");
-        twinport_testkit::assert_typed_cause::<quinn::VarIntBoundsExceeded>(&e);
+        twinport_testkit::errors::assert_typed_cause::<quinn::VarIntBoundsExceeded>(&e);
     }
 
     #[test]
@@ -145,6 +145,6 @@ mod tests {
         let lost = quinn::ReadError::ConnectionLost(quinn::ConnectionError::TimedOut);
         let e = BodyError::ConnectionClosed { source: lost };
         assert_eq!(e.to_string(), "the connection closed");
-        twinport_testkit::assert_typed_cause::<quinn::ReadError>(&e);
+        twinport_testkit::errors::assert_typed_cause::<quinn::ReadError>(&e);
     }
 }

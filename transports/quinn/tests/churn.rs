@@ -8,7 +8,10 @@
 use std::time::{Duration, Instant};
 
 use twinport_quinn::{quinn, Http3Config};
-use twinport_testkit::*;
+use twinport_testkit::codes::H3_EXCESSIVE_LOAD;
+use twinport_testkit::frames::h3_request_frame;
+use twinport_testkit::raw::{closed_with, describe, Ended, RawH3};
+use twinport_testkit::servers::{Opts, Siege};
 
 /// How long the flood may go on before the server must have ended it.
 const FLOOD: Duration = Duration::from_secs(5);

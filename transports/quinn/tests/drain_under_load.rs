@@ -12,8 +12,10 @@ use http::{Request, StatusCode};
 use tokio::sync::watch;
 use tower::ServiceExt;
 use twinport_quinn::{Http3, RecvBody};
-use twinport_testkit::app::info::{expected_sha, pattern_bytes, CHUNK};
-use twinport_testkit::*;
+use twinport_testkit::apps::info::{expected_sha, pattern_bytes, CHUNK};
+use twinport_testkit::clients::{read_reply, uri, Reply, SendRequest, H3};
+use twinport_testkit::servers::serve_http3_with;
+use twinport_testkit::{bounded, Pki};
 
 const CONNECTIONS: usize = 10;
 const UPLOADS_PER_CONNECTION: usize = 10;
@@ -46,7 +48,7 @@ async fn uploads_in_flight_when_the_drain_starts_all_complete() {
     let started = Arc::new(AtomicUsize::new(0));
     let service = {
         let started = started.clone();
-        let info = app::info::router();
+        let info = twinport_testkit::apps::info::router();
         tower::service_fn(move |req: Request<RecvBody>| {
             started.fetch_add(1, Ordering::SeqCst);
             info.clone().oneshot(req)

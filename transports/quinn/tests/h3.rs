@@ -12,8 +12,11 @@ use h3_kit::*;
 use http::{HeaderMap, Request, StatusCode};
 use sha2::{Digest, Sha256};
 use twinport_quinn::Http3;
-use twinport_testkit::app::info::{expected_sha, pattern_bytes, SERVED_BY};
-use twinport_testkit::*;
+use twinport_testkit::apps::info::{expected_sha, pattern_bytes, SERVED_BY};
+use twinport_testkit::apps::{hex, sha256_hex};
+use twinport_testkit::clients::{read_reply, uri, H3};
+use twinport_testkit::servers::serve_http3_with;
+use twinport_testkit::{bounded, init_tracing, Pki};
 
 #[tokio::test]
 async fn get_carries_status_body_headers_and_connection_info() {
@@ -233,32 +236,14 @@ async fn a_client_reset_mid_upload_errors_the_handlers_body() {
     let server = serve_http3_with(endpoint, service);
 
     let client = H3::connect(server.addr, None).await.unwrap();
-    let mut send = client.send.clone();
-    bounded(10, "reset upload", async {
-        let mut stream = open(&mut send, Request::post(uri("/upload")).body(()).unwrap()).await;
-        stream
-            .send_data(Bytes::from_static(b"partial"))
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        stream.stop_stream(h3::error::Code::H3_REQUEST_CANCELLED);
-    })
-    .await;
+    let mut stream = bounded(10, "upload", partial_upload(&client)).await;
+    stream.stop_stream(h3::error::Code::H3_REQUEST_CANCELLED);
     let outcome = bounded(10, "handler outcome", rx.recv()).await.unwrap();
     let err = outcome.expect_err("the handler's body must fail when the client resets");
     assert!(err.contains("reset") || err.contains("dropped"), "{err}");
 
     // The client vanishing mid-body fails the body too, and leaves no task behind.
-    let mut send = client.send.clone();
-    bounded(10, "upload then vanish", async {
-        let mut stream = open(&mut send, Request::post(uri("/upload")).body(()).unwrap()).await;
-        stream
-            .send_data(Bytes::from_static(b"partial"))
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    })
-    .await;
+    bounded(10, "upload then vanish", partial_upload(&client)).await;
     client.conn.close(0x10c_u32.into(), b"gone");
     client.driver.abort();
     let outcome = bounded(10, "handler outcome", rx.recv()).await.unwrap();
@@ -266,4 +251,16 @@ async fn a_client_reset_mid_upload_errors_the_handlers_body() {
 
     let report = server.stop(Duration::from_secs(2)).await;
     assert_eq!(report.cut, 0, "no connection or request task left running");
+}
+
+/// A `POST /upload` whose body has begun (and had 100 ms to reach the handler) but not ended.
+async fn partial_upload(client: &H3) -> Stream {
+    let mut send = client.send.clone();
+    let mut stream = open(&mut send, Request::post(uri("/upload")).body(()).unwrap()).await;
+    stream
+        .send_data(Bytes::from_static(b"partial"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stream
 }

@@ -13,7 +13,9 @@ use bytes::Bytes;
 use h3_kit::*;
 use http::{Request, Response, StatusCode};
 use twinport_quinn::{Http3, RecvBody};
-use twinport_testkit::*;
+use twinport_testkit::clients::{quic_connect, read_reply, uri, H3};
+use twinport_testkit::servers::serve_http3_with;
+use twinport_testkit::{bounded, init_tracing, Pki};
 
 /// Reports on a channel when dropped.
 struct DropGuard(Option<tokio::sync::oneshot::Sender<()>>);

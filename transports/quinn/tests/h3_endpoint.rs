@@ -10,7 +10,9 @@ use std::time::Duration;
 use h3_kit::*;
 use http::StatusCode;
 use twinport_quinn::{Error, Http3};
-use twinport_testkit::*;
+use twinport_testkit::clients::{quic_connect, H3};
+use twinport_testkit::servers::serve_http3;
+use twinport_testkit::{bounded, init_tracing, Pki};
 
 /// The ALPN protocol `conn`'s handshake settled on.
 fn negotiated(conn: &quinn::Connection) -> Option<Vec<u8>> {
@@ -119,7 +121,7 @@ async fn runs_in_a_twinport_server_beside_nothing_else() {
     let http3 = Http3::new(udp, &pki.server_tls()).unwrap();
     let addr = http3.local_addr();
     assert!(http3.serves_http3());
-    let server = twinport::Server::new(app::info::router()).transport(http3);
+    let server = twinport::Server::new(twinport_testkit::apps::info::router()).transport(http3);
     let handle = server.handle();
     let task = tokio::spawn(server.into_future());
     let mut client = H3::connect(addr, None).await.unwrap();

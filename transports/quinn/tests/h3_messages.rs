@@ -11,7 +11,9 @@ use bytes::Bytes;
 use h3_kit::*;
 use http::{Request, Response, StatusCode};
 use twinport_quinn::{Http3, RecvBody};
-use twinport_testkit::*;
+use twinport_testkit::clients::{uri, Reply, H3};
+use twinport_testkit::servers::{serve_http3, serve_http3_with};
+use twinport_testkit::{init_tracing, Pki};
 
 /// Sends `req` with `body` and reads the reply.
 async fn send(client: &mut H3, req: http::request::Builder, body: &'static [u8]) -> Reply {

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use h3_kit::*;
 use twinport::ClientAuth;
-use twinport_testkit::*;
+use twinport_testkit::clients::quic_connect;
+use twinport_testkit::pki::Id;
+use twinport_testkit::servers::serve_http3;
+use twinport_testkit::{bounded, init_tracing, Pki};
 
 async fn mtls_info(auth: ClientAuth, cert: Option<&Id>) -> Result<serde_json::Value, String> {
     let pki = Pki::get();

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use h3_kit::*;
 use http::StatusCode;
-use twinport_testkit::app::info::pattern;
-use twinport_testkit::*;
+use twinport_testkit::apps::info::pattern;
+use twinport_testkit::bounded;
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_the_request_in_flight() {

@@ -14,7 +14,9 @@ use bytes::Bytes;
 use h3_kit::*;
 use http::{Request, Response, StatusCode};
 use twinport_quinn::{Http3, Http3Config, QuicConfig, RecvBody};
-use twinport_testkit::*;
+use twinport_testkit::clients::{quic_connect, read_reply, uri, H3};
+use twinport_testkit::servers::{serve_http3, serve_http3_with};
+use twinport_testkit::{bounded, init_tracing, Pki};
 
 #[tokio::test]
 async fn a_lower_quic_stream_limit_is_not_raised_by_the_request_limit() {

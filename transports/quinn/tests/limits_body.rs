@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use limits::*;
 use twinport_quinn::Http3Config;
-use twinport_testkit::*;
+use twinport_testkit::bounded;
+use twinport_testkit::frames::{h3_frame_head, h3_request_frame, H3_DATA};
+use twinport_testkit::raw::{describe, is_200_with, pump, read_to_end, Ended, RawH3};
 
 /// The body idle timeout of this server.
 const IDLE: Duration = Duration::from_secs(1);

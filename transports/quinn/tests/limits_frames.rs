@@ -12,7 +12,16 @@ mod limits;
 use std::time::Duration;
 
 use limits::*;
-use twinport_testkit::*;
+use twinport_testkit::codes::{
+    H3_EXCESSIVE_LOAD, H3_FRAME_ERROR, H3_FRAME_UNEXPECTED, H3_MISSING_SETTINGS,
+};
+use twinport_testkit::frames::{
+    h3_frame, h3_frame_head, h3_request_frame, h3_reserved, h3_settings, h3_varint_frame,
+    quic_varint, says_431, H3_DATA, H3_GOAWAY, H3_HEADERS, H3_MAX_PUSH_ID, H3_SETTINGS,
+};
+use twinport_testkit::raw::{
+    after_settings, describe, is_200_with, pump, read_to_end, Ended, RawH3, Violation,
+};
 
 #[tokio::test]
 async fn a_reserved_frame_on_the_control_stream_is_skipped_not_buffered() {

@@ -12,7 +12,14 @@ mod limits;
 use std::time::Duration;
 
 use limits::*;
-use twinport_testkit::*;
+use twinport_testkit::codes::{
+    QPACK_DECODER_STREAM_ERROR, QPACK_DECOMPRESSION_FAILED, QPACK_ENCODER_STREAM_ERROR,
+};
+use twinport_testkit::frames::{
+    h3_frame, qpack_insert_literal, qpack_section_ack, qpack_set_capacity, H3_HEADERS,
+    QPACK_DECODER_STREAM, QPACK_ENCODER_STREAM,
+};
+use twinport_testkit::raw::{describe, Ended, RawH3, Violation};
 
 fn encoder(what: &'static str, bytes: Vec<u8>) -> Violation {
     Violation::streams(

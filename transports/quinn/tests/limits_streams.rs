@@ -12,7 +12,12 @@ mod limits;
 use std::time::{Duration, Instant};
 
 use limits::*;
-use twinport_testkit::*;
+use twinport_testkit::codes::{H3_EXCESSIVE_LOAD, H3_FRAME_UNEXPECTED, H3_STREAM_CREATION_ERROR};
+use twinport_testkit::frames::{
+    h3_frame, h3_reserved, h3_settings, h3_varint_frame, quic_varint, H3_CONTROL_STREAM,
+    H3_MAX_PUSH_ID, QPACK_DECODER_STREAM, QPACK_ENCODER_STREAM,
+};
+use twinport_testkit::raw::{describe, pump, stopped_within, Ended, RawH3, Violation};
 
 #[tokio::test]
 async fn a_second_control_or_qpack_stream_is_a_stream_creation_error() {

@@ -12,11 +12,13 @@ use std::time::Duration;
 use serde_json::Value;
 use twinport::{DrainReport, Server, ServerHandle, ServerTls, TransportError};
 use twinport_quinn::Http3;
-use twinport_testkit::app::info::{router, SERVED_BY};
-use twinport_testkit::{
-    bounded, init_tracing, path_arg, peer_script, python, require, run, serve_http3, sha256_hex,
-    Mtls, PemFiles, Pki, TempDir,
-};
+use twinport_testkit::apps::info::{router, SERVED_BY};
+use twinport_testkit::apps::sha256_hex;
+use twinport_testkit::fs::path_arg;
+use twinport_testkit::peers::{peer_script, python, require, run};
+use twinport_testkit::pki::{Mtls, PemFiles};
+use twinport_testkit::servers::serve_http3;
+use twinport_testkit::{bounded, init_tracing, Pki, TempDir};
 
 /// Runs h3_client.py against `port`: the JSON it printed.
 async fn aioquic(python: &Path, port: u16, files: &PemFiles, extra: &[&str]) -> Value {
@@ -32,6 +34,24 @@ async fn aioquic(python: &Path, port: u16, files: &PemFiles, extra: &[&str]) -> 
             out.stdout, out.stderr
         )
     })
+}
+
+/// h3_client.py with `flags` and `requests` (each `METHOD PATH [BODY]`) against the info app on
+/// HTTP/3 with `tls`: the JSON it printed, which must carry no error; `None` (a skip) without
+/// aioquic.
+async fn aioquic_served(tls: &ServerTls, flags: &[&str], requests: &[&[&str]]) -> Option<Value> {
+    let python = python("aioquic")?;
+    let files = Pki::get().write_files();
+    let server = serve_http3(endpoint(tls));
+    let mut args = flags.to_vec();
+    for request in requests {
+        args.push("--request");
+        args.extend_from_slice(request);
+    }
+    let out = aioquic(&python, server.addr.port(), &files, &args).await;
+    server.stop(Duration::from_secs(2)).await;
+    assert!(out.get("error").is_none(), "{out}");
+    Some(out)
 }
 
 /// The JSON body of one response of h3_client.py's output.
@@ -70,32 +90,15 @@ impl Served {
 
 #[tokio::test]
 async fn aioquic_gets_info_echo_and_trailers() {
-    let Some(python) = python("aioquic") else {
+    let requests: [&[&str]; 3] = [
+        &["GET", "/info"],
+        &["POST", "/sha256", "hello from aioquic"],
+        &["GET", "/trailers"],
+    ];
+    let flags = ["--trailer", "x-client-trailer: yes"];
+    let Some(out) = aioquic_served(&Pki::get().server_tls(), &flags, &requests).await else {
         return;
     };
-    let files = Pki::get().write_files();
-    let server = serve_http3(endpoint(&Pki::get().server_tls()));
-    let out = aioquic(
-        &python,
-        server.addr.port(),
-        &files,
-        &[
-            "--request",
-            "GET",
-            "/info",
-            "--request",
-            "POST",
-            "/sha256",
-            "hello from aioquic",
-            "--request",
-            "GET",
-            "/trailers",
-            "--trailer",
-            "x-client-trailer: yes",
-        ],
-    )
-    .await;
-    assert!(out.get("error").is_none(), "{out}");
     assert_eq!(out["alpn"], "h3");
     let responses = out["responses"].as_array().unwrap();
 
@@ -122,34 +125,18 @@ async fn aioquic_gets_info_echo_and_trailers() {
     let trailers = &responses[2];
     assert_eq!(trailers["body"], "with trailers");
     assert_eq!(trailers["trailers"]["x-checksum"], "abc123");
-
-    server.stop(Duration::from_secs(2)).await;
 }
 
 #[tokio::test]
 async fn aioquic_resuming_with_0rtt_gets_early_data_marked_and_a_post_held_back() {
-    let Some(python) = python("aioquic") else {
+    let requests: [&[&str]; 2] = [
+        &["GET", "/info"],
+        &["POST", "/sha256", "sent as early data"],
+    ];
+    let tls = Pki::get().server_tls().early_data(true);
+    let Some(out) = aioquic_served(&tls, &["--zero-rtt"], &requests).await else {
         return;
     };
-    let files = Pki::get().write_files();
-    let server = serve_http3(endpoint(&Pki::get().server_tls().early_data(true)));
-    let out = aioquic(
-        &python,
-        server.addr.port(),
-        &files,
-        &[
-            "--zero-rtt",
-            "--request",
-            "GET",
-            "/info",
-            "--request",
-            "POST",
-            "/sha256",
-            "sent as early data",
-        ],
-    )
-    .await;
-    assert!(out.get("error").is_none(), "{out}");
     // The second connection resumed the first one's session and the server took its 0-RTT.
     assert_eq!(out["resumed"], true, "{out}");
     assert_eq!(out["early_data_accepted"], true, "{out}");
@@ -166,8 +153,6 @@ async fn aioquic_resuming_with_0rtt_gets_early_data_marked_and_a_post_held_back(
         responses[1]["body"],
         format!("18 {}", sha256_hex(b"sent as early data"))
     );
-
-    server.stop(Duration::from_secs(2)).await;
 }
 
 /// Optional mTLS reads aioquic's certificate or serves it anonymously; required mTLS

@@ -10,7 +10,18 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use twinport_quinn::Http3Config;
-use twinport_testkit::*;
+use twinport_testkit::codes::{
+    H3_FRAME_UNEXPECTED, H3_GENERAL_PROTOCOL_ERROR, H3_ID_ERROR, H3_MESSAGE_ERROR,
+    H3_MISSING_SETTINGS,
+};
+use twinport_testkit::frames::{
+    h3_frame, h3_frames, h3_request_frame, h3_reserved, h3_trailers_frame, h3_varint_frame,
+    H3_CANCEL_PUSH, H3_CONTROL_STREAM, H3_DATA, H3_MAX_PUSH_ID,
+};
+use twinport_testkit::raw::{
+    after_settings, check_violations, describe, is_200_with, read_to_end, stopped_within, Ended,
+    RawH3, Violation,
+};
 use watched::{assert_closed, Watched, REACTION};
 
 /// A POST of `body` with trailers, then `after` on the same stream.

@@ -10,7 +10,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use twinport_quinn::Http3Config;
-use twinport_testkit::*;
+use twinport_testkit::codes::{
+    H3_DATAGRAM_ERROR, H3_FRAME_UNEXPECTED, H3_ID_ERROR, H3_MESSAGE_ERROR,
+};
+use twinport_testkit::frames::{h3_frame, h3_trailers_frame, quic_varint, H3_DATA};
+use twinport_testkit::raw::{describe, read_to_end, stopped_within, Ended, RawH3, WT_DRAFT02};
 use watched::{assert_closed, Watched, REACTION};
 
 #[tokio::test]

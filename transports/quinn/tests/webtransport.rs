@@ -8,24 +8,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use twinport_quinn::webtransport::WebTransportSession;
 use twinport_quinn::{Error, Http3};
-use twinport_testkit::*;
+use twinport_testkit::apps::example::wt_echo as echo;
+use twinport_testkit::frames::{
+    h3_frame, h3_frames, h3_request_frame, quic_varint, H3_DATA, H3_HEADERS,
+};
+use twinport_testkit::raw::{describe, is_200_with, Ended, RawH3, WT_DRAFT02};
+use twinport_testkit::servers::serve_http3;
+use twinport_testkit::{bounded, init_tracing, Pki};
 
 const REJECTED: u32 = 0x3994_bd84;
-
-/// Echoes bidirectional streams and datagrams.
-async fn echo(session: WebTransportSession) -> Result<(), twinport::BoxError> {
-    loop {
-        tokio::select! {
-            Some((mut send, mut recv)) = session.accept_bi() => {
-                let data = recv.read_to_end(1 << 16).await?;
-                send.write_all(&data).await?;
-                send.finish()?;
-            }
-            Some(d) = session.read_datagram() => session.send_datagram(d)?,
-            else => return Ok(()),
-        }
-    }
-}
 
 fn endpoint(pki: &Pki) -> Http3 {
     Http3::builder(&pki.server_tls())

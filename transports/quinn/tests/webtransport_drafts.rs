@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use twinport_quinn::webtransport::WebTransportSession;
 use twinport_quinn::Http3;
-use twinport_testkit::*;
+use twinport_testkit::frames::{h3_frame, h3_frames, h3_request_frame, h3_settings, H3_DATA};
+use twinport_testkit::raw::{describe, Ended, RawH3, WT_DRAFT02, WT_DRAFT07};
+use twinport_testkit::servers::{serve_http3, Http3Server};
+use twinport_testkit::{bounded, init_tracing, Pki};
 
 /// Closes every session at once with code 4242 and, as the reason, the draft it speaks.
 async fn says_its_draft(session: WebTransportSession) -> Result<(), twinport::BoxError> {

@@ -4,40 +4,14 @@
 //! datagram.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use twinport_quinn::webtransport::{WebTransportDraft, WebTransportSession};
 use twinport_quinn::Http3;
-use twinport_testkit::*;
-
-/// Reports the session's draft, then echoes streams (a unidirectional one on a new one from
-/// the server) and datagrams.
-async fn echo(
-    session: WebTransportSession,
-    drafts: mpsc::UnboundedSender<WebTransportDraft>,
-) -> Result<(), twinport::BoxError> {
-    let _ = drafts.send(session.draft());
-    let session = Arc::new(session);
-    loop {
-        tokio::select! {
-            Some((mut send, mut recv)) = session.accept_bi() => {
-                let data = recv.read_to_end(1 << 16).await?;
-                send.write_all(&data).await?;
-                send.finish()?;
-            }
-            Some(mut recv) = session.accept_uni() => {
-                let data = recv.read_to_end(1 << 16).await?;
-                let mut send = session.open_uni().await?;
-                send.write_all(&data).await?;
-                send.finish()?;
-            }
-            Some(d) = session.read_datagram() => session.send_datagram(d)?,
-            else => return Ok(()),
-        }
-    }
-}
+use twinport_testkit::apps::example::wt_echo;
+use twinport_testkit::servers::serve_http3;
+use twinport_testkit::{bounded, init_tracing, Pki};
 
 async fn read_all(recv: &mut wtransport::RecvStream) -> Vec<u8> {
     let mut got = Vec::new();
@@ -54,7 +28,11 @@ async fn the_wtransport_client_negotiates_draft07_and_echoes() {
     let (tx, mut drafts) = mpsc::unbounded_channel();
     let endpoint = Http3::builder(&Pki::get().server_tls())
         .http3()
-        .webtransport("/wt", move |s| echo(s, tx.clone()))
+        .webtransport("/wt", move |session: WebTransportSession| {
+            // Which draft the session speaks, then the example's echo.
+            let _ = tx.send(session.draft());
+            wt_echo(session)
+        })
         .bind("127.0.0.1:0".parse().unwrap())
         .unwrap();
     let server = serve_http3(endpoint);

@@ -1,6 +1,9 @@
 //! Run with: `build-cost-salvo CERT KEY ADDR` — `/`, `/peer`, `POST /echo` over HTTP/1.1,
 //! HTTP/2 and HTTP/3 on ADDR (bench/build-cost.sh builds it to measure what it costs).
 
+#[path = "../../shared/args.rs"]
+mod args;
+
 use salvo::conn::rustls::{Keycert, RustlsConfig};
 use salvo::prelude::*;
 
@@ -24,7 +27,7 @@ async fn echo(req: &mut Request, res: &mut Response) {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let [cert, key, addr] = args()?;
+    let [cert, key, addr] = args::args()?;
     let keycert = Keycert::new()
         .cert(std::fs::read(cert)?)
         .key(std::fs::read(key)?);
@@ -44,9 +47,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     server.serve(router).await;
     Ok(())
-}
-
-fn args() -> Result<[String; 3], String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    args.try_into().map_err(|_| "usage: build-cost-salvo CERT KEY ADDR".into())
 }

@@ -161,6 +161,6 @@ mod tests {
     #[test]
     fn a_failed_pipe_keeps_the_cause() {
         let e = PipeError::from(std::io::Error::other("duplex closed"));
-        twinport_testkit::assert_cause_once(&e, "duplex closed");
+        twinport_testkit::errors::assert_cause_once(&e, "duplex closed");
     }
 }

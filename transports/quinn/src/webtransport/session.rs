@@ -251,12 +251,12 @@ mod tests {
     fn each_error_prints_its_cause_once() {
         let lost = quinn::ConnectionError::TimedOut;
         let text = lost.to_string();
-        twinport_testkit::assert_cause_once(&SessionError::from(lost), &text);
+        twinport_testkit::errors::assert_cause_once(&SessionError::from(lost), &text);
         let write = quinn::WriteError::ClosedStream;
         let text = write.to_string();
-        twinport_testkit::assert_cause_once(&SessionError::from(write), &text);
+        twinport_testkit::errors::assert_cause_once(&SessionError::from(write), &text);
         let datagram = quinn::SendDatagramError::TooLarge;
         let text = datagram.to_string();
-        twinport_testkit::assert_cause_once(&SessionError::from(datagram), &text);
+        twinport_testkit::errors::assert_cause_once(&SessionError::from(datagram), &text);
     }
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Request;
 use twinport_quinn::{Http3, QuicConnection};
-use twinport_testkit::*;
+use twinport_testkit::clients::{read_reply, uri, Reply, SendRequest, H3};
+use twinport_testkit::servers::{serve_http3, Http3Server};
+use twinport_testkit::{bounded, init_tracing, Pki};
 
 /// Where every test server binds.
 pub fn localhost() -> SocketAddr {

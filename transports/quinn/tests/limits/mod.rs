@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, MutexGuard};
 use twinport_quinn::Http3Config;
-use twinport_testkit::*;
+use twinport_testkit::codes::{H3_EXCESSIVE_LOAD, H3_FRAME_ERROR};
+use twinport_testkit::raw::{check_violations, describe, Pumped, Violation};
+use twinport_testkit::servers::{Opts, Siege};
 
 /// One test at a time: RSS is the whole process's.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());

@@ -14,7 +14,10 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt;
 use twinport_quinn::webtransport::WebTransportSession;
 use twinport_quinn::{Http3, Http3Config, RecvBody};
-use twinport_testkit::*;
+use twinport_testkit::clients::served_h3_meanwhile;
+use twinport_testkit::raw::{closed_with, RawH3};
+use twinport_testkit::servers::{serve_http3_with, Http3Server};
+use twinport_testkit::{bounded, Pki};
 
 /// How long the server has to react to a violation.
 pub const REACTION: Duration = Duration::from_secs(3);
@@ -39,7 +42,7 @@ impl Watched {
             builder
         };
         let endpoint = builder.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let info = app::info::router();
+        let info = twinport_testkit::apps::info::router();
         let service = tower::service_fn(move |req: Request<RecvBody>| {
             let info = info.clone();
             async move {
