@@ -29,6 +29,8 @@
 //! | `twinport.goaway.sent` | counter | frames | `network.transport` |
 //! | `twinport.transport.responses` | counter | responses | `network.transport`, `http.response.status_code` |
 //! | `twinport.quic.retries` | counter | packets | |
+//! | `twinport.connection.bytes` | counter | bytes | `network.transport`, `network.io.direction` (on TCP: inside TLS) |
+//! | `twinport.quic.zero_rtt` | counter | handshakes | `accepted` |
 //!
 //! `network.transport` is the transport's name: `tcp`, `unix` or `quic`. A request's duration
 //! runs from the moment its head reached the service until the last byte of its response
@@ -36,231 +38,25 @@
 //! nine of RFC 9110 and PATCH are `_OTHER`; no label ever holds a client address, a path or
 //! another value a client chooses freely, so label sets stay bounded.
 
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use http::{Method, StatusCode, Version};
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
-use metrics::{Gauge, Histogram, Label, Unit};
+use metrics::{counter, gauge, histogram};
+use metrics::{Gauge, Histogram, Label};
 
 use self::handles::Handles;
 
 mod handles;
+mod names;
 #[cfg(feature = "axum")]
 mod route;
 mod transport;
 
+pub(crate) use self::names::describe;
+pub use self::names::*;
 #[cfg(feature = "axum")]
 pub use self::route::{RouteLabel, RouteLabelLayer};
 pub(crate) use self::transport::{event, handshake_done, handshake_failed, quic_closed};
-
-/// The request duration histogram.
-pub const REQUEST_DURATION: &str = "http.server.request.duration";
-/// Requests the service is working on, or whose response body is still being sent.
-pub const ACTIVE_REQUESTS: &str = "http.server.active_requests";
-/// Connections accepted, before any handshake.
-pub const CONNECTIONS_ACCEPTED: &str = "twinport.connection.accepted";
-/// Connections open now.
-pub const CONNECTIONS_ACTIVE: &str = "twinport.connection.active";
-/// How long connections stayed open.
-pub const CONNECTION_DURATION: &str = "twinport.connection.duration";
-/// Connections still serving at a drain's deadline, closed without waiting.
-pub const DRAIN_CUT: &str = "twinport.drain.cut";
-/// Connections still lingering at a drain's deadline.
-pub const DRAIN_LINGERING: &str = "twinport.drain.lingering";
-/// How long completed handshakes took.
-pub const HANDSHAKE_DURATION: &str = "twinport.handshake.duration";
-/// Handshakes that failed, by reason.
-pub const HANDSHAKE_FAILURES: &str = "twinport.handshake.failures";
-/// QUIC: the smoothed round-trip time at close.
-pub const QUIC_RTT: &str = "twinport.quic.rtt";
-/// QUIC: packets declared lost.
-pub const QUIC_LOST_PACKETS: &str = "twinport.quic.lost_packets";
-/// QUIC: bytes declared lost.
-pub const QUIC_LOST_BYTES: &str = "twinport.quic.lost_bytes";
-/// QUIC: congestion events.
-pub const QUIC_CONGESTION_EVENTS: &str = "twinport.quic.congestion_events";
-/// QUIC: the path MTU at close.
-pub const QUIC_MTU: &str = "twinport.quic.path_mtu";
-/// QUIC: UDP datagrams, by direction.
-pub const QUIC_DATAGRAMS: &str = "twinport.quic.datagrams";
-/// QUIC: UDP bytes, by direction.
-pub const QUIC_BYTES: &str = "twinport.quic.bytes";
-/// QUIC: PATH_CHALLENGE frames received (new paths validated: migrations).
-pub const QUIC_PATH_CHALLENGES: &str = "twinport.quic.path_challenges";
-/// QUIC: connections closed, by the class of their close reason.
-pub const QUIC_CLOSED: &str = "twinport.quic.closed";
-/// Connections refused before their handshake, by reason.
-pub const REFUSED: &str = "twinport.connection.refused";
-/// QUIC Retry packets sent.
-pub const QUIC_RETRIES: &str = "twinport.quic.retries";
-/// Connections the server closed for a reason of its own.
-pub const CLOSED_BY_SERVER: &str = "twinport.connection.closed_by_server";
-/// Streams the server reset, by error code.
-pub const STREAM_RESETS: &str = "twinport.stream.resets";
-/// GOAWAY frames sent.
-pub const GOAWAYS: &str = "twinport.goaway.sent";
-/// Responses the transport gave itself (431, 400, ...), by status.
-pub const TRANSPORT_RESPONSES: &str = "twinport.transport.responses";
-
-/// Describes every metric (unit and help text) to the installed recorder, once, when the
-/// first server starts: after the application installed its recorder.
-pub(crate) fn describe() {
-    static DESCRIBED: OnceLock<()> = OnceLock::new();
-    DESCRIBED.get_or_init(|| {
-        for (name, kind, unit, help) in DESCRIPTIONS {
-            match kind {
-                Kind::Counter => describe_counter!(name, unit, help),
-                Kind::Gauge => describe_gauge!(name, unit, help),
-                Kind::Histogram => describe_histogram!(name, unit, help),
-            }
-        }
-    });
-}
-
-enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
-/// Every metric's kind, unit and help text.
-const DESCRIPTIONS: [(&str, Kind, Unit, &str); 24] = [
-    (
-        REQUEST_DURATION,
-        Kind::Histogram,
-        Unit::Seconds,
-        "Duration of HTTP server requests.",
-    ),
-    (
-        ACTIVE_REQUESTS,
-        Kind::Gauge,
-        Unit::Count,
-        "Number of active HTTP server requests.",
-    ),
-    (
-        CONNECTIONS_ACCEPTED,
-        Kind::Counter,
-        Unit::Count,
-        "Connections accepted.",
-    ),
-    (
-        CONNECTIONS_ACTIVE,
-        Kind::Gauge,
-        Unit::Count,
-        "Connections open now.",
-    ),
-    (
-        CONNECTION_DURATION,
-        Kind::Histogram,
-        Unit::Seconds,
-        "How long connections stayed open.",
-    ),
-    (
-        DRAIN_CUT,
-        Kind::Counter,
-        Unit::Count,
-        "Connections closed at a drain's deadline while serving.",
-    ),
-    (
-        DRAIN_LINGERING,
-        Kind::Counter,
-        Unit::Count,
-        "Connections closed at a drain's deadline while lingering.",
-    ),
-    (
-        HANDSHAKE_DURATION,
-        Kind::Histogram,
-        Unit::Seconds,
-        "Completed handshakes.",
-    ),
-    (
-        HANDSHAKE_FAILURES,
-        Kind::Counter,
-        Unit::Count,
-        "Failed handshakes, by reason.",
-    ),
-    (
-        QUIC_RTT,
-        Kind::Histogram,
-        Unit::Seconds,
-        "QUIC smoothed RTT at close.",
-    ),
-    (
-        QUIC_LOST_PACKETS,
-        Kind::Counter,
-        Unit::Count,
-        "QUIC packets lost.",
-    ),
-    (
-        QUIC_LOST_BYTES,
-        Kind::Counter,
-        Unit::Bytes,
-        "QUIC bytes lost.",
-    ),
-    (
-        QUIC_CONGESTION_EVENTS,
-        Kind::Counter,
-        Unit::Count,
-        "QUIC congestion events.",
-    ),
-    (
-        QUIC_MTU,
-        Kind::Histogram,
-        Unit::Bytes,
-        "QUIC path MTU at close.",
-    ),
-    (
-        QUIC_DATAGRAMS,
-        Kind::Counter,
-        Unit::Count,
-        "QUIC UDP datagrams.",
-    ),
-    (QUIC_BYTES, Kind::Counter, Unit::Bytes, "QUIC UDP bytes."),
-    (
-        QUIC_PATH_CHALLENGES,
-        Kind::Counter,
-        Unit::Count,
-        "QUIC paths validated.",
-    ),
-    (
-        QUIC_CLOSED,
-        Kind::Counter,
-        Unit::Count,
-        "QUIC connections closed, by reason.",
-    ),
-    (
-        REFUSED,
-        Kind::Counter,
-        Unit::Count,
-        "Connections refused before their handshake.",
-    ),
-    (
-        QUIC_RETRIES,
-        Kind::Counter,
-        Unit::Count,
-        "QUIC Retry packets sent.",
-    ),
-    (
-        CLOSED_BY_SERVER,
-        Kind::Counter,
-        Unit::Count,
-        "Connections closed by the server.",
-    ),
-    (
-        STREAM_RESETS,
-        Kind::Counter,
-        Unit::Count,
-        "Streams reset by the server.",
-    ),
-    (GOAWAYS, Kind::Counter, Unit::Count, "GOAWAY frames sent."),
-    (
-        TRANSPORT_RESPONSES,
-        Kind::Counter,
-        Unit::Count,
-        "Responses the transport gave without the application.",
-    ),
-];
 
 /// One request, from its head to the end of its response: counted active while it lives,
 /// its duration recorded when it is dropped.
@@ -435,18 +231,6 @@ fn scheme(https: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_metric_is_described_once() {
-        let names: Vec<_> = DESCRIPTIONS.iter().map(|(name, ..)| *name).collect();
-        let mut unique = names.clone();
-        unique.sort_unstable();
-        unique.dedup();
-        assert_eq!(unique.len(), names.len(), "{names:?}");
-        let source = include_str!("metrics.rs");
-        let declared = source.matches("pub const ").count() - 1; // this line's own
-        assert_eq!(names.len(), declared, "a metric without a description");
-    }
 
     #[test]
     fn odd_methods_and_versions_keep_label_sets_bounded() {

@@ -6,9 +6,10 @@ use std::time::Duration;
 use metrics::{counter, histogram};
 
 use super::{
-    CLOSED_BY_SERVER, GOAWAYS, HANDSHAKE_DURATION, HANDSHAKE_FAILURES, QUIC_BYTES, QUIC_CLOSED,
-    QUIC_CONGESTION_EVENTS, QUIC_DATAGRAMS, QUIC_LOST_BYTES, QUIC_LOST_PACKETS, QUIC_MTU,
-    QUIC_PATH_CHALLENGES, QUIC_RETRIES, QUIC_RTT, REFUSED, STREAM_RESETS, TRANSPORT_RESPONSES,
+    CLOSED_BY_SERVER, CONNECTION_BYTES, GOAWAYS, HANDSHAKE_DURATION, HANDSHAKE_FAILURES,
+    QUIC_BYTES, QUIC_CLOSED, QUIC_CONGESTION_EVENTS, QUIC_DATAGRAMS, QUIC_LOST_BYTES,
+    QUIC_LOST_PACKETS, QUIC_MTU, QUIC_PATH_CHALLENGES, QUIC_RETRIES, QUIC_RTT, REFUSED,
+    STREAM_RESETS, TRANSPORT_RESPONSES, ZERO_RTT,
 };
 use crate::transport::{Event, QuicClose};
 
@@ -52,6 +53,19 @@ pub(crate) fn event(event: Event) {
             counter!(STREAM_RESETS, net => transport, "error.type" => code).increment(1)
         }
         Event::GoAway { transport } => counter!(GOAWAYS, net => transport).increment(1),
+        Event::Transferred {
+            transport,
+            received,
+            sent,
+        } => {
+            let dir = "network.io.direction";
+            counter!(CONNECTION_BYTES, net => transport, dir => "receive").increment(received);
+            counter!(CONNECTION_BYTES, net => transport, dir => "transmit").increment(sent);
+        }
+        Event::ZeroRtt { accepted } => {
+            let accepted = if accepted { "true" } else { "false" };
+            counter!(ZERO_RTT, "accepted" => accepted).increment(1)
+        }
         Event::Answered { transport, status } => counter!(
             TRANSPORT_RESPONSES,
             net => transport,

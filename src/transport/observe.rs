@@ -143,6 +143,21 @@ pub enum Event {
         /// The transport.
         transport: &'static str,
     },
+    /// The bytes a connection carried, counted when it ends (on TCP, what the application
+    /// protocol read and wrote, inside TLS): `twinport.connection.bytes`.
+    Transferred {
+        /// The transport.
+        transport: &'static str,
+        /// Bytes read from the client.
+        received: u64,
+        /// Bytes written to the client.
+        sent: u64,
+    },
+    /// Whether a QUIC connection's early data (0-RTT) was accepted: `twinport.quic.zero_rtt`.
+    ZeroRtt {
+        /// True when the client sent 0-RTT and the server took it.
+        accepted: bool,
+    },
     /// A response the transport gave itself, without calling the application (`status`:
     /// such as `431` or `400`): `twinport.transport.responses`.
     Answered {

@@ -19,6 +19,8 @@ pub(crate) struct ConnIo<IO> {
     activity: Arc<AtomicU64>,
     stall: Option<WriteStall>,
     transport: &'static str,
+    received: u64,
+    sent: u64,
 }
 
 impl<IO> ConnIo<IO> {
@@ -36,11 +38,36 @@ impl<IO> ConnIo<IO> {
             activity,
             stall: write_stall.map(WriteStall::new),
             transport,
+            received: 0,
+            sent: 0,
         }
     }
 
     fn touch(&self) {
         self.activity.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The bytes the connection carried, counted once it ends.
+impl<IO> Drop for ConnIo<IO> {
+    fn drop(&mut self) {
+        Event::Transferred {
+            transport: self.transport,
+            received: self.received,
+            sent: self.sent,
+        }
+        .record();
+    }
+}
+
+impl<IO> ConnIo<IO> {
+    fn wrote(&mut self, res: &Poll<io::Result<usize>>) {
+        if let Poll::Ready(Ok(n)) = *res {
+            if n > 0 {
+                self.sent += n as u64;
+                self.touch();
+            }
+        }
     }
 
     /// Runs one write-side poll of the inner stream under the stall timer, if there is one.
@@ -79,7 +106,9 @@ impl<IO: AsyncRead + Unpin> AsyncRead for ConnIo<IO> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let res = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+        let read = buf.filled().len().saturating_sub(before);
+        if matches!(res, Poll::Ready(Ok(()))) && read > 0 {
+            self.received += read as u64;
             self.touch();
         }
         res
@@ -93,9 +122,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ConnIo<IO> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let res = self.write_side(cx, |io, cx| io.poll_write(cx, buf));
-        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
-        }
+        self.wrote(&res);
         res
     }
 
@@ -105,9 +132,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ConnIo<IO> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let res = self.write_side(cx, |io, cx| io.poll_write_vectored(cx, bufs));
-        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
-        }
+        self.wrote(&res);
         res
     }
 

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 use twinport::transport::request::{connection_span, record_connection};
 use twinport::transport::{
-    ConnectionGauge, ConnectionGuard, ErrorChain, Handshake, HandshakeFailure,
+    ConnectionGauge, ConnectionGuard, ErrorChain, Event, Handshake, HandshakeFailure,
 };
 use twinport::{transport::HttpService, transport::Shutdown, BoxError};
 
@@ -51,7 +51,12 @@ async fn handshake(
         return Ok((connecting.await?, None));
     }
     connecting.handshake_data().await?;
-    match connecting.into_0rtt() {
+    let early = connecting.into_0rtt();
+    Event::ZeroRtt {
+        accepted: early.is_ok(),
+    }
+    .record();
+    match early {
         Ok((conn, connected)) => {
             let handshake = EarlyHandshake::new(connected, conn.clone(), deadline);
             let (watched, closing) = (handshake.clone(), conn.clone());
