@@ -263,7 +263,10 @@ async fn every_protocol_is_counted_once_by_status() {
     assert_eq!(histogram_count(&rows, "twinport.quic.rtt", &[]), 1);
     // TCP's bytes (inside TLS): every request and response line counted, both ways.
     for (direction, at_least) in [("receive", 8 * 16), ("transmit", 8 * 40)] {
-        let way = [("network.transport", "tcp"), ("network.io.direction", direction)];
+        let way = [
+            ("network.transport", "tcp"),
+            ("network.io.direction", direction),
+        ];
         let bytes = counter(&rows, "twinport.connection.bytes", &way);
         assert!(bytes >= at_least, "{direction}: {bytes}");
     }

@@ -1,8 +1,10 @@
 #![allow(clippy::unwrap_used)]
 //! The transports' own decisions, counted by the `metrics` feature (a `DebuggingRecorder` for
 //! this test binary alone): a 431 HTTP/3 answers by itself, a QUIC connection refused at the
-//! connection limit, a TCP connection closed by the idle timeout, and the GOAWAY of a drain.
+//! connection limit, a TCP connection closed by the idle timeout, the GOAWAY of a drain, and
+//! 0-RTT taken from aioquic resuming a session.
 
+use std::collections::BTreeMap;
 use std::future::IntoFuture;
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ use twinport::tcp::HttpConfig;
 use twinport::{Http, Http3, Server, ServerHandle};
 use twinport_testkit::clients::{empty, tls_connect, Hyper, Proto, H3};
 use twinport_testkit::frames::h3_request_frame;
+use twinport_testkit::peers::{peer_json, python};
 use twinport_testkit::raw::{Ended, RawH3};
 use twinport_testkit::{init_tracing, within, Pki};
 
@@ -35,6 +38,24 @@ fn counter(snapshotter: &Snapshotter, name: &str, want: &[(&str, &str)]) -> u64 
             other => panic!("{other:?}"),
         })
         .sum()
+}
+
+/// A counter's values by one label's value, from one snapshot.
+fn by_label(snapshotter: &Snapshotter, name: &str, label: &str) -> BTreeMap<String, u64> {
+    let mut values = BTreeMap::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        if key.kind() != MetricKind::Counter || key.key().name() != name {
+            continue;
+        }
+        let DebugValue::Counter(n) = value else {
+            continue;
+        };
+        let by = key.key().labels().find(|l| l.key() == label);
+        *values
+            .entry(by.map_or(String::new(), |l| l.value().to_owned()))
+            .or_default() += n;
+    }
+    values
 }
 
 /// Waits until the server holds no QUIC connection.
@@ -138,8 +159,41 @@ async fn the_transports_own_decisions_are_counted() {
         counter(&snapshotter, "twinport.goaway.sent", &goaway),
     ));
 
+    // 0-RTT: aioquic takes a session ticket on a first connection, then resumes with early
+    // data on a second, which a server with early data on accepts.
+    if let Some(python) = python("aioquic") {
+        let tls = Pki::get().server_tls().early_data(true);
+        let h3 = Http3::builder(&tls)
+            .http3()
+            .bind("127.0.0.1:0".parse().unwrap())
+            .unwrap();
+        let port = h3.local_addr().port();
+        let server = Server::new(Router::new().route("/", get(|| async { "hi" }))).transport(h3);
+        let handle = server.handle();
+        let task = tokio::spawn(server.into_future());
+        let args = ["--zero-rtt", "--request", "GET", "/"];
+        let out = peer_json(&python, "h3_client.py", port, &args).await;
+        assert_eq!(out["early_data_accepted"], true, "{out}");
+        handle.shutdown(Duration::from_secs(1));
+        within(task).await.unwrap().unwrap();
+        // One snapshot for both: a snapshot takes every counter's value.
+        let zero_rtt = by_label(&snapshotter, "twinport.quic.zero_rtt", "accepted");
+        seen.push(("0-RTT taken", zero_rtt.get("true").copied().unwrap_or(0)));
+        seen.push(("0-RTT not", zero_rtt.get("false").copied().unwrap_or(0)));
+    } else {
+        seen.push(("0-RTT taken", 1));
+        seen.push(("0-RTT not", 1));
+    }
+
     assert_eq!(
         seen,
-        [("431", 1), ("refused", 1), ("idle", 1), ("goaway", 1)]
+        [
+            ("431", 1),
+            ("refused", 1),
+            ("idle", 1),
+            ("goaway", 1),
+            ("0-RTT taken", 1),
+            ("0-RTT not", 1)
+        ]
     );
 }

@@ -22,6 +22,7 @@ use crate::handler::QuicConnection;
 use crate::handshake::Handshake as EarlyHandshake;
 use crate::info;
 use crate::stats;
+use crate::tls::HandshakeData;
 use crate::webtransport::Routes;
 
 pub(super) struct Shared {
@@ -51,12 +52,7 @@ async fn handshake(
         return Ok((connecting.await?, None));
     }
     connecting.handshake_data().await?;
-    let early = connecting.into_0rtt();
-    Event::ZeroRtt {
-        accepted: early.is_ok(),
-    }
-    .record();
-    match early {
+    match connecting.into_0rtt() {
         Ok((conn, connected)) => {
             let handshake = EarlyHandshake::new(connected, conn.clone(), deadline);
             let (watched, closing) = (handshake.clone(), conn.clone());
@@ -109,6 +105,15 @@ pub(super) async fn connection<S>(
         }
     };
     measured.done(info.tls().is_some_and(|tls| tls.resumed()));
+    if shared.early_data {
+        let early = conn
+            .handshake_data()
+            .and_then(|d| d.downcast::<HandshakeData>().ok());
+        Event::ZeroRtt {
+            accepted: early.is_some_and(|d| d.early_data),
+        }
+        .record();
+    }
     let closing = conn.clone();
     let span = connection_span("quic", Some(remote));
     record_connection(&span, &info, info.alpn_str().unwrap_or(""));

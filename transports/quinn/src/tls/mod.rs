@@ -35,6 +35,8 @@ pub struct HandshakeData {
     pub key_exchange_group: Option<NamedGroup>,
     /// Whether the client resumed an earlier session.
     pub resumed: bool,
+    /// Whether the server took the client's early data (0-RTT).
+    pub early_data: bool,
 }
 
 /// quinn's rustls server config, with sessions that report every negotiated TLS fact.

@@ -89,6 +89,7 @@ impl crypto::Session for Session {
             cipher_suite: self.tls.negotiated_cipher_suite().map(|s| s.suite()),
             key_exchange_group: self.tls.negotiated_key_exchange_group().map(|g| g.name()),
             resumed: self.tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+            early_data: self.tls.zero_rtt_keys().is_some(),
         }))
     }
 
