@@ -2,8 +2,8 @@
 //! OpenTelemetry's semantic conventions name them, the same on HTTP/1.1, HTTP/2 and HTTP/3.
 //!
 //! twinport only emits; the application installs the recorder it wants before serving (the
-//! Prometheus exporter, the OpenTelemetry bridge, ...). Without one, each emission costs an
-//! atomic load. Names are dotted; the Prometheus exporter writes them with underscores and,
+//! Prometheus exporter, the OpenTelemetry bridge, ...). twinport looks for one when its first
+//! server starts; without one, each emission costs an atomic load and nothing else. Names are dotted; the Prometheus exporter writes them with underscores and,
 //! with its unit suffix on, the unit (`http_server_request_duration_seconds`).
 //!
 //! | name | kind | unit | labels |
@@ -52,8 +52,8 @@ mod names;
 mod route;
 mod transport;
 
-pub(crate) use self::names::describe;
 pub use self::names::*;
+pub(crate) use self::names::{describe, recording};
 #[cfg(feature = "axum")]
 pub use self::route::{RouteLabel, RouteLabelLayer};
 pub(crate) use self::transport::{event, handshake_done, handshake_failed, quic_closed};
@@ -71,7 +71,10 @@ pub(crate) struct RequestMetrics {
 }
 
 impl RequestMetrics {
-    pub(crate) fn start(method: &Method, version: Version, https: bool) -> Self {
+    pub(crate) fn start(method: &Method, version: Version, https: bool) -> Option<Self> {
+        if !recording() {
+            return None;
+        }
         let this = Self {
             start: Instant::now(),
             method: method_index(method),
@@ -81,7 +84,7 @@ impl RequestMetrics {
             route: None,
         };
         this.active(|g| g.increment(1.0));
-        this
+        Some(this)
     }
 
     /// The response's status, once the service answered, and the route it matched when the
@@ -161,13 +164,16 @@ pub(crate) struct ConnectionMetrics {
 }
 
 impl ConnectionMetrics {
-    pub(crate) fn accepted(transport: &'static str) -> Self {
+    pub(crate) fn accepted(transport: &'static str) -> Option<Self> {
+        if !recording() {
+            return None;
+        }
         counter!(CONNECTIONS_ACCEPTED, "network.transport" => transport).increment(1);
         gauge!(CONNECTIONS_ACTIVE, "network.transport" => transport).increment(1.0);
-        Self {
+        Some(Self {
             start: Instant::now(),
             transport,
-        }
+        })
     }
 }
 
@@ -181,6 +187,9 @@ impl Drop for ConnectionMetrics {
 
 /// A drain's figures, counted when the transport's drain ends.
 pub(crate) fn drained(transport: &'static str, cut: usize, lingering: usize) {
+    if !recording() {
+        return;
+    }
     let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
     counter!(DRAIN_CUT, "network.transport" => transport).increment(count(cut));
     counter!(DRAIN_LINGERING, "network.transport" => transport).increment(count(lingering));
@@ -231,6 +240,16 @@ fn scheme(https: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No recorder in this test binary: after the first server's `describe`, a request costs
+    /// one atomic load and is not measured at all.
+    #[test]
+    fn without_a_recorder_nothing_is_measured() {
+        describe();
+        assert!(!recording());
+        assert!(RequestMetrics::start(&Method::GET, Version::HTTP_2, true).is_none());
+        assert!(ConnectionMetrics::accepted("tcp").is_none());
+    }
 
     #[test]
     fn odd_methods_and_versions_keep_label_sets_bounded() {

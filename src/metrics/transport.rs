@@ -14,17 +14,26 @@ use super::{
 use crate::transport::{Event, QuicClose};
 
 pub(crate) fn handshake_done(transport: &'static str, took: Duration, resumed: bool) {
+    if !super::recording() {
+        return;
+    }
     let resumed = if resumed { "true" } else { "false" };
     histogram!(HANDSHAKE_DURATION, "network.transport" => transport, "tls.resumed" => resumed)
         .record(took.as_secs_f64());
 }
 
 pub(crate) fn handshake_failed(transport: &'static str, _took: Duration, why: &'static str) {
+    if !super::recording() {
+        return;
+    }
     counter!(HANDSHAKE_FAILURES, "network.transport" => transport, "error.type" => why)
         .increment(1);
 }
 
 pub(crate) fn quic_closed(close: &QuicClose) {
+    if !super::recording() {
+        return;
+    }
     histogram!(QUIC_RTT).record(close.rtt.as_secs_f64());
     counter!(QUIC_LOST_PACKETS).increment(close.lost_packets);
     counter!(QUIC_LOST_BYTES).increment(close.lost_bytes);
@@ -40,6 +49,9 @@ pub(crate) fn quic_closed(close: &QuicClose) {
 }
 
 pub(crate) fn event(event: Event) {
+    if !super::recording() {
+        return;
+    }
     let net = "network.transport";
     match event {
         Event::Refused { transport, reason } => {

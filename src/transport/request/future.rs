@@ -64,7 +64,7 @@ impl<S: HttpService<B>, B> ResponseFuture<S, B> {
         service: S,
         req: Request<B>,
         span: tracing::Span,
-        measure: RequestMetrics,
+        measure: Option<RequestMetrics>,
     ) -> Self {
         Self {
             state: State::Ready {
@@ -73,7 +73,7 @@ impl<S: HttpService<B>, B> ResponseFuture<S, B> {
             },
             span,
             websocket: None,
-            measure: Some(measure),
+            measure,
         }
     }
 

@@ -62,7 +62,7 @@ impl<S> RequestGuard<S> {
         )
     }
 
-    fn measure<B>(&self, req: &Request<B>) -> RequestMetrics {
+    fn measure<B>(&self, req: &Request<B>) -> Option<RequestMetrics> {
         RequestMetrics::start(req.method(), req.version(), self.info.tls().is_some())
     }
 }
