@@ -3,8 +3,9 @@
 //!
 //! twinport only emits; the application installs the recorder it wants before serving (the
 //! Prometheus exporter, the OpenTelemetry bridge, ...). twinport looks for one when its first
-//! server starts; without one, each emission costs an atomic load and nothing else. Names are dotted; the Prometheus exporter writes them with underscores and,
-//! with its unit suffix on, the unit (`http_server_request_duration_seconds`).
+//! server starts; without one, each emission costs an atomic load and nothing else. Names are
+//! dotted; the Prometheus exporter writes them with underscores and, with its unit suffix on,
+//! the unit (`http_server_request_duration_seconds`).
 //!
 //! | name | kind | unit | labels |
 //! | --- | --- | --- | --- |

@@ -22,7 +22,7 @@ pub(crate) fn handshake_done(transport: &'static str, took: Duration, resumed: b
         .record(took.as_secs_f64());
 }
 
-pub(crate) fn handshake_failed(transport: &'static str, _took: Duration, why: &'static str) {
+pub(crate) fn handshake_failed(transport: &'static str, why: &'static str) {
     if !super::recording() {
         return;
     }
@@ -30,10 +30,11 @@ pub(crate) fn handshake_failed(transport: &'static str, _took: Duration, why: &'
         .increment(1);
 }
 
-pub(crate) fn quic_closed(close: &QuicClose) {
+pub(crate) fn quic_closed(read: impl FnOnce() -> QuicClose) {
     if !super::recording() {
         return;
     }
+    let close = read();
     histogram!(QUIC_RTT).record(close.rtt.as_secs_f64());
     counter!(QUIC_LOST_PACKETS).increment(close.lost_packets);
     counter!(QUIC_LOST_BYTES).increment(close.lost_bytes);
@@ -81,7 +82,7 @@ pub(crate) fn event(event: Event) {
         Event::Answered { transport, status } => counter!(
             TRANSPORT_RESPONSES,
             net => transport,
-            "http.response.status_code" => status
+            "http.response.status_code" => status.as_str().to_owned()
         )
         .increment(1),
     }

@@ -25,9 +25,9 @@ mod off {
 
     pub(crate) fn handshake_done(_transport: &'static str, _took: Duration, _resumed: bool) {}
 
-    pub(crate) fn handshake_failed(_transport: &'static str, _took: Duration, _why: &'static str) {}
+    pub(crate) fn handshake_failed(_transport: &'static str, _why: &'static str) {}
 
-    pub(crate) fn quic_closed(_close: &crate::transport::QuicClose) {}
+    pub(crate) fn quic_closed(_read: impl FnOnce() -> crate::transport::QuicClose) {}
 
     pub(crate) fn event(_event: crate::transport::Event) {}
 

@@ -67,7 +67,7 @@ impl Handshake {
 
     /// It failed.
     pub fn failed(self, why: HandshakeFailure) {
-        measure::handshake_failed(self.transport, self.start.elapsed(), why.as_str());
+        measure::handshake_failed(self.transport, why.as_str());
     }
 }
 
@@ -101,9 +101,10 @@ pub struct QuicClose {
 }
 
 impl QuicClose {
-    /// Records the figures (a no-op without the `metrics` feature).
-    pub fn record(&self) {
-        measure::quic_closed(self);
+    /// Records the figures `read` gathers; `read` runs only when metrics are recorded (never
+    /// without the `metrics` feature or an installed recorder).
+    pub fn record(read: impl FnOnce() -> Self) {
+        measure::quic_closed(read);
     }
 }
 
@@ -158,13 +159,13 @@ pub enum Event {
         /// True when the client sent 0-RTT and the server took it.
         accepted: bool,
     },
-    /// A response the transport gave itself, without calling the application (`status`:
-    /// such as `431` or `400`): `twinport.transport.responses`.
+    /// A response the transport gave itself, without calling the application (such as a
+    /// `431` or a `400`): `twinport.transport.responses`.
     Answered {
         /// The transport.
         transport: &'static str,
         /// The status code.
-        status: &'static str,
+        status: http::StatusCode,
     },
 }
 

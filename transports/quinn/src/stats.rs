@@ -28,22 +28,24 @@ pub(crate) fn handshake_failure(error: &(dyn std::error::Error + 'static)) -> Ha
     }
 }
 
-/// Records the connection's figures as it ends.
+/// Records the connection's figures as it ends (read only when metrics are recorded).
 pub(crate) fn closed(conn: &quinn::Connection) {
-    let stats = conn.stats();
-    let mut close = QuicClose::default();
-    close.rtt = stats.path.rtt;
-    close.lost_packets = stats.path.lost_packets;
-    close.lost_bytes = stats.path.lost_bytes;
-    close.congestion_events = stats.path.congestion_events;
-    close.mtu = stats.path.current_mtu;
-    close.sent_datagrams = stats.udp_tx.datagrams;
-    close.sent_bytes = stats.udp_tx.bytes;
-    close.received_datagrams = stats.udp_rx.datagrams;
-    close.received_bytes = stats.udp_rx.bytes;
-    close.path_challenges = stats.frame_rx.path_challenge;
-    close.reason = close_reason(conn.close_reason().as_ref());
-    close.record();
+    QuicClose::record(|| {
+        let stats = conn.stats();
+        let mut close = QuicClose::default();
+        close.rtt = stats.path.rtt;
+        close.lost_packets = stats.path.lost_packets;
+        close.lost_bytes = stats.path.lost_bytes;
+        close.congestion_events = stats.path.congestion_events;
+        close.mtu = stats.path.current_mtu;
+        close.sent_datagrams = stats.udp_tx.datagrams;
+        close.sent_bytes = stats.udp_tx.bytes;
+        close.received_datagrams = stats.udp_rx.datagrams;
+        close.received_bytes = stats.udp_rx.bytes;
+        close.path_challenges = stats.frame_rx.path_challenge;
+        close.reason = close_reason(conn.close_reason().as_ref());
+        close
+    });
 }
 
 fn close_reason(reason: Option<&quinn::ConnectionError>) -> &'static str {

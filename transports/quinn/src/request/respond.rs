@@ -200,17 +200,9 @@ impl Responder {
 
     /// Answers with `status` and no body.
     pub(crate) async fn status(&mut self, status: StatusCode) -> Outcome {
-        let status_label = match status.as_u16() {
-            400 => "400",
-            405 => "405",
-            431 => "431",
-            500 => "500",
-            503 => "503",
-            _ => "_OTHER",
-        };
         Event::Answered {
             transport: "quic",
-            status: status_label,
+            status,
         }
         .record();
         self.head(status, &HeaderMap::new());
