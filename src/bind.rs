@@ -16,6 +16,10 @@ use std::net::SocketAddr;
 /// and HTTP/2 beside HTTP/3. With port 0, retries until a port is free on both. Binding
 /// `[::]` accepts IPv4 too (dual-stack). Both are returned non-blocking, ready for tokio and
 /// quinn.
+///
+/// On Unix the UDP socket has `SO_REUSEPORT`, so that HTTP/3 workers can join it; it is
+/// bound only after checking that no other socket holds the port (a live `SO_REUSEPORT`
+/// group of an old instance is never joined by accident).
 pub fn bind_same_port(
     addr: SocketAddr,
 ) -> io::Result<(std::net::TcpListener, std::net::UdpSocket)> {
@@ -130,6 +134,17 @@ fn privileged_hint(e: &io::Error, port: u16) -> &'static str {
 
 fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let socket = socket_for(addr, socket2::Type::DGRAM, socket2::Protocol::UDP)?;
+    if addr.port() != 0 {
+        // Nothing may hold the port: with SO_REUSEPORT below, the bind would otherwise join
+        // a live group (an old instance's) and share its packets.
+        std::net::UdpSocket::bind(addr).map_err(|e| bind_error("UDP", addr, e))?;
+    }
+    // So that HTTP/3 workers can add their sockets to this one's group.
+    #[cfg(all(
+        unix,
+        not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+    ))]
+    socket.set_reuse_port(true)?;
     socket
         .bind(&addr.into())
         .map_err(|e| bind_error("UDP", addr, e))?;

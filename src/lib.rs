@@ -12,6 +12,8 @@
 //!   `ConnectInfo<SocketAddr>` is on every request too ([`extract`]).
 //! - [`AltSvcLayer`]: advertise HTTP/3 to HTTP/1.1 and HTTP/2 clients.
 //! - [`ServerTls`] and [`ClientAuth`]: one TLS configuration, the same mTLS on TCP and QUIC.
+//! - [`fleet`]: one secret for a fleet of instances: TLS session tickets any of them
+//!   decrypts ([`ServerTls::fleet_key`]), keys the transports derive from it.
 //! - [`Server`]: one service, several transports, one graceful shutdown;
 //!   [`bind_same_port`] binds TCP and UDP on one port.
 //! - [`transport`]: for transport authors: the [`Transport`](transport::Transport) trait, the
@@ -46,6 +48,10 @@ pub mod connection_info;
 pub mod dev_certs;
 mod error_chain;
 pub mod extract;
+#[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
+pub mod fleet;
+#[cfg(unix)]
+mod inherit;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod peer_certificate;
@@ -64,6 +70,8 @@ pub use crate::connection_info::ConnectionInfo;
 #[cfg(feature = "axum")]
 pub use crate::extract::ClientCert;
 pub use crate::extract::ConnectionInfoExt;
+#[cfg(unix)]
+pub use crate::inherit::inherited_sockets;
 pub use crate::server::{Server, ServerHandle, TransportError, DEFAULT_GRACE};
 pub use crate::tls::{CaRoots, Certificates, ClientAuth, ServerTls, TlsError};
 pub use crate::transport::contract::DrainReport;

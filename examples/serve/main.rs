@@ -1,4 +1,4 @@
-//! Run with: `cargo run --release --example serve [-- --addr 127.0.0.1:4433] [--metrics 127.0.0.1:9464] [--mtls | --mtls-required] [--client-ca FILE] [--client-crl FILE]`
+//! Run with: `cargo run --release --example serve [-- --addr 127.0.0.1:4433] [--metrics 127.0.0.1:9464] [--mtls | --mtls-required] [--client-ca FILE] [--client-crl FILE] [--workers N] [--server-id ID] [--fleet-key FILE]`
 //!
 //! JetStream's example made real: one axum app served over HTTP/1.1 and HTTP/2 (TCP + TLS) and
 //! HTTP/3 (QUIC) on the same port. Generates development certificates in certs/ if missing.
@@ -30,12 +30,18 @@
 //! certificates it revokes; both files are watched, and a new CRL or CA applies to new
 //! handshakes at once. Ctrl-C or SIGTERM drains for 10 seconds.
 //!
+//! `--workers`, `--server-id` and `--fleet-key` run HTTP/3 on several cores and make this
+//! process one instance of a fleet (examples/serve/fleet.rs). Started with sockets (systemd
+//! socket activation, `systemfd -s tcp::4433 -s udp::4433 -- ...`), it serves on those
+//! instead of binding `--addr`: the README's "Restarts and fleets" shows a systemd unit pair.
+//!
 //! It serves with `twinport::serve`, the one call of the README's quick start, on sockets it
 //! binds first (so that it can print a port-0 address), with WebTransport added to the HTTP/3
 //! endpoint.
 
 mod app;
 mod certs;
+mod fleet;
 mod metrics;
 
 use std::io::Write;
@@ -46,7 +52,7 @@ use std::process::ExitCode;
 use twinport::dev_certs::DevCerts;
 use twinport::{tls::CertWatcher, CaRoots, ClientAuth, TlsError};
 
-const USAGE: &str = "usage: serve [--addr HOST:PORT] [--metrics HOST:PORT] [--mtls | --mtls-required] [--client-ca FILE] [--client-crl FILE]... (certificates: see examples/serve/certs.rs)";
+const USAGE: &str = "usage: serve [--addr HOST:PORT] [--metrics HOST:PORT] [--mtls | --mtls-required] [--client-ca FILE] [--client-crl FILE]... [--workers N] [--server-id ID] [--fleet-key FILE] (certificates: see examples/serve/certs.rs; fleet: examples/serve/fleet.rs)";
 
 struct Args {
     addr: SocketAddr,
@@ -55,6 +61,7 @@ struct Args {
     client_ca: Option<PathBuf>,
     client_crls: Vec<PathBuf>,
     certs: certs::CertArgs,
+    fleet: fleet::FleetArgs,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -65,6 +72,7 @@ fn parse_args() -> Result<Args, String> {
         client_ca: None,
         client_crls: Vec::new(),
         certs: certs::CertArgs::default(),
+        fleet: fleet::FleetArgs::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -92,6 +100,7 @@ fn parse_args() -> Result<Args, String> {
             "--mtls-required" => args.mtls = Some(true),
             "-h" | "--help" => return Err(format!("{USAGE}\n  {}", certs::USAGE)),
             other if args.certs.parse(other, &mut it)? => {}
+            other if args.fleet.parse(other, &mut it)? => {}
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
@@ -119,8 +128,7 @@ fn client_roots(args: &Args, dev_ca: &std::path::Path) -> Result<(CaRoots, CertW
     Ok((roots, watcher))
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -128,7 +136,15 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run().await {
+    // Sockets handed over by systemd or systemfd are taken before any other thread runs
+    // (reading them clears LISTEN_FDS from the environment).
+    let served = twinport::inherited_sockets(None)
+        .map_err(|e| -> Box<dyn std::error::Error> { format!("inherited sockets: {e}").into() })
+        .and_then(|inherited| {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(run(inherited))
+        });
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("serve: {}", twinport::transport::ErrorChain::new(&*e));
@@ -137,8 +153,12 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args()?;
+/// The sockets this process was started with (socket activation), if any.
+type Inherited = Option<(std::net::TcpListener, std::net::UdpSocket)>;
+
+async fn run(inherited: Inherited) -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = parse_args()?;
+    let fleet = std::mem::take(&mut args.fleet).load()?;
     if let Some(addr) = args.metrics {
         metrics::install(addr).map_err(|e| format!("--metrics {addr}: {e}"))?;
         eprintln!("metrics on http://{addr}/metrics");
@@ -164,10 +184,17 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let app = app::router(&root.join("examples/app/dist"))
         .layer(tower_http::trace::TraceLayer::new_for_http());
 
-    let sockets = twinport::bind_same_port(args.addr)?;
+    let tls = fleet.tls(tls);
+    let sockets = match inherited {
+        Some(sockets) => {
+            eprintln!("serving on inherited sockets (LISTEN_FDS); --addr is not used");
+            sockets
+        }
+        None => twinport::bind_same_port(args.addr)?,
+    };
     let addr = sockets.0.local_addr()?;
     let serving = twinport::serve(sockets, app, tls)
-        .http3(|h3| h3.webtransport("/wt/echo", app::wt_echo_handler()));
+        .http3(move |h3| fleet.http3(h3.webtransport("/wt/echo", app::wt_echo_handler())));
 
     println!("listening on https://{addr} (HTTP/1.1, HTTP/2 over TLS; HTTP/3 over QUIC)");
     std::io::stdout().flush()?;

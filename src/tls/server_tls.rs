@@ -5,8 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
-use rustls::server::ResolvesServerCert;
-use rustls::server::ServerConfig;
+use rustls::server::{ProducesTickets, ResolvesServerCert, ServerConfig, StoresServerSessions};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -24,6 +23,10 @@ pub struct ServerTls {
     client_auth: ClientAuth,
     provider: Arc<CryptoProvider>,
     early_data: bool,
+    /// Session tickets of a fleet key ([`Self::fleet_key`]).
+    tickets: Option<Arc<dyn ProducesTickets>>,
+    /// A session store shared by the fleet ([`Self::session_store`]).
+    session_store: Option<Arc<dyn StoresServerSessions>>,
 }
 
 /// The ALPN protocol of ACME's TLS-ALPN-01 challenge (RFC 8737).
@@ -129,6 +132,8 @@ impl ServerTls {
             client_auth: ClientAuth::None,
             provider,
             early_data: false,
+            tickets: None,
+            session_store: None,
         }
     }
 
@@ -155,9 +160,11 @@ impl ServerTls {
     /// Uses a complete rustls configuration of your own on TCP and QUIC. twinport only sets
     /// its ALPN list per transport (and, for QUIC, `max_early_data_size` from
     /// [`early_data`](Self::early_data)); its certificate resolver, client-certificate
-    /// verifier, protocol versions and provider are yours ([`client_auth`](Self::client_auth)
-    /// and [`crypto_provider`](Self::crypto_provider) do not change them). QUIC needs it to
-    /// allow TLS 1.3 with a cipher suite QUIC can use.
+    /// verifier, protocol versions, provider, session storage and ticketer are yours
+    /// ([`client_auth`](Self::client_auth), [`crypto_provider`](Self::crypto_provider),
+    /// [`fleet_key`](Self::fleet_key) and [`session_store`](Self::session_store) do not change
+    /// them; set a [`FleetTickets`](crate::fleet::FleetTickets) as its `ticketer` yourself).
+    /// QUIC needs it to allow TLS 1.3 with a cipher suite QUIC can use.
     pub fn from_server_config(config: Arc<ServerConfig>) -> Self {
         let provider = config.crypto_provider().clone();
         Self::with_source(CertSource::Config(config), provider)
@@ -184,14 +191,61 @@ impl ServerTls {
     /// Accepts QUIC 0-RTT early data (off by default; TCP never accepts it). Early requests
     /// can be replayed by an attacker; the HTTP/3 transport only serves safe methods from early
     /// data and holds the others until the handshake completes.
+    ///
+    /// 0-RTT needs stateful resumption: the session is taken from a store when it is resumed,
+    /// so the same ticket cannot bring early data twice. That is the default, rustls'
+    /// in-process cache (a client resumes, with early data, on the instance it came from), or
+    /// a [`session_store`](Self::session_store) shared by the fleet. With a
+    /// [`fleet_key`](Self::fleet_key) and no store, tickets are stateless and 0-RTT stays off
+    /// (a warning says so when the QUIC configuration is made): recorded early data could be
+    /// replayed on another instance.
     pub fn early_data(mut self, enabled: bool) -> Self {
         self.early_data = enabled;
         self
     }
 
-    /// Whether 0-RTT is on.
+    /// Issues TLS session tickets (TLS 1.3 and 1.2, on TCP and QUIC) that every instance with
+    /// the same `key` decrypts ([`FleetTickets`](crate::fleet::FleetTickets)), so a client
+    /// resumes its session on whichever instance of the fleet it reaches. Without it, each
+    /// instance keeps its sessions in memory and only it resumes them.
+    ///
+    /// Stateless tickets allow no 0-RTT: with a fleet key, QUIC early data is off even with
+    /// [`early_data(true)`](Self::early_data), unless a shared
+    /// [`session_store`](Self::session_store) is set too (which then takes the place of the
+    /// tickets). Not used with [`from_server_config`](Self::from_server_config).
+    #[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
+    pub fn fleet_key(mut self, key: &crate::fleet::FleetKey) -> Self {
+        self.tickets = Some(Arc::new(crate::fleet::FleetTickets::new(key)));
+        self
+    }
+
+    /// Keeps resumable sessions in `store` instead of rustls' in-process cache: stateful
+    /// resumption, with tickets that are only the sessions' ids. A store shared by the fleet
+    /// (a database, a cache server) lets a client resume on any instance, and, with
+    /// [`early_data(true)`](Self::early_data), send 0-RTT data to any instance.
+    ///
+    /// The store's [`take`](StoresServerSessions::take) must remove the session atomically
+    /// across the fleet (at most one `take` of a ticket returns it): that is what refuses a
+    /// replayed 0-RTT ticket. With a store, a [`fleet_key`](Self::fleet_key)'s tickets are not
+    /// issued. Not used with [`from_server_config`](Self::from_server_config).
+    pub fn session_store(mut self, store: Arc<dyn StoresServerSessions>) -> Self {
+        self.session_store = Some(store);
+        self
+    }
+
+    /// Whether sessions are resumed from stateless tickets (a fleet key without a session
+    /// store), which allow no 0-RTT.
+    fn stateless_tickets(&self) -> bool {
+        self.tickets.is_some()
+            && self.session_store.is_none()
+            && !matches!(self.certs, CertSource::Config(_))
+    }
+
+    /// Whether the QUIC configuration accepts 0-RTT: [`early_data(true)`](Self::early_data),
+    /// and not turned off by a [`fleet_key`](Self::fleet_key) without a
+    /// [`session_store`](Self::session_store).
     pub fn early_data_enabled(&self) -> bool {
-        self.early_data
+        self.early_data && !self.stateless_tickets()
     }
 
     /// The client authentication mode.
@@ -242,6 +296,11 @@ impl ServerTls {
         };
         let mut config = builder.with_cert_resolver(resolver);
         config.alpn_protocols = alpn;
+        if let Some(store) = &self.session_store {
+            config.session_storage = store.clone();
+        } else if let Some(tickets) = &self.tickets {
+            config.ticketer = tickets.clone();
+        }
         Ok(config)
     }
 
@@ -277,8 +336,17 @@ impl ServerTls {
     /// The rustls configuration for QUIC with exactly this ALPN list (in preference order).
     pub fn quic_config_with_alpn(&self, alpn: Vec<Vec<u8>>) -> Result<ServerConfig, TlsError> {
         let mut config = self.config(&[&rustls::version::TLS13], alpn)?;
+        // rustls accepts early data only with stateful resumption (RFC 8446 §8.1), and warns
+        // at every ticket it issues otherwise: say it once, here.
+        let early_data = self.early_data_enabled();
+        if self.early_data && !early_data {
+            tracing::warn!(
+                "QUIC 0-RTT is off: with a fleet key and no shared session store, session \
+                 tickets are stateless and early data could be replayed on another instance"
+            );
+        }
         // QUIC requires this to be 0 or u32::MAX (RFC 9001 §4.6.1).
-        config.max_early_data_size = if self.early_data { u32::MAX } else { 0 };
+        config.max_early_data_size = if early_data { u32::MAX } else { 0 };
         Ok(config)
     }
 }

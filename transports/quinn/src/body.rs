@@ -282,6 +282,10 @@ impl Drop for RecvBody {
             after_trailers::read_to_end(reader);
             return;
         }
+        if self.received == 0 && matches!(self.expected, None | Some(0)) {
+            after_trailers::await_end(reader);
+            return;
+        }
         // RFC 9114 §4.1.1: the response does not need the rest of the request. (A stream
         // stopped already, by a body error, keeps its first code.)
         reader.stop(H3_NO_ERROR);

@@ -28,6 +28,19 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// With several workers, the address is already held by another socket: a live
+    /// `SO_REUSEPORT` group (an old instance, say), which twinport does not join by accident.
+    #[error("UDP {addr} is in use by another socket; twinport does not join a live SO_REUSEPORT group: stop the other process first, or hand this one the socket (socket activation)")]
+    AddressInUse {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error of the check.
+        #[source]
+        source: io::Error,
+    },
+    /// The connection-ID settings (server ID, nonce length) are out of range.
+    #[error("invalid connection ID settings")]
+    ConnectionIds(#[from] crate::fleet::CidError),
     /// The QUIC endpoint could not start on the socket.
     #[error("cannot start the QUIC endpoint")]
     Endpoint(#[source] io::Error),

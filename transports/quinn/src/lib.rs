@@ -84,6 +84,7 @@ pub mod config;
 mod connection;
 mod control;
 pub mod error;
+pub mod fleet;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handler;
@@ -103,7 +104,7 @@ pub use crate::body::RecvBody;
 pub use crate::config::{AddressValidation, Http3Config, QuicConfig};
 pub use crate::error::{BodyError, Error};
 pub use crate::handler::{QuicConnection, QuicHandler};
-pub use crate::server::{Builder, Http3, H3_ALPN};
+pub use crate::server::{Builder, Http3, Steering, WorkerSnapshot, WorkerStats, H3_ALPN};
 pub use crate::tls::HandshakeData;
 pub use crate::webtransport::{WebTransportHandler, WebTransportSession};
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::reader::RequestReader;
+use super::reader::{Event, RequestReader};
 use crate::codes::H3_NO_ERROR;
 
 /// How long a client has to end a request stream once its trailers have come.
@@ -25,6 +25,26 @@ pub(crate) fn read_to_end(mut reader: RequestReader) {
             .await
             .is_err()
         {
+            reader.stop(H3_NO_ERROR);
+        }
+    });
+}
+
+/// A request with no body announced whose body was dropped unread before its end arrived
+/// (a GET whose end was still on its way, after a change of path, say): waits for the end in
+/// a task of its own, so a client that sends it gets a clean close rather than a
+/// `STOP_SENDING` racing its FIN (which some clients take as the request failing, response
+/// and all). Data, or no end within [`END_WAIT`], and the client is asked to stop.
+pub(crate) fn await_end(mut reader: RequestReader) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        reader.stop(H3_NO_ERROR);
+        return;
+    };
+    runtime.spawn(async move {
+        if !matches!(
+            tokio::time::timeout(END_WAIT, reader.event()).await,
+            Ok(Ok(Event::End))
+        ) {
             reader.stop(H3_NO_ERROR);
         }
     });

@@ -45,8 +45,17 @@ impl fmt::Debug for Route {
 
 mod accept;
 mod builder;
+mod endpoints;
+mod fleet_setup;
+mod keys;
+mod steer;
+mod worker_socket;
+mod worker_stats;
+mod workers;
 
 pub use self::builder::Builder;
+pub use self::worker_stats::{WorkerSnapshot, WorkerStats};
+pub use self::workers::Steering;
 
 /// A QUIC endpoint serving HTTP/3 for a tower service, and raw QUIC protocols by ALPN:
 /// JetStream's `H3Service` and `jetstream_quic::Router` in one.
@@ -65,9 +74,12 @@ pub use self::builder::Builder;
 /// # Ok(()) }
 /// ```
 pub struct Http3 {
-    socket: UdpSocket,
+    sockets: Vec<UdpSocket>,
     local_addr: SocketAddr,
     server_config: quinn::ServerConfig,
+    routing: Option<fleet_setup::Routing>,
+    fleet_key: Option<twinport::fleet::FleetKey>,
+    stats: WorkerStats,
     routes: Vec<(Vec<u8>, Route)>,
     quic: QuicConfig,
     http3: Arc<Http3Config>,
@@ -80,6 +92,8 @@ impl fmt::Debug for Http3 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Http3")
             .field("local_addr", &self.local_addr)
+            .field("workers", &self.sockets.len())
+            .field("routing", &self.routing)
             .field(
                 "alpn",
                 &self
@@ -115,6 +129,7 @@ impl Http3 {
             quic: QuicConfig::default(),
             http3: Http3Config::default(),
             webtransport: Vec::new(),
+            fleet: fleet_setup::FleetSetup::default(),
             error: None,
         }
     }
@@ -122,6 +137,17 @@ impl Http3 {
     /// The address the endpoint is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// How many workers (UDP sockets, each with its quinn endpoint) serve the port.
+    pub fn workers(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// The counters of each worker (datagrams received, forwarded, dropped; connections),
+    /// which stay readable while and after the endpoint serves.
+    pub fn worker_stats(&self) -> WorkerStats {
+        self.stats.clone()
     }
 
     /// The ALPN protocols offered, in preference order.
@@ -148,13 +174,13 @@ impl Http3 {
         S: HttpService<RecvBody>,
     {
         twinport::transport::ensure_runtime()?;
-        let endpoint = quinn::Endpoint::new(
-            quinn::EndpointConfig::default(),
-            Some(self.server_config.clone()),
-            self.socket,
-            Arc::new(quinn::TokioRuntime),
-        )
-        .map_err(Error::Endpoint)?;
+        let endpoints = endpoints::start(endpoints::Start {
+            sockets: self.sockets,
+            server_config: &self.server_config,
+            routing: self.routing.as_ref(),
+            fleet_key: self.fleet_key.as_ref(),
+            stats: &self.stats,
+        })?;
         let shared = Arc::new(Shared {
             local_addr: self.local_addr,
             routes: self.routes,
@@ -166,18 +192,21 @@ impl Http3 {
             shutdown: ctx.shutdown.clone(),
             handshaking: ConnectionGauge::new(),
         });
-        tracing::info!(addr = %self.local_addr, "QUIC endpoint listening");
+        tracing::info!(addr = %self.local_addr, workers = endpoints.len(), "QUIC endpoint listening");
         let accepting = Accepting {
-            endpoint,
+            endpoints,
             shared,
             service,
             quic: self.quic,
             connections: ctx.connections.clone(),
+            stats: self.stats,
         };
         let (accepting, report) =
             twinport::transport::serve_connections("quic", accepting, &ctx).await;
-        let endpoint = accepting.endpoint;
-        endpoint.close(H3_NO_ERROR, b"server shutting down");
+        let endpoints = accepting.endpoints;
+        for endpoint in &endpoints {
+            endpoint.close(H3_NO_ERROR, b"server shutting down");
+        }
         // Let the close packets go out (and be retransmitted if lost), within bounds.
         let idle_until = ctx
             .shutdown
@@ -185,7 +214,8 @@ impl Http3 {
             .unwrap_or_else(Instant::now)
             .max(Instant::now())
             + IDLE_WAIT;
-        let _ = tokio::time::timeout_at(idle_until, endpoint.wait_idle()).await;
+        let idle = futures_util::future::join_all(endpoints.iter().map(|e| e.wait_idle()));
+        let _ = tokio::time::timeout_at(idle_until, idle).await;
         Ok(report)
     }
 }
@@ -193,7 +223,8 @@ impl Http3 {
 /// What `Http3` gives the core's connection lifecycle: the endpoint's next connection (past
 /// the connection limit and address validation) and the task that serves it.
 struct Accepting<S> {
-    endpoint: quinn::Endpoint,
+    endpoints: Vec<quinn::Endpoint>,
+    stats: WorkerStats,
     shared: Arc<Shared>,
     service: S,
     quic: QuicConfig,
@@ -205,8 +236,8 @@ impl<S: HttpService<RecvBody>> Listen for Accepting<S> {
 
     async fn accept(&mut self) -> Option<BoxFuture<()>> {
         loop {
-            // Only closing the endpoint ends accept, and only `run` does.
-            let incoming = self.endpoint.accept().await?;
+            // Only closing the endpoints ends accept, and only `run` does.
+            let (worker, incoming) = endpoints::accept(&self.endpoints).await?;
             if self
                 .quic
                 .max_connections
@@ -236,6 +267,7 @@ impl<S: HttpService<RecvBody>> Listen for Accepting<S> {
             }
             // Counted from here, so a burst of attempts counts before any task runs.
             let counted = self.shared.handshaking.guard();
+            self.stats.worker(worker).connection();
             let (shared, service) = (self.shared.clone(), self.service.clone());
             return Some(Box::pin(connection(incoming, shared, service, counted)));
         }
@@ -243,11 +275,15 @@ impl<S: HttpService<RecvBody>> Listen for Accepting<S> {
 
     fn stop_accepting(&mut self) {
         // Refuse new connections; the live ones see the shutdown and drain themselves.
-        self.endpoint.set_server_config(None);
+        for endpoint in &self.endpoints {
+            endpoint.set_server_config(None);
+        }
     }
 
     fn cut(&mut self) {
-        self.endpoint.close(H3_NO_ERROR, b"server shutting down");
+        for endpoint in &self.endpoints {
+            endpoint.close(H3_NO_ERROR, b"server shutting down");
+        }
     }
 }
 

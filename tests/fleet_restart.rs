@@ -1,0 +1,93 @@
+//! An instance of a fleet restarted on its port after a crash (SIGKILL), with the same
+//! `--server-id` and `--fleet-key`: a client of the old process is told at once, by a
+//! stateless reset the new process can make, that its connection is gone — not after the
+//! idle timeout. With another fleet key, the new process cannot make that reset.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use twinport_quinn::quinn;
+use twinport_testkit::clients::{quic_client_trusting, H3};
+use twinport_testkit::servers::ExampleProcess;
+use twinport_testkit::{bounded, init_tracing, TempDir};
+
+/// A fleet key file, readable by its owner only.
+fn key_file(dir: &TempDir, name: &str, byte: u8) -> PathBuf {
+    let path = dir.path(name);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .unwrap();
+    writeln!(file, "{}", format!("{byte:02x}").repeat(32)).unwrap();
+    path
+}
+
+fn ca_pem() -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/ca.pem")).unwrap()
+}
+
+/// Connects to an instance with `first_key`, kills it, starts another on the same port with
+/// `second_key`, then asks again: how the connection ended, and when, if within 3 s.
+async fn after_a_restart(
+    first_key: &Path,
+    second_key: &Path,
+) -> Option<(quinn::ConnectionError, Duration)> {
+    init_tracing();
+    let key = first_key.to_str().unwrap();
+    let mut first = ExampleProcess::start(&["--server-id", "1", "--fleet-key", key]).await?;
+    let addr = first.addr;
+    let mut h3 = H3::connect_with(addr, quic_client_trusting(&ca_pem()))
+        .await
+        .unwrap();
+    assert_eq!(h3.get("/whoami").await.status, 200);
+
+    first.child.kill().await.unwrap();
+    let key = second_key.to_str().unwrap();
+    let addr_arg = addr.to_string();
+    let _second =
+        ExampleProcess::start(&["--addr", &addr_arg, "--server-id", "1", "--fleet-key", key])
+            .await?;
+    let asked = Instant::now();
+    let send = h3.send.clone();
+    let request = tokio::spawn(async move {
+        let mut send = send;
+        let req = http::Request::get(twinport_testkit::clients::uri("/whoami"))
+            .body(())
+            .unwrap();
+        let _ = send.send_request(req).await;
+    });
+    let closed = tokio::time::timeout(Duration::from_secs(3), h3.conn.closed()).await;
+    request.abort();
+    closed.ok().map(|reason| (reason, asked.elapsed()))
+}
+
+#[tokio::test]
+async fn a_restarted_instance_resets_the_old_processs_connections_at_once() {
+    let dir = TempDir::new("fleet-restart");
+    let key = key_file(&dir, "fleet.key", 0x11);
+    let Some((reason, after)) = bounded(60, "restart", after_a_restart(&key, &key)).await else {
+        panic!("the connection was not closed within 3 s of the restart")
+    };
+    assert!(
+        matches!(reason, quinn::ConnectionError::Reset),
+        "closed by {reason:?}, not a stateless reset"
+    );
+    assert!(after < Duration::from_secs(1), "reset after {after:?}");
+}
+
+#[tokio::test]
+async fn with_another_fleet_key_the_restarted_instance_cannot_reset_them() {
+    let dir = TempDir::new("fleet-restart-other");
+    let first = key_file(&dir, "a.key", 0x11);
+    let second = key_file(&dir, "b.key", 0x22);
+    if let Some((reason, after)) = bounded(60, "restart", after_a_restart(&first, &second)).await {
+        panic!("closed by {reason:?} after {after:?}: a reset made with another key was accepted")
+    }
+}
