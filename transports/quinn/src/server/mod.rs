@@ -260,7 +260,10 @@ impl<S: HttpService<RecvBody>> Listen for Accepting<S> {
             };
             if validate && !incoming.remote_address_validated() && incoming.may_retry() {
                 match incoming.retry() {
-                    Ok(()) => Event::Retry.record(),
+                    Ok(()) => {
+                        self.stats.worker(worker).retry();
+                        Event::Retry.record();
+                    }
                     Err(e) => tracing::debug!(error = %e, "could not send Retry"),
                 }
                 continue;

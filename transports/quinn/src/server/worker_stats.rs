@@ -13,6 +13,7 @@ pub(super) struct Counters {
     queue_full: AtomicU64,
     foreign: AtomicU64,
     connections: AtomicU64,
+    retries: AtomicU64,
 }
 
 impl Counters {
@@ -33,6 +34,9 @@ impl Counters {
     }
     pub(super) fn connection(&self) {
         self.connections.fetch_add(1, Relaxed);
+    }
+    pub(super) fn retry(&self) {
+        self.retries.fetch_add(1, Relaxed);
     }
 }
 
@@ -62,6 +66,8 @@ pub struct WorkerSnapshot {
     pub foreign: u64,
     /// Connections it accepted.
     pub connections: u64,
+    /// Connection attempts it answered with a Retry (address validation).
+    pub retries: u64,
 }
 
 impl WorkerStats {
@@ -90,6 +96,7 @@ impl WorkerStats {
                 queue_full: c.queue_full.load(Relaxed),
                 foreign: c.foreign.load(Relaxed),
                 connections: c.connections.load(Relaxed),
+                retries: c.retries.load(Relaxed),
             })
             .collect()
     }
