@@ -3,6 +3,8 @@
 //! KIND is one of
 //! - `twinport` — twinport::Server with twinport-hyper (TCP + TLS) and twinport-quinn (QUIC)
 //!   on the same port, as the README shows it;
+//! - `twinport-w2` — the same with two QUIC workers (`Builder::workers(2)`); every second it
+//!   writes its workers' counters to the file `TWINPORT_BENCH_WORKER_STATS` names;
 //! - `bare` — hyper-util's auto builder over tokio-rustls, TCP_NODELAY on like twinport;
 //! - `axum-server` — axum-server with rustls, its defaults;
 //! - `bare-h3` — the minimal h3 + h3-quinn accept loop;
@@ -29,7 +31,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [kind, port, certs] = args.as_slice() else {
         return Err(
-            "usage: server twinport|twinport-ring|bare|axum-server|bare-h3|salvo PORT CERTS_DIR"
+            "usage: server twinport|twinport-w2|twinport-ring|bare|axum-server|bare-h3|salvo PORT CERTS_DIR"
                 .into(),
         );
     };
@@ -41,8 +43,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build()?;
     rt.block_on(async move {
         match kind.as_str() {
-            "twinport" => twinport(addr, twinport_bench::server_tls(&certs)?).await,
-            "twinport-ring" => twinport(addr, twinport_bench::server_tls_ring(&certs)?).await,
+            "twinport" => twinport(addr, twinport_bench::server_tls(&certs)?, 1).await,
+            "twinport-w2" => twinport(addr, twinport_bench::server_tls(&certs)?, 2).await,
+            "twinport-ring" => twinport(addr, twinport_bench::server_tls_ring(&certs)?, 1).await,
             "bare" => bare(addr, &certs).await,
             "axum-server" => axum_server(addr, &certs).await,
             "bare-h3" => bare_h3(addr, &certs).await,
@@ -57,7 +60,11 @@ fn ready() {
     println!("ready");
 }
 
-async fn twinport(addr: SocketAddr, tls: twinport::ServerTls) -> Result<(), Box<dyn Error>> {
+async fn twinport(
+    addr: SocketAddr,
+    tls: twinport::ServerTls,
+    workers: usize,
+) -> Result<(), Box<dyn Error>> {
     let (tcp, udp) = twinport::bind_same_port(addr)?;
     // The default limit is exactly 10,000 connections, which the idle test reaches.
     let config = twinport_hyper::HttpConfig::default().max_connections(50_000);
@@ -67,7 +74,22 @@ async fn twinport(addr: SocketAddr, tls: twinport::ServerTls) -> Result<(), Box<
                 .config(config)
                 .tls(&tls)?,
         )
-        .transport(twinport_quinn::Http3::new(udp, &tls)?);
+        .transport({
+            let http3 = twinport_quinn::Http3::builder(&tls)
+                .http3()
+                .workers(workers)
+                .socket(udp)?;
+            if let Some(path) = std::env::var_os("TWINPORT_BENCH_WORKER_STATS") {
+                let stats = http3.worker_stats();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        let _ = std::fs::write(&path, format!("{:?}", stats.snapshot()));
+                    }
+                });
+            }
+            http3
+        });
     ready();
     server.await?;
     Ok(())

@@ -79,6 +79,7 @@ impl Env {
             .arg(kind)
             .arg(port.to_string())
             .arg(&self.certs)
+            .env("TWINPORT_BENCH_WORKER_STATS", self.worker_stats())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
@@ -96,6 +97,11 @@ impl Env {
         }
         std::thread::sleep(Duration::from_millis(300));
         Ok(server)
+    }
+
+    /// Where a server with several QUIC workers writes their counters.
+    pub fn worker_stats(&self) -> std::path::PathBuf {
+        self.bin.join("worker-stats.txt")
     }
 
     pub fn load(&self, args: &[String]) -> Res<serde_json::Value> {

@@ -25,12 +25,16 @@ pub struct Small {
 const TCP: &[&str] = &["twinport", "bare", "axum-server"];
 /// The QUIC servers, likewise.
 const QUIC: &[&str] = &["twinport", "bare-h3", "salvo"];
+/// Two QUIC workers against one (the reference): pinned to one core with the load on the
+/// other, this shows what the workers cost, not how they scale.
+const WORKERS: &[&str] = &["twinport-w2", "twinport"];
 
 pub const SMALL: &[Small] = &[
     Small::new("HTTP/1.1", "oha", "1.1", (50, 1), TCP),
     Small::new("HTTP/2", "oha", "2", (10, 10), TCP),
     Small::new("HTTP/2", "h2load", "2", (10, 10), TCP),
     Small::new("HTTP/3", "oha", "3", (10, 10), QUIC),
+    Small::new("HTTP/3, 2 workers", "oha", "3", (10, 10), WORKERS),
 ];
 
 impl Small {
@@ -60,7 +64,8 @@ pub fn small_key(s: &Small, server: &str) -> String {
 }
 
 pub fn small(env: &Env, opts: &Opts, res: &mut Results) -> Res<()> {
-    let mut kinds: Vec<&'static str> = vec!["twinport", "bare", "axum-server", "bare-h3"];
+    let mut kinds: Vec<&'static str> =
+        vec!["twinport", "twinport-w2", "bare", "axum-server", "bare-h3"];
     if opts.salvo {
         kinds.push("salvo");
     }
@@ -105,6 +110,11 @@ pub fn small(env: &Env, opts: &Opts, res: &mut Results) -> Res<()> {
                 }
             }
         }
+    }
+    if let Ok(split) = std::fs::read_to_string(env.worker_stats()) {
+        res.note(format!(
+            "twinport-w2, its QUIC workers' counters at the end: {split}"
+        ));
     }
     Ok(())
 }
