@@ -11,7 +11,7 @@ use std::net::{TcpListener, UdpSocket};
 /// With `name`, only the sockets that systemd names so (`FileDescriptorName=` in the
 /// `.socket` unit, passed in `LISTEN_FDNAMES`) are taken; without it, the first TCP listener
 /// and the first UDP socket. Both are returned non-blocking, ready for
-/// [`serve`](crate::serve) as `(tcp, udp)`.
+/// `twinport::serve` as `(tcp, udp)`, or for [`Server`](crate::Server)'s transports.
 ///
 /// `Ok(None)`: the process was not given sockets. An error: it was, but not one TCP
 /// listener and one UDP socket (the message says what was found).

@@ -66,6 +66,12 @@ pub use self::workers::Steering;
 /// the connection's [`ConnectionInfo`](twinport::ConnectionInfo) (transport QUIC, ALPN `h3`,
 /// SNI, the client's certificate, and the client's address as of that request).
 ///
+/// With [`Builder::workers`] it is several endpoints on one port, one per `SO_REUSEPORT`
+/// socket, each handling its own connections on its own task; packets are steered to the
+/// worker that owns their connection by the connection ID ([`Steering`]). With
+/// [`Builder::server_id`] and [`Builder::fleet_key`] it is one instance of a fleet: its
+/// connection IDs name it, and its reset and token keys come from the fleet's secret.
+///
 /// ```no_run
 /// # async fn run(app: impl tower_service::Service<http::Request<twinport_quinn::RecvBody>, Response = http::Response<String>, Error = std::convert::Infallible, Future = std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>> + Clone + Send + 'static) -> Result<(), Box<dyn std::error::Error>> {
 /// let tls = twinport::ServerTls::from_pem_files("certs/server.pem", "certs/server.key")?;
