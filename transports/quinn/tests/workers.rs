@@ -201,3 +201,55 @@ async fn an_inherited_socket_without_reuseport_cannot_have_workers() {
     let endpoint = Http3::builder(&tls).http3().workers(2).socket(udp).unwrap();
     assert_eq!(endpoint.workers(), 2);
 }
+
+#[tokio::test]
+async fn packets_for_another_server_are_dropped_unanswered_and_counted() {
+    init_tracing();
+    let endpoint = Http3::builder(&Pki::get().server_tls())
+        .http3()
+        .server_id([9u8])
+        .workers(2)
+        .bind(localhost())
+        .unwrap();
+    let stats = endpoint.worker_stats();
+    let server = serve_http3(endpoint);
+    let socket = tokio::net::UdpSocket::bind(localhost()).await.unwrap();
+    // Short-header packets (long enough for a stateless reset) naming server 8, and garbage.
+    let foreign = twinport_quinn::fleet::RoutableCids::new(0, &[8, 0], 8).unwrap();
+    let mut cid = foreign.clone();
+    let cid = quinn_proto::ConnectionIdGenerator::generate_cid(&mut cid);
+    let mut packet = vec![0x40];
+    packet.extend_from_slice(&cid);
+    packet.resize(60, 0xab);
+    for datagram in [&packet[..], &[0x41, 1, 2][..], &[0x40; 100][..]] {
+        socket.send_to(datagram, server.addr).await.unwrap();
+    }
+    let mut buf = [0u8; 1500];
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        socket.recv_from(&mut buf),
+    )
+    .await;
+    assert!(answer.is_err(), "answered: {answer:?}");
+    let dropped: u64 = stats.snapshot().iter().map(|s| s.foreign).sum();
+    assert_eq!(dropped, 3, "{:?}", stats.snapshot());
+    // The control: the same packet naming this server (an old connection of its own, as
+    // after a restart) is answered, with a stateless reset.
+    let mut own = twinport_quinn::fleet::RoutableCids::new(0, &[9, 0], 8).unwrap();
+    let cid = quinn_proto::ConnectionIdGenerator::generate_cid(&mut own);
+    packet[1..1 + cid.len()].copy_from_slice(&cid);
+    socket.send_to(&packet, server.addr).await.unwrap();
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        socket.recv_from(&mut buf),
+    )
+    .await;
+    assert!(
+        matches!(answer, Ok(Ok(_))),
+        "no stateless reset: {answer:?}"
+    );
+    // The server still serves.
+    let mut h3 = H3::connect(server.addr, None).await.unwrap();
+    assert_eq!(h3.get("/info").await.status, StatusCode::OK);
+    server.stop(std::time::Duration::from_secs(1)).await;
+}
