@@ -91,3 +91,57 @@ async fn with_another_fleet_key_the_restarted_instance_cannot_reset_them() {
         panic!("closed by {reason:?} after {after:?}: a reset made with another key was accepted")
     }
 }
+
+/// The example run with `args`: its exit status and what it printed on stderr.
+async fn refused(args: &[&str]) -> Option<(std::process::ExitStatus, String)> {
+    let bin = twinport_testkit::servers::example_binary()?;
+    let out = bounded(
+        60,
+        "the example refusing its settings",
+        tokio::process::Command::new(bin)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap();
+    Some((
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+#[tokio::test]
+async fn mistakes_in_the_fleet_settings_stop_the_example_with_a_clear_message() {
+    let dir = TempDir::new("fleet-mistakes");
+    let readable = key_file(&dir, "readable.key", 0x33);
+    std::fs::set_permissions(
+        &readable,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let short = dir.path("short.key");
+    std::fs::write(&short, "abcd\n").unwrap();
+    std::fs::set_permissions(&short, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let readable_arg = readable.to_str().unwrap().to_owned();
+    let short_arg = short.to_str().unwrap().to_owned();
+    let cases: [(&[&str], &[&str]); 4] = [
+        (&["--fleet-key", &readable_arg], &["0644", "chmod 600"]),
+        (&["--fleet-key", &short_arg], &["2 bytes", "at least 32"]),
+        (&["--workers", "0"], &["workers", "at least 1"]),
+        (
+            &["--server-id", "0x0102030405060708090a0b0c0d0e0f"],
+            &["server_id", "15 bytes"],
+        ),
+    ];
+    for (args, says) in cases {
+        let Some((status, stderr)) = refused(args).await else {
+            return;
+        };
+        assert!(!status.success(), "{args:?} was accepted");
+        for what in says {
+            assert!(stderr.contains(what), "{args:?}: {what:?} not in {stderr}");
+        }
+    }
+}
