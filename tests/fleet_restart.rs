@@ -5,32 +5,19 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+mod fleet;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use fleet::{example_ca, key_file};
 use twinport_quinn::quinn;
 use twinport_testkit::clients::{quic_client_trusting, H3};
 use twinport_testkit::servers::ExampleProcess;
 use twinport_testkit::{bounded, init_tracing, TempDir};
 
-/// A fleet key file, readable by its owner only.
-fn key_file(dir: &TempDir, name: &str, byte: u8) -> PathBuf {
-    let path = dir.path(name);
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)
-        .unwrap();
-    writeln!(file, "{}", format!("{byte:02x}").repeat(32)).unwrap();
-    path
-}
-
 fn ca_pem() -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/ca.pem")).unwrap()
+    std::fs::read(example_ca()).unwrap()
 }
 
 /// Connects to an instance with `first_key`, kills it, starts another on the same port with
