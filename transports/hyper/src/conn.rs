@@ -86,14 +86,11 @@ pub(crate) async fn serve_connection<I, A, S>(
 {
     let limit = builders.accept_timeout;
     let handshake = Handshake::start(info.transport_kind().as_str());
-    let accepted = tokio::select! {
-        biased;
-        _ = shutdown.draining() => {
-            tracing::debug!("shutting down before the connection was ready");
-            return;
-        }
-        r = tokio::time::timeout(limit, acceptor.accept(io, info)) => r,
-    };
+    // A connection accepted before a shutdown began finishes its handshake (within the accept
+    // timeout, and the shutdown's deadline cuts it like any other): its client did nothing
+    // wrong, and its first request is then served with `Connection: close` (or before the
+    // HTTP/2 GOAWAY's last stream). Dropping it here lost that request on every restart.
+    let accepted = tokio::time::timeout(limit, acceptor.accept(io, info)).await;
     let (io, info) = match accepted {
         Ok(Ok(ready)) => ready,
         Ok(Err(error)) => {
