@@ -1,5 +1,6 @@
 //! QUIC workers against another QUIC stack: the example with `--workers 4` (four
-//! SO_REUSEPORT sockets on one port, packets steered by connection ID), and aioquic clients
+//! SO_REUSEPORT sockets on one port, packets steered by connection ID in the kernel, or by
+//! the forwarder with `--steering forwarder`), and aioquic clients
 //! that migrate (tests/peers/rebind_client.py): each opens one HTTP/3 connection, asks
 //! `/whoami`, moves to a new port with a new connection ID and asks again, then to another
 //! address (127.0.0.2) with another connection ID and asks again. Every request must be
@@ -37,12 +38,23 @@ fn port(v: &Value) -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn aioquic_clients_changing_port_and_address_are_answered_by_four_workers() {
+async fn aioquic_clients_changing_port_and_address_are_answered_with_kernel_steering() {
+    migrating_clients("kernel").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aioquic_clients_changing_port_and_address_are_answered_with_the_forwarder() {
+    migrating_clients("forwarder").await;
+}
+
+/// 200 migrating aioquic clients against the example with 4 workers and `steering`.
+async fn migrating_clients(steering: &str) {
     init_tracing();
     let Some(python) = python("aioquic") else {
         return;
     };
-    let Some(server) = ExampleProcess::start(&["--workers", "4"]).await else {
+    let Some(server) = ExampleProcess::start(&["--workers", "4", "--steering", steering]).await
+    else {
         return;
     };
     let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/ca.pem");

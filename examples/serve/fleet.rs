@@ -2,7 +2,8 @@
 //! instance of a fleet behind a load balancer shares with the others.
 //!
 //! - `--workers N` serves QUIC with N sockets on the one port, each with its own endpoint
-//!   (packets steered by connection ID in the kernel).
+//!   (packets steered by connection ID in the kernel; `--steering forwarder` hands them
+//!   between workers instead).
 //! - `--server-id ID` (a number from 0 to 255, or `0x` and up to 14 bytes of hex) puts this
 //!   instance's ID in its connection IDs: give every instance its own.
 //! - `--fleet-key FILE` (hex, as `openssl rand -hex 32` writes; a second line is the previous
@@ -13,12 +14,13 @@
 use std::path::PathBuf;
 
 use twinport::fleet::FleetKey;
-use twinport::quic::Builder;
+use twinport::quic::{Builder, Steering};
 use twinport::ServerTls;
 
 #[derive(Default)]
 pub struct FleetArgs {
     workers: Option<usize>,
+    steering: Option<Steering>,
     server_id: Option<Vec<u8>>,
     key_file: Option<PathBuf>,
 }
@@ -27,6 +29,7 @@ pub struct FleetArgs {
 #[derive(Clone)]
 pub struct Fleet {
     workers: Option<usize>,
+    steering: Option<Steering>,
     server_id: Option<Vec<u8>>,
     key: Option<FleetKey>,
 }
@@ -47,6 +50,13 @@ impl FleetArgs {
                     .map_err(|e| format!("--workers {v:?} is not a number: {e}"))?;
                 self.workers = Some(n);
             }
+            "--steering" => {
+                self.steering = Some(match value("kernel or forwarder")?.as_str() {
+                    "kernel" => Steering::Kernel,
+                    "forwarder" => Steering::Forwarder,
+                    other => return Err(format!("--steering {other:?}: kernel or forwarder")),
+                })
+            }
             "--server-id" => self.server_id = Some(server_id(&value("an ID")?)?),
             "--fleet-key" => self.key_file = Some(PathBuf::from(value("a key file")?)),
             _ => return Ok(false),
@@ -62,6 +72,7 @@ impl FleetArgs {
         };
         Ok(Fleet {
             workers: self.workers,
+            steering: self.steering,
             server_id: self.server_id,
             key,
         })
@@ -96,6 +107,9 @@ impl Fleet {
     pub fn http3(&self, mut h3: Builder) -> Builder {
         if let Some(n) = self.workers {
             h3 = h3.workers(n);
+        }
+        if let Some(steering) = self.steering {
+            h3 = h3.steering(steering);
         }
         if let Some(id) = &self.server_id {
             h3 = h3.server_id(id);

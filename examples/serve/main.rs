@@ -1,4 +1,4 @@
-//! Run with: `cargo run --release --example serve [-- --addr 127.0.0.1:4433] [--metrics 127.0.0.1:9464] [--mtls | --mtls-required] [--client-ca FILE] [--client-crl FILE] [--workers N] [--server-id ID] [--fleet-key FILE]`
+//! Run with: `cargo run --release --example serve [-- --addr 127.0.0.1:4433] [--metrics 127.0.0.1:9464] [--mtls | --mtls-required] [--client-ca FILE] [--client-crl FILE] [--workers N [--steering kernel|forwarder]] [--server-id ID] [--fleet-key FILE]`
 //!
 //! JetStream's example made real: one axum app served over HTTP/1.1 and HTTP/2 (TCP + TLS) and
 //! HTTP/3 (QUIC) on the same port. Generates development certificates in certs/ if missing.
@@ -52,7 +52,7 @@ use std::process::ExitCode;
 use twinport::dev_certs::DevCerts;
 use twinport::{tls::CertWatcher, CaRoots, ClientAuth, TlsError};
 
-const USAGE: &str = "usage: serve [--addr HOST:PORT] [--metrics HOST:PORT] [--mtls | --mtls-required] [--client-ca FILE] [--client-crl FILE]... [--workers N] [--server-id ID] [--fleet-key FILE] (certificates: see examples/serve/certs.rs; fleet: examples/serve/fleet.rs)";
+const USAGE: &str = "usage: serve [--addr HOST:PORT] [--metrics HOST:PORT] [--mtls | --mtls-required] [--client-ca FILE] [--client-crl FILE]... [--workers N [--steering kernel|forwarder]] [--server-id ID] [--fleet-key FILE] (certificates: see examples/serve/certs.rs; fleet: examples/serve/fleet.rs)";
 
 struct Args {
     addr: SocketAddr,
