@@ -45,6 +45,8 @@ pub const QUIC_CLOSED: &str = "twinport.quic.closed";
 pub const REFUSED: &str = "twinport.connection.refused";
 /// QUIC Retry packets sent.
 pub const QUIC_RETRIES: &str = "twinport.quic.retries";
+/// QUIC workers: datagrams forwarded to another worker or dropped, by worker and outcome.
+pub const QUIC_WORKER_DATAGRAMS: &str = "twinport.quic.worker.datagrams";
 /// Connections the server closed for a reason of its own.
 pub const CLOSED_BY_SERVER: &str = "twinport.connection.closed_by_server";
 /// Streams the server reset, by error code.
@@ -92,7 +94,7 @@ enum Kind {
 }
 
 /// Every metric's kind, unit and help text.
-const DESCRIPTIONS: [(&str, Kind, Unit, &str); 26] = [
+const DESCRIPTIONS: [(&str, Kind, Unit, &str); 27] = [
     (
         REQUEST_DURATION,
         Kind::Histogram,
@@ -219,6 +221,12 @@ const DESCRIPTIONS: [(&str, Kind, Unit, &str); 26] = [
         Kind::Counter,
         Unit::Count,
         "QUIC Retry packets sent.",
+    ),
+    (
+        QUIC_WORKER_DATAGRAMS,
+        Kind::Counter,
+        Unit::Count,
+        "Datagrams a QUIC worker forwarded to another or dropped.",
     ),
     (
         CLOSED_BY_SERVER,

@@ -8,8 +8,8 @@ use metrics::{counter, histogram};
 use super::{
     CLOSED_BY_SERVER, CONNECTION_BYTES, GOAWAYS, HANDSHAKE_DURATION, HANDSHAKE_FAILURES,
     QUIC_BYTES, QUIC_CLOSED, QUIC_CONGESTION_EVENTS, QUIC_DATAGRAMS, QUIC_LOST_BYTES,
-    QUIC_LOST_PACKETS, QUIC_MTU, QUIC_PATH_CHALLENGES, QUIC_RETRIES, QUIC_RTT, REFUSED,
-    STREAM_RESETS, TRANSPORT_RESPONSES, ZERO_RTT,
+    QUIC_LOST_PACKETS, QUIC_MTU, QUIC_PATH_CHALLENGES, QUIC_RETRIES, QUIC_RTT,
+    QUIC_WORKER_DATAGRAMS, REFUSED, STREAM_RESETS, TRANSPORT_RESPONSES, ZERO_RTT,
 };
 use crate::transport::{Event, QuicClose};
 
@@ -59,6 +59,12 @@ pub(crate) fn event(event: Event) {
             counter!(REFUSED, net => transport, "error.type" => reason).increment(1)
         }
         Event::Retry => counter!(QUIC_RETRIES).increment(1),
+        Event::WorkerDatagram { worker, outcome } => counter!(
+            QUIC_WORKER_DATAGRAMS,
+            "twinport.quic.worker" => worker.to_string(),
+            "twinport.quic.outcome" => outcome
+        )
+        .increment(1),
         Event::Closed { transport, reason } => {
             counter!(CLOSED_BY_SERVER, net => transport, "error.type" => reason).increment(1)
         }

@@ -159,6 +159,16 @@ pub enum Event {
         /// True when the client sent 0-RTT and the server took it.
         accepted: bool,
     },
+    /// A datagram a QUIC worker did not keep (`outcome`: `forwarded`, handed to the worker
+    /// whose connection it names; `queue_full`, lost because that worker's queue was full;
+    /// `foreign`, naming another server or not QUIC, dropped unanswered):
+    /// `twinport.quic.worker.datagrams`.
+    WorkerDatagram {
+        /// The worker that received it.
+        worker: u8,
+        /// What became of it, as a short label value.
+        outcome: &'static str,
+    },
     /// A response the transport gave itself, without calling the application (such as a
     /// `431` or a `400`): `twinport.transport.responses`.
     Answered {

@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 use futures_util::task::AtomicWaker;
 use quinn::udp::{RecvMeta, Transmit};
 use quinn::{AsyncUdpSocket, UdpPoller};
+use twinport::transport::Event;
 
 use super::steer::{Dest, Steer};
 use super::worker_stats::WorkerStats;
@@ -101,6 +102,15 @@ impl WorkerSocket {
         }
     }
 
+    /// Counts a datagram this worker did not keep.
+    fn not_kept(&self, outcome: &'static str) {
+        Event::WorkerDatagram {
+            worker: self.worker,
+            outcome,
+        }
+        .record();
+    }
+
     /// Where one datagram goes: kept, forwarded (then no longer this worker's) or dropped.
     fn keep(&self, meta: &RecvMeta, datagram: &[u8]) -> bool {
         let stats = self.stats.worker(self.worker);
@@ -113,19 +123,23 @@ impl WorkerSocket {
                     if inbox.push(*meta, datagram) {
                         stats.forwarded();
                         self.stats.worker(w).forwarded_in();
+                        self.not_kept("forwarded");
                     } else {
                         stats.queue_full();
+                        self.not_kept("queue_full");
                     }
                     false
                 }
                 // A worker this process does not have: another instance's, or garbage.
                 None => {
                     stats.foreign();
+                    self.not_kept("foreign");
                     false
                 }
             },
             Dest::Foreign => {
                 stats.foreign();
+                self.not_kept("foreign");
                 false
             }
         }
