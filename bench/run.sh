@@ -9,6 +9,9 @@
 #
 # Needs oha built with HTTP/3 (`cargo install oha --features http3 --locked`), h2load
 # (Debian nghttp2-client) and taskset (util-linux); installs oha if it is missing.
+# Also runs nginx, h2o, caddy and ngtcp2's example server (Debian nginx, h2o, caddy,
+# ngtcp2-server) when installed, started by the runner itself; each missing one's rows are
+# skipped with a note naming its package.
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -1,10 +1,13 @@
 //! The benchmark runner: starts every server pinned to CPU 0, drives the loads pinned to
 //! CPU 1, and prints one Markdown table of medians and ratios, with the targets met or short.
+//! Beside the crate's servers it runs nginx, h2o, Caddy and ngtcp2's example server when
+//! they are installed (`peers`); a missing one's rows are skipped with a note.
 //! Run it through `bench/run.sh` (which builds it and raises the open-file limit).
 //!
 //! `run [--quick] [--runs N] [--secs S] [--only small,bulk,conn,mem]`
 
 mod env;
+mod peers;
 mod report;
 mod results;
 mod scenarios;

@@ -38,6 +38,19 @@ impl Results {
         (!v.is_empty()).then(|| median(&mut v))
     }
 
+    /// The smallest, the median and the largest of the runs.
+    pub fn spread(&self, metric: &str, key: &str) -> Option<(f64, f64, f64)> {
+        let mut v = self
+            .values
+            .get(&(metric.to_owned(), key.to_owned()))?
+            .clone();
+        if v.is_empty() {
+            return None;
+        }
+        let m = median(&mut v);
+        Some((v[0], m, v[v.len() - 1]))
+    }
+
     pub fn note(&mut self, n: String) {
         eprintln!("  note: {n}");
         self.notes.push(n);

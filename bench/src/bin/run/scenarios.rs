@@ -22,9 +22,10 @@ pub struct Small {
 }
 
 /// The TCP servers of the small-response scenarios; the second is the reference ("× bare").
-const TCP: &[&str] = &["twinport", "bare", "axum-server"];
+/// After the crate's servers, the C and Go ones users could pick instead (`peers`).
+const TCP: &[&str] = &["twinport", "bare", "axum-server", "nginx", "h2o", "caddy"];
 /// The QUIC servers, likewise.
-const QUIC: &[&str] = &["twinport", "bare-h3", "salvo"];
+const QUIC: &[&str] = &["twinport", "bare-h3", "salvo", "ngtcp2", "caddy"];
 /// Two QUIC workers against one (the reference): pinned to one core with the load on the
 /// other, this shows what the workers cost, not how they scale.
 const WORKERS: &[&str] = &["twinport-w2", "twinport"];
@@ -69,6 +70,7 @@ pub fn small(env: &Env, opts: &Opts, res: &mut Results) -> Res<()> {
     if opts.salvo {
         kinds.push("salvo");
     }
+    kinds.extend(crate::peers::PEERS.iter().map(|p| p.kind));
     let mut servers = BTreeMap::new();
     for kind in kinds {
         match env.start(kind) {
@@ -98,6 +100,14 @@ pub fn small(env: &Env, opts: &Opts, res: &mut Results) -> Res<()> {
                 match sample {
                     Ok(x) => {
                         let key = small_key(s, server.kind);
+                        if let (0, Some(took), Some(own)) = (round, x.tool_secs, x.tool_rps) {
+                            if took > opts.secs as f64 + 1.0 {
+                                res.note(format!(
+                                    "{} {} {kind}: oha took {took:.1} s for the {} s window (waiting for the connections to close); its own rate, {own:.0} req/s, would be {:.0}× too low; counted: {:.0} responses/s over the window",
+                                    s.name, s.tool, opts.secs, x.rps / own, x.rps
+                                ));
+                            }
+                        }
                         res.add("rps", &key, x.rps);
                         if let Some(p) = x.p50 {
                             res.add("p50", &key, p);
