@@ -168,6 +168,9 @@ impl Builder {
     /// instance can forge another's resets), and the Retry / NEW_TOKEN key that every
     /// instance shares, so a token one instance gave is honoured by the others. Session
     /// tickets come from the same key through [`ServerTls::fleet_key`].
+    ///
+    /// The reset keys are derived only for an instance with a [`server_id`](Self::server_id):
+    /// without one, they stay random (instances left unnamed would share them).
     pub fn fleet_key(mut self, key: &twinport::fleet::FleetKey) -> Self {
         self.fleet.key = Some(key.clone());
         self

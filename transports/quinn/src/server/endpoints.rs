@@ -37,12 +37,15 @@ pub(super) fn start(start: Start<'_>) -> Result<Vec<quinn::Endpoint>, Error> {
         let worker = u8::try_from(index).unwrap_or(u8::MAX);
         let socket = runtime.wrap_udp_socket(socket).map_err(Error::Endpoint)?;
         let (config, socket) = match start.routing {
-            None => (endpoint_config(start.fleet_key, None), socket),
+            None => (quinn::EndpointConfig::default(), socket),
             Some(routing) => {
                 let cids = routing.cids(worker)?;
                 let steer = Steer::new(&cids);
                 let server_id = routing.server_id(worker);
-                let mut config = endpoint_config(start.fleet_key, Some(&server_id));
+                // Reset keys come from the fleet's secret only for a named instance: two
+                // instances left unnamed would share them, and could forge each other's.
+                let fleet_key = start.fleet_key.filter(|_| routing.named);
+                let mut config = endpoint_config(fleet_key, &server_id);
                 config.cid_generator(move || Box::new(cids.clone()));
                 let socket: Arc<dyn AsyncUdpSocket> = Arc::new(WorkerSocket::new(
                     socket,
@@ -66,10 +69,11 @@ pub(super) fn start(start: Start<'_>) -> Result<Vec<quinn::Endpoint>, Error> {
     Ok(endpoints)
 }
 
-/// quinn's endpoint settings: the reset key of this server ID when the fleet has a key.
-fn endpoint_config(fleet: Option<&FleetKey>, server_id: Option<&[u8]>) -> quinn::EndpointConfig {
+/// quinn's endpoint settings: the reset key of this server ID when the fleet has a key, a
+/// random one otherwise.
+fn endpoint_config(fleet: Option<&FleetKey>, server_id: &[u8]) -> quinn::EndpointConfig {
     match fleet {
-        Some(key) => quinn::EndpointConfig::new(keys::reset_key(key, server_id.unwrap_or(&[]))),
+        Some(key) => quinn::EndpointConfig::new(keys::reset_key(key, server_id)),
         None => quinn::EndpointConfig::default(),
     }
 }

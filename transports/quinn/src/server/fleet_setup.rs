@@ -51,6 +51,11 @@ impl fmt::Debug for FleetSetup {
 #[derive(Clone, Debug)]
 pub(super) struct Routing {
     instance_id: Vec<u8>,
+    /// Whether the application named this instance ([`Builder::server_id`]); without it, the
+    /// instance part is 0, which every instance would share.
+    ///
+    /// [`Builder::server_id`]: super::Builder::server_id
+    pub(super) named: bool,
     nonce_len: usize,
     pub(super) steering: Steering,
 }
@@ -86,6 +91,7 @@ impl FleetSetup {
             ));
         }
         let routing = Routing {
+            named: self.instance_id.is_some(),
             instance_id,
             nonce_len: self.nonce_len,
             steering: self.steering,
