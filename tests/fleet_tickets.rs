@@ -1,3 +1,4 @@
+#![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 //! Session resumption across instances: two independent servers made from the same
 //! certificate, each with its own rustls configuration, over real TCP sockets. A client that
@@ -5,10 +6,12 @@
 //! (TLS 1.3 and 1.2) or share a session store; with another key, B makes a full handshake.
 //! For QUIC, the configuration's fields: tickets, and 0-RTT only with stateful resumption.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+mod fleet;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use fleet::SharedStore;
 use rustls::client::{ClientSessionMemoryCache, Resumption};
 use rustls::pki_types::ServerName;
 use rustls::server::StoresServerSessions;
@@ -150,36 +153,6 @@ async fn during_a_rotation_the_previous_secret_still_resumes() {
     assert_eq!(kinds, (HandshakeKind::Full, HandshakeKind::Resumed));
 }
 
-/// A session store shared by the fleet: a map whose `take` removes, under one lock.
-#[derive(Debug, Default)]
-struct SharedStore {
-    sessions: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
-    taken: Mutex<usize>,
-}
-
-impl StoresServerSessions for SharedStore {
-    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        self.sessions.lock().unwrap().insert(key, value);
-        true
-    }
-
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.sessions.lock().unwrap().get(key).cloned()
-    }
-
-    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
-        let taken = self.sessions.lock().unwrap().remove(key);
-        if taken.is_some() {
-            *self.taken.lock().unwrap() += 1;
-        }
-        taken
-    }
-
-    fn can_cache(&self) -> bool {
-        true
-    }
-}
-
 #[tokio::test]
 async fn a_shared_session_store_resumes_across_instances_and_takes_the_session() {
     let pki = Pki::get();
@@ -198,7 +171,7 @@ async fn a_shared_session_store_resumes_across_instances_and_takes_the_session()
             (HandshakeKind::Full, HandshakeKind::Resumed),
             "{version:?}"
         );
-        let taken = *store.taken.lock().unwrap();
+        let taken = store.taken();
         if version == &TLS13 {
             // TLS 1.3 takes the ticket's session: it cannot be used again.
             assert_eq!(taken, 1);

@@ -1,14 +1,19 @@
 //! What the fleet tests share (`tests/fleet_*.rs`): fleet key files, the example's CA, two
-//! example processes as instances A and B of a fleet, and reading their JSON.
+//! example processes as instances A and B of a fleet, reading their JSON, and a session store
+//! shared by a fleet.
 
 // Each test binary uses its own share of these.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
+use rustls::server::StoresServerSessions;
 use serde_json::Value;
 use twinport::fleet::FleetKey;
 use twinport_testkit::fs::path_arg;
@@ -88,4 +93,46 @@ pub fn first_json(text: &str) -> Option<Value> {
 /// A fleet key from 32 equal bytes.
 pub fn fleet_key(byte: u8) -> FleetKey {
     FleetKey::from_bytes(&[byte; 32]).unwrap()
+}
+
+/// A session store shared by the fleet: a map whose `take` removes, under one lock.
+#[derive(Debug, Default)]
+pub struct SharedStore {
+    sessions: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
+    taken: AtomicUsize,
+}
+
+impl StoresServerSessions for SharedStore {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.sessions.lock().unwrap().insert(key, value);
+        true
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.sessions.lock().unwrap().get(key).cloned()
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let taken = self.sessions.lock().unwrap().remove(key);
+        if taken.is_some() {
+            self.taken.fetch_add(1, Ordering::SeqCst);
+        }
+        taken
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
+}
+
+impl SharedStore {
+    /// How many sessions it holds.
+    pub fn stored(&self) -> usize {
+        self.sessions.lock().unwrap().len()
+    }
+
+    /// How many sessions `take` gave out.
+    pub fn taken(&self) -> usize {
+        self.taken.load(Ordering::SeqCst)
+    }
 }

@@ -79,7 +79,8 @@ async fn twinport(
                 .http3()
                 .workers(workers)
                 .socket(udp)?;
-            if let Some(path) = std::env::var_os("TWINPORT_BENCH_WORKER_STATS") {
+            let stats_file = std::env::var_os("TWINPORT_BENCH_WORKER_STATS");
+            if let Some(path) = stats_file.filter(|_| workers > 1) {
                 let stats = http3.worker_stats();
                 tokio::spawn(async move {
                     loop {
