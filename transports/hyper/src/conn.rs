@@ -53,7 +53,7 @@ impl Builders {
 }
 
 /// Which HTTP the connection speaks.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Protocol {
     /// TLS with ALPN `h2`: HTTP/2 only, a bad preface is a protocol error.
     H2,
@@ -119,12 +119,15 @@ pub(crate) async fn serve_connection<I, A, S>(
 
     let activity = Arc::new(AtomicU64::new(0));
     let transport = info.transport().as_str();
-    let (io, mut back) = Lent::new(ConnIo::new(
-        io,
-        activity.clone(),
-        builders.write_stall_timeout,
-        transport,
-    ));
+    let (io, mut back) = Lent::new(
+        ConnIo::new(
+            io,
+            activity.clone(),
+            builders.write_stall_timeout,
+            transport,
+        )
+        .coalesce(protocol == Protocol::H2),
+    );
     let io = TokioIo::new(io);
     let svc = ConnService::new(service, info);
     let idle = Idle {

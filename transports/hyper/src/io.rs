@@ -21,6 +21,10 @@ pub(crate) struct ConnIo<IO> {
     transport: &'static str,
     received: u64,
     sent: u64,
+    /// HTTP/2: whether the next write first lets the other ready tasks run (see
+    /// [`ConnIo::coalesce`]), and whether it already did this round.
+    coalesce: bool,
+    yielded: bool,
 }
 
 impl<IO> ConnIo<IO> {
@@ -40,7 +44,30 @@ impl<IO> ConnIo<IO> {
             transport,
             received: 0,
             sent: 0,
+            coalesce: false,
+            yielded: false,
         }
+    }
+
+    /// Lets the first write of each flush wait one turn of the scheduler, so that responses
+    /// other tasks are about to hand to the same HTTP/2 connection leave in the same write
+    /// (and TLS record): hyper answers each stream in a task of its own, and without this
+    /// the connection writes as soon as the first one is ready, one write per response. The
+    /// turn is a `yield_now` (the task goes to the back of the run queue), so an idle server
+    /// adds only that to a response's latency; TCP_NODELAY stays on.
+    pub(crate) fn coalesce(mut self, on: bool) -> Self {
+        self.coalesce = on;
+        self
+    }
+
+    /// `true` when this write should wait one turn first (and has arranged to be woken).
+    fn defer_write(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.coalesce || self.yielded {
+            return false;
+        }
+        self.yielded = true;
+        let yielding = std::pin::pin!(tokio::task::yield_now());
+        std::future::Future::poll(yielding, cx).is_pending()
     }
 
     fn touch(&self) {
@@ -121,6 +148,9 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ConnIo<IO> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if self.defer_write(cx) {
+            return Poll::Pending;
+        }
         let res = self.write_side(cx, |io, cx| io.poll_write(cx, buf));
         self.wrote(&res);
         res
@@ -131,6 +161,9 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ConnIo<IO> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if self.defer_write(cx) {
+            return Poll::Pending;
+        }
         let res = self.write_side(cx, |io, cx| io.poll_write_vectored(cx, bufs));
         self.wrote(&res);
         res
@@ -141,7 +174,12 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ConnIo<IO> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.write_side(cx, |io, cx| io.poll_flush(cx))
+        let res = self.write_side(cx, |io, cx| io.poll_flush(cx));
+        if res.is_ready() {
+            // The next write starts a new round.
+            self.yielded = false;
+        }
+        res
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
