@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::time::Instant;
 use twinport::transport::request::record_connection;
 use twinport::transport::{ConnectionGauge, ErrorChain, Event, Handshake, HandshakeFailure};
 use twinport::{
@@ -220,6 +221,11 @@ where
     // Armed when the idle timeout starts a graceful close.
     let mut close_deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let mut seen = idle.activity.load(Ordering::Relaxed);
+    // A connection whose client connected before a drain began but has read nothing yet (its
+    // request is on its way) waits for that request before the graceful shutdown: hyper's
+    // HTTP/1.1 shutdown closes a connection between requests at once, first one included.
+    let fresh = seen;
+    let mut awaiting: Option<(tokio::time::Interval, Instant)> = None;
     loop {
         tokio::select! {
             result = conn.as_mut() => {
@@ -232,9 +238,22 @@ where
                 }
                 return;
             }
-            _ = shutdown.draining(), if !closing => {
-                closing = true;
-                graceful(conn.as_mut());
+            _ = shutdown.draining(), if !closing && awaiting.is_none() => {
+                if idle.activity.load(Ordering::Relaxed) == fresh {
+                    let until = Instant::now() + FIRST_REQUEST_WAIT;
+                    awaiting = Some((tokio::time::interval(FIRST_REQUEST_POLL), until));
+                } else {
+                    closing = true;
+                    graceful(conn.as_mut());
+                }
+            }
+            at = tick_awaiting(&mut awaiting), if !closing => {
+                let read = idle.activity.load(Ordering::Relaxed) != fresh;
+                if read || awaiting.as_ref().is_some_and(|(_, until)| at >= *until) {
+                    awaiting = None;
+                    closing = true;
+                    graceful(conn.as_mut());
+                }
             }
             _ = tick(&mut ticker), if !closing => {
                 let now = idle.activity.load(Ordering::Relaxed);
@@ -258,6 +277,19 @@ where
                 return;
             }
         }
+    }
+}
+
+/// How long a connection made before a drain may take to send its first request, and how
+/// often it is checked for it.
+const FIRST_REQUEST_WAIT: Duration = Duration::from_secs(1);
+const FIRST_REQUEST_POLL: Duration = Duration::from_millis(5);
+
+/// The next check for a first request, if one is awaited; the time of the check.
+async fn tick_awaiting(awaiting: &mut Option<(tokio::time::Interval, Instant)>) -> Instant {
+    match awaiting {
+        Some((t, _)) => t.tick().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -53,3 +53,38 @@ fn from_std_outside_a_runtime_is_an_error_not_a_panic() {
     let err = Http::from_std(listener).unwrap_err();
     assert!(err.to_string().contains("tokio runtime"), "{err}");
 }
+
+/// A client whose connection was accepted (and its TLS handshake done) before a drain began,
+/// and whose HTTP/1.1 request comes after: it is answered, and the connection then closes
+/// within the drain. (A restart on inherited sockets lost such requests: hyper closes an
+/// HTTP/1.1 connection between requests at once when told to shut down.) HTTP/2 has its own
+/// answer: the client is told by GOAWAY, and what it sent before that arrived is served.
+#[tokio::test]
+async fn a_request_on_a_connection_made_before_the_drain_is_answered() {
+    init_tracing();
+    let tls = Pki::get().server_tls();
+    {
+        let proto = Proto::H1;
+        let http = Http::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap()
+            .tls(&tls)
+            .unwrap();
+        let mut server = twinport_testkit::servers::serve_http(http, Duration::from_secs(5));
+        let io = tls_connect(server.addr(), &[proto.alpn()], None)
+            .await
+            .unwrap();
+        let (mut client, _driver) = Hyper::handshake(io, proto).await.unwrap();
+        server.begin_shutdown();
+        // Let the drain begin before the request leaves.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let req = client.request("GET", "/info", empty());
+        let res = within(client.send(req))
+            .await
+            .unwrap_or_else(|e| panic!("{proto:?}: the request failed: {e}"));
+        assert_eq!(res.status(), 200, "{proto:?}");
+        let _ = res.into_body().collect().await;
+        let report = server.join().await;
+        assert_eq!(report.cut, 0, "{proto:?}");
+    }
+}
