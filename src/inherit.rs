@@ -16,8 +16,10 @@ use std::net::{TcpListener, UdpSocket};
 /// `Ok(None)`: the process was not given sockets. An error: it was, but not one TCP
 /// listener and one UDP socket (the message says what was found).
 ///
-/// The environment variables are removed once read, so child processes do not take the
-/// sockets again: call this early in `main`, before other threads read the environment.
+/// `LISTEN_FDS` and `LISTEN_PID` are removed from the environment once read (not
+/// `LISTEN_FDNAMES`), so that child processes do not take the sockets again: call this early
+/// in `main`, before other threads read the environment. Descriptors it does not take stay
+/// open.
 pub fn inherited_sockets(name: Option<&str>) -> io::Result<Option<(TcpListener, UdpSocket)>> {
     let names: Vec<String> = std::env::var("LISTEN_FDNAMES")
         .map(|v| v.split(':').map(str::to_owned).collect())

@@ -91,7 +91,20 @@ pub(crate) async fn serve_connection<I, A, S>(
     // timeout, and the shutdown's deadline cuts it like any other): its client did nothing
     // wrong, and its first request is then served with `Connection: close` (or before the
     // HTTP/2 GOAWAY's last stream). Dropping it here lost that request on every restart.
-    let accepted = tokio::time::timeout(limit, acceptor.accept(io, info)).await;
+    // It has `FIRST_REQUEST_WAIT` once the drain began, so that a client stalling its
+    // handshake cannot hold the drain for the whole accept timeout.
+    let drained = async {
+        shutdown.draining().await;
+        tokio::time::sleep(FIRST_REQUEST_WAIT).await;
+    };
+    let accepted = tokio::select! {
+        accepted = tokio::time::timeout(limit, acceptor.accept(io, info)) => accepted,
+        () = drained => {
+            handshake.failed(HandshakeFailure::Timeout);
+            tracing::debug!("handshake not done within {FIRST_REQUEST_WAIT:?} of the drain");
+            return;
+        }
+    };
     let (io, info) = match accepted {
         Ok(Ok(ready)) => ready,
         Ok(Err(error)) => {
@@ -224,6 +237,8 @@ where
     // A connection whose client connected before a drain began but has read nothing yet (its
     // request is on its way) waits for that request before the graceful shutdown: hyper's
     // HTTP/1.1 shutdown closes a connection between requests at once, first one included.
+    // (Any I/O counts: an HTTP/2 connection has written its SETTINGS, so it never waits, and
+    // needs not: its GOAWAY tells the client, and what the client sent before is served.)
     let fresh = seen;
     let mut awaiting: Option<(tokio::time::Interval, Instant)> = None;
     loop {

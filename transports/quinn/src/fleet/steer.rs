@@ -175,7 +175,9 @@ mod cbpf {
     /// (`reuseport_select_sock(..., sizeof(struct udphdr))` in `net/ipv4/udp.c` and
     /// `net/ipv6/udp.c`): byte 0 is
     /// the QUIC packet's first. It returns the worker byte, or `0xffffffff` when it has none
-    /// (an Initial's or 0-RTT's client-chosen DCID, a datagram too short). Any value not
+    /// (a long header whose DCID is not this server's length, a datagram too short). A
+    /// client's Initial and 0-RTT DCID of this server's length is read like any other: its
+    /// packets all carry the same one, so they reach one worker either way. Any value not
     /// below the number of sockets in the group (the fallback, or a worker byte with no
     /// socket) makes the kernel choose by its hash of the 4-tuple instead. The kernel leaves
     /// the program out as soon as a socket of the group is connected (`connect(2)`).

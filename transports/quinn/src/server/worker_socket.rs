@@ -19,8 +19,13 @@ use twinport::transport::Event;
 use super::steer::{Dest, Steer};
 use super::worker_stats::WorkerStats;
 
-/// How many forwarded datagrams wait for a worker before more are dropped.
+/// How many forwarded datagrams, and how many of their bytes, wait for a worker before more
+/// are dropped.
 const QUEUE_DATAGRAMS: usize = 1024;
+const QUEUE_BYTES: usize = 2 << 20;
+/// How many batches one receive may read and hand entirely elsewhere before it lets the
+/// endpoint run (a flood of foreign datagrams must not hold the endpoint's task).
+const EMPTY_BATCHES: usize = 16;
 
 /// A datagram forwarded from another worker: its bytes and what the kernel said of it.
 struct Forwarded {
@@ -31,8 +36,15 @@ struct Forwarded {
 /// One worker's inbox of datagrams forwarded by the others, and the waker of its endpoint.
 #[derive(Default)]
 pub(super) struct Inbox {
-    queue: Mutex<VecDeque<Forwarded>>,
+    queue: Mutex<Queue>,
     waker: AtomicWaker,
+}
+
+/// The datagrams waiting, and their bytes.
+#[derive(Default)]
+struct Queue {
+    datagrams: VecDeque<Forwarded>,
+    bytes: usize,
 }
 
 impl Inbox {
@@ -40,10 +52,11 @@ impl Inbox {
     /// as on a full socket buffer).
     fn push(&self, meta: RecvMeta, data: &[u8]) -> bool {
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        if queue.len() >= QUEUE_DATAGRAMS {
+        if queue.datagrams.len() >= QUEUE_DATAGRAMS || queue.bytes + data.len() > QUEUE_BYTES {
             return false;
         }
-        queue.push_back(Forwarded {
+        queue.bytes += data.len();
+        queue.datagrams.push_back(Forwarded {
             meta: RecvMeta {
                 len: data.len(),
                 stride: data.len(),
@@ -57,10 +70,10 @@ impl Inbox {
     }
 
     fn pop(&self) -> Option<Forwarded> {
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let forwarded = queue.datagrams.pop_front()?;
+        queue.bytes -= forwarded.data.len();
+        Some(forwarded)
     }
 }
 
@@ -183,29 +196,38 @@ impl AsyncUdpSocket for WorkerSocket {
     ) -> Poll<io::Result<usize>> {
         let inbox = &self.inboxes[usize::from(self.worker)];
         inbox.waker.register(cx.waker());
-        // Forwarded datagrams first: they waited already.
+        let slots = bufs.len().min(meta.len());
+        // Forwarded datagrams first (they waited already), but at most half the batch, so
+        // that other workers' forwarding cannot keep this one from its own socket.
         let mut filled = 0;
-        while filled < bufs.len().min(meta.len()) {
+        while filled < slots.div_ceil(2) {
             let Some(forwarded) = inbox.pop() else { break };
             let buf = &mut bufs[filled];
             if forwarded.data.len() > buf.len() {
+                self.stats.worker(self.worker).queue_full();
                 continue;
             }
             buf[..forwarded.data.len()].copy_from_slice(&forwarded.data);
             meta[filled] = forwarded.meta;
             filled += 1;
         }
-        if filled > 0 {
-            return Poll::Ready(Ok(filled));
-        }
-        loop {
-            let n = match self.inner.poll_recv(cx, bufs, meta) {
-                Poll::Ready(Ok(n)) => n,
-                other => return other,
-            };
+        for _ in 0..EMPTY_BATCHES {
+            let n =
+                match self
+                    .inner
+                    .poll_recv(cx, &mut bufs[filled..slots], &mut meta[filled..slots])
+                {
+                    Poll::Ready(Ok(n)) => n,
+                    Poll::Ready(Err(e)) if filled == 0 => return Poll::Ready(Err(e)),
+                    // What was forwarded is handed over now; the error comes back next time.
+                    Poll::Ready(Err(_)) | Poll::Pending if filled > 0 => {
+                        return Poll::Ready(Ok(filled))
+                    }
+                    other => return other,
+                };
             // Compact: buffers left empty by the filter are dropped from the batch.
-            let mut out = 0;
-            for i in 0..n {
+            let mut out = filled;
+            for i in filled..filled + n {
                 let kept = self.filter(&meta[i], &mut bufs[i]);
                 if kept == 0 {
                     continue;
@@ -223,9 +245,11 @@ impl AsyncUdpSocket for WorkerSocket {
             if out > 0 {
                 return Poll::Ready(Ok(out));
             }
-            // All of it went elsewhere: read again (the socket registers the waker when
-            // nothing is left to read).
+            // All of it went elsewhere: read again, a bounded number of times.
         }
+        // A flood of datagrams for elsewhere: let the endpoint run, and come back at once.
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {

@@ -13,8 +13,10 @@ use crate::error::Error;
 #[non_exhaustive]
 pub enum Steering {
     /// In the kernel (Linux): a classic BPF program attached to the `SO_REUSEPORT` group
-    /// reads the worker byte of each packet's connection ID; packets without one (a client's
-    /// first Initial) are spread by the kernel's hash of the addresses. When the program
+    /// reads the worker byte of each packet's connection ID; a client's first packets carry
+    /// an ID of its own choosing, and go where the kernel's hash of the addresses sends them
+    /// (or, when that ID has this server's length, where its byte in the worker's place
+    /// says: the same for all of them, so they reach one worker either way). When the program
     /// cannot be attached (another OS, or the kernel refuses it), the endpoint warns and
     /// falls back to [`Forwarder`](Self::Forwarder). The default.
     #[default]
@@ -36,16 +38,16 @@ pub enum Steering {
 /// [`Builder::socket`]: super::Builder::socket
 pub(super) fn bind_group(addr: SocketAddr, workers: usize) -> Result<Vec<UdpSocket>, Error> {
     let bind_error = |addr, source| Error::Bind { addr, source };
-    if addr.port() != 0 {
-        // Without SO_REUSEPORT, this bind fails if anything holds the address.
-        match UdpSocket::bind(addr) {
-            Ok(probe) => drop(probe),
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                return Err(Error::AddressInUse { addr, source: e })
-            }
-            Err(e) => return Err(bind_error(addr, e)),
+    // Without SO_REUSEPORT, this bind fails if anything holds the address; with port 0 it
+    // picks a port nothing holds (the kernel's choice for a SO_REUSEPORT socket could be a
+    // port a group of the same user already has).
+    let addr = match UdpSocket::bind(addr) {
+        Ok(probe) => probe.local_addr().map_err(|e| bind_error(addr, e))?,
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+            return Err(Error::AddressInUse { addr, source: e })
         }
-    }
+        Err(e) => return Err(bind_error(addr, e)),
+    };
     let mut sockets = Vec::with_capacity(workers);
     let mut at = addr;
     for _ in 0..workers {
