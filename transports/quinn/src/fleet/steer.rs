@@ -46,9 +46,9 @@ const LONG_HEADER: u8 = 0x80;
 /// In a long header, the byte holding the DCID's length.
 const LONG_DCID_LEN_AT: usize = 5;
 /// In a long header, the first byte of the DCID.
-const LONG_DCID_AT: usize = 6;
+pub(crate) const LONG_DCID_AT: usize = 6;
 /// In a short header, the first byte of the DCID.
-const SHORT_DCID_AT: usize = 1;
+pub(crate) const SHORT_DCID_AT: usize = 1;
 
 /// Whether `datagram` starts with a long-header packet (the first bit set). False for an
 /// empty datagram.

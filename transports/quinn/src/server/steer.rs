@@ -2,7 +2,9 @@
 //! server chose (QUIC-LB: the server ID's last byte is the worker), with the check that the
 //! ID is this server's at all.
 
-use crate::fleet::steer::{is_long_header, long_packet_type, worker_of};
+use crate::fleet::steer::{
+    is_long_header, long_packet_type, worker_of, LONG_DCID_AT, SHORT_DCID_AT,
+};
 use crate::fleet::{CidLayout, RoutableCids};
 
 /// Where a datagram goes.
@@ -25,11 +27,6 @@ pub(super) struct Steer {
     layout: CidLayout,
     prefix: Vec<u8>,
 }
-
-/// Where the destination connection ID starts: after the first byte of a short header; after
-/// the first byte, version and length byte of a long one.
-const SHORT_DCID_AT: usize = 1;
-const LONG_DCID_AT: usize = 6;
 
 impl Steer {
     pub(super) fn new(cids: &RoutableCids) -> Self {
