@@ -11,6 +11,8 @@
 //! - `/trailers`: GET, a body with an `x-checksum` trailer; POST, the body echoed with
 //!   trailers `x-sha256` (of the body) and `x-echo-checksum` (the request's `x-checksum`)
 //! - `/sleep?ms=N`: waits, then answers `slept`
+//! - `/block?ms=N`: holds its thread for N ms (as a handler computing without an `.await`
+//!   does), then answers `blocked`
 //! - `/ws`: a WebSocket echoing text as `echo: TEXT`
 //! - `/panic`, `/panic-body`: panic before / after the response head
 //!
@@ -57,6 +59,7 @@ pub fn router() -> Router {
         .route("/small-upload", post(small_upload))
         .route("/trailers", get(trailers).post(echo_with_trailers))
         .route("/sleep", get(sleep))
+        .route("/block", get(block))
         .route("/ws", get(ws))
         .route("/panic", get(panic))
         .route("/panic-body", get(panic_body))
@@ -254,6 +257,12 @@ async fn sleep(uri: http::Uri) -> &'static str {
     let ms = query_u64(&uri, "ms").unwrap_or(100);
     tokio::time::sleep(Duration::from_millis(ms)).await;
     "slept"
+}
+
+async fn block(uri: http::Uri) -> &'static str {
+    let ms = query_u64(&uri, "ms").unwrap_or(100);
+    std::thread::sleep(Duration::from_millis(ms));
+    "blocked"
 }
 
 async fn ws(upgrade: WebSocketUpgrade) -> Response {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioTimer;
 
 use crate::linger::Linger;
 
@@ -44,6 +44,7 @@ pub struct HttpConfig {
     pub(crate) http2_max_pending_accept_reset_streams: usize,
     pub(crate) http2_max_local_error_reset_streams: usize,
     pub(crate) http2_websockets: bool,
+    pub(crate) http2_spawn_streams: bool,
     pub(crate) linger: Linger,
 }
 
@@ -62,6 +63,7 @@ impl Default for HttpConfig {
             http2_max_pending_accept_reset_streams: 20,
             http2_max_local_error_reset_streams: 256,
             http2_websockets: true,
+            http2_spawn_streams: false,
             // nginx's lingering_time and lingering_timeout; the bytes exceed what a client's
             // socket buffers can hold in flight on Linux, so a client that stops sending when
             // it sees the response is never cut.
@@ -189,6 +191,22 @@ impl HttpConfig {
         self
     }
 
+    /// Whether each HTTP/2 stream runs in a tokio task of its own (hyper's default) instead of
+    /// in its connection's task. Default: off.
+    ///
+    /// In the connection's task (as h2o and nginx run them), every response that is ready when
+    /// the connection wakes leaves in one write and one TLS record, and no stream costs a spawn
+    /// or a wake-up across tasks: see BENCHMARKS.md. The price: one connection's handlers
+    /// share one thread at a time, so a handler that computes for long without an `.await`
+    /// holds back the other requests of its connection (other connections go on). Move such
+    /// work to `tokio::task::spawn_blocking` or a `tokio::spawn` of its own, or turn this on
+    /// so that the runtime can spread one connection's streams over its threads. Either way
+    /// a panic in a handler or a response body ends only its own stream.
+    pub fn http2_spawn_streams(mut self, spawn: bool) -> Self {
+        self.http2_spawn_streams = spawn;
+        self
+    }
+
     /// The longest a connection the server closes may linger: after the last response, the
     /// server shuts down its side and reads and discards what the client still sends until
     /// the client closes, so the kernel never resets the connection under a response the
@@ -237,8 +255,9 @@ impl HttpConfig {
         usize::try_from(self.max_header_list_size).map_or(usize::MAX, |n| n.max(8192))
     }
 
-    pub(crate) fn http2(&self) -> hyper::server::conn::http2::Builder<TokioExecutor> {
-        let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    /// hyper's HTTP/2 builder, spawning streams on `exec`.
+    pub(crate) fn http2<E>(&self, exec: E) -> hyper::server::conn::http2::Builder<E> {
+        let mut b = hyper::server::conn::http2::Builder::new(exec);
         if self.http2_websockets {
             b.enable_connect_protocol();
         }
@@ -250,8 +269,9 @@ impl HttpConfig {
         b
     }
 
-    pub(crate) fn auto(&self) -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
-        let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    /// hyper-util's HTTP/1.1-or-h2c builder, spawning HTTP/2 streams on `exec`.
+    pub(crate) fn auto<E>(&self, exec: E) -> hyper_util::server::conn::auto::Builder<E> {
+        let mut b = hyper_util::server::conn::auto::Builder::new(exec);
         b.http1()
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout)

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 use twinport::transport::request::record_connection;
 use twinport::transport::{ConnectionGauge, ErrorChain, Event, Handshake, HandshakeFailure};
@@ -21,13 +21,14 @@ use crate::config::HttpConfig;
 use crate::io::ConnIo;
 use crate::linger::{Lent, Linger, LingerEnd};
 use crate::service::ConnService;
+use crate::streams::{StreamExecutor, WithStreams};
 
-/// What every connection of a transport shares: hyper's connection builders and the
-/// timeouts, made once from its [`HttpConfig`], and the count of lingering connections.
+/// What every connection of a transport shares: hyper's HTTP/1.1 builder and the timeouts,
+/// made once from its [`HttpConfig`] (the HTTP/2 builders are made per connection, with the
+/// connection's [`StreamExecutor`]), and the count of lingering connections.
 pub(crate) struct Builders {
+    config: HttpConfig,
     http1: hyper::server::conn::http1::Builder,
-    http2: hyper::server::conn::http2::Builder<TokioExecutor>,
-    auto: hyper_util::server::conn::auto::Builder<TokioExecutor>,
     accept_timeout: Duration,
     idle_timeout: Option<Duration>,
     idle_close_timeout: Duration,
@@ -40,15 +41,23 @@ pub(crate) struct Builders {
 impl Builders {
     pub(crate) fn new(config: &HttpConfig) -> Self {
         Self {
+            config: config.clone(),
             http1: config.http1(),
-            http2: config.http2(),
-            auto: config.auto(),
             accept_timeout: config.accept_timeout,
             idle_timeout: config.idle_timeout,
             idle_close_timeout: config.idle_close_timeout,
             write_stall_timeout: config.write_stall_timeout,
             linger: config.linger,
             lingering: ConnectionGauge::new(),
+        }
+    }
+
+    /// The executor of one connection's HTTP/2 streams.
+    fn stream_executor(&self) -> StreamExecutor {
+        if self.config.http2_spawn_streams {
+            StreamExecutor::spawning()
+        } else {
+            StreamExecutor::in_connection()
         }
     }
 }
@@ -140,7 +149,8 @@ pub(crate) async fn serve_connection<I, A, S>(
             builders.write_stall_timeout,
             transport,
         )
-        .coalesce(protocol == Protocol::H2),
+        // Streams in their connection's task write together without it.
+        .coalesce(protocol == Protocol::H2 && builders.config.http2_spawn_streams),
     );
     let io = TokioIo::new(io);
     let svc = ConnService::new(service, info);
@@ -154,16 +164,38 @@ pub(crate) async fn serve_connection<I, A, S>(
     // `drive`) made every connection's task about 7.7 KB, whichever protocol it spoke.
     match protocol {
         Protocol::H2 => {
-            let conn = Box::pin(builders.http2.serve_connection(io, svc));
-            drive(conn, |c| c.graceful_shutdown(), shutdown, idle).await
+            let exec = builders.stream_executor();
+            let conn = builders
+                .config
+                .http2(exec.clone())
+                .serve_connection(io, svc);
+            let conn = Box::pin(WithStreams::new(conn, &exec));
+            drive(
+                conn,
+                |c| c.get_mut().conn().graceful_shutdown(),
+                shutdown,
+                idle,
+            )
+            .await
         }
         Protocol::H1 => {
             let conn = Box::pin(builders.http1.serve_connection(io, svc).with_upgrades());
             drive(conn, |c| c.graceful_shutdown(), shutdown, idle).await
         }
         Protocol::Auto => {
-            let conn = Box::pin(builders.auto.serve_connection_with_upgrades(io, svc));
-            drive(conn, |c| c.graceful_shutdown(), shutdown, idle).await
+            let exec = builders.stream_executor();
+            let auto = builders.config.auto(exec.clone());
+            let conn = Box::pin(WithStreams::new(
+                auto.serve_connection_with_upgrades(io, svc),
+                &exec,
+            ));
+            drive(
+                conn,
+                |c| c.get_mut().conn().graceful_shutdown(),
+                shutdown,
+                idle,
+            )
+            .await
         }
     }
     // hyper has dropped the stream, unless an upgrade (a WebSocket) took it.

@@ -151,6 +151,7 @@ mod linger;
 pub mod listener;
 pub mod proxy;
 mod service;
+mod streams;
 pub mod tls;
 
 pub use crate::accept::{AcceptError, AcceptFuture, Acceptor, BeforeTls, DefaultAcceptor};
