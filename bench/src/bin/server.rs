@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [kind, port, certs] = args.as_slice() else {
         return Err(
-            "usage: server twinport|twinport-w2|twinport-ring|bare|axum-server|bare-h3|salvo PORT CERTS_DIR"
+            "usage: server twinport|twinport-w2|twinport-spawn|twinport-ring|bare|axum-server|bare-h3|salvo PORT CERTS_DIR"
                 .into(),
         );
     };
@@ -43,9 +43,31 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build()?;
     rt.block_on(async move {
         match kind.as_str() {
-            "twinport" => twinport(addr, twinport_bench::server_tls(&certs)?, 1).await,
-            "twinport-w2" => twinport(addr, twinport_bench::server_tls(&certs)?, 2).await,
-            "twinport-ring" => twinport(addr, twinport_bench::server_tls_ring(&certs)?, 1).await,
+            "twinport" => {
+                twinport(addr, twinport_bench::server_tls(&certs)?, Tuning::DEFAULT).await
+            }
+            "twinport-w2" => {
+                let tuning = Tuning {
+                    workers: 2,
+                    ..Tuning::DEFAULT
+                };
+                twinport(addr, twinport_bench::server_tls(&certs)?, tuning).await
+            }
+            "twinport-spawn" => {
+                let tuning = Tuning {
+                    spawn_streams: true,
+                    ..Tuning::DEFAULT
+                };
+                twinport(addr, twinport_bench::server_tls(&certs)?, tuning).await
+            }
+            "twinport-ring" => {
+                twinport(
+                    addr,
+                    twinport_bench::server_tls_ring(&certs)?,
+                    Tuning::DEFAULT,
+                )
+                .await
+            }
             "bare" => bare(addr, &certs).await,
             "axum-server" => axum_server(addr, &certs).await,
             "bare-h3" => bare_h3(addr, &certs).await,
@@ -60,14 +82,34 @@ fn ready() {
     println!("ready");
 }
 
+/// What differs between the twinport kinds beside the crypto provider.
+struct Tuning {
+    /// QUIC workers.
+    workers: usize,
+    /// `HttpConfig::http2_spawn_streams`: each HTTP/2 stream a task of its own.
+    spawn_streams: bool,
+}
+
+impl Tuning {
+    const DEFAULT: Self = Self {
+        workers: 1,
+        spawn_streams: false,
+    };
+}
+
 async fn twinport(
     addr: SocketAddr,
     tls: twinport::ServerTls,
-    workers: usize,
+    Tuning {
+        workers,
+        spawn_streams,
+    }: Tuning,
 ) -> Result<(), Box<dyn Error>> {
     let (tcp, udp) = twinport::bind_same_port(addr)?;
     // The default limit is exactly 10,000 connections, which the idle test reaches.
-    let config = twinport_hyper::HttpConfig::default().max_connections(50_000);
+    let config = twinport_hyper::HttpConfig::default()
+        .max_connections(50_000)
+        .http2_spawn_streams(spawn_streams);
     let server = twinport::Server::new(twinport_bench::app())
         .transport(
             twinport_hyper::Http::from_std(tcp)?

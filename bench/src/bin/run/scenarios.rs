@@ -24,6 +24,17 @@ pub struct Small {
 /// The TCP servers of the small-response scenarios; the second is the reference ("× bare").
 /// After the crate's servers, the C and Go ones users could pick instead (`peers`).
 const TCP: &[&str] = &["twinport", "bare", "axum-server", "nginx", "h2o", "caddy"];
+/// HTTP/2's, with twinport's streams each in a task of its own (`http2_spawn_streams`) beside
+/// them: the change of issue 26 within one run.
+const H2: &[&str] = &[
+    "twinport",
+    "bare",
+    "axum-server",
+    "twinport-spawn",
+    "nginx",
+    "h2o",
+    "caddy",
+];
 /// The QUIC servers, likewise.
 const QUIC: &[&str] = &["twinport", "bare-h3", "salvo", "ngtcp2", "caddy"];
 /// Two QUIC workers against one (the reference): pinned to one core with the load on the
@@ -32,8 +43,8 @@ const WORKERS: &[&str] = &["twinport-w2", "twinport"];
 
 pub const SMALL: &[Small] = &[
     Small::new("HTTP/1.1", "oha", "1.1", (50, 1), TCP),
-    Small::new("HTTP/2", "oha", "2", (10, 10), TCP),
-    Small::new("HTTP/2", "h2load", "2", (10, 10), TCP),
+    Small::new("HTTP/2", "oha", "2", (10, 10), H2),
+    Small::new("HTTP/2", "h2load", "2", (10, 10), H2),
     Small::new("HTTP/3", "oha", "3", (10, 10), QUIC),
     Small::new("HTTP/3, 2 workers", "oha", "3", (10, 10), WORKERS),
 ];
@@ -65,8 +76,14 @@ pub fn small_key(s: &Small, server: &str) -> String {
 }
 
 pub fn small(env: &Env, opts: &Opts, res: &mut Results) -> Res<()> {
-    let mut kinds: Vec<&'static str> =
-        vec!["twinport", "twinport-w2", "bare", "axum-server", "bare-h3"];
+    let mut kinds: Vec<&'static str> = vec![
+        "twinport",
+        "twinport-w2",
+        "twinport-spawn",
+        "bare",
+        "axum-server",
+        "bare-h3",
+    ];
     if opts.salvo {
         kinds.push("salvo");
     }
