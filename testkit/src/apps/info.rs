@@ -1,6 +1,6 @@
 //! The transport suites' app, the same on every protocol:
-//! - `/info`: JSON with the request's version and
-//!   [`ConnectionInfo`](twinport::ConnectionInfo); echoes `x-test` as `x-test-echo`
+//! - `/info`: JSON with the request's version, [`ConnectionInfo`](twinport::ConnectionInfo)
+//!   and the tokio task it runs in; echoes `x-test` as `x-test-echo`
 //! - `/echo` (POST): the request body streamed back, frame by frame, trailers included
 //! - `/sha256` (POST): answers `<count> <sha256>` of the body and echoes its trailers as
 //!   response trailers; a body error is a 400 saying what went wrong
@@ -146,6 +146,8 @@ async fn info(req: Request) -> Response {
         "client_issuer": cert.map(|c| c.issuer()),
         "proxy_peer": info.proxy().and_then(|p| p.peer_addr).map(|a| a.to_string()),
         "proxy_destination": info.proxy().and_then(|p| p.destination).map(|a| a.to_string()),
+        // The tokio task the handler runs in: its connection's, or one of its own.
+        "task": tokio::task::try_id().map(|id| id.to_string()),
     });
     let mut res = Json(body).into_response();
     if let Some(v) = req.headers().get("x-test") {

@@ -191,17 +191,21 @@ impl HttpConfig {
         self
     }
 
-    /// Whether each HTTP/2 stream runs in a tokio task of its own (hyper's default) instead of
-    /// in its connection's task. Default: off.
+    /// Whether each HTTP/2 stream runs in a tokio task of its own (hyper's way, as
+    /// `axum::serve` and axum-server run them) instead of in its connection's task. Default:
+    /// off. Twinport-quinn's `Http3Config::spawn_requests` is the same choice for HTTP/3.
     ///
     /// In the connection's task (as h2o and nginx run them), every response that is ready when
     /// the connection wakes leaves in one write and one TLS record, and no stream costs a spawn
     /// or a wake-up across tasks: see BENCHMARKS.md. The price: one connection's handlers
-    /// share one thread at a time, so a handler that computes for long without an `.await`
-    /// holds back the other requests of its connection (other connections go on). Move such
-    /// work to `tokio::task::spawn_blocking` or a `tokio::spawn` of its own, or turn this on
-    /// so that the runtime can spread one connection's streams over its threads. Either way
-    /// a panic in a handler or a response body ends only its own stream.
+    /// share one thread at a time, so a handler that computes for long without an `.await`,
+    /// or calls blocking code, holds back the other requests of its own connection. Other
+    /// connections go on: before new streams run, the connection's task lets the runtime see
+    /// it queued, so another thread takes the I/O (without that, and in hyper's way too when
+    /// a stream task blocks at once, tokio can leave every connection's I/O waiting for the
+    /// blocked thread). Move such work to `tokio::task::spawn_blocking`, or turn this on to
+    /// spread one connection's streams over the runtime's threads. Either way a panic in a
+    /// handler or a response body ends only its own stream.
     pub fn http2_spawn_streams(mut self, spawn: bool) -> Self {
         self.http2_spawn_streams = spawn;
         self

@@ -10,7 +10,7 @@
 //!
 //! What it costs: one connection's streams share one task, so a handler that computes for long
 //! without yielding holds its connection's other streams (they are no longer spread over the
-//! runtime's threads). Connections still run in parallel.
+//! runtime's threads); other connections go on (see [`hand_over`]).
 //! [`HttpConfig::http2_spawn_streams`](crate::HttpConfig::http2_spawn_streams) gives each stream
 //! its own task again.
 
@@ -119,6 +119,8 @@ pub(crate) struct WithStreams<C> {
     conn: Pin<Box<C>>,
     inbox: Arc<Mutex<Inbox>>,
     running: FuturesUnordered<StreamFuture>,
+    /// The last poll ended in a yield before new streams ran.
+    yielded: bool,
 }
 
 impl<C> WithStreams<C> {
@@ -128,6 +130,7 @@ impl<C> WithStreams<C> {
             conn: Box::pin(conn),
             inbox: executor.inbox.clone(),
             running: FuturesUnordered::new(),
+            yielded: false,
         }
     }
 
@@ -161,12 +164,18 @@ impl<C: Future> Future for WithStreams<C> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
         let this = self.get_mut();
+        let may_yield = !std::mem::take(&mut this.yielded);
         this.take_new(true, cx);
         for _ in 0..ROUNDS {
             if let Poll::Ready(ended) = this.conn.as_mut().poll(cx) {
                 return Poll::Ready(ended);
             }
-            this.take_new(true, cx);
+            if this.take_new(true, cx) && may_yield && !this.yielded && hand_over(cx) {
+                // New streams run on the next turn, after the runtime has seen work queued.
+                this.yielded = true;
+                this.take_new(false, cx);
+                return Poll::Pending;
+            }
             let mut finished = false;
             while let Poll::Ready(Some(())) = this.running.poll_next_unpin(cx) {
                 finished = true;
@@ -185,6 +194,21 @@ impl<C: Future> Future for WithStreams<C> {
         cx.waker().wake_by_ref();
         Poll::Pending
     }
+}
+
+/// Goes to the back of the runtime's queue (`true`: woken, to be polled again), so that new
+/// streams' handlers run only once the runtime has seen a task queued.
+///
+/// A task woken by the runtime's I/O driver runs next on the worker that polled the driver,
+/// and no other worker is woken for it: were that task to block its thread at once (a handler
+/// calling blocking code), no worker would poll the driver until it returns, and the I/O of
+/// every other connection would wait. A yield queues the task where other workers see it, and
+/// they are woken to take it or to poll the driver in its place. Spawning each stream (hyper's
+/// way) has the same effect, one spawn per stream; this is one yield per wake-up that brought
+/// new streams, however many.
+fn hand_over(cx: &mut Context<'_>) -> bool {
+    let yielding = std::pin::pin!(tokio::task::yield_now());
+    yielding.poll(cx).is_pending()
 }
 
 impl<C> Drop for WithStreams<C> {

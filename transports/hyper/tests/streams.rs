@@ -1,7 +1,10 @@
 //! The HTTP/2 streams of one connection: in the connection's own task by default, each in a
 //! tokio task of its own with `HttpConfig::http2_spawn_streams(true)`. Either way, a handler
-//! that awaits holds no other request; a handler that holds its thread holds its
-//! connection's other requests only in the first.
+//! that awaits holds no other request. In the connection's task, a handler that holds its
+//! thread holds its own connection's other requests, and no other connection.
+//!
+//! The servers run on a runtime of their own, as in production: a handler holding one of its
+//! threads must not hold the test's client and timers too.
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
@@ -12,6 +15,20 @@ use twinport_hyper::{Http, HttpConfig};
 use twinport_testkit::clients::{empty, ClientBody, Hyper, Proto};
 use twinport_testkit::servers::{serve_http, HttpServer};
 use twinport_testkit::{within, Pki};
+
+/// A multi-threaded runtime for the server; end it with `shutdown_background`.
+fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Serves the info app on `rt`.
+async fn server_on(rt: &tokio::runtime::Runtime, config: HttpConfig, tls: bool) -> HttpServer {
+    rt.spawn(server(config, tls)).await.unwrap()
+}
 
 async fn server(config: HttpConfig, tls: bool) -> HttpServer {
     let http = Http::bind("127.0.0.1:0".parse().unwrap())
@@ -56,12 +73,14 @@ async fn get(mut send: SendRequest<ClientBody>, path: &str) -> (u16, bytes::Byte
     (status, res.into_body().collect().await.unwrap().to_bytes())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test]
 async fn a_handler_that_awaits_holds_no_other_stream_of_its_connection() {
     for spawn in [false, true] {
         for tls in [true, false] {
             let what = format!("spawn_streams={spawn} tls={tls}");
-            let server = server(HttpConfig::default().http2_spawn_streams(spawn), tls).await;
+            let rt = server_runtime();
+            let config = HttpConfig::default().http2_spawn_streams(spawn);
+            let server = server_on(&rt, config, tls).await;
             let send = h2(&server, tls).await;
             let sleeping = tokio::spawn(get(send.clone(), "/sleep?ms=3000"));
             let started = Instant::now();
@@ -81,46 +100,72 @@ async fn a_handler_that_awaits_holds_no_other_stream_of_its_connection() {
             let (status, body) = within(sleeping).await.unwrap();
             assert_eq!((status, &body[..]), (200, &b"slept"[..]), "{what}");
             assert_eq!(server.stop().await.cut, 0, "{what}");
+            rt.shutdown_background();
         }
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_handler_that_holds_its_thread_holds_its_connection_unless_streams_are_spawned() {
-    const BLOCK: Duration = Duration::from_millis(2000);
+#[tokio::test]
+async fn streams_run_in_their_connections_task_unless_spawned() {
     for spawn in [false, true] {
-        let server = server(HttpConfig::default().http2_spawn_streams(spawn), true).await;
-        let send = h2(&server, true).await;
-        // A second connection is never held, whichever way streams run.
-        let other = h2(&server, true).await;
-        let blocking = tokio::spawn(get(send.clone(), "/block?ms=2000"));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-
-        let started = Instant::now();
-        assert_eq!(get(other, "/info").await.0, 200);
-        assert!(
-            started.elapsed() < Duration::from_millis(1000),
-            "spawn_streams={spawn}: another connection waited {:?}",
-            started.elapsed()
-        );
-
-        let started = Instant::now();
-        assert_eq!(get(send.clone(), "/info").await.0, 200);
-        let waited = started.elapsed();
-        if spawn {
-            assert!(
-                waited < Duration::from_millis(1000),
-                "spawned streams: the same connection waited {waited:?} for a blocked handler"
-            );
-        } else {
-            assert!(
-                waited >= BLOCK - Duration::from_millis(500),
-                "streams in the connection's task: answered after {waited:?}, while another \
-                 handler of the connection held its thread (for {BLOCK:?})"
-            );
+        for tls in [true, false] {
+            let what = format!("spawn_streams={spawn} tls={tls}");
+            let rt = server_runtime();
+            let config = HttpConfig::default().http2_spawn_streams(spawn);
+            let server = server_on(&rt, config, tls).await;
+            let task = |send| async move {
+                let (status, body) = get(send, "/info").await;
+                assert_eq!(status, 200);
+                let info: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                info["task"].as_str().unwrap().to_owned()
+            };
+            let one = h2(&server, tls).await;
+            let (first, second) = (task(one.clone()).await, task(one).await);
+            let other = task(h2(&server, tls).await).await;
+            assert_ne!(first, other, "{what}: two connections, one task");
+            if spawn {
+                assert_ne!(first, second, "{what}: two streams in one task");
+            } else {
+                assert_eq!(
+                    first, second,
+                    "{what}: streams outside their connection's task"
+                );
+            }
+            server.stop().await;
+            rt.shutdown_background();
         }
-        let (status, body) = within(blocking).await.unwrap();
-        assert_eq!((status, &body[..]), (200, &b"blocked"[..]));
-        server.stop().await;
     }
+}
+
+#[tokio::test]
+async fn a_handler_that_holds_its_thread_holds_only_its_own_connection() {
+    const BLOCK: Duration = Duration::from_millis(2000);
+    let rt = server_runtime();
+    let server = server_on(&rt, HttpConfig::default(), true).await;
+    let send = h2(&server, true).await;
+    let other = h2(&server, true).await;
+    let blocking = tokio::spawn(get(send.clone(), "/block?ms=2000"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Another connection goes on: the runtime's other threads take its I/O.
+    let started = Instant::now();
+    assert_eq!(get(other, "/info").await.0, 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "another connection waited {:?} for a handler blocking its thread",
+        started.elapsed()
+    );
+    // The blocked handler's own connection waits for it.
+    let started = Instant::now();
+    assert_eq!(get(send.clone(), "/info").await.0, 200);
+    let waited = started.elapsed();
+    assert!(
+        waited >= BLOCK - Duration::from_millis(500),
+        "answered after {waited:?}, while another handler of the connection held its thread \
+         (for {BLOCK:?})"
+    );
+    let (status, body) = within(blocking).await.unwrap();
+    assert_eq!((status, &body[..]), (200, &b"blocked"[..]));
+    server.stop().await;
+    rt.shutdown_background();
 }
