@@ -86,7 +86,8 @@ fn ready() {
 struct Tuning {
     /// QUIC workers.
     workers: usize,
-    /// `HttpConfig::http2_spawn_streams`: each HTTP/2 stream a task of its own.
+    /// `HttpConfig::http2_spawn_streams` and `Http3Config::spawn_requests`: each HTTP/2
+    /// stream and HTTP/3 request a task of its own.
     spawn_streams: bool,
 }
 
@@ -119,6 +120,7 @@ async fn twinport(
         .transport({
             let http3 = twinport_quinn::Http3::builder(&tls)
                 .http3()
+                .http3_config(twinport_quinn::Http3Config::default().spawn_requests(spawn_streams))
                 .workers(workers)
                 .socket(udp)?;
             let stats_file = std::env::var_os("TWINPORT_BENCH_WORKER_STATS");

@@ -227,6 +227,7 @@ pub struct Http3Config {
     pub(crate) stream_churn_rate: u32,
     pub(crate) body_idle_timeout: Option<Duration>,
     pub(crate) settings_timeout: Option<Duration>,
+    pub(crate) spawn_requests: bool,
     #[cfg(feature = "websocket")]
     pub(crate) websockets: bool,
 }
@@ -246,6 +247,7 @@ impl Default for Http3Config {
             stream_churn_rate: 200,
             body_idle_timeout: Some(Duration::from_secs(30)),
             settings_timeout: Some(Duration::from_secs(10)),
+            spawn_requests: false,
             #[cfg(feature = "websocket")]
             websockets: true,
         }
@@ -273,6 +275,23 @@ impl Http3Config {
     /// stream limit is never raised by this one.
     pub fn max_concurrent_requests(mut self, n: u32) -> Self {
         self.max_concurrent_requests = n;
+        self
+    }
+
+    /// Whether each request stream runs in a tokio task of its own instead of in its
+    /// connection's task. Default: off. Twinport-hyper's `HttpConfig::http2_spawn_streams` is
+    /// the same choice for HTTP/2.
+    ///
+    /// In the connection's task, a request costs no spawn and no wake-up across tasks, and the
+    /// responses that become ready together leave in the same packets (see BENCHMARKS.md). The
+    /// price: one connection's handlers share one thread at a time, so a handler that computes
+    /// for long without an `.await`, or calls blocking code, holds back the other requests of
+    /// its own connection (other connections go on). Move such work to
+    /// `tokio::task::spawn_blocking`, or turn this on to spread one connection's requests over
+    /// the runtime's threads. Either way a panic in a handler or a response body ends only its
+    /// own request.
+    pub fn spawn_requests(mut self, spawn: bool) -> Self {
+        self.spawn_requests = spawn;
         self
     }
 

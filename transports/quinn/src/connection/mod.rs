@@ -1,6 +1,6 @@
-//! Serving one HTTP/3 connection: the server's control stream, the client's streams (each
-//! request in its own task, unidirectional streams by type), GOAWAY and drain on shutdown,
-//! and closing only once every response has been acknowledged.
+//! Serving one HTTP/3 connection: the server's control stream, the client's streams (the
+//! requests as [`Requests`], unidirectional streams by type, each in a task), GOAWAY and
+//! drain on shutdown, and closing only once every response has been acknowledged.
 
 pub(crate) mod acks;
 pub(crate) mod context;
@@ -8,6 +8,7 @@ pub(crate) mod datagrams;
 mod go_away;
 pub(crate) mod malformed;
 pub(crate) mod rate;
+mod requests;
 mod state;
 pub(crate) mod uni;
 
@@ -18,12 +19,13 @@ use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
-use tokio::task::{JoinError, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use twinport::transport::{Event, HttpService};
 
 use self::context::{Ctx, Setup};
 use self::go_away::GoAway;
+use self::requests::Requests;
 use self::state::State;
 use crate::body::RecvBody;
 use crate::codes::{H3_NO_ERROR, H3_REQUEST_REJECTED};
@@ -81,7 +83,7 @@ where
 {
     let mut state = State::Serving;
     let mut go_away = GoAway::new();
-    let mut requests = JoinSet::new();
+    let mut requests = Requests::new(ctx.config.spawn_requests);
     let mut uni = JoinSet::new();
     // Made once (and the accept futures again only once they complete): they are polled on
     // every turn of the loop; an accept that failed stays fused, the connection is gone.
@@ -125,27 +127,23 @@ where
             // The client is done: serve what is in flight, then close.
             _ = &mut going_away, if state.accepting() => state = state.stop_accepting(),
             Some(_) = uni.join_next(), if !uni.is_empty() => {}
-            Some(joined) = requests.join_next(), if !requests.is_empty() => joined_request(joined),
+            Some(()) = requests.next(), if !requests.is_empty() => {}
         }
     }
     state
 }
 
-/// Serves a request stream in a task of its own.
+/// Serves a request stream among the connection's [`Requests`].
 fn start_request<S>(
     ctx: &Arc<Ctx>,
     service: &S,
-    requests: &mut JoinSet<()>,
+    requests: &mut Requests,
     send: quinn::SendStream,
     recv: quinn::RecvStream,
 ) where
     S: HttpService<RecvBody>,
 {
-    let task = request::serve(ctx.clone(), service.clone(), send, recv);
-    // Boxed: the runtime moves a task's future several times per request (spawn,
-    // completion), and this one is kilobytes; a box is one allocation and one copy (see
-    // BENCHMARKS.md).
-    requests.spawn(Box::pin(task));
+    requests.start(request::serve(ctx.clone(), service.clone(), send, recv));
 }
 
 /// Refuses a request stream above the GOAWAY id, unprocessed, so the client may retry it
@@ -160,7 +158,7 @@ fn refuse(mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
 /// or once no request is left (after one last try).
 async fn send_goaway(
     sending: impl Future<Output = Result<(), quinn::WriteError>>,
-    requests: &mut JoinSet<()>,
+    requests: &mut Requests,
 ) {
     let mut sending = pin!(sending);
     loop {
@@ -177,7 +175,7 @@ async fn send_goaway(
                 }
                 return;
             }
-            Some(joined) = requests.join_next() => joined_request(joined),
+            Some(()) = requests.next() => {}
         }
     }
 }
@@ -196,12 +194,4 @@ async fn flush_and_close(ctx: &Ctx, state: State) {
         tracing::debug!("closing with responses still unacknowledged");
     }
     ctx.quic.close(H3_NO_ERROR, state.close_reason());
-}
-
-fn joined_request(joined: Result<(), JoinError>) {
-    if let Err(e) = joined {
-        if e.is_panic() {
-            tracing::error!("request task panicked outside the handler");
-        }
-    }
 }

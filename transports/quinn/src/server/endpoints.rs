@@ -25,7 +25,7 @@ pub(super) struct Start<'a> {
 
 /// Starts one endpoint per socket, in worker order.
 pub(super) fn start(start: Start<'_>) -> Result<Vec<quinn::Endpoint>, Error> {
-    let runtime = Arc::new(quinn::TokioRuntime);
+    let runtime = Arc::new(super::runtime::Batching);
     let count = start.sockets.len();
     let inboxes: Inboxes = (0..count).map(|_| Inbox::default()).collect();
     if let (Some(routing), true) = (start.routing, count > 1) {

@@ -48,6 +48,7 @@ mod builder;
 mod endpoints;
 mod fleet_setup;
 mod keys;
+mod runtime;
 mod steer;
 mod worker_socket;
 mod worker_stats;
