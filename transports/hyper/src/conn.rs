@@ -172,7 +172,7 @@ pub(crate) async fn serve_connection<I, A, S>(
             let conn = Box::pin(WithStreams::new(conn, &exec));
             drive(
                 conn,
-                |c| c.get_mut().conn().graceful_shutdown(),
+                |c| c.get_mut().with_conn(|c| c.graceful_shutdown()),
                 shutdown,
                 idle,
             )
@@ -191,7 +191,7 @@ pub(crate) async fn serve_connection<I, A, S>(
             ));
             drive(
                 conn,
-                |c| c.get_mut().conn().graceful_shutdown(),
+                |c| c.get_mut().with_conn(|c| c.graceful_shutdown()),
                 shutdown,
                 idle,
             )

@@ -13,6 +13,9 @@
 //!   [`HttpConfig::http2_websockets`]): axum's `WebSocketUpgrade` on a route written
 //!   `any(handler)` serves both;
 //! - a handler that panics gets its request a `500`; the connection stays up;
+//! - an HTTP/2 connection's streams run in the connection's task, their responses written
+//!   together (see [`HttpConfig::http2_spawn_streams`] for what that means for a handler that
+//!   blocks, and for hyper's way, a task per stream);
 //! - [`HttpConfig`] holds the timeouts and limits, with safe defaults;
 //! - graceful shutdown: stop accepting, `GOAWAY` / `Connection: close`, wait for requests in
 //!   flight up to a deadline, then close the rest and report how many;

@@ -113,30 +113,38 @@ where
 }
 
 /// A hyper HTTP/2 connection `C` together with the streams it spawned on its
-/// [`StreamExecutor`]; resolves when the connection does (the streams left then can no longer
-/// answer, and are dropped).
-pub(crate) struct WithStreams<C> {
-    conn: Pin<Box<C>>,
+/// [`StreamExecutor`]; resolves once the connection has ended and its streams have finished.
+/// When the client vanishes, hyper's connection ends at once, and its streams' handlers see
+/// their request bodies fail (as they would in tasks of their own) instead of being dropped
+/// where they wait.
+pub(crate) struct WithStreams<C: Future> {
+    /// hyper's connection, until it ends (dropping it hands the stream back).
+    conn: Option<Pin<Box<C>>>,
+    /// What it ended with, returned once the streams have finished.
+    ended: Option<C::Output>,
     inbox: Arc<Mutex<Inbox>>,
     running: FuturesUnordered<StreamFuture>,
     /// The last poll ended in a yield before new streams ran.
     yielded: bool,
 }
 
-impl<C> WithStreams<C> {
+impl<C: Future> WithStreams<C> {
     /// `conn` must have been made with `executor` (the streams would otherwise never run).
     pub(crate) fn new(conn: C, executor: &StreamExecutor) -> Self {
         Self {
-            conn: Box::pin(conn),
+            conn: Some(Box::pin(conn)),
+            ended: None,
             inbox: executor.inbox.clone(),
             running: FuturesUnordered::new(),
             yielded: false,
         }
     }
 
-    /// hyper's connection, for its graceful shutdown.
-    pub(crate) fn conn(&mut self) -> Pin<&mut C> {
-        self.conn.as_mut()
+    /// Runs `f` on hyper's connection (its graceful shutdown), unless it has ended.
+    pub(crate) fn with_conn(&mut self, f: impl FnOnce(Pin<&mut C>)) {
+        if let Some(conn) = self.conn.as_mut() {
+            f(conn.as_mut());
+        }
     }
 
     /// Marks the task as polling (or not), and takes the streams that arrived.
@@ -157,7 +165,32 @@ impl<C> WithStreams<C> {
         }
         took
     }
+
+    /// After the connection: polls the streams left until every one has finished.
+    fn finish(&mut self, cx: &mut Context<'_>) -> Poll<C::Output> {
+        loop {
+            self.take_new(true, cx);
+            match self.running.poll_next_unpin(cx) {
+                Poll::Ready(Some(())) => {}
+                Poll::Ready(None) => {
+                    if !self.take_new(false, cx) {
+                        // `None` only when polled again after it resolved.
+                        return self.ended.take().map_or(Poll::Pending, Poll::Ready);
+                    }
+                }
+                Poll::Pending => {
+                    if self.take_new(false, cx) {
+                        cx.waker().wake_by_ref();
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
 }
+
+// Nothing in it is ever pinned in place: the connection is boxed, its output only moved.
+impl<C: Future> Unpin for WithStreams<C> {}
 
 impl<C: Future> Future for WithStreams<C> {
     type Output = C::Output;
@@ -167,8 +200,13 @@ impl<C: Future> Future for WithStreams<C> {
         let may_yield = !std::mem::take(&mut this.yielded);
         this.take_new(true, cx);
         for _ in 0..ROUNDS {
-            if let Poll::Ready(ended) = this.conn.as_mut().poll(cx) {
-                return Poll::Ready(ended);
+            let Some(conn) = this.conn.as_mut() else {
+                return this.finish(cx);
+            };
+            if let Poll::Ready(ended) = conn.as_mut().poll(cx) {
+                this.ended = Some(ended);
+                this.conn = None;
+                return this.finish(cx);
             }
             if this.take_new(true, cx) && may_yield && !this.yielded && hand_over(cx) {
                 // New streams run on the next turn, after the runtime has seen work queued.
@@ -211,7 +249,7 @@ fn hand_over(cx: &mut Context<'_>) -> bool {
     yielding.poll(cx).is_pending()
 }
 
-impl<C> Drop for WithStreams<C> {
+impl<C: Future> Drop for WithStreams<C> {
     fn drop(&mut self) {
         let mut inbox = lock(&self.inbox);
         inbox.closed = true;

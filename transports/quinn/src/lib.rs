@@ -15,7 +15,10 @@
 //!
 //! HTTP/3 is served by this crate's own layer directly on quinn (no h3 crate): a sans-IO
 //! codec for frames and QPACK (static table and Huffman only; no dynamic table is offered),
-//! and per-connection tasks that read each stream only as far as its consumer asks.
+//! and per-connection tasks that read each stream only as far as its consumer asks. A
+//! connection's requests run in its task, and quinn's drivers wait one scheduler turn before
+//! each poll, so the responses that become ready together leave in one packet (see
+//! [`Http3Config::spawn_requests`] for what that means for a handler that blocks).
 //! - [`Builder::webtransport`] and [`WebTransportHandler`]: WebTransport sessions by path,
 //!   many per connection, beside ordinary requests ([`webtransport`]).
 //! - [`RecvBody`]: the request body, pulled from QUIC only as the handler reads it.

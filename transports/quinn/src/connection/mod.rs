@@ -112,8 +112,10 @@ where
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "connection ended");
-                    // The connection is gone: no response can be delivered any more.
-                    requests.abort_all();
+                    // The connection is gone: no response can be delivered any more, but the
+                    // requests in flight run on until they see it (a handler reading its body
+                    // gets an error, not a cancellation where it waits); each of their waits
+                    // ends at once or has its timeout.
                     state = state.stop_accepting();
                 }
             },

@@ -79,14 +79,6 @@ impl Requests {
             }
         }
     }
-
-    /// Drops (or aborts) every request: the connection is gone.
-    pub(crate) fn abort_all(&mut self) {
-        match self {
-            Self::InConnection(r) => r.clear(),
-            Self::Spawned(r) => r.abort_all(),
-        }
-    }
 }
 
 fn panicked() {
