@@ -169,14 +169,8 @@ pub(crate) async fn serve_connection<I, A, S>(
                 .config
                 .http2(exec.clone())
                 .serve_connection(io, svc);
-            let conn = Box::pin(WithStreams::new(conn, &exec));
-            drive(
-                conn,
-                |c| c.get_mut().with_conn(|c| c.graceful_shutdown()),
-                shutdown,
-                idle,
-            )
-            .await
+            let conn = WithStreams::new(conn, &exec);
+            drive_streams(conn, |c| c.graceful_shutdown(), shutdown, idle).await
         }
         Protocol::H1 => {
             let conn = Box::pin(builders.http1.serve_connection(io, svc).with_upgrades());
@@ -185,17 +179,8 @@ pub(crate) async fn serve_connection<I, A, S>(
         Protocol::Auto => {
             let exec = builders.stream_executor();
             let auto = builders.config.auto(exec.clone());
-            let conn = Box::pin(WithStreams::new(
-                auto.serve_connection_with_upgrades(io, svc),
-                &exec,
-            ));
-            drive(
-                conn,
-                |c| c.get_mut().with_conn(|c| c.graceful_shutdown()),
-                shutdown,
-                idle,
-            )
-            .await
+            let conn = WithStreams::new(auto.serve_connection_with_upgrades(io, svc), &exec);
+            drive_streams(conn, |c| c.graceful_shutdown(), shutdown, idle).await
         }
     }
     // hyper has dropped the stream, unless an upgrade (a WebSocket) took it.
@@ -325,6 +310,22 @@ where
             }
         }
     }
+}
+
+/// [`drive`] for a connection whose HTTP/2 streams run in its task: `graceful` reaches hyper's
+/// connection through them.
+async fn drive_streams<C, E, F>(
+    conn: WithStreams<C>,
+    mut graceful: F,
+    shutdown: Shutdown,
+    idle: Idle,
+) where
+    C: Future<Output = Result<(), E>>,
+    E: Into<BoxError>,
+    F: FnMut(Pin<&mut C>),
+{
+    let graceful = move |c: Pin<&mut WithStreams<C>>| c.get_mut().with_conn(&mut graceful);
+    drive(Box::pin(conn), graceful, shutdown, idle).await
 }
 
 /// How long a connection made before a drain may take to send its first request, and how

@@ -3,8 +3,7 @@
 //! that awaits holds no other request. In the connection's task, a handler that holds its
 //! thread holds its own connection's other requests, and no other connection.
 //!
-//! The servers run on a runtime of their own, as in production: a handler holding one of its
-//! threads must not hold the test's client and timers too.
+//! The servers run on a [`ServerRuntime`] of their own.
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
@@ -13,21 +12,16 @@ use http_body_util::BodyExt;
 use hyper::client::conn::http2::SendRequest;
 use twinport_hyper::{Http, HttpConfig};
 use twinport_testkit::clients::{empty, ClientBody, Hyper, Proto};
-use twinport_testkit::servers::{serve_http, HttpServer};
+use twinport_testkit::servers::{serve_http, HttpServer, ServerRuntime};
 use twinport_testkit::{within, Pki};
 
-/// A multi-threaded runtime for the server; end it with `shutdown_background`.
-fn server_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Serves the info app on `rt`.
-async fn server_on(rt: &tokio::runtime::Runtime, config: HttpConfig, tls: bool) -> HttpServer {
-    rt.spawn(server(config, tls)).await.unwrap()
+/// The info app with `spawn_streams`, over TLS or h2c, on a runtime of its own; what to call it
+/// in a failure.
+async fn start(spawn: bool, tls: bool) -> (ServerRuntime, HttpServer, String) {
+    let rt = ServerRuntime::new();
+    let config = HttpConfig::default().http2_spawn_streams(spawn);
+    let server = rt.start(server(config, tls)).await;
+    (rt, server, format!("spawn_streams={spawn} tls={tls}"))
 }
 
 async fn server(config: HttpConfig, tls: bool) -> HttpServer {
@@ -77,10 +71,7 @@ async fn get(mut send: SendRequest<ClientBody>, path: &str) -> (u16, bytes::Byte
 async fn a_handler_that_awaits_holds_no_other_stream_of_its_connection() {
     for spawn in [false, true] {
         for tls in [true, false] {
-            let what = format!("spawn_streams={spawn} tls={tls}");
-            let rt = server_runtime();
-            let config = HttpConfig::default().http2_spawn_streams(spawn);
-            let server = server_on(&rt, config, tls).await;
+            let (_rt, server, what) = start(spawn, tls).await;
             let send = h2(&server, tls).await;
             let sleeping = tokio::spawn(get(send.clone(), "/sleep?ms=3000"));
             let started = Instant::now();
@@ -100,7 +91,6 @@ async fn a_handler_that_awaits_holds_no_other_stream_of_its_connection() {
             let (status, body) = within(sleeping).await.unwrap();
             assert_eq!((status, &body[..]), (200, &b"slept"[..]), "{what}");
             assert_eq!(server.stop().await.cut, 0, "{what}");
-            rt.shutdown_background();
         }
     }
 }
@@ -109,10 +99,7 @@ async fn a_handler_that_awaits_holds_no_other_stream_of_its_connection() {
 async fn streams_run_in_their_connections_task_unless_spawned() {
     for spawn in [false, true] {
         for tls in [true, false] {
-            let what = format!("spawn_streams={spawn} tls={tls}");
-            let rt = server_runtime();
-            let config = HttpConfig::default().http2_spawn_streams(spawn);
-            let server = server_on(&rt, config, tls).await;
+            let (_rt, server, what) = start(spawn, tls).await;
             let task = |send| async move {
                 let (status, body) = get(send, "/info").await;
                 assert_eq!(status, 200);
@@ -132,7 +119,6 @@ async fn streams_run_in_their_connections_task_unless_spawned() {
                 );
             }
             server.stop().await;
-            rt.shutdown_background();
         }
     }
 }
@@ -140,8 +126,7 @@ async fn streams_run_in_their_connections_task_unless_spawned() {
 #[tokio::test]
 async fn a_handler_that_holds_its_thread_holds_only_its_own_connection() {
     const BLOCK: Duration = Duration::from_millis(2000);
-    let rt = server_runtime();
-    let server = server_on(&rt, HttpConfig::default(), true).await;
+    let (_rt, server, _) = start(false, true).await;
     let send = h2(&server, true).await;
     let other = h2(&server, true).await;
     let blocking = tokio::spawn(get(send.clone(), "/block?ms=2000"));
@@ -167,5 +152,4 @@ async fn a_handler_that_holds_its_thread_holds_only_its_own_connection() {
     let (status, body) = within(blocking).await.unwrap();
     assert_eq!((status, &body[..]), (200, &b"blocked"[..]));
     server.stop().await;
-    rt.shutdown_background();
 }

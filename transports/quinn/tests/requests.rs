@@ -3,8 +3,7 @@
 //! awaits holds no other request. In the connection's task, a handler that holds its thread
 //! holds its own connection's other requests, and no other connection.
 //!
-//! The servers run on a runtime of their own, as in production: a handler holding one of its
-//! threads must not hold the test's client and timers too.
+//! The servers run on a [`ServerRuntime`] of their own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod h3_kit;
@@ -16,21 +15,14 @@ use h3_kit::*;
 use http::{Request, StatusCode};
 use twinport_quinn::{Http3, Http3Config};
 use twinport_testkit::clients::{uri, SendRequest, H3};
-use twinport_testkit::servers::{serve_http3, Http3Server};
+use twinport_testkit::servers::{serve_http3, Http3Server, ServerRuntime};
 use twinport_testkit::{bounded, init_tracing, Pki};
 
-/// A multi-threaded runtime for the server; end it with `shutdown_background`.
-fn server_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Serves the info app on `rt`.
-async fn server_on(rt: &tokio::runtime::Runtime, spawn: bool) -> Http3Server {
-    rt.spawn(server(spawn)).await.unwrap()
+/// The info app with `spawn_requests`, on a runtime of its own.
+async fn start(spawn: bool) -> (ServerRuntime, Http3Server) {
+    let rt = ServerRuntime::new();
+    let server = rt.start(server(spawn)).await;
+    (rt, server)
 }
 
 async fn server(spawn: bool) -> Http3Server {
@@ -55,8 +47,7 @@ async fn get(send: SendRequest, path: &str) -> (StatusCode, Bytes) {
 #[tokio::test]
 async fn a_handler_that_awaits_holds_no_other_request_of_its_connection() {
     for spawn in [false, true] {
-        let rt = server_runtime();
-        let server = server_on(&rt, spawn).await;
+        let (_rt, server) = start(spawn).await;
         let client = H3::connect(server.addr, None).await.unwrap();
         let sleeping = tokio::spawn(get(client.send.clone(), "/sleep?ms=3000"));
         let started = Instant::now();
@@ -79,15 +70,13 @@ async fn a_handler_that_awaits_holds_no_other_request_of_its_connection() {
         let (status, body) = sleeping.await.unwrap();
         assert_eq!((status, &body[..]), (StatusCode::OK, &b"slept"[..]));
         assert_eq!(close_and_stop(server, client).await.cut, 0);
-        rt.shutdown_background();
     }
 }
 
 #[tokio::test]
 async fn requests_run_in_their_connections_task_unless_spawned() {
     for spawn in [false, true] {
-        let rt = server_runtime();
-        let server = server_on(&rt, spawn).await;
+        let (_rt, server) = start(spawn).await;
         let task = |send| async move {
             let (status, body) = get(send, "/info").await;
             assert_eq!(status, StatusCode::OK);
@@ -110,15 +99,13 @@ async fn requests_run_in_their_connections_task_unless_spawned() {
         }
         two.close().await;
         close_and_stop(server, one).await;
-        rt.shutdown_background();
     }
 }
 
 #[tokio::test]
 async fn a_handler_that_holds_its_thread_holds_only_its_own_connection() {
     const BLOCK: Duration = Duration::from_millis(2000);
-    let rt = server_runtime();
-    let server = server_on(&rt, false).await;
+    let (_rt, server) = start(false).await;
     let client = H3::connect(server.addr, None).await.unwrap();
     let other = H3::connect(server.addr, None).await.unwrap();
     let blocking = tokio::spawn(get(client.send.clone(), "/block?ms=2000"));
@@ -145,5 +132,4 @@ async fn a_handler_that_holds_its_thread_holds_only_its_own_connection() {
     assert_eq!((status, &body[..]), (StatusCode::OK, &b"blocked"[..]));
     other.close().await;
     close_and_stop(server, client).await;
-    rt.shutdown_background();
 }
