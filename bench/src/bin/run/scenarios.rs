@@ -146,16 +146,18 @@ pub fn small(env: &Env, opts: &Opts, res: &mut Results) -> Res<()> {
     Ok(())
 }
 
+/// 1 GiB each way; on HTTP/2 with twinport's streams spawned beside (the handler that reads or
+/// writes the body runs in the connection's task by default).
 pub const BULK: &[(&str, &str, &[&str])] = &[
-    ("h2", "down", &["twinport", "bare"]),
-    ("h2", "up", &["twinport", "bare"]),
+    ("h2", "down", &["twinport", "bare", "twinport-spawn"]),
+    ("h2", "up", &["twinport", "bare", "twinport-spawn"]),
     ("h3", "down", &["twinport", "bare-h3"]),
     ("h3", "up", &["twinport", "bare-h3"]),
 ];
 
 pub fn bulk(env: &Env, opts: &Opts, res: &mut Results) -> Res<()> {
     let mut servers = BTreeMap::new();
-    for kind in ["twinport", "bare", "bare-h3"] {
+    for kind in ["twinport", "bare", "bare-h3", "twinport-spawn"] {
         servers.insert(kind, env.start(kind)?);
     }
     for round in 0..opts.bulk_runs {
