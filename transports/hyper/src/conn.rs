@@ -19,21 +19,17 @@ use crate::accept::{AcceptError, Acceptor};
 use crate::body::RequestBody;
 use crate::config::HttpConfig;
 use crate::io::ConnIo;
-use crate::linger::{Lent, Linger, LingerEnd};
+use crate::linger::{Lent, LingerEnd};
 use crate::service::ConnService;
 use crate::streams::{StreamExecutor, WithStreams};
 
-/// What every connection of a transport shares: hyper's HTTP/1.1 builder and the timeouts,
-/// made once from its [`HttpConfig`] (the HTTP/2 builders are made per connection, with the
-/// connection's [`StreamExecutor`]), and the count of lingering connections.
+/// What every connection of a transport shares: its [`HttpConfig`] (timeouts, limits, and
+/// the HTTP/2 builders made from it per connection, with the connection's
+/// [`StreamExecutor`]), hyper's HTTP/1.1 builder made once, and the count of lingering
+/// connections.
 pub(crate) struct Builders {
     config: HttpConfig,
     http1: hyper::server::conn::http1::Builder,
-    accept_timeout: Duration,
-    idle_timeout: Option<Duration>,
-    idle_close_timeout: Duration,
-    write_stall_timeout: Option<Duration>,
-    linger: Linger,
     /// The connections in their lingering close, for the drain report.
     pub(crate) lingering: ConnectionGauge,
 }
@@ -43,11 +39,6 @@ impl Builders {
         Self {
             config: config.clone(),
             http1: config.http1(),
-            accept_timeout: config.accept_timeout,
-            idle_timeout: config.idle_timeout,
-            idle_close_timeout: config.idle_close_timeout,
-            write_stall_timeout: config.write_stall_timeout,
-            linger: config.linger,
             lingering: ConnectionGauge::new(),
         }
     }
@@ -94,7 +85,7 @@ pub(crate) async fn serve_connection<I, A, S>(
     A: Acceptor<I>,
     S: HttpService<RequestBody>,
 {
-    let limit = builders.accept_timeout;
+    let limit = builders.config.accept_timeout;
     let handshake = Handshake::start(info.transport_kind().as_str());
     // A connection accepted before a shutdown began finishes its handshake (within the accept
     // timeout, and the shutdown's deadline cuts it like any other): its client did nothing
@@ -146,7 +137,7 @@ pub(crate) async fn serve_connection<I, A, S>(
         ConnIo::new(
             io,
             activity.clone(),
-            builders.write_stall_timeout,
+            builders.config.write_stall_timeout,
             transport,
         )
         // Streams in their connection's task write together without it.
@@ -156,8 +147,8 @@ pub(crate) async fn serve_connection<I, A, S>(
     let svc = ConnService::new(service, info);
     let idle = Idle {
         transport,
-        timeout: builders.idle_timeout,
-        close_timeout: builders.idle_close_timeout,
+        timeout: builders.config.idle_timeout,
+        close_timeout: builders.config.idle_close_timeout,
         activity,
     };
     // Each connection boxed: inline, the three connection types (and their moves into
@@ -190,16 +181,17 @@ pub(crate) async fn serve_connection<I, A, S>(
     }
 }
 
-/// Closes the stream hyper is done with, lingering as the transport's [`Linger`] says.
+/// Closes the stream hyper is done with, lingering as the transport's
+/// [`Linger`](crate::linger::Linger) says.
 async fn linger<IO>(io: IO, builders: &Builders)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    if builders.linger.time.is_zero() {
+    if builders.config.linger.time.is_zero() {
         return;
     }
     let _counted = builders.lingering.guard();
-    let (end, discarded) = builders.linger.close(io).await;
+    let (end, discarded) = builders.config.linger.close(io).await;
     match end {
         LingerEnd::ClientClosed | LingerEnd::Failed => {
             tracing::trace!(?end, discarded, "lingering close ended");
