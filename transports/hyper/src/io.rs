@@ -66,13 +66,19 @@ impl<IO> ConnIo<IO> {
             return false;
         }
         self.yielded = true;
-        let yielding = std::pin::pin!(tokio::task::yield_now());
-        std::future::Future::poll(yielding, cx).is_pending()
+        yield_turn(cx)
     }
 
     fn touch(&self) {
         self.activity.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Sends the task to the back of the runtime's run queue: `true` when it has been woken, to
+/// be polled again after the other ready tasks (tokio's `yield_now`, polled once).
+pub(crate) fn yield_turn(cx: &mut Context<'_>) -> bool {
+    let yielding = std::pin::pin!(tokio::task::yield_now());
+    std::future::Future::poll(yielding, cx).is_pending()
 }
 
 /// The bytes the connection carried, counted once it ends.
