@@ -45,9 +45,10 @@ impl Requests {
         self.len() == 0
     }
 
-    /// Starts serving `request`. It is boxed either way: a task's future is moved several
-    /// times per request (spawn, completion), and it is kilobytes; a box is one allocation
-    /// and one copy (see BENCHMARKS.md).
+    /// Starts serving `request`, boxed: in the connection's task the requests share one
+    /// `FuturesUnordered`, which needs one type; as a task, the future (kilobytes) would
+    /// otherwise be moved several times per request (spawn, completion), where a box is one
+    /// allocation and one copy (see BENCHMARKS.md).
     pub(crate) fn start(&mut self, request: impl Future<Output = ()> + Send + 'static) {
         match self {
             Self::InConnection(r) => {
